@@ -1,0 +1,223 @@
+/**
+ * One export invocation: plan the windows, export each within the query budget and the Lambda's time, commit, and
+ * advance the checkpoint. Windows already committed are skipped unless forced; what does not fit in this run is
+ * reported and, for manual ranges, kept as pending work that the next runs continue without an operator.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { MixpanelConfig, WindowConfig, WindowMode } from '#shared/config';
+import type { Log } from '#shared/log';
+import { QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
+import { IncompleteExportError, type MixpanelExportClient } from '#shared/mixpanel/client';
+import type { StagingLayout } from '#shared/staging/layout';
+import { exists } from '#shared/staging/s3';
+import { type Checkpoint, type StateStore, commitWindow, withPending } from '#shared/staging/state';
+import { isCovered, uncovered } from '#shared/windows/intervals';
+import { type PlanSettings, type Window, exportQuery, planManual, planScheduled, spanForRate, splitRange } from '#shared/windows/plan';
+import type { ExportInvocation } from './events.ts';
+import { type StageResult, stageWindow } from './stage-window.ts';
+
+/** An incomplete export (reset, truncated gzip, `terminated early`) is tried again this many times per window. */
+export const WINDOW_ATTEMPTS = 3;
+/** A window is not started with less time than this left before the Lambda deadline. */
+export const MIN_TIME_FOR_WINDOW_MS = 90_000;
+
+export type WindowStatus = 'committed' | 'skipped' | 'dry-run';
+
+export interface WindowSummary {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly mode: WindowMode;
+  readonly status: WindowStatus;
+  readonly events: number;
+  readonly parts: number;
+  readonly bytes: number;
+  readonly quarantined: number;
+  readonly manifestKey?: string;
+  readonly query?: { from_date: string; to_date: string; where?: string };
+  readonly attempts?: number;
+  readonly durationMs?: number;
+}
+
+export interface ExportResult {
+  readonly windows: WindowSummary[];
+  readonly checkpoint?: Partial<Record<WindowMode, string>>;
+  readonly remaining?: { readonly windows: number; readonly from?: string; readonly to?: string; readonly reason: 'max-windows-per-run' | 'query-budget' | 'deadline' };
+}
+
+export interface ExportDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly layout: StagingLayout;
+  readonly client: MixpanelExportClient;
+  readonly state: StateStore;
+  readonly mixpanel: MixpanelConfig;
+  readonly windows: WindowConfig;
+  readonly now: () => number;
+  readonly log: Log;
+  /** Time left in this invocation (Lambda context); unlimited when absent. */
+  readonly remainingMs?: () => number;
+  /** Told when a window is done (progress in the CLI). */
+  readonly onWindow?: (summary: WindowSummary) => void;
+}
+
+export function planSettings(mixpanel: MixpanelConfig, windows: WindowConfig, eventsPerMinute?: number): PlanSettings {
+  return {
+    minutes: windows.minutes,
+    settleMinutes: windows.settleMinutes,
+    lookbackDays: windows.lookbackDays,
+    maxWindowsPerRun: windows.maxWindowsPerRun,
+    dateZone: dateZone(mixpanel),
+    maxSpanMinutes: spanForRate(eventsPerMinute, windows.minutes),
+  };
+}
+
+/** Mixpanel reads dates in UTC for projects created after 2023, in the project zone for older ones. */
+export function dateZone(m: Pick<MixpanelConfig, 'legacyLocalTime' | 'projectTimezone'>): string {
+  return m.legacyLocalTime ? m.projectTimezone : 'UTC';
+}
+
+interface Job {
+  readonly window: Window;
+  readonly force: boolean;
+}
+
+export async function runExport(invocation: ExportInvocation, deps: ExportDeps): Promise<ExportResult> {
+  let checkpoint = await deps.state.read();
+  const runStart = deps.now();
+  const summaries: WindowSummary[] = [];
+  const dryRun = invocation.kind === 'manual' && invocation.dryRun;
+  const mode: WindowMode = invocation.kind === 'manual' ? (invocation.mode ?? deps.windows.mode) : deps.windows.mode;
+  const settings = planSettings(deps.mixpanel, deps.windows, checkpoint[mode].eventsPerMinute);
+
+  // 1. Plan: the jobs of this run, oldest first; manual ranges are checked before anything is written.
+  const jobs: Job[] = [];
+  let pendingRanges: Checkpoint[WindowMode]['pending'] = checkpoint[mode].pending;
+  if (invocation.kind === 'scheduled') {
+    const plan = planScheduled(invocation.scheduledMs, mode, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, checkpoint[mode].to, checkpoint[mode].committed);
+    jobs.push(...plan.windows.map((window) => ({ window, force: false })));
+    // Then continue manual backfills that an earlier run could not finish.
+    for (const p of pendingRanges) {
+      const pieces = p.force ? [[p.from, p.to] as const] : uncovered(p.from, p.to, checkpoint[mode].committed);
+      for (const [a, b] of pieces) jobs.push(...splitRange(a, b, mode, settings).map((window) => ({ window, force: p.force })));
+    }
+  } else {
+    const plan = planManual({ from: invocation.from, to: invocation.to, mode }, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, deps.now());
+    for (const window of plan.windows) {
+      if (!invocation.force && isCovered(window.from, window.to, checkpoint[mode].committed)) {
+        const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
+        const known = await exists(deps.s3, deps.bucket, manifestKey);
+        summaries.push({ ...describe(window), status: 'skipped', events: 0, parts: 0, bytes: 0, quarantined: 0, ...(known ? { manifestKey } : {}) });
+        continue;
+      }
+      const pieces = invocation.force ? [[window.from, window.to] as const] : uncovered(window.from, window.to, checkpoint[mode].committed);
+      for (const [a, b] of pieces) jobs.push(...splitRange(a, b, mode, settings).map((w) => ({ window: w, force: invocation.force })));
+    }
+  }
+
+  // 2. Export, bounded per run, by the deadline and by the query budget.
+  let stopped: NonNullable<ExportResult['remaining']>['reason'] | undefined;
+  let done = 0;
+  for (const job of jobs) {
+    if (done >= deps.windows.maxWindowsPerRun) {
+      stopped = 'max-windows-per-run';
+      break;
+    }
+    if (deps.remainingMs !== undefined && deps.remainingMs() < MIN_TIME_FOR_WINDOW_MS) {
+      stopped = 'deadline';
+      break;
+    }
+    const w = job.window;
+    const query = exportQuery(w, settings, deps.now(), mode === 'event-time' ? checkpoint['processing-time'].origin : undefined);
+    const started = deps.now();
+    let result: StageResult | undefined;
+    let attempts = 0;
+    try {
+      while (result === undefined) {
+        attempts++;
+        try {
+          result = await stageWindow(w, query, stageDeps(deps), { dryRun });
+        } catch (error) {
+          if (!(error instanceof IncompleteExportError) || attempts >= WINDOW_ATTEMPTS) throw error;
+          deps.log.warn('incomplete export, exporting the window again', { window: w.id, attempt: attempts, reason: error.message });
+        }
+      }
+    } catch (error) {
+      if (error instanceof QueryBudgetExhaustedError) {
+        deps.log.warn('query budget used up; the next run continues', { window: w.id, retryAt: new Date(error.retryAtMs).toISOString() });
+        stopped = 'query-budget';
+        break;
+      }
+      // Nothing of this window is committed; earlier windows stay committed and are skipped on retry.
+      if (!dryRun) await deps.state.write(withPending(checkpoint, mode, leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges)));
+      throw error;
+    }
+    done++;
+    const summary: WindowSummary = {
+      ...describe(w),
+      status: dryRun ? 'dry-run' : 'committed',
+      events: result.events,
+      parts: result.parts,
+      bytes: result.bytes,
+      quarantined: result.quarantined,
+      ...(result.manifestKey !== undefined ? { manifestKey: result.manifestKey } : {}),
+      query,
+      attempts,
+      durationMs: deps.now() - started,
+    };
+    if (!dryRun) {
+      checkpoint = commitWindow(checkpoint, mode, w.from, w.to, result.events);
+      await deps.state.write(checkpoint);
+    }
+    deps.log.info('window exported', { ...summary, byReason: result.byReason });
+    deps.onWindow?.(summary);
+    summaries.push(summary);
+  }
+
+  // 3. What is left: scheduled windows are re-derived from the checkpoint; manual ranges are kept as pending.
+  const rest = jobs.slice(done);
+  if (!dryRun) {
+    pendingRanges = leftover(rest, invocation, pendingRanges);
+    checkpoint = withPending(checkpoint, mode, pendingRanges);
+    await deps.state.write(checkpoint);
+  }
+  deps.log.debug('export run finished', { windows: summaries.length, ms: deps.now() - runStart });
+  const to = checkpoint[mode].to;
+  return {
+    windows: summaries,
+    ...(to !== undefined && !dryRun ? { checkpoint: { [mode]: new Date(to).toISOString() } } : {}),
+    ...(rest.length > 0
+      ? {
+          remaining: {
+            windows: rest.length,
+            from: new Date(rest[0]!.window.from).toISOString(),
+            to: new Date(rest[rest.length - 1]!.window.to).toISOString(),
+            reason: stopped ?? 'max-windows-per-run',
+          },
+        }
+      : {}),
+  };
+}
+
+/** Manual work not done in this run, as ranges for the next runs (scheduled windows come back from the checkpoint). */
+function leftover(rest: readonly Job[], invocation: ExportInvocation, previous: Checkpoint['processing-time']['pending']): Checkpoint['processing-time']['pending'] {
+  const toRange = (j: Job) => ({ from: j.window.from, to: j.window.to, force: j.force });
+  // A manual run did not touch earlier pending ranges: keep them and add its own rest.
+  if (invocation.kind === 'manual') return [...previous, ...rest.map(toRange)];
+  return rest.filter((j) => previous.some((p) => p.from <= j.window.from && j.window.to <= p.to)).map(toRange);
+}
+
+function stageDeps(deps: ExportDeps) {
+  return {
+    s3: deps.s3,
+    bucket: deps.bucket,
+    layout: deps.layout,
+    client: deps.client,
+    now: deps.now,
+    project: { id: deps.mixpanel.projectId, timezone: deps.mixpanel.projectTimezone, legacyLocalTime: deps.mixpanel.legacyLocalTime },
+  };
+}
+
+function describe(w: Window): Pick<WindowSummary, 'id' | 'from' | 'to' | 'mode'> {
+  return { id: w.id, from: new Date(w.from).toISOString(), to: new Date(w.to).toISOString(), mode: w.mode };
+}

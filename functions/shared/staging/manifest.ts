@@ -1,0 +1,50 @@
+/**
+ * The manifest: the commit marker of a window, written last (ARCHITECTURE.md "manifest.json (contract)").
+ * Fields beyond the contract (`runId`, `project`, `lines`, `quarantineKey`) are additions the contract allows.
+ */
+import { z } from 'zod';
+
+export const ManifestSchema = z.object({
+  version: z.literal(1),
+  projectId: z.string(),
+  mode: z.enum(['processing-time', 'event-time']),
+  window: z.object({ id: z.string(), from: z.string(), to: z.string() }),
+  query: z.object({ from_date: z.string(), to_date: z.string(), where: z.string().optional() }),
+  parts: z.array(z.object({ key: z.string(), events: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  events: z.number().int().nonnegative(),
+  quarantined: z.number().int().nonnegative(),
+  exportedAt: z.string(),
+  // additions
+  runId: z.string(),
+  /** Lines Mixpanel returned = events + quarantined. */
+  lines: z.number().int().nonnegative(),
+  quarantineKey: z.string().optional(),
+  /** What the forwarder needs to map times without a per-project configuration of its own. */
+  project: z.object({ timezone: z.string(), legacyLocalTime: z.boolean() }),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export class ManifestError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ManifestError';
+  }
+}
+
+export function parseManifest(text: string, key: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError(`manifest ${key} is not JSON: it was not written by this connector or is damaged; re-export the window with "force": true`, error);
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ManifestError(`manifest ${key} is invalid (${issues}); re-export the window with "force": true`);
+  }
+  const m = parsed.data;
+  const sum = m.parts.reduce((n, p) => n + p.events, 0);
+  if (sum !== m.events) throw new ManifestError(`manifest ${key} lists ${sum} events in its parts but says events=${m.events}`);
+  return m;
+}
