@@ -51,13 +51,13 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     const issues = parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message));
     throw new BadExportEventError(`Bad ${what} event: ${issues.join('; ')}. ${USAGE}`);
   };
-  if ('source' in e || 'scheduledTime' in e) {
-    const s = pick(Scheduler, 'scheduled') as { scheduledTime: number };
-    return { kind: 'scheduled', scheduledMs: s.scheduledTime };
-  }
   if ('detail-type' in e) {
     const s = pick(EventBridgeRule, 'EventBridge') as { time: number };
     return { kind: 'scheduled', scheduledMs: s.time };
+  }
+  if ('source' in e || 'scheduledTime' in e) {
+    const s = pick(Scheduler, 'scheduled') as { scheduledTime: number };
+    return { kind: 'scheduled', scheduledMs: s.scheduledTime };
   }
   const m = pick(Manual, 'manual') as { from: number; to: number; mode?: WindowMode; dryRun?: boolean; force?: boolean };
   if (m.from >= m.to) throw new BadExportEventError(`Bad manual event: "from" must be before "to". ${USAGE}`);

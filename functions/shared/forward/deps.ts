@@ -1,0 +1,85 @@
+/**
+ * Builds the forward path's dependencies from configuration: one place for the Lambda handler and the CLI.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AepConfig, type Config, ConfigError } from '#shared/config';
+import { ImsTokenProvider, type AepCredentials } from '#shared/aep/ims';
+import { StreamingSink } from '#shared/aep/streaming';
+import { type Log, logger } from '#shared/log';
+import { type Mapper, compileMapper } from '#shared/mapping/mapper';
+import type { MappingConfig } from '#shared/mapping/config';
+import { AepSecretSchema, type SecretReader, secretFromManager, staticSecret } from '#shared/secrets';
+import { StagingLayout } from '#shared/staging/layout';
+import type { Manifest } from '#shared/staging/manifest';
+import { createS3Client } from '#shared/staging/s3';
+import { loadMappingConfig } from './mapping-source.ts';
+import type { ForwardDeps, RecordSink } from './run.ts';
+
+export interface ForwardDepsOverrides {
+  readonly s3?: S3Client;
+  readonly secretsManager?: SecretsManagerClient;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly log?: Log;
+  readonly maxInFlight?: number;
+}
+
+export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & { readonly aep: AepConfig; readonly mapping: MappingConfig };
+
+export function aepCredentials(aep: AepConfig, secretsManager: () => SecretsManagerClient): SecretReader<AepCredentials> {
+  if ('secretId' in aep.credentials) {
+    return secretFromManager(secretsManager(), aep.credentials.secretId, AepSecretSchema, 'AEP OAuth Server-to-Server') as SecretReader<AepCredentials>;
+  }
+  return staticSecret<AepCredentials>(aep.credentials);
+}
+
+export async function createForwardDeps(config: Config, o: ForwardDepsOverrides = {}): Promise<ForwardBaseDeps> {
+  const aep = config.aep;
+  if (aep === undefined) throw new ConfigError(['AEP_DATASET_ID, AEP_SCHEMA_ID and AEP_TENANT_ID are required to forward events']);
+  if (aep.sink !== 'streaming' || aep.inletUrl === undefined) {
+    throw new ConfigError(['AEP_SINK=batch is not available in this version of the forwarder: use AEP_SINK=streaming with AEP_INLET_URL']);
+  }
+  const s3 = o.s3 ?? createS3Client();
+  const log = o.log ?? logger;
+  const now = o.now ?? Date.now;
+  let sm = o.secretsManager;
+  const secret = aepCredentials(aep, () => (sm ??= new SecretsManagerClient({})));
+  let refresh = false;
+  const tokens = new ImsTokenProvider({
+    imsUrl: aep.imsUrl,
+    // After a refused token the provider is invalidated; read the secret again then, so a rotation is picked up.
+    credentials: async () => {
+      const c = refresh ? await secret.refresh() : await secret.get();
+      refresh = true;
+      return c;
+    },
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+    now,
+    ...(o.sleep ? { sleep: o.sleep } : {}),
+    log,
+  });
+  const streaming = new StreamingSink({
+    target: { inletUrl: aep.inletUrl, datasetId: aep.datasetId, schemaId: aep.schemaId, sandbox: aep.sandbox, ...(aep.flowId ? { flowId: aep.flowId } : {}) },
+    tokens,
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+    now,
+    ...(o.sleep ? { sleep: o.sleep } : {}),
+    log,
+  });
+  const sink: RecordSink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
+  const mapping = await loadMappingConfig(aep.mapping, s3);
+  const mappers = new Map<string, Mapper>();
+  const mapperFor = (m: Manifest): Mapper => {
+    const key = `${m.projectId}|${m.project.timezone}|${m.project.legacyLocalTime}`;
+    let mapper = mappers.get(key);
+    if (mapper === undefined) {
+      mapper = compileMapper(mapping, { projectId: m.projectId, tenant: aep.tenantId, projectTimezone: m.project.timezone, legacyLocalTime: m.project.legacyLocalTime });
+      mappers.set(key, mapper);
+    }
+    return mapper;
+  };
+  return { s3, bucket: config.staging.bucket, layout: new StagingLayout(config.staging.prefix), sink, mapperFor, now, log, aep, mapping };
+}

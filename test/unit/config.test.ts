@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, readConfig } from '#shared/config';
+
+const exportEnv = { MIXPANEL_PROJECT_ID: '123', MIXPANEL_SECRET_ID: 'mixpanel/sa', STAGING_BUCKET: 'my-staging' };
+const forwardEnv = {
+  STAGING_BUCKET: 'my-staging',
+  AEP_SECRET_ID: 'aep/oauth',
+  AEP_INLET_URL: 'https://dcs.adobedc.net/collection/abc123',
+  AEP_DATASET_ID: '64a1b2c3d4',
+  AEP_SCHEMA_ID: 'https://ns.adobe.com/acme/schemas/0123abcd',
+  AEP_TENANT_ID: '_acme',
+};
+
+describe('readConfig', () => {
+  it('should apply the documented defaults for the export role', () => {
+    const c = readConfig(exportEnv, 'export');
+    expect(c.mixpanel).toMatchObject({ projectId: '123', region: 'us', apiBaseUrl: 'https://data.mixpanel.com', projectTimezone: 'UTC', legacyLocalTime: false });
+    expect(c.windows).toMatchObject({ minutes: 60, mode: 'processing-time', settleMinutes: 30, lookbackDays: 5 });
+    expect(c.staging).toEqual({ bucket: 'my-staging', prefix: '' });
+  });
+
+  it('should pick the residency host and honour the base URL override', () => {
+    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'in' }, 'export').mixpanel!.apiBaseUrl).toBe('https://data-in.mixpanel.com');
+    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'eu' }, 'export').mixpanel!.apiBaseUrl).toBe('https://data-eu.mixpanel.com');
+    expect(readConfig({ ...exportEnv, MIXPANEL_API_BASE_URL: 'http://127.0.0.1:4010/' }, 'export').mixpanel!.apiBaseUrl).toBe('http://127.0.0.1:4010');
+  });
+
+  it('should name every bad or missing variable in one error', () => {
+    // Prepare: four problems at once
+    const env = { MIXPANEL_REGION: 'asia', WINDOW_MINUTES: '7', MIXPANEL_PROJECT_TIMEZONE: 'Mars/Olympus', MIXPANEL_SECRET_ID: 'x' };
+    // Act
+    const error = (() => {
+      try {
+        readConfig(env, 'export');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.problems.join('\n')).toMatch(/MIXPANEL_REGION: MIXPANEL_REGION must be us, eu or in/);
+    expect(error.problems.join('\n')).toMatch(/WINDOW_MINUTES.*divide a day/);
+    expect(error.problems.join('\n')).toMatch(/MIXPANEL_PROJECT_TIMEZONE must be an IANA time zone/);
+    expect(error.problems.join('\n')).toMatch(/MIXPANEL_PROJECT_ID is required/);
+    expect(error.problems.join('\n')).toMatch(/STAGING_BUCKET is required/);
+    expect(error.message).toMatch(/5 problems/);
+  });
+
+  it('should refuse plain secrets in a deployed Lambda and never echo a secret value', () => {
+    const env = { ...exportEnv, MIXPANEL_SECRET_ID: '', MIXPANEL_USERNAME: 'sa', MIXPANEL_SECRET: 'super-secret-value', AWS_LAMBDA_FUNCTION_NAME: 'fn' };
+    expect(() => readConfig(env, 'export')).toThrow(/MIXPANEL_SECRET must not be set in a deployed Lambda/);
+    try {
+      readConfig({ ...env, MIXPANEL_REGION: 'nope' }, 'export');
+    } catch (e) {
+      expect((e as Error).message).not.toContain('super-secret-value');
+    }
+  });
+
+  it('should accept local plain credentials outside Lambda', () => {
+    const c = readConfig({ MIXPANEL_PROJECT_ID: '1', MIXPANEL_USERNAME: 'sa', MIXPANEL_SECRET: 's3cr3t', STAGING_BUCKET: 'b-1' }, 'export');
+    expect(c.mixpanel!.credentials).toEqual({ username: 'sa', secret: 's3cr3t' });
+  });
+
+  it('should read the forward role, strip the tenant underscore and require the inlet for streaming', () => {
+    const c = readConfig(forwardEnv, 'forward');
+    expect(c.aep).toMatchObject({ sink: 'streaming', tenantId: 'acme', sandbox: 'prod', imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3', mapping: 'default' });
+    const { AEP_INLET_URL: _, ...noInlet } = forwardEnv;
+    expect(() => readConfig(noInlet, 'forward')).toThrow(/AEP_INLET_URL is required when AEP_SINK=streaming/);
+    expect(readConfig({ ...noInlet, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
+  });
+
+  it('should refuse an inlet URL that is not a collection URL and a schema id that is not a $id', () => {
+    expect(() => readConfig({ ...forwardEnv, AEP_INLET_URL: 'https://dcs.adobedc.net/other', AEP_SCHEMA_ID: 'acme.schema' }, 'forward')).toThrow(
+      /AEP_INLET_URL must be the streaming connection URL[\s\S]*AEP_SCHEMA_ID must be the schema \$id/,
+    );
+  });
+});
