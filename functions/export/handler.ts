@@ -1,34 +1,34 @@
 /**
  * Export Lambda: scheduled (EventBridge Scheduler / rule) or manual (backfill) invocation → staged, committed windows.
- * Thin by design: parse the event, read config once per container, run the export, emit metrics, return the summary.
+ * Thin by design: parse the event, get the container's dependencies (config read once), run the export, emit
+ * metrics, return the summary. `createExportHandler` lets the CLI and tests run this same code with their own clients.
  */
 import type { Context } from 'aws-lambda';
 import { readConfig } from '#shared/config';
-import { createExportDeps } from '#shared/export/deps';
+import { type ExportBaseDeps, createExportDeps } from '#shared/export/deps';
 import { parseExportEvent } from '#shared/export/events';
 import { type ExportResult, runExport } from '#shared/export/run';
-import { logger } from '#shared/log';
 import { MetricUnit, createMetrics } from '#shared/metrics';
 
-let deps: ReturnType<typeof createExportDeps> | undefined;
-const metrics = createMetrics();
+export function createExportHandler(getDeps: () => ExportBaseDeps) {
+  const metrics = createMetrics();
+  return async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<ExportResult> => {
+    const invocation = parseExportEvent(event);
+    const deps = getDeps();
+    deps.log.info('export invoked', { invocation });
+    const result = await runExport(invocation, { ...deps, ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}) });
+    metrics.addDimension('ProjectId', deps.mixpanel.projectId);
+    for (const w of result.windows.filter((x) => x.status === 'committed')) {
+      metrics.addMetric('WindowsCommitted', MetricUnit.Count, 1);
+      metrics.addMetric('EventsExported', MetricUnit.Count, w.events);
+      metrics.addMetric('EventsQuarantined', MetricUnit.Count, w.quarantined);
+    }
+    const to = result.checkpoint?.[deps.windows.mode];
+    if (to !== undefined) metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(to)) / 1000));
+    metrics.publishStoredMetrics();
+    return result;
+  };
+}
 
-export const handler = async (event: unknown, context?: Context): Promise<ExportResult> => {
-  const invocation = parseExportEvent(event);
-  deps ??= createExportDeps(readConfig(process.env, 'export'));
-  logger.info('export invoked', { invocation });
-  const result = await runExport(invocation, {
-    ...deps,
-    ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
-  });
-  metrics.addDimension('ProjectId', deps.mixpanel.projectId);
-  for (const w of result.windows.filter((x) => x.status === 'committed')) {
-    metrics.addMetric('WindowsCommitted', MetricUnit.Count, 1);
-    metrics.addMetric('EventsExported', MetricUnit.Count, w.events);
-    metrics.addMetric('EventsQuarantined', MetricUnit.Count, w.quarantined);
-  }
-  const lagTo = result.checkpoint?.[deps.windows.mode];
-  if (lagTo !== undefined) metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(lagTo)) / 1000));
-  metrics.publishStoredMetrics();
-  return result;
-};
+let deps: ExportBaseDeps | undefined;
+export const handler = createExportHandler(() => (deps ??= createExportDeps(readConfig(process.env, 'export'))));

@@ -1,58 +1,64 @@
 /**
  * Forward Lambda: SQS messages carrying S3 notifications of committed manifests → XDM records sent to Platform.
  * Thin by design: parse each message, forward its window, and answer SQS with the messages to redeliver.
+ * `createForwardHandler` lets the CLI and tests run this same code with their own clients.
  */
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readConfig } from '#shared/config';
 import { type ForwardBaseDeps, createForwardDeps } from '#shared/forward/deps';
-import { ManifestMissingError, forwardWindow } from '#shared/forward/run';
+import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#shared/forward/run';
 import { readMessage } from '#shared/forward/sqs-event';
-import { logger } from '#shared/log';
 import { MetricUnit, createMetrics } from '#shared/metrics';
 
 /** Stop sending this long before the Lambda deadline, so receipts are written and the reply reaches SQS. */
 export const DEADLINE_SAFETY_MS = 30_000;
 
-let deps: Promise<ForwardBaseDeps> | undefined;
-const metrics = createMetrics();
+export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, onWindow?: (r: WindowForwardResult) => void) {
+  const metrics = createMetrics();
+  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
+    const d = await getDeps();
+    const deadlineMs = context ? d.now() + context.getRemainingTimeInMillis() - DEADLINE_SAFETY_MS : undefined;
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records ?? []) {
+      const intent = readMessage(record.body);
+      if (intent.kind === 'test-event') continue;
+      if (intent.kind === 'malformed') {
+        // Reported, and left to SQS: after maxReceiveCount it lands in the DLQ for an operator to look at.
+        d.log.error('malformed forward message', { messageId: record.messageId, reason: intent.reason });
+        failures.push({ itemIdentifier: record.messageId });
+        continue;
+      }
+      try {
+        for (const object of intent.objects) {
+          const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
+          if (ref === undefined) throw new Error(`s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`);
+          if (deadlineMs !== undefined && d.now() >= deadlineMs) throw new Error('no time left in this invocation');
+          const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
+          onWindow?.(result);
+          metrics.addDimension('ProjectId', ref.projectId);
+          metrics.addMetric('RecordsAccepted', MetricUnit.Count, result.accepted);
+          metrics.addMetric('RecordsRejected', MetricUnit.Count, result.rejected);
+          metrics.publishStoredMetrics();
+          if (!result.complete) throw new Error(`window ${ref.windowId} stopped before the deadline; it resumes on redelivery`);
+        }
+      } catch (error) {
+        if (error instanceof ManifestMissingError) {
+          d.log.warn('manifest gone; nothing to forward', { messageId: record.messageId, reason: error.message });
+          continue;
+        }
+        d.log.error('forward failed; the message will be redelivered', { messageId: record.messageId, error: error as Error });
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}
 
-export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+let deps: Promise<ForwardBaseDeps> | undefined;
+export const handler = createForwardHandler(() => {
   deps ??= createForwardDeps(readConfig(process.env, 'forward')).catch((error: unknown) => {
     deps = undefined;
     throw error;
   });
-  const d = await deps;
-  const deadlineMs = context ? d.now() + context.getRemainingTimeInMillis() - DEADLINE_SAFETY_MS : undefined;
-  const failures: SQSBatchResponse['batchItemFailures'] = [];
-  for (const record of event.Records ?? []) {
-    const intent = readMessage(record.body);
-    if (intent.kind === 'test-event') continue;
-    if (intent.kind === 'malformed') {
-      // Reported, and left to SQS: after maxReceiveCount it lands in the DLQ for an operator to look at.
-      logger.error('malformed forward message', { messageId: record.messageId, reason: intent.reason });
-      failures.push({ itemIdentifier: record.messageId });
-      continue;
-    }
-    try {
-      for (const object of intent.objects) {
-        const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
-        if (ref === undefined) throw new Error(`s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`);
-        if (deadlineMs !== undefined && d.now() >= deadlineMs) throw new Error('no time left in this invocation');
-        const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
-        metrics.addDimension('ProjectId', ref.projectId);
-        metrics.addMetric('RecordsAccepted', MetricUnit.Count, result.accepted);
-        metrics.addMetric('RecordsRejected', MetricUnit.Count, result.rejected);
-        metrics.publishStoredMetrics();
-        if (!result.complete) throw new Error(`window ${ref.windowId} stopped before the deadline; it resumes on redelivery`);
-      }
-    } catch (error) {
-      if (error instanceof ManifestMissingError) {
-        logger.warn('manifest gone; nothing to forward', { messageId: record.messageId, reason: error.message });
-        continue;
-      }
-      logger.error('forward failed; the message will be redelivered', { messageId: record.messageId, error: error as Error });
-      failures.push({ itemIdentifier: record.messageId });
-    }
-  }
-  return { batchItemFailures: failures };
-};
+  return deps;
+});

@@ -21,6 +21,7 @@ export interface ExportDepsOverrides {
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: Log;
+  readonly onWindow?: ExportDeps['onWindow'];
 }
 
 export function mixpanelCredentials(m: MixpanelConfig, secretsManager: () => SecretsManagerClient): SecretReader<MixpanelCredentials> {
@@ -30,7 +31,9 @@ export function mixpanelCredentials(m: MixpanelConfig, secretsManager: () => Sec
   return staticSecret({ username: m.credentials.username, secret: m.credentials.secret });
 }
 
-export function createExportDeps(config: Config, o: ExportDepsOverrides = {}): Omit<ExportDeps, 'remainingMs' | 'onWindow'> {
+export type ExportBaseDeps = Omit<ExportDeps, 'remainingMs'>;
+
+export function createExportDeps(config: Config, o: ExportDepsOverrides = {}): ExportBaseDeps {
   const mixpanel = config.mixpanel;
   if (mixpanel === undefined) throw new ConfigError(['MIXPANEL_PROJECT_ID is required to export events']);
   const s3 = o.s3 ?? createS3Client();
@@ -60,5 +63,6 @@ export function createExportDeps(config: Config, o: ExportDepsOverrides = {}): O
     windows: config.windows,
     now,
     log,
+    ...(o.onWindow ? { onWindow: o.onWindow } : {}),
   };
 }

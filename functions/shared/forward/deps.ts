@@ -6,6 +6,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AepConfig, type Config, ConfigError } from '#shared/config';
 import { ImsTokenProvider, type AepCredentials } from '#shared/aep/ims';
 import { StreamingSink } from '#shared/aep/streaming';
+import { BatchSink } from '#shared/aep/batch';
 import { type Log, logger } from '#shared/log';
 import { type Mapper, compileMapper } from '#shared/mapping/mapper';
 import type { MappingConfig } from '#shared/mapping/config';
@@ -38,9 +39,6 @@ export function aepCredentials(aep: AepConfig, secretsManager: () => SecretsMana
 export async function createForwardDeps(config: Config, o: ForwardDepsOverrides = {}): Promise<ForwardBaseDeps> {
   const aep = config.aep;
   if (aep === undefined) throw new ConfigError(['AEP_DATASET_ID, AEP_SCHEMA_ID and AEP_TENANT_ID are required to forward events']);
-  if (aep.sink !== 'streaming' || aep.inletUrl === undefined) {
-    throw new ConfigError(['AEP_SINK=batch is not available in this version of the forwarder: use AEP_SINK=streaming with AEP_INLET_URL']);
-  }
   const s3 = o.s3 ?? createS3Client();
   const log = o.log ?? logger;
   const now = o.now ?? Date.now;
@@ -60,16 +58,28 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     ...(o.sleep ? { sleep: o.sleep } : {}),
     log,
   });
-  const streaming = new StreamingSink({
-    target: { inletUrl: aep.inletUrl, datasetId: aep.datasetId, schemaId: aep.schemaId, sandbox: aep.sandbox, ...(aep.flowId ? { flowId: aep.flowId } : {}) },
-    tokens,
-    ...(o.fetch ? { fetch: o.fetch } : {}),
-    ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
-    now,
-    ...(o.sleep ? { sleep: o.sleep } : {}),
-    log,
-  });
-  const sink: RecordSink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
+  const common = { ...(o.fetch ? { fetch: o.fetch } : {}), now, ...(o.sleep ? { sleep: o.sleep } : {}), log };
+  let sink: RecordSink;
+  if (aep.sink === 'batch') {
+    const batches = new BatchSink({ target: { platformUrl: aep.platformUrl, datasetId: aep.datasetId, sandbox: aep.sandbox }, tokens, ...common });
+    sink = {
+      kind: 'batch',
+      batches: {
+        createBatch: () => batches.createBatch({ enableErrorDiagnostics: true }),
+        uploadFile: (id, name, body) => batches.uploadFile(id, name, body),
+        completeBatch: (id) => batches.completeBatch(id),
+        batchStatus: (id) => batches.batchStatus(id),
+      },
+    };
+  } else {
+    const streaming = new StreamingSink({
+      target: { inletUrl: aep.inletUrl ?? '', datasetId: aep.datasetId, schemaId: aep.schemaId, sandbox: aep.sandbox, ...(aep.flowId ? { flowId: aep.flowId } : {}) },
+      tokens,
+      ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+      ...common,
+    });
+    sink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
+  }
   const mapping = await loadMappingConfig(aep.mapping, s3);
   const mappers = new Map<string, Mapper>();
   const mapperFor = (m: Manifest): Mapper => {

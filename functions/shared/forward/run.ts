@@ -25,11 +25,21 @@ export const CHUNK_RECORDS = 5_000;
 /** Parts forwarded at the same time by one invocation (each has its own requests in flight). */
 export const PART_CONCURRENCY = 2;
 
-/** What the forwarder needs from a sink (streaming: DCS batch endpoint). */
-export interface RecordSink {
-  readonly kind: 'streaming';
-  send(records: readonly SinkRecord[], opts: { deadlineMs?: number }): Promise<SendResult>;
+/** What the forwarder needs from a sink: streaming (DCS batch endpoint) or Platform batch ingestion. */
+export type RecordSink =
+  | { readonly kind: 'streaming'; send(records: readonly SinkRecord[], opts: { deadlineMs?: number }): Promise<SendResult> }
+  | { readonly kind: 'batch'; readonly batches: BatchApi };
+
+/** The part of the Batch Ingestion client the forwarder uses (see aep/batch.ts). */
+export interface BatchApi {
+  createBatch(): Promise<string>;
+  uploadFile(batchId: string, name: string, body: () => AsyncIterable<string>): Promise<unknown>;
+  completeBatch(batchId: string): Promise<void>;
+  batchStatus(batchId: string): Promise<{ readonly status: string }>;
 }
+
+/** How long the forwarder waits for Platform to finish a completed batch before it reports it as still loading. */
+export const BATCH_STATUS_WAIT_MS = 60_000;
 
 /** A sink failure that carries what was settled before it (e.g. `StreamingDeliveryError`). */
 interface FailureWithResult {
@@ -71,6 +81,14 @@ export interface WindowForwardResult {
   /** False when the deadline stopped it: the caller reports the message for redelivery. */
   readonly complete: boolean;
   readonly replay: boolean;
+  /** Batch sink: the Platform batch of this run and its last known status. */
+  readonly batch?: { readonly id: string; readonly status: string };
+}
+
+interface BatchState {
+  batchId: string;
+  status: string;
+  completedAt?: string;
 }
 
 export class ManifestMissingError extends Error {
@@ -95,6 +113,16 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
   const own = new Map(manifest.parts.map((_, i) => [ledgerName(runId, i), partTag(i)]));
   if (!replay) await loadWindowLedgers(deps, ref, seen, own);
 
+  let batch: BatchState | undefined;
+  const batchKey = `${deps.layout.deliveryPrefix(ref)}run=${runId}/batch.json`;
+  if (deps.sink.kind === 'batch') {
+    batch = await getJson<BatchState>(deps.s3, deps.bucket, batchKey);
+    if (batch === undefined) {
+      batch = { batchId: await deps.sink.batches.createBatch(), status: 'loading' };
+      await putJson(deps.s3, deps.bucket, batchKey, batch);
+    }
+  }
+
   const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason: {} as Record<string, number> };
   let complete = true;
   let next = 0;
@@ -102,7 +130,7 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
     while (next < manifest.parts.length && complete) {
       const index = next++;
       const part: PartRef = { ...ref, runId, part: index };
-      const receipt = await forwardPart(manifest, index, part, mapper, seen, deps, replay);
+      const receipt = await forwardPart(manifest, index, part, mapper, seen, deps, replay, batch?.batchId);
       if (receipt === 'skipped' || receipt.status === 'complete') {
         const r = receipt === 'skipped' ? await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(part)) : receipt;
         if (receipt === 'skipped') totals.skipped++;
@@ -120,6 +148,12 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
   };
   await Promise.all(Array.from({ length: Math.min(deps.partConcurrency ?? PART_CONCURRENCY, manifest.parts.length) }, worker));
 
+  if (batch !== undefined && deps.sink.kind === 'batch' && complete) {
+    batch = await finishBatch(deps.sink.batches, batch, deps);
+    await putJson(deps.s3, deps.bucket, batchKey, batch);
+    if (batch.status === 'failed') deps.log.error('Platform failed the batch: check its errors in the Platform UI or the Catalog API', { batchId: batch.batchId, window: ref.windowId });
+  }
+
   const result: WindowForwardResult = {
     manifestKey,
     window: ref.windowId,
@@ -134,9 +168,27 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
     ambiguous: totals.ambiguous,
     complete,
     replay,
+    ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
   };
   deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
   return result;
+}
+
+/** Completes the batch (idempotent) and waits a bounded time for Platform's verdict. */
+async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps): Promise<BatchState> {
+  if (state.completedAt === undefined) {
+    await api.completeBatch(state.batchId);
+    state = { ...state, completedAt: new Date(deps.now()).toISOString() };
+  }
+  const until = Math.min(deps.now() + BATCH_STATUS_WAIT_MS, deps.deadlineMs ?? Number.POSITIVE_INFINITY);
+  let delay = 250;
+  for (;;) {
+    const { status } = await api.batchStatus(state.batchId);
+    state = { ...state, status };
+    if (['success', 'failed', 'aborted', 'abandoned', 'inactive'].includes(status) || deps.now() + delay >= until) return state;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 5_000);
+  }
 }
 
 /** The tag of ids delivered by part `index` of the run being forwarded (other runs: -1). */
@@ -183,6 +235,7 @@ async function forwardPart(
   seen: IdLedger,
   deps: ForwardDeps,
   replay: boolean,
+  batchId?: string,
 ): Promise<Receipt | 'skipped'> {
   const part = manifest.parts[index]!;
   const receiptKey = deps.layout.receiptKey(ref);
@@ -254,8 +307,9 @@ async function forwardPart(
   const flush = async (endLine: number): Promise<boolean> => {
     let res: SendResult;
     let failure: unknown;
-    if (chunk.length === 0) {
-      res = { accepted: [], rejected: [], unsent: [], ambiguous: [], aepIds: [], retried: 0, requests: 0, maxRequestBytes: 0 };
+    if (chunk.length === 0 || deps.sink.kind === 'batch') {
+      // Batch sink: records are uploaded as one file per part when the part is done (see below).
+      res = { accepted: chunk.map((r) => r.id), rejected: [], unsent: [], ambiguous: [], aepIds: [], retried: 0, requests: 0, maxRequestBytes: 0 };
     } else {
       try {
         res = await deps.sink.send(chunk, deps.deadlineMs === undefined ? {} : { deadlineMs: deps.deadlineMs });
@@ -342,11 +396,30 @@ async function forwardPart(
     }
   }
   if (!(await flush(lineNo))) return receipt('partial');
+  if (deps.sink.kind === 'batch' && batchId !== undefined) {
+    // The file carries exactly the records this part accepted: re-read and re-mapped, so an upload can be retried.
+    await deps.sink.batches.uploadFile(batchId, `part-${String(index).padStart(5, '0')}.json`, () => mappedLines(deps, part, mapper, mine));
+    if (!aepIds.includes(batchId)) aepIds.push(batchId);
+  }
   const final = await save('complete');
   if (final.read !== part.events || final.accepted + final.rejected !== final.read) {
     deps.log.error('receipt counts do not add up', { part: part.key, read: final.read, events: part.events, accepted: final.accepted, rejected: final.rejected });
   }
   return final;
+}
+
+/** The mapped JSON Lines of the records of `part` whose id this part delivered (replayable). */
+async function* mappedLines(deps: ForwardDeps, part: Manifest['parts'][number], mapper: Mapper, mine: IdLedger): AsyncGenerator<string> {
+  let n = 0;
+  for await (const batch of readPartLines(deps.s3, deps.bucket, part)) {
+    let out = '';
+    for (const line of batch) {
+      const here = n++;
+      const m = mapper(JSON.parse(line));
+      if (m.ok && mine.lineOf(m.id) === here) out += m.json + '\n';
+    }
+    if (out !== '') yield out;
+  }
 }
 
 function hasResult(error: unknown): error is Error & FailureWithResult {

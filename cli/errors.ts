@@ -1,0 +1,136 @@
+/**
+ * Turns a failure into what an operator needs: which setting is wrong or which service is down, and how to fix it.
+ * The product's errors already say what to do (ConfigError names every variable); this adds the one thing only the
+ * CLI knows — which configuration variable a URL that could not be reached came from.
+ */
+import { DEFAULT_IMS_URL, DEFAULT_PLATFORM_URL, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion } from '#shared/config';
+import { redact } from '#shared/log';
+import type { Env } from './env.ts';
+import { EXIT_FAILED, EXIT_USAGE } from './io.ts';
+
+/** Errors that mean "fix the command line or the configuration" (exit 2) rather than "the run failed" (exit 1). */
+const USAGE_ERRORS = new Set(['UsageError', 'ConfigError', 'MappingConfigError', 'BadExportEventError', 'WindowRangeError']);
+
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: nothing is listening there',
+  ENOTFOUND: 'host not found (DNS)',
+  EAI_AGAIN: 'DNS lookup failed (temporary)',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+export interface Endpoint {
+  readonly service: string;
+  readonly url: string;
+  /** The variable that set the URL, or the one that chose a default. */
+  readonly variable: string;
+  readonly isDefault: boolean;
+}
+
+/** Every remote endpoint the configuration in `env` points at. */
+export function configuredEndpoints(env: Env): Endpoint[] {
+  const out: Endpoint[] = [];
+  const add = (service: string, variable: string, url: string | undefined, fallback?: { url: string; variable: string }): void => {
+    if (url !== undefined && url !== '') out.push({ service, url, variable, isDefault: false });
+    else if (fallback !== undefined) out.push({ service, url: fallback.url, variable: fallback.variable, isDefault: true });
+  };
+  const region = (env.MIXPANEL_REGION ?? 'us') as MixpanelRegion;
+  add('Mixpanel (Raw Event Export API)', 'MIXPANEL_API_BASE_URL', env.MIXPANEL_API_BASE_URL, { url: MIXPANEL_EXPORT_HOSTS[region] ?? MIXPANEL_EXPORT_HOSTS.us, variable: 'MIXPANEL_REGION' });
+  add('Adobe IMS (token endpoint)', 'AEP_IMS_URL', env.AEP_IMS_URL, { url: DEFAULT_IMS_URL, variable: 'AEP_IMS_URL' });
+  add('AEP streaming connection', 'AEP_INLET_URL', env.AEP_INLET_URL);
+  add('AEP Platform API', 'AEP_PLATFORM_URL', env.AEP_PLATFORM_URL, { url: DEFAULT_PLATFORM_URL, variable: 'AEP_PLATFORM_URL' });
+  const awsRegion = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  add('S3', env.AWS_ENDPOINT_URL_S3 !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL', env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL, {
+    url: `https://s3.${awsRegion}.amazonaws.com`,
+    variable: 'AWS_REGION',
+  });
+  add('Secrets Manager', env.AWS_ENDPOINT_URL_SECRETS_MANAGER !== undefined ? 'AWS_ENDPOINT_URL_SECRETS_MANAGER' : 'AWS_ENDPOINT_URL', env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL);
+  return out;
+}
+
+interface NetworkFailure {
+  readonly code: string;
+  readonly address?: string;
+  readonly port?: number;
+  readonly hostname?: string;
+  /** Every message along the cause chain (URLs may be named there). */
+  readonly text: string;
+}
+
+/** Finds a connection-level failure anywhere in the cause chain (and inside AggregateErrors). */
+export function findNetworkFailure(error: unknown): NetworkFailure | undefined {
+  const messages: string[] = [];
+  let found: NetworkFailure | undefined;
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): void => {
+    if (e === null || typeof e !== 'object' || seen.has(e)) return;
+    seen.add(e);
+    const x = e as { code?: unknown; address?: unknown; port?: unknown; hostname?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+    if (typeof x.message === 'string') messages.push(x.message);
+    if (found === undefined && typeof x.code === 'string' && x.code in NETWORK_CODES) {
+      found = {
+        code: x.code,
+        ...(typeof x.address === 'string' ? { address: x.address } : {}),
+        ...(typeof x.port === 'number' ? { port: x.port } : {}),
+        ...(typeof x.hostname === 'string' ? { hostname: x.hostname } : {}),
+        text: '',
+      };
+    }
+    visit(x.cause);
+    if (Array.isArray(x.errors)) x.errors.forEach(visit);
+  };
+  visit(error);
+  return found === undefined ? undefined : { ...found, text: messages.join('\n') };
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '::ffff:127.0.0.1']);
+
+function matches(f: NetworkFailure, e: Endpoint): boolean {
+  let u: URL;
+  try {
+    u = new URL(e.url);
+  } catch {
+    return false;
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  if (f.hostname !== undefined && f.hostname === host) return true;
+  if (f.address !== undefined && f.port !== undefined) {
+    const sameHost = f.address === host || (LOOPBACK.has(f.address) && LOOPBACK.has(host));
+    if (sameHost && f.port === port) return true;
+  }
+  // No address on the error: the URL's origin may be named in one of the messages ("cannot reach http://…").
+  return f.address === undefined && f.hostname === undefined && f.text.includes(u.origin);
+}
+
+/** "cannot reach X at URL (reason). URL comes from VAR …", or undefined when the error is not a connection failure. */
+export function explainUnreachable(error: unknown, env: Env): string | undefined {
+  const f = findNetworkFailure(error);
+  if (f === undefined) return undefined;
+  const reason = NETWORK_CODES[f.code] ?? f.code;
+  const hits = configuredEndpoints(env).filter((e) => matches(f, e));
+  if (hits.length === 0) {
+    const where = f.hostname ?? (f.address !== undefined ? `${f.address}${f.port !== undefined ? `:${f.port}` : ''}` : 'a service');
+    return `cannot reach ${where} (${f.code}: ${reason}). Check the service URLs in your configuration (MIXPANEL_API_BASE_URL, AEP_IMS_URL, AEP_INLET_URL, AEP_PLATFORM_URL, AWS_ENDPOINT_URL_S3).`;
+  }
+  const origin = new URL(hits[0]!.url).origin;
+  const services = [...new Set(hits.map((h) => h.service))].join(' / ');
+  const explicit = hits.filter((h) => !h.isDefault).map((h) => h.variable);
+  const source =
+    explicit.length > 0
+      ? `That URL is set by ${[...new Set(explicit)].join(', ')}: check the value and that the service is running.`
+      : `That is the default for ${hits[0]!.variable}${hits[0]!.variable === 'MIXPANEL_REGION' ? ` (MIXPANEL_REGION=${env.MIXPANEL_REGION ?? 'us'})` : ''}: check your network, proxy and firewall, or set ${hits[0]!.variable === 'MIXPANEL_REGION' ? 'MIXPANEL_API_BASE_URL' : hits[0]!.variable} to another endpoint.`;
+  return `cannot reach ${services} at ${hits[0]!.url === origin ? origin : hits[0]!.url} (${f.code}: ${reason}).\n  ${source}`;
+}
+
+/** The text and exit code for a failure that ends a command. */
+export function describeFailure(error: unknown, env: Env): { text: string; code: number } {
+  const unreachable = explainUnreachable(error, env);
+  if (unreachable !== undefined) return { text: `error: ${redact(unreachable)}`, code: EXIT_FAILED };
+  const e = error instanceof Error ? error : new Error(String(error));
+  const code = USAGE_ERRORS.has(e.name) ? EXIT_USAGE : EXIT_FAILED;
+  return { text: `error: ${redact(e.message)}`, code };
+}

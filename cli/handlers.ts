@@ -1,0 +1,72 @@
+/**
+ * Builds the two Lambda handlers for a local run — the same `createExportHandler` / `createForwardHandler` the
+ * deployed functions use — with the CLI's clients, logger and progress hooks.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Config } from '#shared/config';
+import { type ExportBaseDeps, createExportDeps } from '#shared/export/deps';
+import type { WindowSummary } from '#shared/export/run';
+import { type ForwardBaseDeps, createForwardDeps } from '#shared/forward/deps';
+import type { WindowForwardResult } from '#shared/forward/run';
+import type { Log } from '#shared/log';
+import { createExportHandler } from '../functions/export/handler.ts';
+import { createForwardHandler } from '../functions/forward/handler.ts';
+import type { ExportHandler, ForwardHandler } from './pipeline.ts';
+import type { RunReport } from './report.ts';
+
+export interface WiringOptions {
+  readonly s3: S3Client;
+  readonly secretsManager?: () => SecretsManagerClient;
+  readonly log: Log;
+  readonly report: RunReport;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Lets a caller wrap the export dependencies (the dry run taps the Mixpanel client). */
+  readonly mapExportDeps?: (deps: ExportBaseDeps) => ExportBaseDeps;
+  readonly onExported?: (w: WindowSummary) => void;
+  readonly onForwarded?: (r: WindowForwardResult) => void;
+}
+
+export interface Wiring {
+  readonly exportHandler: ExportHandler;
+  /** Undefined when no forward configuration was given (dry run). */
+  readonly forwardHandler?: ForwardHandler;
+  readonly forwardDeps?: () => Promise<ForwardBaseDeps>;
+}
+
+export function wireHandlers(exportConfig: Config | undefined, forwardConfig: Config | undefined, o: WiringOptions): Wiring {
+  const common = { s3: o.s3, log: o.log, ...(o.now ? { now: o.now } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) };
+  let exportDeps: ExportBaseDeps | undefined;
+  const exportHandler = createExportHandler(() => {
+    if (exportConfig === undefined) throw new Error('no export configuration');
+    exportDeps ??= createExportDeps(exportConfig, {
+      ...common,
+      ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}),
+      onWindow: (w) => {
+        o.report.exported(w);
+        o.onExported?.(w);
+      },
+    });
+    return o.mapExportDeps ? o.mapExportDeps(exportDeps) : exportDeps;
+  });
+  if (forwardConfig === undefined) return { exportHandler };
+
+  let forwardDeps: Promise<ForwardBaseDeps> | undefined;
+  const getForwardDeps = (): Promise<ForwardBaseDeps> => {
+    forwardDeps ??= createForwardDeps(forwardConfig, { ...common, ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}) }).catch((error: unknown) => {
+      forwardDeps = undefined;
+      throw error;
+    });
+    return forwardDeps;
+  };
+  const handler = createForwardHandler(getForwardDeps, (r) => {
+    o.report.forwarded(r);
+    o.onForwarded?.(r);
+  });
+  const forwardHandler: ForwardHandler = async (event) => {
+    o.report.startForward();
+    return handler(event);
+  };
+  return { exportHandler, forwardHandler, forwardDeps: getForwardDeps };
+}

@@ -1,0 +1,121 @@
+/**
+ * Checks ARCHITECTURE.md's invariants over a staging bucket (and, locally, what the AEP emulator accepted):
+ * 1. nothing lost: per committed window, manifest.events = Σ receipts.accepted + Σ receipts.rejected of its run,
+ *    every rejected record kept in rejected/ with a reason;
+ * 2. nothing sent twice: no `_id` accepted twice by Platform;
+ * 3. the checkpoint never passes a window whose manifest is missing.
+ * Used by `npm start` (its exit code) and by the test suites after every scenario.
+ */
+import { gunzipSync } from 'node:zlib';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { WindowMode } from '#shared/config';
+import type { Receipt } from '#shared/forward/receipt';
+import type { StagingLayout } from '#shared/staging/layout';
+import { type Manifest, parseManifest } from '#shared/staging/manifest';
+import { getBytes, getJson, getText } from '#shared/staging/s3';
+import { parseWindowId } from '#shared/windows/plan';
+
+export interface WindowReconciliation {
+  readonly window: string;
+  readonly mode: WindowMode;
+  readonly runId: string;
+  readonly lines: number;
+  readonly exported: number;
+  readonly quarantined: number;
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly retried: number;
+  readonly forwarded: boolean;
+}
+
+export interface InvariantReport {
+  readonly ok: boolean;
+  readonly problems: string[];
+  readonly windows: WindowReconciliation[];
+  readonly duplicatesAtPlatform: number;
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  return keys;
+}
+
+export async function checkInvariants(opts: {
+  s3: S3Client;
+  bucket: string;
+  layout: StagingLayout;
+  projectId: string;
+  /** Every `_id` Platform accepted, repeats included (the AEP emulator's record). */
+  acceptedIds?: readonly string[];
+  /** Windows expected to be forwarded completely (default: every committed window). */
+  requireForwarded?: boolean;
+}): Promise<InvariantReport> {
+  const problems: string[] = [];
+  const windows: WindowReconciliation[] = [];
+  const manifests = (await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}staging/project=${opts.projectId}/`)).filter((k) => k.endsWith('/manifest.json'));
+  let acceptedTotal = 0;
+  for (const key of manifests) {
+    const m: Manifest = parseManifest((await getText(opts.s3, opts.bucket, key))!, key);
+    const ref = { projectId: m.projectId, mode: m.mode, windowId: m.window.id };
+    let accepted = 0;
+    let rejected = 0;
+    let retried = 0;
+    let complete = 0;
+    for (let i = 0; i < m.parts.length; i++) {
+      const r = await getJson<Receipt>(opts.s3, opts.bucket, opts.layout.receiptKey({ ...ref, runId: m.runId, part: i }));
+      if (r === undefined || r.status !== 'complete') continue;
+      complete++;
+      accepted += r.accepted;
+      rejected += r.rejected;
+      retried += r.retried;
+      if (r.read !== m.parts[i]!.events) problems.push(`${m.window.id} part ${i}: receipt read ${r.read} ≠ ${m.parts[i]!.events} staged`);
+      // Every rejected record is kept with its reason.
+      let kept = 0;
+      for (const rk of r.rejectedKeys) {
+        const lines = gunzipSync((await getBytes(opts.s3, opts.bucket, rk))!).toString('utf8').split('\n').filter(Boolean);
+        for (const l of lines) {
+          const j = JSON.parse(l) as { reason?: string };
+          if (typeof j.reason !== 'string' || j.reason === '') problems.push(`${rk}: a rejected record has no reason`);
+        }
+        kept += lines.length;
+      }
+      if (kept !== r.rejected) problems.push(`${m.window.id} part ${i}: ${r.rejected} rejected but ${kept} kept in rejected/`);
+    }
+    const forwarded = complete === m.parts.length;
+    if (forwarded && accepted + rejected !== m.events) problems.push(`${m.window.id}: manifest.events ${m.events} ≠ accepted ${accepted} + rejected ${rejected}`);
+    if (!forwarded && opts.requireForwarded !== false) problems.push(`${m.window.id}: only ${complete} of ${m.parts.length} parts forwarded`);
+    if (m.lines !== m.events + m.quarantined) problems.push(`${m.window.id}: lines ${m.lines} ≠ events ${m.events} + quarantined ${m.quarantined}`);
+    acceptedTotal += accepted;
+    windows.push({ window: m.window.id, mode: m.mode, runId: m.runId, lines: m.lines, exported: m.events, quarantined: m.quarantined, accepted, rejected, retried, forwarded });
+  }
+  // 3. The checkpoint covers only committed windows.
+  const cp = await getJson<Record<string, { to?: string; committed?: [string, string][] }>>(opts.s3, opts.bucket, opts.layout.checkpointKey(opts.projectId));
+  for (const mode of ['processing-time', 'event-time'] as const) {
+    const committed = cp?.[mode]?.committed ?? [];
+    const ranges = windows.filter((w) => w.mode === mode).map((w) => parseWindowId(w.window)).sort((a, b) => a.from - b.from);
+    for (const [a, b] of committed) {
+      let cursor = Date.parse(a);
+      for (const r of ranges) if (r.from <= cursor && r.to > cursor) cursor = r.to;
+      if (cursor < Date.parse(b)) problems.push(`checkpoint (${mode}) covers ${new Date(cursor).toISOString()} which no committed manifest covers`);
+    }
+  }
+  let duplicatesAtPlatform = 0;
+  if (opts.acceptedIds !== undefined) {
+    const seen = new Set<string>();
+    for (const id of opts.acceptedIds) {
+      if (seen.has(id)) duplicatesAtPlatform++;
+      seen.add(id);
+    }
+    if (duplicatesAtPlatform > 0) problems.push(`${duplicatesAtPlatform} _id(s) were accepted by Platform more than once`);
+    if (opts.requireForwarded !== false && seen.size !== acceptedTotal && duplicatesAtPlatform === 0) {
+      problems.push(`Platform holds ${seen.size} records but the receipts count ${acceptedTotal} accepted`);
+    }
+  }
+  return { ok: problems.length === 0, problems, windows, duplicatesAtPlatform };
+}

@@ -1,0 +1,175 @@
+/**
+ * Progress and summary of a pipeline run, shared by `demo` and `sync`: a line per window as the export handler
+ * commits it and as the forward handler delivers it, then one table. The numbers come from the handlers' own
+ * results (export `WindowSummary`, forward `WindowForwardResult`), never recomputed here.
+ */
+import type { WindowSummary } from '#shared/export/run';
+import type { WindowForwardResult } from '#shared/forward/run';
+import { type TextSink, bytes, count, duration, line, rate, table } from './io.ts';
+
+export interface WindowRow {
+  readonly window: string;
+  readonly from: string;
+  readonly to: string;
+  readonly mode: string;
+  readonly status: WindowSummary['status'];
+  readonly manifestKey?: string;
+  readonly exported: number;
+  readonly quarantined: number;
+  readonly parts: number;
+  readonly bytes: number;
+  readonly exportMs: number;
+  forward?: {
+    readonly accepted: number;
+    readonly rejected: number;
+    readonly byReason: Record<string, number>;
+    readonly complete: boolean;
+    readonly ms: number;
+  };
+}
+
+export interface Totals {
+  readonly windows: number;
+  readonly exported: number;
+  readonly quarantined: number;
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly ms: number;
+  readonly byReason: Record<string, number>;
+}
+
+const reasons = (byReason: Record<string, number>): string =>
+  Object.entries(byReason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${count(v)}`)
+    .join(', ');
+
+/** "20240501T060000Z_20240501T070000Z" → "2024-05-01 06:00–07:00" (for people; the id is printed too where it is needed). */
+export function windowLabel(from: string, to: string): string {
+  const a = new Date(from).toISOString();
+  const b = new Date(to).toISOString();
+  const sameDay = a.slice(0, 10) === b.slice(0, 10) || b.slice(11, 16) === '00:00';
+  return `${a.slice(0, 10)} ${a.slice(11, 16)}–${sameDay ? b.slice(11, 16) : `${b.slice(0, 10)} ${b.slice(11, 16)}`}`;
+}
+
+/** Collects the rows of a run and prints progress to `sink` as handlers report. */
+export class RunReport {
+  readonly rows: WindowRow[] = [];
+  readonly #sink: TextSink | undefined;
+  readonly #now: () => number;
+  #forwardStart = 0;
+
+  constructor(sink: TextSink | undefined, now: () => number = Date.now) {
+    this.#sink = sink;
+    this.#now = now;
+  }
+
+  /** The export handler's `onWindow`. */
+  exported(w: WindowSummary): void {
+    const row: WindowRow = {
+      window: w.id,
+      from: w.from,
+      to: w.to,
+      mode: w.mode,
+      status: w.status,
+      ...(w.manifestKey !== undefined ? { manifestKey: w.manifestKey } : {}),
+      exported: w.events,
+      quarantined: w.quarantined,
+      parts: w.parts,
+      bytes: w.bytes,
+      exportMs: w.durationMs ?? 0,
+    };
+    this.rows.push(row);
+    if (this.#sink === undefined) return;
+    const verb = w.status === 'dry-run' ? 'checked ' : 'exported ';
+    const staged = w.status === 'dry-run' ? 'nothing staged (dry run)' : `${w.parts} part${w.parts === 1 ? '' : 's'}, ${bytes(w.bytes)} gzipped`;
+    const q = w.quarantined > 0 ? `, ${count(w.quarantined)} quarantined` : '';
+    line(
+      this.#sink,
+      `    ${verb} ${windowLabel(w.from, w.to)}  ${count(w.events)} events${q}, ${staged}  ${duration(row.exportMs)}, ${rate(w.events, row.exportMs)} events/s`,
+    );
+  }
+
+  /** A window the export skipped (already committed): shown, not counted. */
+  skipped(w: WindowSummary): void {
+    if (this.#sink !== undefined) line(this.#sink, `    skipped   ${windowLabel(w.from, w.to)}  already committed (use --force to export it again)`);
+  }
+
+  /** Marks the start of a forward call; `forwarded` (the handler's `onWindow`, called inside it) times it. */
+  startForward(): void {
+    this.#forwardStart = this.#now();
+  }
+
+  /** The forward handler's `onWindow`. */
+  forwarded(r: WindowForwardResult): void {
+    const ms = this.#now() - this.#forwardStart;
+    const row = this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ?? this.rows.find((x) => x.window === r.window && x.forward === undefined);
+    if (row !== undefined) row.forward = { accepted: r.accepted, rejected: r.rejected, byReason: r.byReason, complete: r.complete, ms };
+    if (this.#sink === undefined) return;
+    const [from, to] = row !== undefined ? [row.from, row.to] : [r.window, r.window];
+    const why = r.rejected > 0 ? ` (${reasons(r.byReason)})` : '';
+    const state = r.complete ? '' : '  INCOMPLETE: stopped before the end; it resumes on the next delivery';
+    line(
+      this.#sink,
+      `    forwarded ${row !== undefined ? windowLabel(from, to) : r.window}  ${count(r.accepted)} accepted, ${count(r.rejected)} rejected${why}  ${duration(ms)}, ${rate(r.accepted + r.rejected, ms)} events/s${state}`,
+    );
+  }
+
+  totals(): Totals {
+    const byReason: Record<string, number> = {};
+    let exported = 0;
+    let quarantined = 0;
+    let accepted = 0;
+    let rejected = 0;
+    let ms = 0;
+    for (const r of this.rows) {
+      exported += r.exported;
+      quarantined += r.quarantined;
+      accepted += r.forward?.accepted ?? 0;
+      rejected += r.forward?.rejected ?? 0;
+      ms += r.exportMs + (r.forward?.ms ?? 0);
+      for (const [k, v] of Object.entries(r.forward?.byReason ?? {})) byReason[k] = (byReason[k] ?? 0) + v;
+    }
+    return { windows: this.rows.length, exported, quarantined, accepted, rejected, ms, byReason };
+  }
+
+  /** The summary table: one row per window and a total. */
+  table(): string {
+    const header = ['window', 'exported', 'quarantined', 'accepted', 'rejected', 'duration', 'events/s'];
+    const body = this.rows.map((r) => {
+      const ms = r.exportMs + (r.forward?.ms ?? 0);
+      return [
+        r.window,
+        count(r.exported),
+        count(r.quarantined),
+        r.forward ? count(r.forward.accepted) : '—',
+        r.forward ? count(r.forward.rejected) : '—',
+        duration(ms),
+        rate(r.exported, ms),
+      ];
+    });
+    const t = this.totals();
+    const forwarded = this.rows.some((r) => r.forward !== undefined);
+    const total = [
+      `total (${t.windows} window${t.windows === 1 ? '' : 's'})`,
+      count(t.exported),
+      count(t.quarantined),
+      forwarded ? count(t.accepted) : '—',
+      forwarded ? count(t.rejected) : '—',
+      duration(t.ms),
+      rate(t.exported, t.ms),
+    ];
+    return table([header, ...body, total], { total: true });
+  }
+
+  /** "rejected by reason: duplicate 120, missing-time 2" (or nothing). */
+  reasonsLine(): string | undefined {
+    const t = this.totals();
+    return t.rejected > 0 ? `rejected by reason: ${reasons(t.byReason)} (each kept in rejected/ with its reason)` : undefined;
+  }
+}
+
+/** "duplicate 120, missing-time 2". */
+export function formatReasons(byReason: Record<string, number>): string {
+  return reasons(byReason);
+}

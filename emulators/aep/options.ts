@@ -1,0 +1,68 @@
+/** Options of the AEP emulator, validated once at start (errors name every bad path). */
+import { z } from 'zod';
+
+/** IMS answers `expires_in: 86399` (seconds) for a Server-to-Server token.
+ * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/landing/api-authentication.md */
+export const DEFAULT_TOKEN_TTL_SECONDS = 86_399;
+
+export const aepEmulatorOptionsSchema = z
+  .object({
+    clients: z
+      .array(
+        z.object({
+          clientId: z.string().min(1),
+          clientSecret: z.string().min(1),
+          orgId: z.string().regex(/^\S+@AdobeOrg$/, 'must look like XXXX@AdobeOrg'),
+        }),
+      )
+      .min(1),
+    sandbox: z.string().min(1).optional(),
+    tenant: z.string().min(1),
+    datasets: z.array(z.object({ id: z.string().min(1), schemaId: z.url() })).min(1),
+    connections: z.array(z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() })),
+    tokenTtlSeconds: z.number().int().positive().optional(),
+    keep: z.enum(['records', 'ids']).optional(),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(0).max(65_535).optional(),
+  })
+  .superRefine((options, issue) => {
+    const duplicates = (label: string, values: string[]): void => {
+      const seen = new Set<string>();
+      for (const value of values) {
+        if (seen.has(value)) issue.addIssue({ code: 'custom', path: [label], message: `duplicate ${label} id ${value}` });
+        seen.add(value);
+      }
+    };
+    duplicates('clients', options.clients.map((c) => c.clientId));
+    duplicates('datasets', options.datasets.map((d) => d.id));
+    duplicates('connections', options.connections.map((c) => c.id));
+  });
+
+/** Options of `startAepEmulator`. */
+export interface AepEmulatorOptions {
+  /** OAuth Server-to-Server credentials IMS knows. The first client's org is the inlets' org. */
+  clients: Array<{ clientId: string; clientSecret: string; orgId: string /* "XXXX@AdobeOrg" */ }>;
+  /** `x-sandbox-name` every Platform call must carry. @default 'prod' */
+  sandbox?: string;
+  /** Tenant id without underscore, e.g. 'acme' → custom fields only under `_acme`. */
+  tenant: string;
+  /** `schemaId` is the schema's full `$id`, https://ns.adobe.com/{tenant}/schemas/{id}. */
+  datasets: Array<{ id: string; schemaId: string }>;
+  /** Streaming connection (inlet) ids. */
+  connections: Array<{ id: string; authenticated: boolean }>;
+  /** @default 86399 */
+  tokenTtlSeconds?: number;
+  /** 'ids' keeps only the `_id` strings (benchmarks with millions of records). @default 'records' */
+  keep?: 'records' | 'ids';
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 0 (any free port) */
+  port?: number;
+}
+
+/** Validates options, throwing one error that lists every problem. */
+export function parseAepEmulatorOptions(input: unknown): AepEmulatorOptions {
+  const result = aepEmulatorOptionsSchema.safeParse(input);
+  if (!result.success) throw new Error(`Invalid AEP emulator options:\n${z.prettifyError(result.error)}`);
+  return result.data;
+}

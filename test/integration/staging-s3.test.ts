@@ -1,0 +1,77 @@
+import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalS3, type LocalS3 } from '#emulators/s3';
+import { getBytes } from '#shared/staging/s3';
+import { GzipObjectWriter } from '#shared/staging/gzip-object';
+import { StagingLayout } from '#shared/staging/layout';
+import { StateStore, commitWindow } from '#shared/staging/state';
+import { QueryBudget, QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
+
+let s3: LocalS3;
+beforeAll(async () => {
+  s3 = await startLocalS3(['staging-test']);
+});
+afterAll(async () => {
+  await s3.close();
+});
+
+describe('GzipObjectWriter on s3rver', () => {
+  it('should upload a multi-part gzip stream whose size and sha256 match the stored object', async () => {
+    // Prepare: ~20 MB of lines → several 8 MiB multipart parts
+    const writer = new GzipObjectWriter(s3.client, 'staging-test', 'parts/a.jsonl.gz');
+    const line = JSON.stringify({ event: 'x', properties: { pad: 'y'.repeat(900), n: Math.random() } }) + '\n';
+    // Act
+    for (let i = 0; i < 200; i++) await writer.write(line.repeat(100) + `${i}\n`);
+    const written = await writer.close();
+    // Assess
+    const stored = (await getBytes(s3.client, 'staging-test', 'parts/a.jsonl.gz'))!;
+    expect(stored.byteLength).toBe(written.bytes);
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(written.sha256);
+    const text = gunzipSync(stored).toString('utf8');
+    expect(text.split('\n').filter(Boolean)).toHaveLength(200 * 101);
+    expect(writer.rawBytes).toBe(Buffer.byteLength(text));
+  });
+});
+
+describe('StateStore', () => {
+  it('should keep committed intervals and advance `to` only over contiguous coverage', async () => {
+    const store = new StateStore(s3.client, 'staging-test', new StagingLayout('pre/'), '42');
+    const H = 3_600_000;
+    let c = await store.read();
+    expect(c['processing-time'].to).toBeUndefined();
+    c = commitWindow(c, 'processing-time', 10 * H, 11 * H, 600);
+    c = commitWindow(c, 'processing-time', 12 * H, 13 * H, 60); // gap 11–12: `to` stays at 11
+    await store.write(c);
+    const read1 = await store.read();
+    expect(read1['processing-time'].to).toBe(11 * H);
+    expect(read1['processing-time'].origin).toBe(10 * H);
+    c = commitWindow(read1, 'processing-time', 11 * H, 12 * H, 60); // gap filled: `to` jumps to 13
+    await store.write(c);
+    const read2 = await store.read();
+    expect(read2['processing-time'].to).toBe(13 * H);
+    expect(read2['processing-time'].committed).toEqual([[10 * H, 13 * H]]);
+    expect(store.key).toBe('pre/state/project=42/checkpoint.json');
+  });
+});
+
+describe('QueryBudget', () => {
+  it('should space queries to 3 per second, persist them, and refuse past the hourly budget', async () => {
+    let now = 1_700_000_000_000;
+    const slept: number[] = [];
+    const make = () =>
+      new QueryBudget({ s3: s3.client, bucket: 'staging-test', key: 'state/budget.json', perHour: 3, now: () => now, sleep: async (ms) => void slept.push(ms) });
+    const budget = make();
+    await budget.acquire();
+    await budget.acquire();
+    expect(slept).toEqual([334]);
+    now += 1000;
+    await budget.acquire();
+    // A new container (another invocation) sees the same hour.
+    const other = make();
+    expect(await other.remaining()).toBe(0);
+    await expect(other.acquire()).rejects.toThrow(QueryBudgetExhaustedError);
+    now += 3_600_000;
+    await expect(other.acquire()).resolves.toBeUndefined();
+  });
+});
