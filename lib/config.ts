@@ -1,0 +1,339 @@
+/**
+ * The deployment configuration file (`connector.config.json`), validated with zod when the CDK app synthesises.
+ *
+ * Every problem is reported at once with its JSON path (`projects[1].schedule.expression: ...`) so an operator fixes
+ * the file in one pass. The bounds mirror what the Lambdas' own environment parser accepts
+ * (functions/shared/config.ts), so a config that synthesises also starts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** CloudWatch Logs accepts only these retention periods (AWS::Logs::LogGroup RetentionInDays). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * A CloudWatch alarm may look back at most 7 days (period × evaluation periods ≤ 604,800 s), and at most 1 day when
+ * its period is shorter than an hour.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+ */
+const ALARM_MAX_LOOKBACK_SECONDS = 604_800;
+const ALARM_MAX_LOOKBACK_SHORT_PERIOD_SECONDS = 86_400;
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const timeZone = z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or America/Los_Angeles');
+
+const httpUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'https:' || u.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL');
+
+const days = z.int().min(1).max(36_500).nullable();
+
+/**
+ * A secret is referenced by name or ARN, or created as a placeholder that the operator fills after the first deploy.
+ * Only the id ever reaches a Lambda's environment, never the value.
+ */
+const SecretSchema = z
+  .strictObject({
+    /** Name of an existing secret in this account and region, e.g. `mixpanel/web`. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (letters, digits and /_+=.@-)')
+      .optional(),
+    /** ARN of an existing secret (complete, with the 6-character suffix, or partial). */
+    arn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN')
+      .optional(),
+    /** `true`: the stack creates a placeholder secret whose description says which JSON to store in it. */
+    create: z.literal(true).optional(),
+    /** Customer managed KMS key the secret is encrypted with, if any (the function gets kms:Decrypt via Secrets Manager only). */
+    kmsKeyArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (arn:aws:kms:region:account:key/id)')
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    const given = [s.name, s.arn, s.create].filter((v) => v !== undefined).length;
+    if (given !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of "name", "arn" or "create": true' });
+    }
+  });
+
+const ScheduleSchema = z.strictObject({
+  /** EventBridge Scheduler expression: `rate(1 hour)`, `rate(15 minutes)` or `cron(5 * * * ? *)`. */
+  expression: z.string().superRefine((expr, ctx) => {
+    const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expr);
+    if (rate) {
+      const n = Number(rate[1]);
+      const singular = !rate[2]!.endsWith('s');
+      if (n < 1) ctx.addIssue({ code: 'custom', message: 'a rate must be at least 1' });
+      else if (singular !== (n === 1)) {
+        ctx.addIssue({ code: 'custom', message: `write "rate(1 ${rate[2]!.replace(/s$/, '')})" for one and "rate(${n} ${rate[2]!.replace(/s?$/, 's')})" for more` });
+      }
+      return;
+    }
+    if (/^cron\(\S+( \S+){5}\)$/.test(expr)) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be "rate(<n> minute[s]|hour[s]|day[s])" or "cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)"',
+    });
+  }),
+  /** Zone the cron expression is read in. @default the project's timezone */
+  timezone: timeZone.optional(),
+  /**
+   * How often the schedule fires, in minutes; required for cron expressions (rate expressions imply it). The
+   * missed-window alarm fires after `alarms.missedWindows` such intervals without a committed window.
+   */
+  intervalMinutes: z.int().min(1).max(10_080).optional(),
+});
+
+const WindowSchema = z.strictObject({
+  /** Window length; windows are aligned to it. @default 60 */
+  minutes: z
+    .int()
+    .min(5)
+    .max(1440)
+    .refine((n) => 1440 % n === 0, 'must divide a day (e.g. 15, 30, 60, 120, 1440)')
+    .default(60),
+  /** @default processing-time */
+  mode: z.enum(['processing-time', 'event-time']).default('processing-time'),
+  /** Windows end at least this long before the run, so Mixpanel has ingested them. @default 30 */
+  settleMinutes: z.int().min(0).max(1440).default(30),
+  /** How far back in event time a processing-time window looks for late events. @default 5 */
+  lookbackDays: z.int().min(0).max(30).default(5),
+  /** Upper bound on windows per run (catch-up continues next run). @default the Lambda's own (24) */
+  maxWindowsPerRun: z.int().min(1).max(500).optional(),
+  /** Share of Mixpanel's 60 export queries/hour this connector may use. @default the Lambda's own (45) */
+  queriesPerHour: z.int().min(1).max(60).optional(),
+});
+
+const ProjectSchema = z.strictObject({
+  /** Numeric Mixpanel project id. */
+  id: z.union([z.string(), z.int().positive()]).transform(String).pipe(z.string().regex(/^\d+$/, 'must be the numeric Mixpanel project id')),
+  /** A label for humans (dashboard, descriptions). @default the id */
+  name: z.string().regex(/^[A-Za-z0-9 _.-]{1,40}$/, 'must be 1-40 letters, digits, spaces or _.-').optional(),
+  /** Data residency of the project. @default us */
+  region: z.enum(['us', 'eu', 'in']).default('us'),
+  /** The project's timezone (Project Settings → Overview). */
+  timezone: timeZone,
+  /** `true` when `time` is stored in project-local seconds (projects created before 2023). @default false */
+  legacyLocalTime: z.boolean().default(false),
+  /** The Mixpanel service account: `{"username": "...", "secret": "..."}`. */
+  secret: SecretSchema,
+  schedule: ScheduleSchema,
+  window: WindowSchema.prefault({}),
+  /** Origin override of the export host (testing against an emulator). @default from region */
+  apiBaseUrl: httpUrl.optional(),
+  /** `false` deploys the project with its schedule disabled. @default true */
+  enabled: z.boolean().default(true),
+});
+
+const AepSchema = z.strictObject({
+  /** Adobe OAuth Server-to-Server credentials: `{"clientId","clientSecret","orgId","scopes"?}`. */
+  secret: SecretSchema,
+  imsUrl: httpUrl.default('https://ims-na1.adobelogin.com/ims/token/v3'),
+  sink: z.enum(['streaming', 'batch']).default('streaming'),
+  /** Streaming connection URL `https://dcs.adobedc.net/collection/{connectionId}`; required for the streaming sink. */
+  inletUrl: httpUrl
+    .refine((v) => URL.canParse(v) && /\/collection\/[^/]+\/?$/.test(new URL(v).pathname), 'must be the streaming connection URL https://dcs.adobedc.net/collection/{connectionId}')
+    .optional(),
+  platformUrl: httpUrl.default('https://platform.adobe.io'),
+  sandbox: z.string().regex(/^[a-z0-9-]+$/, 'must be a sandbox name such as prod').default('prod'),
+  datasetId: z.string().regex(/^[A-Za-z0-9]+$/, 'must be the dataset id'),
+  schemaId: z.string().regex(/^https:\/\/ns\.adobe\.com\/.+\/schemas\/.+/, 'must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}'),
+  tenantId: z.string().regex(/^_?[a-z0-9]+$/i, 'must be the tenant id, e.g. acme'),
+  flowId: z.string().min(1).optional(),
+  /**
+   * Forward Lambdas running at once (reserved concurrency and SQS maxConcurrency). AEP streaming ingestion allows
+   * ~1,000 requests/s per organisation; see lib/constructs/forwarder.ts for the arithmetic. @default 2
+   */
+  maxConcurrency: z.int().min(2).max(50).default(2),
+});
+
+const AlarmsSchema = z.strictObject({
+  /** An email address subscribed to a new SNS topic that receives every alarm. */
+  email: z.email().optional(),
+  /** An existing SNS topic that receives every alarm. */
+  snsTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, 'must be an SNS topic ARN').optional(),
+  /** Alarm when rejected/(accepted+rejected) over an hour exceeds this share. @default 0.05 */
+  maxRejectionRate: z.number().gt(0).lte(1).default(0.05),
+  /** Alarm when this many schedule intervals pass without a committed window. @default 3 */
+  missedWindows: z.int().min(1).max(100).default(3),
+});
+
+const RetentionSchema = z.strictObject({
+  /** Days raw parts and manifests stay in `staging/` (null: forever). @default 30 */
+  stagingDays: days.default(30),
+  /** @default 90 */
+  quarantineDays: days.default(90),
+  /** @default 90 */
+  rejectedDays: days.default(90),
+  /** Days S3 server access logs are kept. @default 365 */
+  accessLogsDays: days.default(365),
+});
+
+const StagingSchema = z.strictObject({
+  /** Key prefix for everything the connector writes: empty, or ending with "/". @default "" */
+  prefix: z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")').default(''),
+  /** Physical bucket name. @default generated by CloudFormation */
+  bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  /** `destroy` deletes the bucket and its objects with the stack: for throwaway test stacks only. @default retain */
+  removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+});
+
+export const ConnectorConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    /** @default MixpanelAepConnector */
+    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must start with a letter and hold only letters, digits and -').default('MixpanelAepConnector'),
+    /** Account and region to deploy to. @default the CLI's current credentials and region */
+    env: z.strictObject({ account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(), region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional() }).optional(),
+    /** CloudWatch namespace of the connector's metrics. @default MixpanelAepConnector */
+    metricsNamespace: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be a CloudWatch namespace').default('MixpanelAepConnector'),
+    /** Days the Lambdas' logs are kept. @default 30 */
+    logRetentionDays: z
+      .int()
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .default(30),
+    staging: StagingSchema.prefault({}),
+    projects: z.array(ProjectSchema).min(1, 'configure at least one Mixpanel project'),
+    aep: AepSchema,
+    /** Mapping preset (`default`, `adobe-source`), `s3://bucket/key.json`, or a JSON file relative to this config file. */
+    mapping: z
+      .string()
+      .refine((m) => m === 'default' || m === 'adobe-source' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+/.test(m) || m.endsWith('.json'), 'must be "default", "adobe-source", s3://bucket/key.json or a path to a .json file')
+      .default('default'),
+    alarms: AlarmsSchema.prefault({}),
+    retention: RetentionSchema.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.projects.forEach((p, i) => {
+      const first = seen.get(p.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['projects', i, 'id'], message: `duplicates projects[${first}].id (${p.id})` });
+      else seen.set(p.id, i);
+
+      const interval = scheduleIntervalMinutes(p.schedule);
+      if (interval === undefined) {
+        // An invalid expression is already reported; only a cron expression lacks an interval.
+        if (p.schedule.expression.startsWith('cron(')) ctx.addIssue({ code: 'custom', path: ['projects', i, 'schedule', 'intervalMinutes'], message: 'is required with a cron expression (how often it fires, for the missed-window alarm)' });
+      } else {
+        const period = Math.max(interval, p.window.minutes) * 60; // see missedWindowPeriodMinutes
+        const lookback = period * c.alarms.missedWindows;
+        const max = period < 3600 ? ALARM_MAX_LOOKBACK_SHORT_PERIOD_SECONDS : ALARM_MAX_LOOKBACK_SECONDS;
+        if (lookback > max) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alarms', 'missedWindows'],
+            message: `${c.alarms.missedWindows} intervals of ${period / 60} min (projects[${i}]) exceed what a CloudWatch alarm can look back (${max / 3600} h); lower it`,
+          });
+        }
+      }
+      if (c.aep.sink === 'batch' && p.window.minutes < 20) {
+        // One Platform batch per window; ~90 ExperienceEvent batches/day per sandbox (AEP ingestion guardrails).
+        ctx.addIssue({ code: 'custom', path: ['projects', i, 'window', 'minutes'], message: 'must be at least 20 with aep.sink "batch" (one Platform batch per window stays under the ~90 batches/day guardrail)' });
+      }
+    });
+    if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['aep', 'inletUrl'], message: 'is required with aep.sink "streaming" (the streaming connection URL)' });
+    }
+  });
+
+/** The input shape of `connector.config.json` (what an operator writes). */
+export type ConnectorConfigInput = z.input<typeof ConnectorConfigSchema>;
+/** The validated configuration, defaults applied. */
+export type ConnectorConfig = z.output<typeof ConnectorConfigSchema>;
+export type ProjectConfig = ConnectorConfig['projects'][number];
+export type SecretConfig = ProjectConfig['secret'];
+
+/** Raised with every problem of a config file, each prefixed by its JSON path. */
+export class ConnectorConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConnectorConfigError';
+    this.problems = problems;
+  }
+}
+
+/** `projects[1].schedule.expression` from a zod issue path. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '') || '(root)';
+}
+
+/**
+ * Validates a parsed config object.
+ * @param source where it came from, for the error message
+ * @param baseDir directory a relative `mapping` path is resolved against
+ * @throws ConnectorConfigError listing every problem
+ */
+export function parseConnectorConfig(input: unknown, source = 'config', baseDir = process.cwd()): ConnectorConfig {
+  const result = ConnectorConfigSchema.safeParse(input);
+  const problems = result.success
+    ? []
+    : result.error.issues.flatMap((i) =>
+        // A typo'd key is reported at its own path, so `projects[0].timezon` reads as what it is.
+        i.code === 'unrecognized_keys' ? i.keys.map((k) => `${formatPath([...i.path, k])}: unknown setting`) : [`${formatPath(i.path)}: ${i.message}`],
+      );
+  if (result.success) {
+    const mappingFile = localMappingPath(result.data.mapping, baseDir);
+    if (mappingFile !== undefined && !existsSync(mappingFile)) problems.push(`mapping: file ${result.data.mapping} not found (resolved against ${baseDir})`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConnectorConfigError(source, problems);
+  const mappingFile = localMappingPath(result.data.mapping, baseDir);
+  return mappingFile === undefined ? result.data : { ...result.data, mapping: mappingFile };
+}
+
+/** Reads and validates a config file. @throws ConnectorConfigError (also for unreadable or non-JSON files) */
+export function loadConnectorConfig(file: string): ConnectorConfig {
+  if (!existsSync(file)) throw new ConnectorConfigError(file, ['(file): not found (copy connector.config.example.json and fill it in)']);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConnectorConfigError(file, [`(file): cannot be read as JSON (${error instanceof Error ? error.message : String(error)})`]);
+  }
+  return parseConnectorConfig(json, file, dirname(resolve(file)));
+}
+
+/** Absolute path of a mapping given as a local file, or undefined for presets and S3 URIs. */
+export function localMappingPath(mapping: string, baseDir: string): string | undefined {
+  if (mapping === 'default' || mapping === 'adobe-source' || mapping.startsWith('s3://')) return undefined;
+  return isAbsolute(mapping) ? mapping : resolve(baseDir, mapping);
+}
+
+/** Minutes between two firings of a schedule: from a rate expression, else the configured intervalMinutes. */
+export function scheduleIntervalMinutes(schedule: { expression: string; intervalMinutes?: number | undefined }): number | undefined {
+  if (schedule.intervalMinutes !== undefined) return schedule.intervalMinutes;
+  const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule.expression);
+  if (!rate) return undefined;
+  const unit = { minute: 1, hour: 60, day: 1440 }[rate[2] as 'minute' | 'hour' | 'day'];
+  return Number(rate[1]) * unit;
+}
+
+/**
+ * The period of a project's missed-window alarm: a run commits every window that ended since the previous run, so at
+ * least one per schedule interval — or per window, when windows are longer than the interval (then some runs
+ * legitimately commit nothing).
+ */
+export function missedWindowPeriodMinutes(project: { schedule: { expression: string; intervalMinutes?: number | undefined }; window: { minutes: number } }): number {
+  const interval = scheduleIntervalMinutes(project.schedule);
+  if (interval === undefined) throw new Error(`schedule ${project.schedule.expression} needs intervalMinutes`); // the schema requires it
+  return Math.max(interval, project.window.minutes);
+}

@@ -1,0 +1,162 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag.ts';
+
+/** The repository root (the directory holding package.json and package-lock.json). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Node 22 matches the esbuild target below; both move together. */
+export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
+export const ESBUILD_TARGET = 'node22';
+
+/**
+ * The AWS SDK is bundled rather than taken from the Lambda runtime: the runtime's copy is updated by AWS without
+ * notice (and its version is no longer documented), while bundling pins exactly the clients the tests run against
+ * (package-lock.json: client-s3 and lib-storage 3.1169.0, client-secrets-manager 3.1162.0); lib-storage is not
+ * guaranteed to be in the runtime at all. It costs ~450 KB per bundle: test/infra/synth.test.ts holds each bundle to
+ * 1 MiB, and if that budget breaks, `false` here marks `@aws-sdk/*` external (the runtime's SDK v3 is then used).
+ */
+export const BUNDLE_AWS_SDK = true;
+
+/**
+ * esbuild emits ESM; a few bundled CommonJS dependencies still call `require` for Node built-ins, which ESM lacks.
+ * https://github.com/evanw/esbuild/issues/1921
+ */
+const ESM_REQUIRE_BANNER = "import { createRequire as __cjsRequire } from 'node:module'; const require = __cjsRequire(import.meta.url);";
+
+/** Props of {@link ConnectorFunction}. */
+export interface ConnectorFunctionProps {
+  /** Absolute path of the handler file (it must export `handler`). */
+  readonly entry: string;
+  readonly description: string;
+  /** Hard limit of one invocation. */
+  readonly timeout: Duration;
+  /** @default 1024 */
+  readonly memorySize?: number;
+  /** Powertools `service` (log field and metric dimension). */
+  readonly serviceName: string;
+  /** Powertools metrics namespace. */
+  readonly metricsNamespace: string;
+  readonly logRetention: RetentionDays;
+  /** @default - no reserved concurrency */
+  readonly reservedConcurrentExecutions?: number;
+  /** A file copied into the bundle as `mapping.json` (the forwarder's custom mapping). @default - none */
+  readonly bundledMappingFile?: string;
+}
+
+/**
+ * A connector Lambda with the project's defaults in one place: Node 22 on arm64, bundled by the local esbuild into
+ * minified ESM with source maps, its own log group with a retention, X-Ray active tracing, Powertools settings, and
+ * its own role that starts with nothing but writing to that log group (no managed policies). Callers add each
+ * environment variable together with the permission it needs ({@link addEnvironment} + a grant right after).
+ */
+export class ConnectorFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: ConnectorFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      // Logs are the audit trail of what was sent; they expire by retention rather than with the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of: ${props.description}`,
+    });
+    // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): write to this function's group only.
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+    );
+
+    const mapping = props.bundledMappingFile;
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: Architecture.ARM_64,
+      timeout: props.timeout,
+      memorySize: props.memorySize ?? 1024,
+      role: this.role,
+      logGroup: this.logGroup,
+      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        // Stack traces point at the TypeScript sources (the .map file ships next to index.mjs).
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.EXTERNAL,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        ...(BUNDLE_AWS_SDK ? { bundleAwsSDK: true, externalModules: [] } : { externalModules: ['@aws-sdk/*'] }),
+        ...(mapping !== undefined
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_inputDir: string, outputDir: string) => [
+                  process.platform === 'win32'
+                    ? `copy /Y ${JSON.stringify(mapping)} ${JSON.stringify(join(outputDir, 'mapping.json'))}`
+                    : `cp ${JSON.stringify(mapping)} ${JSON.stringify(join(outputDir, 'mapping.json'))}`,
+                ],
+              },
+            }
+          : {}),
+      },
+    });
+
+    // X-Ray active tracing. Set on the resource rather than with `tracing: Tracing.ACTIVE`, which would put the X-Ray
+    // "*" statement into the role's default policy; in a policy of its own, the cdk-nag acknowledgement below covers
+    // that statement only, and a "*" appearing anywhere else in the role still fails synth.
+    const tracing = new Policy(this, 'TracingPolicy', {
+      statements: [new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] })],
+    });
+    this.role.attachInlinePolicy(tracing);
+    (this.function.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };
+    this.function.node.addDependency(tracing);
+    acknowledge(
+      tracing,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray has no resource-level permissions, so xray:PutTraceSegments and xray:PutTelemetryRecords can only be granted on "*" (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html). This policy holds nothing else.',
+    );
+    acknowledge(
+      this.function,
+      'AwsSolutions-L1',
+      'Node.js 22 is a supported Lambda runtime (deprecation scheduled for 2027) and matches the esbuild target (node22) the bundles are built for; LAMBDA_RUNTIME and ESBUILD_TARGET move to Node 24 together.',
+    );
+  }
+
+  /** Sets one environment variable; call the grant it needs right after. */
+  addEnvironment(key: string, value: string): this {
+    this.function.addEnvironment(key, value);
+    return this;
+  }
+}
+
+/** Where a bundled mapping file lands inside the Lambda (LAMBDA_TASK_ROOT). */
+export const BUNDLED_MAPPING_PATH = '/var/task/mapping.json';
+
+/** Default Lambda timeouts, re-exported for tests and docs. */
+export const EXPORT_TIMEOUT = Duration.minutes(15); // Lambda's maximum: one run may export a day of catch-up.
+export const FORWARD_TIMEOUT = Duration.minutes(10);

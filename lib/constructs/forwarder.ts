@@ -1,0 +1,151 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { EventType } from 'aws-cdk-lib/aws-s3';
+import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { ConnectorConfig } from '../config.ts';
+import { BUNDLED_MAPPING_PATH, ConnectorFunction, FORWARD_TIMEOUT } from './connector-function.ts';
+import { AEP_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
+import type { StagingBucket } from './staging-bucket.ts';
+
+/** Powertools `service` of the forward Lambda: a dimension of every forward metric. */
+export const FORWARD_SERVICE_NAME = 'mixpanel-aep-forward';
+
+/**
+ * "Set the source queue's visibility timeout to at least six times the timeout that you configure on your function"
+ * — the extra time lets Lambda retry when the function is throttled while processing a previous batch.
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+/** Attempts per manifest before it goes to the DLQ (each attempt resumes from the receipts already written). */
+export const MAX_RECEIVE_COUNT = 5;
+
+/** Props of {@link Forwarder}. */
+export interface ForwarderProps {
+  readonly config: ConnectorConfig;
+  readonly staging: StagingBucket;
+  readonly entry: string;
+  readonly logRetention: RetentionDays;
+}
+
+/**
+ * manifest.json created → S3 notification → SQS (DLQ after {@link MAX_RECEIVE_COUNT} receives) → forward Lambda.
+ *
+ * Concurrency and AEP's limits. Streaming ingestion is guided at 1,000 requests/s and 10,000 messages/s per
+ * organisation (https://experienceleague.adobe.com/docs/experience-platform/ingestion/streaming/overview.html, "RPS
+ * guidance"). One forward invocation handles one manifest (batchSize 1) and keeps at most 4 requests in flight
+ * (functions/shared/aep/streaming.ts DEFAULT_MAX_IN_FLIGHT). Even if AEP answered in 50 ms, one invocation makes at
+ * most 4 / 0.05 s = 80 requests/s, so M concurrent invocations make at most 80·M requests/s: the default M = 2 is at
+ * most 160 requests/s, and M ≤ 12 stays under 1,000 in that worst case. Messages/s scale with the same M (a 1 MB
+ * request carries ~1,000 events), which is why the default is the smallest M SQS allows; raise `aep.maxConcurrency`
+ * only within your organisation's licensed capacity.
+ *
+ * M is enforced with the event source's maximum concurrency, not with reserved concurrency: SQS pollers that hit a
+ * reserved-concurrency limit are throttled, and throttled receives count towards maxReceiveCount, sending healthy
+ * manifests to the DLQ ("to limit concurrent invocations, use maximum concurrency, not reserved concurrency":
+ * https://repost.aws/knowledge-center/lambda-sqs-scaling).
+ */
+export class Forwarder extends Construct {
+  readonly fn: ConnectorFunction;
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly secret: SecretRef;
+
+  constructor(scope: Construct, id: string, props: ForwarderProps) {
+    super(scope, id);
+    const { config, staging } = props;
+    const aep = config.aep;
+    const localMapping = isLocalMapping(config.mapping) ? config.mapping : undefined;
+
+    this.fn = new ConnectorFunction(this, 'Forward', {
+      entry: props.entry,
+      description: 'Maps staged Mixpanel windows to XDM and sends them to Adobe Experience Platform',
+      timeout: FORWARD_TIMEOUT,
+      memorySize: 1024,
+      serviceName: FORWARD_SERVICE_NAME,
+      metricsNamespace: config.metricsNamespace,
+      logRetention: props.logRetention,
+      ...(localMapping !== undefined ? { bundledMappingFile: localMapping } : {}),
+    });
+
+    // --- Staging: read the manifests and parts, write receipts (delivery/) and refused records (rejected/).
+    this.fn
+      .addEnvironment('STAGING_BUCKET', staging.bucket.bucketName)
+      .addEnvironment('STAGING_PREFIX', staging.prefix);
+    staging.grantAreas(this.fn.role, {
+      read: ['staging', 'delivery', 'rejected'],
+      write: ['delivery', 'rejected'],
+    });
+
+    // --- AEP credentials: the secret's id in the environment, read access to exactly that secret.
+    this.secret = new SecretRef(this, 'AepSecret', { config: aep.secret, shape: AEP_SECRET_SHAPE, purpose: 'Adobe Experience Platform OAuth Server-to-Server credentials' });
+    this.fn.addEnvironment('AEP_SECRET_ID', this.secret.secretId);
+    this.secret.grantRead(this.fn.role);
+
+    // --- AEP target (plain values; no AWS permission involved)
+    this.fn
+      .addEnvironment('AEP_IMS_URL', aep.imsUrl)
+      .addEnvironment('AEP_SINK', aep.sink)
+      .addEnvironment('AEP_PLATFORM_URL', aep.platformUrl)
+      .addEnvironment('AEP_SANDBOX', aep.sandbox)
+      .addEnvironment('AEP_DATASET_ID', aep.datasetId)
+      .addEnvironment('AEP_SCHEMA_ID', aep.schemaId)
+      .addEnvironment('AEP_TENANT_ID', aep.tenantId);
+    if (aep.inletUrl !== undefined) this.fn.addEnvironment('AEP_INLET_URL', aep.inletUrl);
+    if (aep.flowId !== undefined) this.fn.addEnvironment('AEP_FLOW_ID', aep.flowId);
+
+    // --- Mapping: a preset name, an S3 object (read access to that one object), or a file bundled with the code.
+    if (localMapping !== undefined) {
+      this.fn.addEnvironment('MAPPING', BUNDLED_MAPPING_PATH);
+    } else {
+      this.fn.addEnvironment('MAPPING', config.mapping);
+      const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(config.mapping);
+      if (s3) {
+        this.fn.role.addToPrincipalPolicy(
+          new PolicyStatement({ actions: ['s3:GetObject'], resources: [`arn:${Stack.of(this).partition}:s3:::${s3[1]}/${s3[2]}`] }),
+        );
+      }
+    }
+
+    // One forwarder serves every project: each manifest carries its project's id, timezone and legacy-time flag
+    // (functions/shared/staging/manifest.ts), so no per-project setting is needed here.
+
+    // --- The trigger
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14), // SQS maximum: time to notice, fix and redrive.
+    });
+    this.queue = new Queue(this, 'ManifestQueue', {
+      // SSE-SQS: S3 event notifications cannot publish to queues encrypted with the AWS managed KMS key.
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(FORWARD_TIMEOUT.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
+    });
+
+    // Only a window's commit marker triggers forwarding; parts of an uncommitted attempt never do.
+    staging.bucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.queue), {
+      prefix: staging.keyPrefix('staging'),
+      suffix: 'manifest.json',
+    });
+
+    // Adds sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes/ChangeMessageVisibility on this queue to the role.
+    this.fn.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: aep.maxConcurrency,
+      }),
+    );
+  }
+}
+
+/** A mapping given as a local file (already resolved to an absolute path by the config loader). */
+export function isLocalMapping(mapping: string): boolean {
+  return mapping !== 'default' && mapping !== 'adobe-source' && !mapping.startsWith('s3://');
+}

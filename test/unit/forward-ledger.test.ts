@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { IdLedger, digest } from '#shared/forward/ledger';
+import { decodeS3Key, readMessage } from '#shared/forward/sqs-event';
+
+describe('IdLedger', () => {
+  it('should remember ids with their lines across growth and a serialisation round trip', () => {
+    // Prepare: more ids than the initial capacity, to force several growths
+    const ledger = new IdLedger(4);
+    for (let i = 0; i < 50_000; i++) expect(ledger.add(`id-${i}`, i)).toBe(true);
+    // Act
+    const copy = new IdLedger();
+    copy.addBytes(ledger.toBytes());
+    // Assess
+    expect(ledger.size).toBe(50_000);
+    expect(copy.size).toBe(50_000);
+    expect(copy.lineOf('id-12345')).toBe(12345);
+    expect(copy.has('id-50000')).toBe(false);
+    expect(ledger.add('id-7', 99)).toBe(false);
+    expect(ledger.lineOf('id-7')).toBe(7);
+  });
+
+  it('should override lines when loading a foreign ledger', () => {
+    const a = new IdLedger();
+    a.add('x', 3);
+    const b = new IdLedger();
+    b.addBytes(a.toBytes(), -1);
+    expect(b.lineOf('x')).toBe(-1);
+  });
+
+  it('should give distinct 64-bit digests to a million similar ids', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1_000_000; i++) {
+      const [h, l] = digest(`4b0f6c1e-${i.toString(16).padStart(8, '0')}`);
+      seen.add(`${h}:${l}`);
+    }
+    expect(seen.size).toBe(1_000_000);
+  });
+
+  it('should keep 12 bytes an id when serialised', () => {
+    const l = new IdLedger();
+    for (let i = 0; i < 1000; i++) l.add(String(i), i);
+    expect(l.toBytes().byteLength).toBe(12_000);
+  });
+});
+
+describe('readMessage', () => {
+  const notification = (key: string, eventName = 'ObjectCreated:Put') =>
+    JSON.stringify({ Records: [{ eventName, s3: { bucket: { name: 'b' }, object: { key } } }] });
+
+  it('should decode URL-encoded keys with + for spaces', () => {
+    expect(decodeS3Key('staging/project%3D1/a+b%2Bc/manifest.json')).toBe('staging/project=1/a b+c/manifest.json');
+    expect(readMessage(notification('staging/project%3D1/mode%3Devent-time/window%3Dx/manifest.json'))).toEqual({
+      kind: 'manifests',
+      objects: [{ bucket: 'b', key: 'staging/project=1/mode=event-time/window=x/manifest.json' }],
+    });
+  });
+
+  it('should recognise the S3 test event', () => {
+    expect(readMessage(JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Time: 'x', Bucket: 'b' }))).toEqual({ kind: 'test-event' });
+  });
+
+  it.each([
+    ['not json', /not JSON/],
+    [JSON.stringify({ hello: 1 }), /not an S3 event notification/],
+    [notification('staging/x/part-00000.jsonl.gz'), /no manifest\.json ObjectCreated/],
+    [notification('staging/x/manifest.json', 'ObjectRemoved:Delete'), /no manifest\.json ObjectCreated/],
+    [notification('bad%E0%A4%A'), /not URL-encoded text/],
+  ])('should report %s as malformed with the reason', (body, reason) => {
+    const m = readMessage(body);
+    expect(m.kind).toBe('malformed');
+    expect(m.kind === 'malformed' && m.reason).toMatch(reason);
+  });
+});
