@@ -59,7 +59,6 @@ export async function checkInvariants(opts: {
   const problems: string[] = [];
   const windows: WindowReconciliation[] = [];
   const manifests = (await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}staging/project=${opts.projectId}/`)).filter((k) => k.endsWith('/manifest.json'));
-  let acceptedTotal = 0;
   for (const key of manifests) {
     const m: Manifest = parseManifest((await getText(opts.s3, opts.bucket, key))!, key);
     const ref = { projectId: m.projectId, mode: m.mode, windowId: m.window.id };
@@ -91,7 +90,6 @@ export async function checkInvariants(opts: {
     if (forwarded && accepted + rejected !== m.events) problems.push(`${m.window.id}: manifest.events ${m.events} ≠ accepted ${accepted} + rejected ${rejected}`);
     if (!forwarded && opts.requireForwarded !== false) problems.push(`${m.window.id}: only ${complete} of ${m.parts.length} parts forwarded`);
     if (m.lines !== m.events + m.quarantined) problems.push(`${m.window.id}: lines ${m.lines} ≠ events ${m.events} + quarantined ${m.quarantined}`);
-    acceptedTotal += accepted;
     windows.push({ window: m.window.id, mode: m.mode, runId: m.runId, lines: m.lines, exported: m.events, quarantined: m.quarantined, accepted, rejected, retried, forwarded });
   }
   // 3. The checkpoint covers only committed windows.
@@ -105,6 +103,13 @@ export async function checkInvariants(opts: {
       if (cursor < Date.parse(b)) problems.push(`checkpoint (${mode}) covers ${new Date(cursor).toISOString()} which no committed manifest covers`);
     }
   }
+  // Platform holds what every run of every window delivered (a forced re-export keeps the earlier run's records).
+  let deliveredTotal = 0;
+  for (const key of await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}delivery/project=${opts.projectId}/`)) {
+    if (!key.endsWith('.json') || key.endsWith('/batch.json')) continue;
+    const r = await getJson<Receipt>(opts.s3, opts.bucket, key);
+    if (r !== undefined && !r.replay) deliveredTotal += r.accepted;
+  }
   let duplicatesAtPlatform = 0;
   if (opts.acceptedIds !== undefined) {
     const seen = new Set<string>();
@@ -113,8 +118,8 @@ export async function checkInvariants(opts: {
       seen.add(id);
     }
     if (duplicatesAtPlatform > 0) problems.push(`${duplicatesAtPlatform} _id(s) were accepted by Platform more than once`);
-    if (opts.requireForwarded !== false && seen.size !== acceptedTotal && duplicatesAtPlatform === 0) {
-      problems.push(`Platform holds ${seen.size} records but the receipts count ${acceptedTotal} accepted`);
+    if (opts.requireForwarded !== false && seen.size !== deliveredTotal && duplicatesAtPlatform === 0) {
+      problems.push(`Platform holds ${seen.size} records but the receipts count ${deliveredTotal} accepted`);
     }
   }
   return { ok: problems.length === 0, problems, windows, duplicatesAtPlatform };

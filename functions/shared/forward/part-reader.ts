@@ -3,6 +3,7 @@
  * replaced or damaged after commit is refused instead of forwarded.
  */
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -30,8 +31,9 @@ export async function* readPartLines(s3: S3Client, bucket: string, part: Manifes
   let tail = '';
   let batch: string[] = [];
   let lines = 0;
+  const decoder = new StringDecoder('utf8');
   for await (const chunk of gunzip) {
-    const parts = (tail + (chunk as Buffer).toString('utf8')).split('\n');
+    const parts = (tail + decoder.write(chunk as Buffer)).split('\n');
     tail = parts.pop() ?? '';
     for (const line of parts) {
       if (line === '') continue;
@@ -43,6 +45,7 @@ export async function* readPartLines(s3: S3Client, bucket: string, part: Manifes
       }
     }
   }
+  tail += decoder.end();
   if (tail !== '') batch.push(tail);
   lines += batch.length;
   const sha = hash.digest('hex');

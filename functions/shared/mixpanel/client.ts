@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ExportQuery } from '#shared/windows/plan';
@@ -107,9 +108,11 @@ export class MixpanelExportClient {
     const body = await this.#open(q);
     let linesRead = 0;
     let tail = '';
+    // A multi-byte character may be split across chunks: decode with state, never chunk by chunk.
+    const decoder = new StringDecoder('utf8');
     try {
       for await (const chunk of body) {
-        const text = tail + (chunk as Buffer).toString('utf8');
+        const text = tail + decoder.write(chunk as Buffer);
         const parts = text.split('\n');
         tail = parts.pop() ?? '';
         const batch: string[] = [];
@@ -133,6 +136,7 @@ export class MixpanelExportClient {
     } finally {
       body.destroy();
     }
+    tail += decoder.end();
     if (tail.trim() === TERMINATED_EARLY) {
       throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead} lines`, linesRead);
     }

@@ -1,0 +1,111 @@
+/**
+ * The XDM custom field group a mapping needs, in the Schema Registry's JSON (POST /tenant/fieldgroups,
+ * Adobe "Field groups endpoint": `meta:intendedToExtend`, `definitions` with the fields nested under `_{TENANT_ID}`,
+ * and an `allOf` referencing the definition), so a user creates the schema from it instead of by hand.
+ * Standard fields (web, environment, device, placeContext) are not part of it: they come from Adobe's standard field
+ * groups, listed by {@link standardFieldGroupsForMapping}. `_id`, `timestamp`, `eventType` and `identityMap` come with
+ * the XDM ExperienceEvent class.
+ */
+import { type FieldPlan, type MappingConfig, resolveMapping } from './config.ts';
+import type { MapperContext } from './mapper.ts';
+import type { Conversion } from './presets.ts';
+
+/** `$id` of the XDM ExperienceEvent class, the class the field group extends. */
+export const EXPERIENCE_EVENT_CLASS = 'https://ns.adobe.com/xdm/context/experienceevent';
+
+/**
+ * XDM "Long": JSON integer within ±(2^53 − 1) (Adobe, "XDM field type constraints"). Epoch milliseconds do not fit
+ * the 32-bit "Integer", so every integer field of the mapping is a Long.
+ */
+const LONG_RANGE = { minimum: -9007199254740991, maximum: 9007199254740991 } as const;
+
+type JsonSchema = Record<string, unknown>;
+
+interface ObjectNode {
+  title?: string;
+  description?: string;
+  type: 'object';
+  properties: Record<string, JsonSchema>;
+}
+
+/**
+ * Schema Registry custom field group JSON for the fields a mapping writes under `_{tenant}`.
+ * @throws MappingConfigError when the config does not resolve for the tenant
+ */
+export function fieldGroupForMapping(config: MappingConfig, ctx: Pick<MapperContext, 'tenant'>): object {
+  const plan = resolveMapping(config, ctx.tenant, `mapping (preset ${config.preset}) for tenant ${ctx.tenant}`);
+  const tenantObject: ObjectNode = { type: 'object', properties: {} };
+  for (const field of plan.fields) {
+    if (field.custom) place(tenantObject, field.path.slice(1), leafSchema(field));
+  }
+  if (plan.propertiesMapPath !== null) {
+    place(tenantObject, plan.propertiesMapPath.slice(1), {
+      title: 'Properties',
+      description: 'Every other Mixpanel event property, as text (objects and arrays as JSON).',
+      type: 'object',
+      'meta:xdmType': 'map',
+      additionalProperties: { type: 'string' },
+    });
+  }
+  const definition = 'mixpanel';
+  const standardGroups = standardFieldGroupsOf(plan.fields);
+  return {
+    title: config.preset === 'adobe-source' ? 'Mixpanel source fields' : 'Mixpanel events',
+    description:
+      `Fields written by mixpanel-aep-connector (mapping preset ${plan.preset}) under ${plan.tenantKey}. ` +
+      'Add it to an XDM ExperienceEvent schema' +
+      (standardGroups.length > 0 ? `, together with the standard field groups ${standardGroups.join(' and ')}.` : '.'),
+    type: 'object',
+    'meta:intendedToExtend': [EXPERIENCE_EVENT_CLASS],
+    definitions: {
+      [definition]: { properties: { [plan.tenantKey]: tenantObject } },
+    },
+    allOf: [{ $ref: `#/definitions/${definition}` }],
+  };
+}
+
+/** `$id`s of the standard field groups whose fields the mapping writes (add them to the schema too). */
+export function standardFieldGroupsForMapping(config: MappingConfig, ctx: Pick<MapperContext, 'tenant'>): string[] {
+  return standardFieldGroupsOf(resolveMapping(config, ctx.tenant).fields);
+}
+
+function standardFieldGroupsOf(fields: readonly FieldPlan[]): string[] {
+  const groups = new Set<string>();
+  for (const field of fields) if (field.fieldGroup !== undefined) groups.add(field.fieldGroup);
+  return [...groups];
+}
+
+function place(root: ObjectNode, path: readonly string[], leaf: JsonSchema): void {
+  let node = root;
+  for (let i = 0; i < path.length - 1; i++) {
+    const key = path[i] as string;
+    let child = node.properties[key] as ObjectNode | undefined;
+    if (child === undefined) {
+      child = { title: key === 'mixpanel' ? 'Mixpanel' : key, type: 'object', properties: {} };
+      node.properties[key] = child as unknown as JsonSchema;
+    }
+    node = child;
+  }
+  node.properties[path[path.length - 1] as string] = leaf;
+}
+
+function leafSchema(field: FieldPlan): JsonSchema {
+  return { title: field.title, description: field.description, ...typeSchema(field.conversion) };
+}
+
+function typeSchema(conversion: Conversion): JsonSchema {
+  switch (conversion) {
+    case 'integer':
+      return { type: 'integer', ...LONG_RANGE };
+    case 'number':
+      return { type: 'number' };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'date-time':
+      return { type: 'string', format: 'date-time' };
+    case 'uri':
+      return { type: 'string', format: 'uri' };
+    default:
+      return { type: 'string' };
+  }
+}
