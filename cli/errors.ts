@@ -126,8 +126,24 @@ export function explainUnreachable(error: unknown, env: Env): string | undefined
   return `cannot reach ${services} at ${hits[0]!.url === origin ? origin : hits[0]!.url} (${f.code}: ${reason}).\n  ${source}`;
 }
 
+const ENV = Symbol('cli.env');
+
+/**
+ * Runs `fn`; a failure leaves with the environment the command used (`.env` included), so the message can name the
+ * variable behind an unreachable URL.
+ */
+export async function withEnv<T>(env: Env, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error !== null && typeof error === 'object' && !(ENV in error)) Object.defineProperty(error, ENV, { value: env });
+    throw error;
+  }
+}
+
 /** The text and exit code for a failure that ends a command. */
-export function describeFailure(error: unknown, env: Env): { text: string; code: number } {
+export function describeFailure(error: unknown, fallbackEnv: Env): { text: string; code: number } {
+  const env = (error !== null && typeof error === 'object' && ENV in error ? (error as { [ENV]: Env })[ENV] : undefined) ?? fallbackEnv;
   const unreachable = explainUnreachable(error, env);
   if (unreachable !== undefined) return { text: `error: ${redact(unreachable)}`, code: EXIT_FAILED };
   const e = error instanceof Error ? error : new Error(String(error));
