@@ -52,7 +52,8 @@ async function setup(opts: { events?: number; sink?: 'streaming' | 'batch'; env?
   const layout = new StagingLayout('');
   const invariants = (requireForwarded = true) =>
     checkInvariants({ s3: s.s3.client, bucket: s.bucket, layout, projectId: s.exportConfig.mixpanel!.projectId, acceptedIds: s.aep.acceptedIds(), requireForwarded });
-  return { s, slept, exportHandler, forwardHandler, layout, invariants };
+  const clockAdvance = (ms: number) => void (clock += ms);
+  return { s, slept, exportHandler, forwardHandler, layout, invariants, clockAdvance };
 }
 
 /** The lines of a committed window, read back from staging. */
@@ -164,6 +165,48 @@ describe('export path', () => {
     const kept = gunzipSync((await getBytes(s.s3.client, s.bucket, m.quarantineKey!))!).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     expect(kept.map((k) => k.reason).sort()).toEqual(['missing-event', 'missing-properties', 'not-an-object', 'not-json']);
     expect(kept.find((k) => k.reason === 'not-json')!.line).toBe('not json at all');
+  });
+
+  it('should continue a long manual range in later scheduled runs without an operator', async () => {
+    // Prepare: at most 2 windows per run, hourly grid, spans of one hour (MAX span follows the observed rate)
+    const { s, exportHandler, layout } = await setup({ env: { MAX_WINDOWS_PER_RUN: '2' } });
+    // Act: a backfill over four calendar days (four day-aligned windows) only gets 2 windows in this run
+    const manual = await exportHandler({ from: '2026-11-17T00:00:00Z', to: new Date(NOW - 70 * 60_000).toISOString() });
+    // Assess: the rest is reported and kept as pending work
+    expect(manual.windows.filter((w) => w.status === 'committed')).toHaveLength(manual.windows.length);
+    const first = manual.windows.length;
+    expect(manual.remaining?.reason).toBe('max-windows-per-run');
+    const pending = (await getJson<Record<string, { pending: unknown[] }>>(s.s3.client, s.bucket, layout.checkpointKey('3141592')))!['processing-time']!.pending;
+    expect(pending.length).toBe(manual.remaining!.windows);
+    // Act: scheduled runs pick the pending windows up until nothing remains
+    let runs = 0;
+    let last = manual;
+    while (last.remaining !== undefined && runs < 10) {
+      last = await exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() });
+      runs++;
+    }
+    // Assess: the whole range is committed, each hour exactly once
+    expect(last.remaining).toBeUndefined();
+    const cp = (await getJson<Record<string, { committed: [string, string][]; pending: unknown[] }>>(s.s3.client, s.bucket, layout.checkpointKey('3141592')))!['processing-time']!;
+    expect(cp.pending).toEqual([]);
+    expect(cp.committed).toEqual([['2026-11-17T00:00:00.000Z', new Date(NOW - 70 * 60_000).toISOString()]]);
+    expect(first).toBe(2);
+    expect(runs).toBe(1); // the scheduled run's own window is already covered; it finishes the 2 pending ones
+  });
+
+  it('should stop cleanly when the hourly query budget is used up and continue in the next hour', async () => {
+    const { exportHandler, clockAdvance } = await setup({ env: { EXPORT_QUERIES_PER_HOUR: '2', MAX_WINDOWS_PER_RUN: '10' } });
+    // Prepare: four day-aligned windows, a budget of two queries per hour
+    const range = { from: '2026-11-17T00:00:00Z', to: new Date(NOW - 70 * 60_000).toISOString() };
+    // Act
+    const result = await exportHandler(range);
+    // Assess: two windows committed, the rest reported as waiting for the budget (not an error)
+    expect(result.windows.filter((w) => w.status === 'committed')).toHaveLength(2);
+    expect(result.remaining).toMatchObject({ windows: 2, reason: 'query-budget' });
+    // An hour later the same request skips what is done and finishes the rest.
+    clockAdvance(H);
+    const later = await exportHandler(range);
+    expect(later.windows.map((w) => w.status)).toEqual(['skipped', 'skipped', 'committed', 'committed']);
   });
 
   it('should refuse a bad manual payload before writing anything', async () => {

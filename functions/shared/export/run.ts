@@ -118,13 +118,19 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   // 2. Export, bounded per run, by the deadline and by the query budget.
   let stopped: NonNullable<ExportResult['remaining']>['reason'] | undefined;
   let done = 0;
+  let firstUndone = jobs.length;
+  const coveredNow = (j: Job): boolean => !j.force && isCovered(j.window.from, j.window.to, checkpoint[mode].committed);
   for (const job of jobs) {
+    // A job may have been covered meanwhile (a pending range that this run's scheduled windows already exported).
+    if (!dryRun && coveredNow(job)) continue;
     if (done >= deps.windows.maxWindowsPerRun) {
       stopped = 'max-windows-per-run';
+      firstUndone = jobs.indexOf(job);
       break;
     }
     if (deps.remainingMs !== undefined && deps.remainingMs() < MIN_TIME_FOR_WINDOW_MS) {
       stopped = 'deadline';
+      firstUndone = jobs.indexOf(job);
       break;
     }
     const w = job.window;
@@ -146,6 +152,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
       if (error instanceof QueryBudgetExhaustedError) {
         deps.log.warn('query budget used up; the next run continues', { window: w.id, retryAt: new Date(error.retryAtMs).toISOString() });
         stopped = 'query-budget';
+        firstUndone = jobs.indexOf(job);
         break;
       }
       // Nothing of this window is committed; earlier windows stay committed and are skipped on retry.
@@ -175,7 +182,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   }
 
   // 3. What is left: scheduled windows are re-derived from the checkpoint; manual ranges are kept as pending.
-  const rest = jobs.slice(done);
+  const rest = jobs.filter((j, i) => i >= firstUndone && (dryRun || !coveredNow(j)));
   if (!dryRun) {
     pendingRanges = leftover(rest, invocation, pendingRanges);
     checkpoint = withPending(checkpoint, mode, pendingRanges);
