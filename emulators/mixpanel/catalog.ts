@@ -441,13 +441,17 @@ export const EXPERIMENTS: readonly Group[] = [
 export const CUSTOMER_TIERS: readonly Field[] = fieldsOf('customer_tier', ['gold', null]);
 
 /**
- * Text for large properties (an HTML snapshot): ASCII, multi-byte and astral characters, quotes and backslashes.
- * Sliced at a random offset and length.
+ * Large properties (an HTML snapshot of product cards): ASCII, multi-byte and astral characters, quotes, backslashes
+ * and newlines. A large value is the first `k` units of this text; its JSON (escaped, UTF-8) is pre-encoded, so large
+ * events cost a copy, not a JSON.stringify of tens of KB.
  */
-export const LARGE_TEXT = (() => {
-  const unit =
-    '<div class="product-card" data-sku="sku-1001">🎧 Wireless Headphones — 東京 — שלום — قهوة — 𝓢𝓹𝓮𝓬𝓲𝓪𝓵 — "quoted" \\ back\\slash\n</div>';
-  let s = '';
-  while (s.length < 140_000) s += unit;
-  return s;
-})();
+const LARGE_UNIT =
+  '<div class="product-card" data-sku="sku-1001">🎧 Wireless Headphones — 東京 — שלום — قهوة — 𝓢𝓹𝓮𝓬𝓲𝓪𝓵 — "quoted" \\ back\\slash\n</div>';
+export const LARGE_MAX_UNITS = 900;
+export const LARGE = {
+  unitChars: LARGE_UNIT.length,
+  unitJsonBytes: utf8(JSON.stringify(LARGE_UNIT).slice(1, -1)).length,
+  text: LARGE_UNIT.repeat(LARGE_MAX_UNITS),
+  /** UTF-8 of the escaped text, without quotes. */
+  jsonBytes: utf8(JSON.stringify(LARGE_UNIT.repeat(LARGE_MAX_UNITS)).slice(1, -1)),
+} as const;

@@ -107,6 +107,8 @@ interface Writer {
   id(key: string, g: Rng, kind: IdKind, len: number, prefix: string): void;
   /** An array of parts. */
   list(key: string, parts: readonly Part[]): void;
+  /** A string whose escaped JSON (UTF-8, without quotes) is known. */
+  encoded(key: string, jsonBytes: Uint8Array, value: string): void;
 }
 
 const SCRATCH = new Uint8Array(64);
@@ -170,13 +172,16 @@ class LineWriter implements Writer {
     const out = this.out;
     out.bytes(keyQuotePrefix(key));
     if (prefix !== '') out.ascii(prefix);
-    const n = g.fillId(kind, len, SCRATCH);
-    out.ensure(n + 1);
-    const buf = out.buf;
-    let o = out.off;
-    for (let i = 0; i < n; i++) buf[o++] = SCRATCH[i] as number;
-    buf[o++] = 34;
-    out.off = o;
+    out.ensure(Math.max(len, 36) + 1);
+    const o = out.off + g.fillId(kind, len, out.buf, out.off);
+    out.buf[o] = 34;
+    out.off = o + 1;
+  }
+  encoded(key: string, jsonBytes: Uint8Array): void {
+    const out = this.out;
+    out.bytes(keyQuotePrefix(key));
+    out.bytes(jsonBytes);
+    out.byte(34);
   }
   list(key: string, parts: readonly Part[]): void {
     const out = this.out;
@@ -216,11 +221,14 @@ class ObjectWriter implements Writer {
     this.p[key] = v;
   }
   id(key: string, g: Rng, kind: IdKind, len: number, prefix: string): void {
-    const n = g.fillId(kind, len, SCRATCH);
+    const n = g.fillId(kind, len, SCRATCH, 0);
     this.p[key] = prefix + String.fromCharCode(...SCRATCH.subarray(0, n));
   }
   list(key: string, parts: readonly Part[]): void {
     this.p[key] = parts.map((x) => copyJson(x.value));
+  }
+  encoded(key: string, _jsonBytes: Uint8Array, value: string): void {
+    this.p[key] = value;
   }
 }
 
@@ -233,8 +241,11 @@ interface UserProfile {
   readonly index: number;
   readonly identified: boolean;
   readonly userId: string;
-  /** `userId` needs no JSON escaping and is ASCII (most ids; not `joão+12@example.com`). */
-  readonly userIdSafe: boolean;
+  /**
+   * The escaped JSON of `userId` as UTF-8 (without quotes) when it is not plain printable ASCII (e.g.
+   * `joão+12@example.com`); undefined for the common ids that are written as they are.
+   */
+  readonly userIdJson: Uint8Array | undefined;
   readonly geo: number;
   readonly hasRegion: boolean;
   readonly agent: number;
@@ -272,8 +283,8 @@ function profileTable(seedLo: number, seedHi: number): Array<UserProfile | undef
 
 const PLATFORM_STREAM: Readonly<Record<Platform, number>> = { web: 4, ios: 5, android: 6, server: 7 };
 const CLOSE = utf8('}}');
-const ASCII_SAFE = /^[\x20-\x7e]*$/;
-const UNSAFE_ASCII = /["\\]/;
+/** Printable ASCII without `"` and `\`: written as is inside a JSON string. */
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Dataset cursor.
@@ -505,7 +516,7 @@ export class DatasetCursor {
       index: userIndex,
       identified,
       userId,
-      userIdSafe: ASCII_SAFE.test(userId) && !UNSAFE_ASCII.test(userId),
+      userIdJson: PLAIN_ASCII.test(userId) ? undefined : utf8(JSON.stringify(userId).slice(1, -1)),
       geo: u.int(C.GEO_GROUPS.length),
       hasRegion: u.chance(0.9),
       agent,
@@ -589,14 +600,13 @@ export class DatasetCursor {
     if (!imported) w.f(C.COUNTRY_FIELDS[user.geo] as Field);
     if (platform === 'server' && extraU < 0.7) w.f(C.SERVER_LIBS[extraU < 0.4 ? 0 : 1] as Field);
     if (this.large) {
-      const text = C.LARGE_TEXT;
-      const len = 16_384 + g.int(80_000);
-      let at = g.int(text.length - len - 1);
-      // Never cut a surrogate pair (a lone surrogate would be escaped, which is fine, but not what SDKs send).
-      if ((text.charCodeAt(at) & 0xfc00) === 0xdc00) at += 1;
-      let stop = at + len;
-      if ((text.charCodeAt(stop - 1) & 0xfc00) === 0xd800) stop -= 1;
-      w.str('page_snapshot', text.slice(at, stop));
+      // 150..900 units: 16..100 KB.
+      const units = 150 + g.int(C.LARGE_MAX_UNITS - 150);
+      w.encoded(
+        'page_snapshot',
+        C.LARGE.jsonBytes.subarray(0, units * C.LARGE.unitJsonBytes),
+        C.LARGE.text.slice(0, units * C.LARGE.unitChars),
+      );
     }
     w.num('mp_processing_time_ms', this.processingMs);
   }
@@ -644,8 +654,8 @@ export class DatasetCursor {
 
 /** A property holding the user id (escaped only when it needs to be). */
 function userIdProperty(w: Writer, key: string, user: UserProfile): void {
-  if (user.userIdSafe) w.safe(key, user.userId);
-  else w.str(key, user.userId);
+  if (user.userIdJson === undefined) w.safe(key, user.userId);
+  else w.encoded(key, user.userIdJson, user.userId);
 }
 
 function custom(w: Writer, g: Rng, name: string, extraU: number, user: UserProfile, deviceId: string | undefined): void {

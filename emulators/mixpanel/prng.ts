@@ -88,27 +88,27 @@ export class Rng {
   }
 
   /**
-   * Writes a random id of `kind` as character codes into `out` (a UUID is always 36 characters; `len` is ignored) and
-   * returns its length. Ids are produced as bytes so that lines can be written without building strings.
+   * Writes a random id of `kind` as character codes into `out` at `at` (a UUID is always 36 characters; `len` is
+   * ignored) and returns its length. Ids are produced as bytes so that lines can be written without building strings.
    */
-  fillId(kind: IdKind, len: number, out: Uint8Array): number {
+  fillId(kind: IdKind, len: number, out: Uint8Array, at: number): number {
     if (kind === 'uuid' || kind === 'UUID') {
       const hex = kind === 'uuid' ? HEX_LOWER : HEX_UPPER;
       let x = 0;
       let bits = 0;
       for (let i = 0; i < 36; i++) {
         if (i === 8 || i === 13 || i === 18 || i === 23) {
-          out[i] = 45;
+          out[at + i] = 45;
         } else if (i === 14) {
-          out[i] = 52;
+          out[at + i] = 52;
         } else if (i === 19) {
-          out[i] = (kind === 'uuid' ? UUID_VARIANT : UUID_VARIANT_UPPER)[this.u32() & 3] as number;
+          out[at + i] = (kind === 'uuid' ? UUID_VARIANT : UUID_VARIANT_UPPER)[this.u32() & 3] as number;
         } else {
           if (bits === 0) {
             x = this.u32();
             bits = 8;
           }
-          out[i] = hex[x & 15] as number;
+          out[at + i] = hex[x & 15] as number;
           x >>>= 4;
           bits--;
         }
@@ -119,7 +119,7 @@ export class Rng {
       let x = 0;
       for (let i = 0; i < len; i++) {
         if ((i & 7) === 0) x = this.u32();
-        out[i] = HEX_LOWER[x & 15] as number;
+        out[at + i] = HEX_LOWER[x & 15] as number;
         x >>>= 4;
       }
       return len;
@@ -128,7 +128,7 @@ export class Rng {
     let x = 0;
     for (let i = 0; i < len; i++) {
       if (i % 6 === 0) x = this.u32();
-      out[i] = alphabet[x % 36] as number;
+      out[at + i] = alphabet[x % 36] as number;
       x = Math.floor(x / 36);
     }
     return len;

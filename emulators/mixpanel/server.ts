@@ -92,6 +92,11 @@ export const MAX_LIMIT = 100_000;
 export const DEFAULT_RATE_LIMIT = { perSecond: 3, perHour: 60, concurrent: 100 } as const;
 
 const CHUNK_BYTES = 64 * 1024;
+
+const CONTINUE = 0;
+const STOP = 1;
+const PAUSE = 2;
+type LineVerdict = typeof CONTINUE | typeof STOP | typeof PAUSE;
 const HOUR_MS = 3_600_000;
 // Zone offsets lie within [-12 h, +14 h]: a local day overlaps these UTC bounds.
 const MAX_ZONE_BEHIND_MS = 12 * HOUR_MS;
@@ -488,29 +493,35 @@ async function streamExport(
     await new Promise<void>((resolve) => setImmediate(resolve));
   };
 
-  /** After each served line: flush full chunks, apply `slow`, report whether to stop (limit or fault). */
-  const afterLine = async (): Promise<boolean> => {
+  /**
+   * After each served line: counts it, and says what to do next without a promise per line (the common case):
+   * CONTINUE, STOP (limit, fault threshold, disconnect), or PAUSE (flush a full chunk or apply `slow`, then go on).
+   */
+  const afterLine = (): LineVerdict => {
     served++;
     entry.eventsServed = served;
-    if (slow !== undefined && served % slow.everyEvents === 0) {
-      await flush();
-      await sleep(slow.delayMsPerEvents);
-    } else if (out.length >= CHUNK_BYTES) {
-      await flush();
-    }
-    return served === breakAt || served >= plan.limit || stopped();
+    if (served === breakAt || served >= plan.limit || stopped()) return STOP;
+    if ((slow !== undefined && served % slow.everyEvents === 0) || out.length >= CHUNK_BYTES) return PAUSE;
+    return CONTINUE;
   };
+  /** The PAUSE work; then whether to stop. */
+  const pause = async (): Promise<boolean> => {
+    await flush();
+    if (slow !== undefined && served % slow.everyEvents === 0) await sleep(slow.delayMsPerEvents);
+    return stopped();
+  };
+  const next = async (verdict: LineVerdict): Promise<boolean> => (verdict === STOP ? true : verdict === PAUSE ? pause() : false);
 
   let stop = breakAt === 0 || stopped();
   // 1. The generated dataset.
-  if (!stop && plan.project.dataset !== undefined) stop = await streamDataset(plan, out, afterLine);
+  if (!stop && plan.project.dataset !== undefined) stop = await streamDataset(plan, out, afterLine, pause);
   // 2. Events added with addEvents (filtered the same way).
   if (!stop) {
     for (const a of plan.project.added) {
       if (!matchesAdded(plan, a)) continue;
       out.utf8(JSON.stringify(plan.timeInMs ? withTimeInMs(a.event) : a.event));
       out.byte(10);
-      if ((stop = await afterLine())) break;
+      if ((stop = await next(afterLine()))) break;
     }
   }
   // 3. Raw lines, verbatim.
@@ -519,7 +530,7 @@ async function streamExport(
       if (r.day < plan.fromDay || r.day > plan.toDay) continue;
       out.utf8(r.line);
       out.byte(10);
-      if ((stop = await afterLine())) break;
+      if ((stop = await next(afterLine()))) break;
     }
   }
 
@@ -540,7 +551,7 @@ async function streamExport(
       if (gzip !== undefined) await new Promise<void>((resolve) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
       await new Promise<void>((resolve) => setImmediate(resolve));
       // RST, not FIN: the client sees ECONNRESET mid-body.
-      req.socket.resetAndDestroy();
+      if (!req.socket.destroyed) req.socket.resetAndDestroy();
       return;
     case 'truncate-gzip':
       await flush();
@@ -564,7 +575,12 @@ async function streamExport(
 }
 
 /** Streams the matching dataset lines; returns true when the export must stop (limit, fault or disconnect). */
-async function streamDataset(plan: ExportPlan, out: LineBuffer, afterLine: () => Promise<boolean>): Promise<boolean> {
+async function streamDataset(
+  plan: ExportPlan,
+  out: LineBuffer,
+  afterLine: () => LineVerdict,
+  pause: () => Promise<boolean>,
+): Promise<boolean> {
   const spec = plan.project.dataset as DatasetSpec;
   const zone = plan.project.dateZone;
   const where = plan.where;
@@ -605,7 +621,9 @@ async function streamDataset(plan: ExportPlan, out: LineBuffer, afterLine: () =>
       if (!where.test(e)) continue;
     }
     cursor.writeLine(out, plan.timeInMs);
-    if (await afterLine()) return true;
+    const verdict = afterLine();
+    if (verdict === STOP) return true;
+    if (verdict === PAUSE && (await pause())) return true;
   }
   return false;
 }
