@@ -97,7 +97,8 @@ function matches(f: NetworkFailure, e: Endpoint): boolean {
   }
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  if (f.hostname !== undefined && f.hostname === host) return true;
+  // S3 addresses buckets virtual-hosted style: my-bucket.s3.eu-west-1.amazonaws.com.
+  if (f.hostname !== undefined && (f.hostname === host || f.hostname.endsWith(`.${host}`))) return true;
   if (f.address !== undefined && f.port !== undefined) {
     const sameHost = f.address === host || (LOOPBACK.has(f.address) && LOOPBACK.has(host));
     if (sameHost && f.port === port) return true;
@@ -116,15 +117,33 @@ export function explainUnreachable(error: unknown, env: Env): string | undefined
     const where = f.hostname ?? (f.address !== undefined ? `${f.address}${f.port !== undefined ? `:${f.port}` : ''}` : 'a service');
     return `cannot reach ${where} (${f.code}: ${reason}). Check the service URLs in your configuration (MIXPANEL_API_BASE_URL, AEP_IMS_URL, AEP_INLET_URL, AEP_PLATFORM_URL, AWS_ENDPOINT_URL_S3).`;
   }
-  const origin = new URL(hits[0]!.url).origin;
+  const first = hits[0]!;
+  const u = new URL(first.url);
+  const at = f.hostname !== undefined && f.hostname !== u.hostname ? `${u.protocol}//${f.hostname}` : first.url === u.origin + '/' ? u.origin : first.url;
   const services = [...new Set(hits.map((h) => h.service))].join(' / ');
-  const explicit = hits.filter((h) => !h.isDefault).map((h) => h.variable);
-  const source =
-    explicit.length > 0
-      ? `That URL is set by ${[...new Set(explicit)].join(', ')}: check the value and that the service is running.`
-      : `That is the default for ${hits[0]!.variable}${hits[0]!.variable === 'MIXPANEL_REGION' ? ` (MIXPANEL_REGION=${env.MIXPANEL_REGION ?? 'us'})` : ''}: check your network, proxy and firewall, or set ${hits[0]!.variable === 'MIXPANEL_REGION' ? 'MIXPANEL_API_BASE_URL' : hits[0]!.variable} to another endpoint.`;
-  return `cannot reach ${services} at ${hits[0]!.url === origin ? origin : hits[0]!.url} (${f.code}: ${reason}).\n  ${source}`;
+  const explicit = [...new Set(hits.filter((h) => !h.isDefault).map((h) => h.variable))];
+  let source: string;
+  if (explicit.length > 0) {
+    source = `That URL is set by ${explicit.join(', ')}: check the value and that the service is running.`;
+  } else {
+    const v = first.variable;
+    const value = v === 'MIXPANEL_REGION' ? (env.MIXPANEL_REGION ?? 'us') : v === 'AWS_REGION' ? (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : undefined;
+    source = `That is the default for ${v}${value !== undefined ? ` (${v}=${value})` : ''}: check your network, proxy and firewall, ${DEFAULT_ADVICE[v] ?? `or set ${v}`}.`;
+  }
+  return `cannot reach ${services} at ${at} (${f.code}: ${reason}).\n  ${source}`;
 }
+
+/** What else to check when a default endpoint cannot be reached. */
+const DEFAULT_ADVICE: Record<string, string> = {
+  MIXPANEL_REGION: "that MIXPANEL_REGION is the project's data residency, or set MIXPANEL_API_BASE_URL",
+  AWS_REGION: "that AWS_REGION is the bucket's region, or set AWS_ENDPOINT_URL_S3 for another S3",
+};
+
+/** The AWS SDK's own words for a machine without AWS settings, and what to do about them. */
+const AWS_HINTS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/Region is missing/i, 'Set AWS_REGION to the region of the staging bucket (or a region in your AWS profile).'],
+  [/Could not load credentials from any providers/i, 'Configure AWS credentials: AWS_PROFILE (aws configure / aws sso login), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.'],
+];
 
 const ENV = Symbol('cli.env');
 
@@ -148,5 +167,6 @@ export function describeFailure(error: unknown, fallbackEnv: Env): { text: strin
   if (unreachable !== undefined) return { text: `error: ${redact(unreachable)}`, code: EXIT_FAILED };
   const e = error instanceof Error ? error : new Error(String(error));
   const code = USAGE_ERRORS.has(e.name) ? EXIT_USAGE : EXIT_FAILED;
-  return { text: `error: ${redact(e.message)}`, code };
+  const hint = AWS_HINTS.find(([pattern]) => pattern.test(e.message))?.[1];
+  return { text: `error: ${redact(e.message)}${hint ? `\n  ${hint}` : ''}`, code };
 }

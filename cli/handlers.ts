@@ -35,21 +35,31 @@ export interface Wiring {
   readonly forwardDeps?: () => Promise<ForwardBaseDeps>;
 }
 
-export function wireHandlers(exportConfig: Config | undefined, forwardConfig: Config | undefined, o: WiringOptions): Wiring {
+/**
+ * The export handler, and the forward handler when `forwardConfig` is given, each created once with its dependencies
+ * built lazily on first call (as in a Lambda container). Progress goes to `o.report`.
+ */
+export function wireHandlers(exportConfig: Config, forwardConfig: Config | undefined, o: WiringOptions): Wiring {
   const common = { s3: o.s3, log: o.log, ...(o.now ? { now: o.now } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) };
   let exportDeps: ExportBaseDeps | undefined;
-  const exportHandler = createExportHandler(() => {
-    if (exportConfig === undefined) throw new Error('no export configuration');
-    exportDeps ??= createExportDeps(exportConfig, {
-      ...common,
-      ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}),
-      onWindow: (w) => {
-        o.report.exported(w);
-        o.onExported?.(w);
-      },
-    });
-    return o.mapExportDeps ? o.mapExportDeps(exportDeps) : exportDeps;
+  const handler = createExportHandler(() => {
+    if (exportDeps === undefined) {
+      const deps = createExportDeps(exportConfig, {
+        ...common,
+        ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}),
+        onWindow: (w) => {
+          o.report.exported(w);
+          o.onExported?.(w);
+        },
+      });
+      exportDeps = o.mapExportDeps ? o.mapExportDeps(deps) : deps;
+    }
+    return exportDeps;
   });
+  const exportHandler: ExportHandler = async (event) => {
+    o.report.startExport();
+    return handler(event);
+  };
   if (forwardConfig === undefined) return { exportHandler };
 
   let forwardDeps: Promise<ForwardBaseDeps> | undefined;
@@ -60,13 +70,13 @@ export function wireHandlers(exportConfig: Config | undefined, forwardConfig: Co
     });
     return forwardDeps;
   };
-  const handler = createForwardHandler(getForwardDeps, (r) => {
+  const forward = createForwardHandler(getForwardDeps, (r) => {
     o.report.forwarded(r);
     o.onForwarded?.(r);
   });
   const forwardHandler: ForwardHandler = async (event) => {
     o.report.startForward();
-    return handler(event);
+    return forward(event);
   };
   return { exportHandler, forwardHandler, forwardDeps: getForwardDeps };
 }

@@ -52,20 +52,34 @@ export function windowLabel(from: string, to: string): string {
   return `${a.slice(0, 10)} ${a.slice(11, 16)}–${sameDay ? b.slice(11, 16) : `${b.slice(0, 10)} ${b.slice(11, 16)}`}`;
 }
 
-/** Collects the rows of a run and prints progress to `sink` as handlers report. */
+const verb = (v: string): string => v.padEnd(9);
+
+/**
+ * Collects the rows of a run and prints progress to `sink` as handlers report. Durations are wall-clock time measured
+ * here (a monotonic clock), not the run's clock: the CLI may run the handlers at another "now" (tests do).
+ */
 export class RunReport {
   readonly rows: WindowRow[] = [];
   readonly #sink: TextSink | undefined;
-  readonly #now: () => number;
+  readonly #clock: () => number;
+  #exportMark = 0;
   #forwardStart = 0;
 
-  constructor(sink: TextSink | undefined, now: () => number = Date.now) {
+  constructor(sink: TextSink | undefined, clock: () => number = () => performance.now()) {
     this.#sink = sink;
-    this.#now = now;
+    this.#clock = clock;
+  }
+
+  /** Marks the start of an export call; each window's export time runs from here or from the previous window. */
+  startExport(): void {
+    this.#exportMark = this.#clock();
   }
 
   /** The export handler's `onWindow`. */
   exported(w: WindowSummary): void {
+    const t = this.#clock();
+    const ms = t - this.#exportMark;
+    this.#exportMark = t;
     const row: WindowRow = {
       window: w.id,
       from: w.from,
@@ -77,41 +91,41 @@ export class RunReport {
       quarantined: w.quarantined,
       parts: w.parts,
       bytes: w.bytes,
-      exportMs: w.durationMs ?? 0,
+      exportMs: ms,
     };
     this.rows.push(row);
     if (this.#sink === undefined) return;
-    const verb = w.status === 'dry-run' ? 'checked ' : 'exported ';
+    const done = w.status === 'dry-run' ? 'checked' : 'exported';
     const staged = w.status === 'dry-run' ? 'nothing staged (dry run)' : `${w.parts} part${w.parts === 1 ? '' : 's'}, ${bytes(w.bytes)} gzipped`;
     const q = w.quarantined > 0 ? `, ${count(w.quarantined)} quarantined` : '';
     line(
       this.#sink,
-      `    ${verb} ${windowLabel(w.from, w.to)}  ${count(w.events)} events${q}, ${staged}  ${duration(row.exportMs)}, ${rate(w.events, row.exportMs)} events/s`,
+      `    ${verb(done)} ${windowLabel(w.from, w.to)}  ${count(w.events)} events${q}, ${staged}  ${duration(row.exportMs)}, ${rate(w.events, row.exportMs)} events/s`,
     );
   }
 
   /** A window the export skipped (already committed): shown, not counted. */
   skipped(w: WindowSummary): void {
-    if (this.#sink !== undefined) line(this.#sink, `    skipped   ${windowLabel(w.from, w.to)}  already committed (use --force to export it again)`);
+    if (this.#sink !== undefined) line(this.#sink, `    ${verb('skipped')} ${windowLabel(w.from, w.to)}  already committed (use --force to export it again)`);
   }
 
   /** Marks the start of a forward call; `forwarded` (the handler's `onWindow`, called inside it) times it. */
   startForward(): void {
-    this.#forwardStart = this.#now();
+    this.#forwardStart = this.#clock();
   }
 
   /** The forward handler's `onWindow`. */
   forwarded(r: WindowForwardResult): void {
-    const ms = this.#now() - this.#forwardStart;
+    const ms = this.#clock() - this.#forwardStart;
     const row = this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ?? this.rows.find((x) => x.window === r.window && x.forward === undefined);
     if (row !== undefined) row.forward = { accepted: r.accepted, rejected: r.rejected, byReason: r.byReason, complete: r.complete, ms };
     if (this.#sink === undefined) return;
-    const [from, to] = row !== undefined ? [row.from, row.to] : [r.window, r.window];
+    const label = row !== undefined ? windowLabel(row.from, row.to) : r.window;
     const why = r.rejected > 0 ? ` (${reasons(r.byReason)})` : '';
-    const state = r.complete ? '' : '  INCOMPLETE: stopped before the end; it resumes on the next delivery';
+    const state = r.complete ? '' : '  INCOMPLETE: stopped before the end';
     line(
       this.#sink,
-      `    forwarded ${row !== undefined ? windowLabel(from, to) : r.window}  ${count(r.accepted)} accepted, ${count(r.rejected)} rejected${why}  ${duration(ms)}, ${rate(r.accepted + r.rejected, ms)} events/s${state}`,
+      `    ${verb('forwarded')} ${label}  ${count(r.accepted)} accepted, ${count(r.rejected)} rejected${why}  ${duration(ms)}, ${rate(r.accepted + r.rejected, ms)} events/s${state}`,
     );
   }
 
@@ -172,4 +186,9 @@ export class RunReport {
 /** "duplicate 120, missing-time 2". */
 export function formatReasons(byReason: Record<string, number>): string {
   return reasons(byReason);
+}
+
+/** A progress line in the column layout of the report ("    mapped    2024-05-01 06:00–07:00  …"). */
+export function progressLine(action: string, from: string, to: string, text: string): string {
+  return `    ${verb(action)} ${windowLabel(from, to)}  ${text}`;
 }
