@@ -25,7 +25,9 @@ export function createExportHandler(getDeps: () => ExportBaseDeps) {
     }
     const to = result.checkpoint?.[deps.windows.mode];
     if (to !== undefined) metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(to)) / 1000));
-    metrics.publishStoredMetrics();
+    // A dry run or a run with nothing to do has no metrics: publishing would only log a warning.
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    else metrics.clearDimensions();
     return result;
   };
 }
