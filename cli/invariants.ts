@@ -1,7 +1,8 @@
 /**
  * Checks ARCHITECTURE.md's invariants over a staging bucket (and, locally, what the AEP emulator accepted):
  * 1. nothing lost: per committed window, manifest.events = Σ receipts.accepted + Σ receipts.rejected of its run,
- *    every rejected record kept in rejected/ with a reason;
+ *    every rejected record kept in rejected/ with a reason, every quarantined line kept in quarantine/ with a reason,
+ *    and the window's reconciliation receipt (window.json) agreeing with its parts;
  * 2. nothing sent twice: no `_id` accepted twice by Platform;
  * 3. the checkpoint never passes a window whose manifest is missing.
  * Used by `npm start` (its exit code) and by the test suites after every scenario.
@@ -9,7 +10,7 @@
 import { gunzipSync } from 'node:zlib';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { WindowMode } from '#shared/config';
-import type { Receipt } from '#shared/forward/receipt';
+import type { Receipt, WindowReceipt } from '#shared/forward/receipt';
 import type { StagingLayout } from '#shared/staging/layout';
 import { type Manifest, parseManifest } from '#shared/staging/manifest';
 import { getBytes, getJson, getText } from '#shared/staging/s3';
@@ -90,6 +91,23 @@ export async function checkInvariants(opts: {
     if (forwarded && accepted + rejected !== m.events) problems.push(`${m.window.id}: manifest.events ${m.events} ≠ accepted ${accepted} + rejected ${rejected}`);
     if (!forwarded && opts.requireForwarded !== false) problems.push(`${m.window.id}: only ${complete} of ${m.parts.length} parts forwarded`);
     if (m.lines !== m.events + m.quarantined) problems.push(`${m.window.id}: lines ${m.lines} ≠ events ${m.events} + quarantined ${m.quarantined}`);
+    // Every quarantined line is kept, with its reason.
+    if (m.quarantined > 0) {
+      const bytes = m.quarantineKey === undefined ? undefined : await getBytes(opts.s3, opts.bucket, m.quarantineKey);
+      if (bytes === undefined) problems.push(`${m.window.id}: ${m.quarantined} quarantined line(s) but no quarantine object`);
+      else {
+        const kept = gunzipSync(bytes).toString('utf8').split('\n').filter(Boolean);
+        if (kept.length !== m.quarantined) problems.push(`${m.window.id}: ${m.quarantined} quarantined but ${kept.length} kept in quarantine/`);
+        if (kept.some((l) => typeof (JSON.parse(l) as { reason?: unknown }).reason !== 'string')) problems.push(`${m.quarantineKey}: a quarantined line has no reason`);
+      }
+    }
+    // The window's reconciliation receipt agrees with its parts.
+    const summary = await getJson<WindowReceipt>(opts.s3, opts.bucket, opts.layout.windowReceiptKey({ ...ref, runId: m.runId }));
+    if (forwarded && summary !== undefined) {
+      const expected = { exported: m.lines, quarantined: m.quarantined, events: m.events, accepted, rejected, retried };
+      const got = { exported: summary.exported, quarantined: summary.quarantined, events: summary.events, accepted: summary.accepted, rejected: summary.rejected, retried: summary.retried };
+      if (JSON.stringify(got) !== JSON.stringify(expected)) problems.push(`${m.window.id}: window.json ${JSON.stringify(got)} ≠ its parts ${JSON.stringify(expected)}`);
+    }
     windows.push({ window: m.window.id, mode: m.mode, runId: m.runId, lines: m.lines, exported: m.events, quarantined: m.quarantined, accepted, rejected, retried, forwarded });
   }
   // 3. The checkpoint covers only committed windows.
@@ -106,7 +124,7 @@ export async function checkInvariants(opts: {
   // Platform holds what every run of every window delivered (a forced re-export keeps the earlier run's records).
   let deliveredTotal = 0;
   for (const key of await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}delivery/project=${opts.projectId}/`)) {
-    if (!key.endsWith('.json') || key.endsWith('/batch.json')) continue;
+    if (!/\/part-\d+\.json$/.test(key)) continue;
     const r = await getJson<Receipt>(opts.s3, opts.bucket, key);
     if (r !== undefined && !r.replay) deliveredTotal += r.accepted;
   }

@@ -70,8 +70,11 @@ export interface MixpanelEmulator {
   close(): Promise<void>;
   /** Served in addition to the dataset (filtered like it, by date, `event` and `where`). */
   addEvents(projectId: string, events: MixpanelEvent[]): void;
-  /** Served verbatim (e.g. malformed lines) when `date` ∈ [from_date, to_date]; never filtered by `event` or `where`. */
-  addRawLines(projectId: string, lines: Array<{ line: string; date: string }>): void;
+  /**
+   * Served verbatim (e.g. malformed lines) when `date` ∈ [from_date, to_date]; never filtered by `event` or `where`.
+   * A line given as bytes is served as those bytes (e.g. malformed UTF-8).
+   */
+  addRawLines(projectId: string, lines: Array<{ line: string | Uint8Array; date: string }>): void;
   /** Queued; consumed in order by the next export requests that pass authentication, validation and rate limits. */
   injectFault(fault: MixpanelFault): void;
   readonly requests: ReadonlyArray<MixpanelRequestLog>;
@@ -115,7 +118,7 @@ interface Project {
   readonly timezone: string;
   readonly dataset: DatasetSpec | undefined;
   readonly added: AddedEvent[];
-  readonly raw: Array<{ readonly line: string; readonly day: number }>;
+  readonly raw: Array<{ readonly line: string | Uint8Array; readonly day: number }>;
   readonly recent: number[];
   inFlight: number;
 }
@@ -177,12 +180,12 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     }
   };
 
-  const addRawLines = (projectId: string, lines: Array<{ line: string; date: string }>): void => {
+  const addRawLines = (projectId: string, lines: Array<{ line: string | Uint8Array; date: string }>): void => {
     const p = project(projectId);
     for (const { line, date } of lines) {
       const day = parseDay(date);
       if (day === undefined) throw new Error(`Mixpanel emulator: raw line date must be yyyy-mm-dd, got ${JSON.stringify(date)}`);
-      if (line.includes('\n')) throw new Error('Mixpanel emulator: a raw line cannot contain a newline');
+      if (typeof line === 'string' ? line.includes('\n') : line.includes(10)) throw new Error('Mixpanel emulator: a raw line cannot contain a newline');
       p.raw.push({ line, day });
     }
   };
@@ -528,7 +531,8 @@ async function streamExport(
   if (!stop) {
     for (const r of plan.project.raw) {
       if (r.day < plan.fromDay || r.day > plan.toDay) continue;
-      out.utf8(r.line);
+      if (typeof r.line === 'string') out.utf8(r.line);
+      else out.bytes(r.line);
       out.byte(10);
       if ((stop = await next(afterLine()))) break;
     }

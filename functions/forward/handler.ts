@@ -6,6 +6,7 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readConfig } from '#shared/config';
 import { type ForwardBaseDeps, createForwardDeps } from '#shared/forward/deps';
+import { LeaseHeldError } from '#shared/forward/lease';
 import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#shared/forward/run';
 import { readMessage } from '#shared/forward/sqs-event';
 import { MetricUnit, createMetrics } from '#shared/metrics';
@@ -44,6 +45,12 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
       } catch (error) {
         if (error instanceof ManifestMissingError) {
           d.log.warn('manifest gone; nothing to forward', { messageId: record.messageId, reason: error.message });
+          continue;
+        }
+        if (error instanceof LeaseHeldError) {
+          // Not a failure of this message: it is retried after the visibility timeout and finds the work done.
+          d.log.warn('window busy; the message will be redelivered', { messageId: record.messageId, reason: error.message });
+          failures.push({ itemIdentifier: record.messageId });
           continue;
         }
         d.log.error('forward failed; the message will be redelivered', { messageId: record.messageId, error: error as Error });

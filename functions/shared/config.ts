@@ -5,7 +5,7 @@
  * (`readConfig` is called from a lazily memoised dependency factory in each handler) and every bad variable is named
  * in one error, with what it expects, so an operator fixes them all in one go.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Mixpanel data residency → export host. https://developer.mixpanel.com/reference/raw-event-export */
 export const MIXPANEL_EXPORT_HOSTS = {

@@ -4,7 +4,7 @@
  * Secret values are registered with the log redactor and never appear in an error message.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { registerSecret } from '#shared/log';
 
 export interface SecretReader<T> {

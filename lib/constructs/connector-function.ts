@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
@@ -29,6 +29,22 @@ export const BUNDLE_AWS_SDK = true;
  * https://github.com/evanw/esbuild/issues/1921
  */
 const ESM_REQUIRE_BANNER = "import { createRequire as __cjsRequire } from 'node:module'; const require = __cjsRequire(import.meta.url);";
+
+/**
+ * The esbuild settings of every connector bundle (NodejsFunction `bundling`; CDK turns them into esbuild flags and adds
+ * `--bundle --platform=node`). Exported so the benchmark builds the same bundles to measure them.
+ */
+export const BUNDLING = {
+  format: OutputFormat.ESM,
+  target: ESBUILD_TARGET,
+  minify: true,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.EXTERNAL,
+  sourcesContent: false,
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_BANNER,
+  ...(BUNDLE_AWS_SDK ? { bundleAwsSDK: true, externalModules: [] as string[] } : { externalModules: ['@aws-sdk/*'] }),
+} as const satisfies BundlingOptions;
 
 /** Props of {@link ConnectorFunction}. */
 export interface ConnectorFunctionProps {
@@ -101,15 +117,7 @@ export class ConnectorFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
-        format: OutputFormat.ESM,
-        target: ESBUILD_TARGET,
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.EXTERNAL,
-        sourcesContent: false,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        ...(BUNDLE_AWS_SDK ? { bundleAwsSDK: true, externalModules: [] } : { externalModules: ['@aws-sdk/*'] }),
+        ...BUNDLING,
         ...(mapping !== undefined
           ? {
               commandHooks: {

@@ -297,6 +297,29 @@ describe('forward path (export → forward)', () => {
     expect(report.problems.filter((p) => !p.includes('only'))).toEqual([]);
   });
 
+  it('should not send a Mixpanel retry twice when its two copies land in neighbouring windows', async () => {
+    // Prepare: one event, and its same-tuple retry processed 10 minutes later, across the 09:00 window boundary
+    const { s, exportHandler, forwardHandler, invariants } = await setup({ events: 200 });
+    const at = Date.parse('2026-11-20T09:00:00Z');
+    const event = (processedAt: number) => ({
+      event: 'Order Completed',
+      properties: { time: Math.floor((at - 120_000) / 1000), distinct_id: 'u-42', $insert_id: 'retry-across-windows', mp_processing_time_ms: processedAt },
+    });
+    s.mixpanel.addEvents('3141592', [event(at - 5 * 60_000), event(at + 5 * 60_000)]);
+    // Act: two scheduled runs, hour by hour, each forwarded as it commits
+    await runPipeline({ source: 'schedule', scheduledTime: '2026-11-20T09:31:00Z' }, exportHandler, forwardHandler, s.bucket);
+    await runPipeline({ source: 'schedule', scheduledTime: '2026-11-20T10:31:00Z' }, exportHandler, forwardHandler, s.bucket);
+    // Assess: the second copy is a `duplicate` rejection, Platform holds the id once
+    const report = await invariants();
+    expect(report.windows.map((w) => w.window).sort()).toEqual(['20261120T080000Z_20261120T090000Z', '20261120T090000Z_20261120T100000Z']);
+    expect(report.problems).toEqual([]);
+    expect(report.duplicatesAtPlatform).toBe(0);
+    const rejected = await listKeys(s.s3.client, s.bucket, 'rejected/project=3141592/mode=processing-time/window=20261120T090000Z_20261120T100000Z/');
+    const lines = (await Promise.all(rejected.map(async (k) => gunzipSync((await getBytes(s.s3.client, s.bucket, k))!).toString('utf8')))).join('');
+    expect(lines).toContain('retry-across-windows');
+    expect(lines).toContain('"reason":"duplicate"');
+  });
+
   it('should retry partial 207 failures and keep permanent rejections with Adobe\'s reason', async () => {
     const { s, exportHandler, forwardHandler, invariants } = await setup();
     s.aep.injectFault({ kind: 'partial', everyNth: 5, statusCode: 503 });

@@ -54,6 +54,9 @@ const RETRYABLE_MESSAGE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const REQUEST_OPEN = '{"messages":[';
 const REQUEST_CLOSE = ']}';
 const REQUEST_OVERHEAD_BYTES = REQUEST_OPEN.length + REQUEST_CLOSE.length;
+const REQUEST_OPEN_BYTES = Buffer.from(REQUEST_OPEN);
+const REQUEST_CLOSE_BYTES = Buffer.from(REQUEST_CLOSE);
+const COMMA = 0x2c;
 
 /** One mapped record: its XDM `_id` and the serialised `xdmEntity` (a JSON object, produced by the mapper). */
 export interface SinkRecord {
@@ -162,9 +165,19 @@ const enum Outcome {
   Rejected = 2,
 }
 
+/** One message of a packed request: the record's index and its `json` as UTF-8, encoded once when it is packed. */
 interface Item {
   readonly index: number;
-  readonly message: string;
+  readonly json: Buffer;
+}
+
+/** The fixed parts of every message, as text and as the bytes the request body is assembled from. */
+interface Envelope {
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly prefixBytes: Buffer;
+  readonly suffixBytes: Buffer;
+  readonly overheadBytes: number;
 }
 
 /** State of one packed request while it is being delivered (one per worker, never shared). */
@@ -250,7 +263,7 @@ export class StreamingSink {
   readonly #policy: RetryPolicy;
   readonly #maxBytes: number;
   readonly #maxMessages: number;
-  #envelope: { prefix: string; suffix: string; overheadBytes: number } | undefined;
+  #envelope: Envelope | undefined;
 
   constructor(opts: StreamingSinkOptions) {
     this.#opts = opts;
@@ -282,7 +295,7 @@ export class StreamingSink {
     const pastDeadline = (): boolean => deadlineMs !== undefined && this.#now() >= deadlineMs;
     if (records.length === 0 || pastDeadline()) return ledger.result();
 
-    let envelope: { prefix: string; suffix: string; overheadBytes: number };
+    let envelope: Envelope;
     try {
       envelope = await this.#getEnvelope();
     } catch (error) {
@@ -301,7 +314,9 @@ export class StreamingSink {
       let bytes = REQUEST_OVERHEAD_BYTES;
       while (cursor < records.length && items.length < this.#maxMessages) {
         const record = records[cursor] as SinkRecord;
-        const messageBytes = envelope.overheadBytes + Buffer.byteLength(record.json, 'utf8');
+        // Encoded once: its length packs the request, its bytes are copied into the body.
+        const json = Buffer.from(record.json, 'utf8');
+        const messageBytes = envelope.overheadBytes + json.length;
         if (messageBytes > maxMessageBytes) {
           ledger.reject(cursor, 'record-too-large');
           cursor++;
@@ -309,7 +324,7 @@ export class StreamingSink {
         }
         const added = messageBytes + (items.length > 0 ? 1 : 0); // the comma between messages
         if (bytes + added > this.#maxBytes) break;
-        items.push({ index: cursor, message: envelope.prefix + record.json + envelope.suffix });
+        items.push({ index: cursor, json });
         bytes += added;
         cursor++;
       }
@@ -344,7 +359,7 @@ export class StreamingSink {
     return result;
   }
 
-  async #getEnvelope(): Promise<{ prefix: string; suffix: string; overheadBytes: number }> {
+  async #getEnvelope(): Promise<Envelope> {
     if (this.#envelope !== undefined) return this.#envelope;
     const { target } = this.#opts;
     const orgId = target.orgId ?? (await this.#opts.tokens.auth()).orgId;
@@ -358,7 +373,9 @@ export class StreamingSink {
     };
     const prefix = `{"header":${JSON.stringify(header)},"body":{"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}},"xdmEntity":`;
     const suffix = '}}';
-    this.#envelope = { prefix, suffix, overheadBytes: Buffer.byteLength(prefix, 'utf8') + suffix.length };
+    const prefixBytes = Buffer.from(prefix, 'utf8');
+    const suffixBytes = Buffer.from(suffix, 'utf8');
+    this.#envelope = { prefix, suffix, prefixBytes, suffixBytes, overheadBytes: prefixBytes.length + suffixBytes.length };
     return this.#envelope;
   }
 
@@ -448,7 +465,7 @@ export class StreamingSink {
     const { ledger } = delivery;
     // Never start a request after the deadline (in-flight ones finish; the rest stays unsent).
     if (delivery.pastDeadline()) throw new DeadlineReachedError();
-    const body = Buffer.from(REQUEST_OPEN + items.map((item) => item.message).join(',') + REQUEST_CLOSE, 'utf8');
+    const body = requestBody(items, this.#envelope!); // set by send() before any request is packed
     if (body.length > this.#maxBytes && items.length > 1) {
       // Cannot happen when packing counted right; splitting keeps the limit a hard guarantee anyway.
       await this.#split(items, delivery);
@@ -588,6 +605,26 @@ export class StreamingSink {
         return `Check AEP_INLET_URL (connection ${this.#connection}), AEP_DATASET_ID, AEP_SCHEMA_ID, AEP_SANDBOX and the credential's org.`;
     }
   }
+}
+
+/**
+ * `{"messages":[m1,m2,…]}` with each message `prefix + json + suffix`, copied straight from bytes: the same body as
+ * encoding the joined text, without building that text (one copy of each record instead of three).
+ */
+function requestBody(items: readonly Item[], envelope: Envelope): Buffer {
+  const { prefixBytes, suffixBytes } = envelope;
+  let length = REQUEST_OPEN_BYTES.length + REQUEST_CLOSE_BYTES.length + Math.max(0, items.length - 1);
+  for (const item of items) length += prefixBytes.length + item.json.length + suffixBytes.length;
+  const body = Buffer.allocUnsafe(length);
+  let at = REQUEST_OPEN_BYTES.copy(body, 0);
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) body[at++] = COMMA;
+    at += prefixBytes.copy(body, at);
+    at += (items[i] as Item).json.copy(body, at);
+    at += suffixBytes.copy(body, at);
+  }
+  REQUEST_CLOSE_BYTES.copy(body, at);
+  return body;
 }
 
 /** Ends `text` with a full stop so the next sentence of an error message reads right. */

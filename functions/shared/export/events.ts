@@ -2,7 +2,7 @@
  * The events the export handler accepts (ARCHITECTURE.md "Export handler (contract)"), parsed with zod.
  * A bad payload is refused before anything is read or written, with a message naming the problem.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { WindowMode } from '#shared/config';
 
 export type ExportInvocation =

@@ -9,12 +9,12 @@ import type { Log } from '#shared/log';
 import { QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
 import { IncompleteExportError, type MixpanelExportClient } from '#shared/mixpanel/client';
 import type { StagingLayout } from '#shared/staging/layout';
-import { exists } from '#shared/staging/s3';
+import { exists, failureText } from '#shared/staging/s3';
 import { type Checkpoint, type StateStore, commitWindow, withPending } from '#shared/staging/state';
 import { isCovered, uncovered } from '#shared/windows/intervals';
 import { type PlanSettings, type Window, exportQuery, planManual, planScheduled, spanForRate, splitRange } from '#shared/windows/plan';
 import type { ExportInvocation } from './events.ts';
-import { type StageResult, stageWindow } from './stage-window.ts';
+import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
 
 /** An incomplete export (reset, truncated gzip, `terminated early`) is tried again this many times per window. */
 export const WINDOW_ATTEMPTS = 3;
@@ -22,6 +22,19 @@ export const WINDOW_ATTEMPTS = 3;
 export const MIN_TIME_FOR_WINDOW_MS = 90_000;
 
 export type WindowStatus = 'committed' | 'skipped' | 'dry-run';
+
+/**
+ * A window could not be exported. Nothing of it was committed and the checkpoint did not move past it; the message
+ * says why (the cause's own advice) and what happens next. `cause` is the original failure.
+ */
+export class WindowExportError extends Error {
+  readonly window: string;
+  constructor(window: string, message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'WindowExportError';
+    this.window = window;
+  }
+}
 
 export interface WindowSummary {
   readonly id: string;
@@ -57,6 +70,10 @@ export interface ExportDeps {
   readonly log: Log;
   /** Time left in this invocation (Lambda context); unlimited when absent. */
   readonly remainingMs?: () => number;
+  /** How often the deadline is checked while a window streams (stage-window.ts DEADLINE_POLL_MS). */
+  readonly deadlinePollMs?: number;
+  /** Part roll-over in events (stage-window.ts PART_MAX_EVENTS); tests use small parts. */
+  readonly partMaxEvents?: number;
   /** Told when a window is done (progress in the CLI). */
   readonly onWindow?: (summary: WindowSummary) => void;
 }
@@ -155,9 +172,16 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         firstUndone = jobs.indexOf(job);
         break;
       }
+      if (error instanceof WindowDeadlineError && done > 0) {
+        // This run made progress; the window it could not finish is left (uncommitted) to the next run.
+        deps.log.warn('Lambda deadline near: window abandoned, nothing of it committed; the next run exports it', { window: w.id, reason: error.message });
+        stopped = 'deadline';
+        firstUndone = jobs.indexOf(job);
+        break;
+      }
       // Nothing of this window is committed; earlier windows stay committed and are skipped on retry.
-      if (!dryRun) await deps.state.write(withPending(checkpoint, mode, leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges)));
-      throw error;
+      if (!dryRun) await deps.state.write(withPending(checkpoint, mode, leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges, checkpoint[mode].to)));
+      throw windowFailure(w, error, invocation, deps.bucket);
     }
     done++;
     const summary: WindowSummary = {
@@ -184,7 +208,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   // 3. What is left: scheduled windows are re-derived from the checkpoint; manual ranges are kept as pending.
   const rest = jobs.filter((j, i) => i >= firstUndone && (dryRun || !coveredNow(j)));
   if (!dryRun) {
-    pendingRanges = leftover(rest, invocation, pendingRanges);
+    pendingRanges = leftover(rest, invocation, pendingRanges, checkpoint[mode].to);
     checkpoint = withPending(checkpoint, mode, pendingRanges);
     await deps.state.write(checkpoint);
   }
@@ -206,16 +230,42 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   };
 }
 
-/** Manual work not done in this run, as ranges for the next runs (scheduled windows come back from the checkpoint). */
-function leftover(rest: readonly Job[], invocation: ExportInvocation, previous: Checkpoint['processing-time']['pending']): Checkpoint['processing-time']['pending'] {
+/**
+ * Work not done in this run, as ranges for the next runs. Scheduled windows come back from the checkpoint (catch-up
+ * starts at its `to`), except before the first commit: without a `to`, the next run would start one window later and
+ * never export the window this run failed, so those are kept as pending too.
+ */
+function leftover(
+  rest: readonly Job[],
+  invocation: ExportInvocation,
+  previous: Checkpoint['processing-time']['pending'],
+  checkpointTo: number | undefined,
+): Checkpoint['processing-time']['pending'] {
   const toRange = (j: Job) => ({ from: j.window.from, to: j.window.to, force: j.force });
   // A manual run did not touch earlier pending ranges: keep them and add its own rest.
   if (invocation.kind === 'manual') return [...previous, ...rest.map(toRange)];
-  return rest.filter((j) => previous.some((p) => p.from <= j.window.from && j.window.to <= p.to)).map(toRange);
+  return rest.filter((j) => checkpointTo === undefined || previous.some((p) => p.from <= j.window.from && j.window.to <= p.to)).map(toRange);
+}
+
+/** The failure of one window, in words that say what failed, what was kept, and what happens next. */
+function windowFailure(w: Window, error: unknown, invocation: ExportInvocation, bucket: string): WindowExportError {
+  const why = failureText(error, bucket, 'check the bucket exists, the function may write to it, and S3 health');
+  const next =
+    invocation.kind === 'scheduled'
+      ? 'the next scheduled run exports it again'
+      : 'the rest of the range is kept as pending work that the next scheduled runs continue (or invoke the same range again)';
+  return new WindowExportError(
+    w.id,
+    `window ${w.id} was not exported: ${why}. Nothing of it was committed and the checkpoint did not move; ${next}.`,
+    error,
+  );
 }
 
 function stageDeps(deps: ExportDeps) {
   return {
+    ...(deps.remainingMs !== undefined ? { remainingMs: deps.remainingMs } : {}),
+    ...(deps.deadlinePollMs !== undefined ? { deadlinePollMs: deps.deadlinePollMs } : {}),
+    ...(deps.partMaxEvents !== undefined ? { partMaxEvents: deps.partMaxEvents } : {}),
     s3: deps.s3,
     bucket: deps.bucket,
     layout: deps.layout,

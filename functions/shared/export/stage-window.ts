@@ -3,8 +3,10 @@
  * events kept in quarantine with their reason, and the manifest written last as the commit marker.
  * A failure anywhere aborts the run's uploads and writes no manifest, so nothing of the attempt is ever forwarded.
  */
+import { isUtf8 } from 'node:buffer';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { MixpanelExportClient } from '#shared/mixpanel/client';
+import { classifyLineBytes } from './line-check.ts';
 import { GzipObjectWriter } from '#shared/staging/gzip-object';
 import { type StagingLayout, type WindowRef, newRunId } from '#shared/staging/layout';
 import type { Manifest } from '#shared/staging/manifest';
@@ -17,7 +19,23 @@ import { type ExportQuery, type Window, inWindow } from '#shared/windows/plan';
 export const PART_MAX_EVENTS = 200_000;
 export const PART_MAX_BYTES = 128 * 1024 * 1024;
 
-export type QuarantineReason = 'not-json' | 'not-an-object' | 'missing-event' | 'missing-properties' | 'outside-window';
+export type QuarantineReason = 'not-json' | 'not-an-object' | 'missing-event' | 'missing-properties' | 'outside-window' | 'invalid-utf8';
+
+/**
+ * A window is abandoned when less than this is left before the Lambda deadline: enough to abort its uploads, delete
+ * the attempt and save the checkpoint, so a window that cannot finish commits nothing and leaves nothing behind.
+ */
+export const DEADLINE_MARGIN_MS = 20_000;
+/** How often the deadline is checked while a window streams (also while Mixpanel sends nothing). */
+export const DEADLINE_POLL_MS = 1_000;
+
+/** The Lambda deadline came before the window was complete; nothing of it was committed. */
+export class WindowDeadlineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WindowDeadlineError';
+  }
+}
 
 export interface StageDeps {
   readonly s3: S3Client;
@@ -28,6 +46,10 @@ export interface StageDeps {
   readonly project: { readonly id: string; readonly timezone: string; readonly legacyLocalTime: boolean };
   readonly partMaxEvents?: number;
   readonly partMaxBytes?: number;
+  /** Time left in the invocation (Lambda context); the window is abandoned below {@link DEADLINE_MARGIN_MS}. */
+  readonly remainingMs?: () => number;
+  /** @default DEADLINE_POLL_MS */
+  readonly deadlinePollMs?: number;
 }
 
 export interface StageResult {
@@ -60,12 +82,15 @@ export function classifyLine(line: string, w: Window): QuarantineReason | undefi
   return undefined;
 }
 
+const NEWLINE = Buffer.from('\n');
+
 const DETAIL: Record<QuarantineReason, string> = {
   'not-json': 'the line is not valid JSON',
   'not-an-object': 'the line is JSON but not an object',
   'missing-event': 'the object has no non-empty string "event"',
   'missing-properties': 'the object has no "properties" object',
   'outside-window': 'mp_processing_time_ms is missing or outside the window Mixpanel was asked for',
+  'invalid-utf8': 'the line is not valid UTF-8 (Mixpanel stores JSON text, so the line was damaged on the way); its exact bytes are in lineBase64',
 };
 
 export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps, opts: { dryRun: boolean }): Promise<StageResult> {
@@ -91,36 +116,80 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
     partEvents = 0;
   };
 
+  const started = deps.now();
+  const expired = (left: number): Error =>
+    new WindowDeadlineError(
+      `the Lambda deadline is near (${Math.round(left / 1000)} s left) after reading ${events + quarantined} lines of the window in ` +
+        `${Math.round((deps.now() - started) / 1000)} s; if this repeats, lower WINDOW_MINUTES or MAX_WINDOWS_PER_RUN so a window fits in one invocation`,
+    );
   try {
-    for await (const batch of deps.client.lines(query)) {
-      let out = '';
+    const pollMs = deps.deadlinePollMs ?? DEADLINE_POLL_MS;
+    if (opts.dryRun) {
+      // A dry run classifies the decoded lines and stages nothing (`sync --dry-run` taps `lines()` to map them too).
+      for await (const batch of untilDeadline(deps.client.lines(query), deps.remainingMs, pollMs, expired)) {
+        for (const line of batch) {
+          const reason = classifyLine(line, w);
+          if (reason === undefined) events++;
+          else {
+            quarantined++;
+            byReason[reason] = (byReason[reason] ?? 0) + 1;
+          }
+        }
+      }
+      return { events, quarantined, parts: 0, bytes: 0, byReason };
+    }
+    // Staging works on the bytes: each line is checked where it lies (classifyLineBytes: the verdict of classifyLine
+    // without decoding or JSON.parse) and the runs of good lines are written out as they came, newlines included.
+    for await (const batch of untilDeadline(deps.client.lineBatches(query), deps.remainingMs, pollMs, expired)) {
+      const { bytes: raw, starts, ends, utf8 } = batch;
+      const out: Buffer[] = [];
+      let runStart = 0;
+      let runEnd = 0;
       let outEvents = 0;
       let bad = '';
-      for (const line of batch) {
-        const reason = classifyLine(line, w);
+      for (let i = 0; i < starts.length; i++) {
+        const start = starts[i]!;
+        const end = ends[i]!;
+        // Malformed UTF-8 (never seen in practice) is quarantined with its exact bytes rather than staged as a guess.
+        const valid = utf8 || isUtf8(raw.subarray(start, end));
+        const reason = classifyLineBytes(raw, start, end, w) ?? (valid ? undefined : 'invalid-utf8');
         if (reason === undefined) {
-          out += line + '\n';
           outEvents++;
+          if (!utf8) {
+            // A well-formed line in a batch that also holds a malformed one: staged as it came.
+            out.push(raw.subarray(start, end), NEWLINE);
+          } else if (end < raw.length) {
+            if (start !== runEnd) {
+              if (runEnd > runStart) out.push(raw.subarray(runStart, runEnd));
+              runStart = start;
+            }
+            runEnd = end + 1; // the line and its newline
+          } else {
+            // The export's last line, without a newline of its own.
+            if (runEnd > runStart) out.push(raw.subarray(runStart, runEnd));
+            runStart = runEnd = 0;
+            out.push(raw.subarray(start, end), NEWLINE);
+          }
         } else {
           quarantined++;
           byReason[reason] = (byReason[reason] ?? 0) + 1;
-          bad += JSON.stringify({ reason, detail: DETAIL[reason], window: w.id, mode: w.mode, line }) + '\n';
+          const line = raw.toString('utf8', start, end);
+          bad += JSON.stringify({ reason, detail: DETAIL[reason], window: w.id, mode: w.mode, line, ...(valid ? {} : { lineBase64: raw.toString('base64', start, end) }) }) + '\n';
         }
       }
+      if (runEnd > runStart) out.push(raw.subarray(runStart, runEnd));
       events += outEvents;
-      if (opts.dryRun) continue;
       if (bad !== '') {
         quarantine ??= new GzipObjectWriter(deps.s3, deps.bucket, deps.layout.quarantineKey(ref, runId));
         await quarantine.write(bad);
       }
       if (outEvents > 0) {
         part ??= new GzipObjectWriter(deps.s3, deps.bucket, deps.layout.partKey({ ...ref, runId, part: parts.length }));
-        await part.write(out);
+        await part.write(out.length === 1 ? out[0]! : Buffer.concat(out));
         partEvents += outEvents;
         if (partEvents >= maxEvents || part.rawBytes >= maxBytes) await closePart();
       }
     }
-    if (opts.dryRun) return { events, quarantined, parts: 0, bytes: 0, byReason };
     await closePart();
     const quarantineKey = quarantine === undefined ? undefined : (await quarantine.close()).key;
     quarantine = undefined;
@@ -136,7 +205,7 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
       exportedAt: new Date(deps.now()).toISOString(),
       runId,
       lines: events + quarantined,
-      ...(quarantineKey !== undefined ? { quarantineKey } : {}),
+      ...(quarantineKey !== undefined ? { quarantineKey, quarantinedByReason: byReason } : {}),
       project: { timezone: deps.project.timezone, legacyLocalTime: deps.project.legacyLocalTime },
     };
     const manifestKey = deps.layout.manifestKey(ref);
@@ -148,6 +217,45 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
     await quarantine?.abort();
     if (!opts.dryRun) await deleteRun(deps, ref, runId, parts.map((p) => p.key));
     throw error;
+  }
+}
+
+/**
+ * Yields what `source` yields until less than {@link DEADLINE_MARGIN_MS} is left in the invocation, then throws
+ * `expired(left)` — also while `source` waits for data (a slow or stalled export body).
+ */
+async function* untilDeadline<T>(source: AsyncIterable<T>, remainingMs: (() => number) | undefined, pollMs: number, expired: (left: number) => Error): AsyncGenerator<T> {
+  if (remainingMs === undefined) {
+    yield* source;
+    return;
+  }
+  const it = source[Symbol.asyncIterator]();
+  let fire!: (error: Error) => void;
+  const deadline = new Promise<never>((_, reject) => (fire = reject));
+  deadline.catch(() => undefined);
+  const check = (): void => {
+    const left = remainingMs();
+    if (left < DEADLINE_MARGIN_MS) fire(expired(left));
+  };
+  const timer = setInterval(check, pollMs);
+  timer.unref();
+  let finished = false;
+  try {
+    for (;;) {
+      check();
+      const next = it.next();
+      next.catch(() => undefined); // settled later when the deadline wins the race
+      const r = await Promise.race([next, deadline]);
+      if (r.done === true) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    clearInterval(timer);
+    // Closes the export stream once its pending read settles (the generator's own cleanup destroys the body).
+    if (!finished) it.return?.(undefined).catch(() => undefined);
   }
 }
 

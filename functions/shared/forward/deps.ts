@@ -91,5 +91,5 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     }
     return mapper;
   };
-  return { s3, bucket: config.staging.bucket, layout: new StagingLayout(config.staging.prefix), sink, mapperFor, now, log, aep, mapping };
+  return { s3, bucket: config.staging.bucket, layout: new StagingLayout(config.staging.prefix), sink, mapperFor, now, ...(o.sleep ? { sleep: o.sleep } : {}), log, aep, mapping };
 }

@@ -3,11 +3,12 @@
  * replaced or damaged after commit is refused instead of forwarded.
  */
 import { createHash } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '#shared/staging/manifest';
+
+const LF = 0x0a;
 
 export class PartIntegrityError extends Error {
   constructor(message: string) {
@@ -28,24 +29,32 @@ export async function* readPartLines(s3: S3Client, bucket: string, part: Manifes
   });
   const gunzip = body.pipe(createGunzip());
   body.on('error', (error) => gunzip.destroy(error));
-  let tail = '';
+  // Lines are cut at newline bytes and each is decoded on its own: UTF-8 never has a 0x0A byte inside a character, and
+  // this skips decoding whole chunks into text only to split (copy) that text again.
+  let pending: Buffer[] = [];
   let batch: string[] = [];
   let lines = 0;
-  const decoder = new StringDecoder('utf8');
   for await (const chunk of gunzip) {
-    const parts = (tail + decoder.write(chunk as Buffer)).split('\n');
-    tail = parts.pop() ?? '';
-    for (const line of parts) {
-      if (line === '') continue;
-      batch.push(line);
+    let data = chunk as Buffer;
+    if (pending.length > 0) {
+      pending.push(data);
+      if (data.indexOf(LF) < 0) continue;
+      data = Buffer.concat(pending);
+      pending = [];
+    }
+    let start = 0;
+    for (let end = data.indexOf(LF); end !== -1; start = end + 1, end = data.indexOf(LF, start)) {
+      if (end === start) continue;
+      batch.push(data.toString('utf8', start, end));
       if (batch.length >= batchLines) {
         lines += batch.length;
         yield batch;
         batch = [];
       }
     }
+    if (start < data.length) pending.push(data.subarray(start));
   }
-  tail += decoder.end();
+  const tail = pending.length === 0 ? '' : Buffer.concat(pending).toString('utf8');
   if (tail !== '') batch.push(tail);
   lines += batch.length;
   const sha = hash.digest('hex');

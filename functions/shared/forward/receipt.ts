@@ -2,7 +2,7 @@
  * Receipts: one per staged part, written when the part is done (`complete`) and while it is under way (`partial`,
  * the progress a timeout or crash resumes from). Counts obey `read = accepted + rejected` once complete.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ReceiptSchema = z.object({
   version: z.literal(1),
@@ -29,8 +29,43 @@ export const ReceiptSchema = z.object({
   /** AEP ids: DCS request batch ids (streaming) or the Platform batch id (batch). */
   aepIds: z.array(z.string()),
   rejectedKeys: z.array(z.string()),
+  /**
+   * Written before a chunk is sent and cleared by the save after it: lines `[fromLine, toLine)` whose DCS answer was
+   * never recorded when present on resume (the process died in between). They are sent again and counted ambiguous.
+   */
+  inFlight: z.object({ fromLine: z.number().int(), toLine: z.number().int(), records: z.number().int() }).optional(),
   ledgerKey: z.string(),
   startedAt: z.string(),
   updatedAt: z.string(),
 });
 export type Receipt = z.infer<typeof ReceiptSchema>;
+
+/**
+ * The reconciliation of a forwarded window (`run=<runId>/window.json`, written when every part is complete):
+ * `exported` lines = `accepted` + `rejected` + `quarantined`, with the reasons of both.
+ */
+export const WindowReceiptSchema = z.object({
+  version: z.literal(1),
+  projectId: z.string(),
+  mode: z.enum(['processing-time', 'event-time']),
+  window: z.string(),
+  runId: z.string(),
+  replay: z.boolean(),
+  sink: z.enum(['streaming', 'batch']),
+  /** Lines Mixpanel returned for the window. */
+  exported: z.number().int().nonnegative(),
+  /** Lines the export kept in quarantine/ (not events). */
+  quarantined: z.number().int().nonnegative(),
+  quarantinedByReason: z.record(z.string(), z.number()).optional(),
+  /** Staged events = accepted + rejected. */
+  events: z.number().int().nonnegative(),
+  accepted: z.number().int().nonnegative(),
+  rejected: z.number().int().nonnegative(),
+  byReason: z.record(z.string(), z.number()),
+  retried: z.number().int().nonnegative(),
+  ambiguous: z.number().int().nonnegative(),
+  parts: z.number().int().nonnegative(),
+  batch: z.object({ id: z.string(), status: z.string() }).optional(),
+  forwardedAt: z.string(),
+});
+export type WindowReceipt = z.infer<typeof WindowReceiptSchema>;

@@ -15,10 +15,13 @@ import type { Log } from '#shared/log';
 import type { Mapper } from '#shared/mapping/mapper';
 import type { PartRef, StagingLayout, WindowRef } from '#shared/staging/layout';
 import { type Manifest, parseManifest } from '#shared/staging/manifest';
-import { getBytes, getJson, getText, putJson } from '#shared/staging/s3';
+import { failureText, getBytes, getJson, getText, putJson } from '#shared/staging/s3';
+import { type RetryPolicy, withRetry } from '#shared/http/retry';
+import { WindowLease } from './lease.ts';
 import { IdLedger } from './ledger.ts';
+import { loadNeighbourLedgers } from './neighbours.ts';
 import { readPartLines } from './part-reader.ts';
-import type { Receipt } from './receipt.ts';
+import type { Receipt, WindowReceipt } from './receipt.ts';
 
 /** Records handed to the sink at once; progress is saved after each chunk. */
 export const CHUNK_RECORDS = 5_000;
@@ -41,6 +44,14 @@ export interface BatchApi {
 /** How long the forwarder waits for Platform to finish a completed batch before it reports it as still loading. */
 export const BATCH_STATUS_WAIT_MS = 60_000;
 
+/**
+ * Progress saves (ledger, receipt, rejects) are retried beyond the S3 client's own 3 attempts: a save that is given up
+ * after records were accepted means those records are sent again on the next attempt. Bounded by the deadline plus
+ * this grace (the handler keeps 30 s between the sending deadline and the Lambda timeout).
+ */
+export const SAVE_RETRY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 500, maxDelayMs: 8_000, maxRetryAfterMs: 8_000 };
+export const SAVE_GRACE_MS = 20_000;
+
 /** A sink failure that carries what was settled before it (e.g. `StreamingDeliveryError`). */
 interface FailureWithResult {
   readonly result: SendResult;
@@ -55,6 +66,8 @@ export interface ForwardDeps {
   readonly mapperFor: (manifest: Manifest) => Mapper;
   readonly now: () => number;
   readonly log: Log;
+  /** Waits between retries of a progress save (real timers by default). */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** Absolute epoch ms by which the invocation must have stopped sending. */
   readonly deadlineMs?: number;
   readonly partConcurrency?: number;
@@ -70,6 +83,9 @@ export interface WindowForwardResult {
   readonly manifestKey: string;
   readonly window: string;
   readonly runId: string;
+  /** Reconciliation: lines Mixpanel returned = events + quarantined = accepted + rejected + quarantined (once complete). */
+  readonly exported: number;
+  readonly quarantined: number;
   readonly events: number;
   readonly parts: number;
   readonly partsSkipped: number;
@@ -91,6 +107,19 @@ interface BatchState {
   completedAt?: string;
 }
 
+/**
+ * A window could not be forwarded completely. What was delivered is recorded in its receipts and ledgers; SQS
+ * redelivers the message and the next attempt resumes there. `cause` is the original failure.
+ */
+export class WindowForwardError extends Error {
+  readonly window: string;
+  constructor(window: string, message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'WindowForwardError';
+    this.window = window;
+  }
+}
+
 export class ManifestMissingError extends Error {
   constructor(key: string) {
     super(`no manifest at ${key}: the window is not committed (or was removed); nothing to forward`);
@@ -107,11 +136,56 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
   const runId = replay ? `${manifest.runId}.replay-${new Date(deps.now()).toISOString().replace(/[-:.]/g, '')}` : manifest.runId;
   const mapper = deps.mapperFor(manifest);
 
+  // One forwarder per window at a time; the ledgers are read only once the lease is held.
+  const lease = await WindowLease.acquire({
+    s3: deps.s3,
+    bucket: deps.bucket,
+    key: deps.layout.leaseKey(ref),
+    window: ref.windowId,
+    now: deps.now,
+    ...(deps.deadlineMs !== undefined ? { deadlineMs: deps.deadlineMs } : {}),
+    log: deps.log,
+  });
+  try {
+    return await forwardLeased(ref, manifestKey, manifest, runId, replay, mapper, lease, deps);
+  } catch (error) {
+    throw forwardFailure(ref, runId, error, deps.bucket);
+  } finally {
+    await lease.release();
+  }
+}
+
+/** The failure of a window's forward, in words that say what failed, what was kept and what happens next. */
+function forwardFailure(ref: WindowRef, runId: string, error: unknown, bucket: string): WindowForwardError {
+  const why = failureText(error, bucket, 'check the forwarder may read staging/ and write delivery/ and rejected/, and S3 health');
+  return new WindowForwardError(
+    ref.windowId,
+    `window ${ref.windowId} (run ${runId}) was not completely forwarded: ${why}. ` +
+      'What was delivered is recorded in its receipts; the message is redelivered and resumes there (after repeated failures ' +
+      'it goes to the dead-letter queue: fix the cause, then redrive it).',
+    error,
+  );
+}
+
+async function forwardLeased(
+  ref: WindowRef,
+  manifestKey: string,
+  manifest: Manifest,
+  runId: string,
+  replay: boolean,
+  mapper: Mapper,
+  lease: WindowLease,
+  deps: ForwardDeps,
+): Promise<WindowForwardResult> {
   // Ids this window already delivered, in any run or part, except the progress of this run's own parts.
   // Entries are tagged with the part of this run that delivered them (partTag), or -1 for other runs.
   const seen = new IdLedger(manifest.events);
   const own = new Map(manifest.parts.map((_, i) => [ledgerName(runId, i), partTag(i)]));
-  if (!replay) await loadWindowLedgers(deps, ref, seen, own);
+  if (!replay) {
+    await loadWindowLedgers(deps, ref, seen, own);
+    // Mixpanel's retries of one event can land in neighbouring windows: what those delivered is not sent again.
+    await loadNeighbourLedgers(deps.s3, deps.bucket, deps.layout, ref, Date.parse(manifest.window.from), Date.parse(manifest.window.to), seen);
+  }
 
   let batch: BatchState | undefined;
   const batchKey = `${deps.layout.deliveryPrefix(ref)}run=${runId}/batch.json`;
@@ -125,28 +199,33 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
 
   const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason: {} as Record<string, number> };
   let complete = true;
+  let failure: unknown;
+  // A part that fails (or a lost lease) stops the others at their next chunk, and every worker has finished before
+  // this function returns: nothing keeps sending after the invocation answered (a frozen Lambda would resume it later).
+  const stop = (): boolean => failure !== undefined || lease.lost;
   let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < manifest.parts.length && complete) {
+  const work = async (): Promise<void> => {
+    while (next < manifest.parts.length && complete && !stop()) {
       const index = next++;
       const part: PartRef = { ...ref, runId, part: index };
-      const receipt = await forwardPart(manifest, index, part, mapper, seen, deps, replay, batch?.batchId);
-      if (receipt === 'skipped' || receipt.status === 'complete') {
-        const r = receipt === 'skipped' ? await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(part)) : receipt;
-        if (receipt === 'skipped') totals.skipped++;
-        if (r !== undefined) {
-          totals.accepted += r.accepted;
-          totals.rejected += r.rejected;
-          totals.retried += r.retried;
-          totals.ambiguous += r.ambiguous;
-          for (const [k, v] of Object.entries(r.byReason)) totals.byReason[k] = (totals.byReason[k] ?? 0) + v;
-        }
-      } else {
-        complete = false;
+      const receipt = await forwardPart(manifest, index, part, mapper, seen, deps, replay, stop, batch?.batchId);
+      const r = receipt === 'skipped' ? await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(part)) : receipt;
+      if (receipt === 'skipped') totals.skipped++;
+      // An interrupted part counts what it settled so far (the result then says complete: false).
+      if (r !== undefined) {
+        totals.accepted += r.accepted;
+        totals.rejected += r.rejected;
+        totals.retried += r.retried;
+        totals.ambiguous += r.ambiguous;
+        for (const [k, v] of Object.entries(r.byReason)) totals.byReason[k] = (totals.byReason[k] ?? 0) + v;
       }
+      if (receipt !== 'skipped' && receipt.status !== 'complete') complete = false;
     }
   };
+  const worker = (): Promise<void> => work().catch((error: unknown) => void (failure ??= error));
   await Promise.all(Array.from({ length: Math.min(deps.partConcurrency ?? PART_CONCURRENCY, manifest.parts.length) }, worker));
+  if (failure !== undefined) throw failure;
+  if (lease.lost) complete = false;
 
   if (batch !== undefined && deps.sink.kind === 'batch' && complete) {
     batch = await finishBatch(deps.sink.batches, batch, deps);
@@ -158,6 +237,8 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
     manifestKey,
     window: ref.windowId,
     runId,
+    exported: manifest.lines,
+    quarantined: manifest.quarantined,
     events: manifest.events,
     parts: manifest.parts.length,
     partsSkipped: totals.skipped,
@@ -170,6 +251,31 @@ export async function forwardWindow(ref: WindowRef, deps: ForwardDeps, opts: For
     replay,
     ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
   };
+  if (complete) {
+    // The window's reconciliation, next to its part receipts: exported = accepted + rejected + quarantined.
+    const reconciliation: WindowReceipt = {
+      version: 1,
+      projectId: manifest.projectId,
+      mode: manifest.mode,
+      window: ref.windowId,
+      runId,
+      replay,
+      sink: deps.sink.kind,
+      exported: manifest.lines,
+      quarantined: manifest.quarantined,
+      ...(manifest.quarantinedByReason !== undefined ? { quarantinedByReason: manifest.quarantinedByReason } : {}),
+      events: manifest.events,
+      accepted: totals.accepted,
+      rejected: totals.rejected,
+      byReason: totals.byReason,
+      retried: totals.retried,
+      ambiguous: totals.ambiguous,
+      parts: manifest.parts.length,
+      ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
+      forwardedAt: new Date(deps.now()).toISOString(),
+    };
+    await putJson(deps.s3, deps.bucket, deps.layout.windowReceiptKey({ ...ref, runId }), reconciliation);
+  }
   deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
   return result;
 }
@@ -235,6 +341,7 @@ async function forwardPart(
   seen: IdLedger,
   deps: ForwardDeps,
   replay: boolean,
+  stop: () => boolean,
   batchId?: string,
 ): Promise<Receipt | 'skipped'> {
   const part = manifest.parts[index]!;
@@ -256,6 +363,26 @@ async function forwardPart(
   const aepIds = [...(previous?.aepIds ?? [])];
   const startedAt = previous?.startedAt ?? new Date(deps.now()).toISOString();
   let linesDone = previous?.linesDone ?? 0;
+  // Lines whose records were being sent when an earlier attempt stopped without recording the answer (a crash):
+  // DCS may hold them already, so those sent again are counted as ambiguous.
+  const inFlight = previous?.inFlight;
+  if (inFlight !== undefined) {
+    deps.log.warn('records were in flight when the previous attempt stopped; they are sent again and Platform may hold them twice (counted as ambiguous)', {
+      part: part.key,
+      fromLine: inFlight.fromLine,
+      toLine: inFlight.toLine,
+      records: inFlight.records,
+    });
+  }
+  const durable = <T>(what: string, write: () => Promise<T>): Promise<T> =>
+    withRetry(`saving ${what} of part ${part.key}`, write, {
+      policy: SAVE_RETRY,
+      classify: (error) => (isTransientS3(error) ? { retry: true } : { retry: false }),
+      now: deps.now,
+      ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
+      ...(deps.deadlineMs !== undefined ? { deadlineMs: deps.deadlineMs + SAVE_GRACE_MS } : {}),
+      onRetry: ({ attempt, delayMs, error }) => deps.log.warn('retrying a progress save', { what, part: part.key, attempt, delayMs, reason: (error as Error).message }),
+    });
 
   const receipt = (status: Receipt['status']): Receipt => ({
     version: 1,
@@ -284,9 +411,10 @@ async function forwardPart(
   });
   const save = async (status: Receipt['status']): Promise<Receipt> => {
     // Ledger first: a receipt never claims ids its ledger does not hold.
-    await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: ledgerKey, Body: mine.toBytes(), ContentType: 'application/octet-stream' }));
+    const ids = mine.toBytes();
+    await durable('the id ledger', () => deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: ledgerKey, Body: ids, ContentType: 'application/octet-stream' })));
     const r = receipt(status);
-    await putJson(deps.s3, deps.bucket, receiptKey, r);
+    await durable('the receipt', () => putJson(deps.s3, deps.bucket, receiptKey, r));
     return r;
   };
 
@@ -311,6 +439,10 @@ async function forwardPart(
       // Batch sink: records are uploaded as one file per part when the part is done (see below).
       res = { accepted: chunk.map((r) => r.id), rejected: [], unsent: [], ambiguous: [], aepIds: [], retried: 0, requests: 0, maxRequestBytes: 0 };
     } else {
+      // Intent: which lines are about to be sent, so that a crash before the answer is recorded is visible on resume.
+      await durable('the receipt', () =>
+        putJson(deps.s3, deps.bucket, receiptKey, { ...receipt('partial'), inFlight: { fromLine: linesDone, toLine: endLine, records: chunk.length } }),
+      );
       try {
         res = await deps.sink.send(chunk, deps.deadlineMs === undefined ? {} : { deadlineMs: deps.deadlineMs });
       } catch (error) {
@@ -319,9 +451,12 @@ async function forwardPart(
         failure = error;
       }
     }
+    const unsure = new Set(res.ambiguous);
     for (const id of res.accepted) {
-      mine.add(id, chunkLine.get(id) ?? -1);
+      const line = chunkLine.get(id) ?? -1;
+      mine.add(id, line);
       counts.accepted++;
+      if (inFlight !== undefined && line >= inFlight.fromLine && line < inFlight.toLine && !unsure.has(id)) counts.ambiguous++;
     }
     counts.retried += res.retried;
     counts.ambiguous += res.ambiguous.length;
@@ -346,7 +481,8 @@ async function forwardPart(
     for (const [k, v] of Object.entries(pendingCounts.byReason)) counts.byReason[k] = (counts.byReason[k] ?? 0) + v;
     if (pendingRejects.length > 0) {
       const key = deps.layout.rejectedKey(ref, rejectedKeys.length);
-      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: gzipSync(pendingRejects.join('\n') + '\n'), ContentType: 'application/x-ndjson', ContentEncoding: 'gzip' }));
+      const body = gzipSync(pendingRejects.join('\n') + '\n');
+      await durable('rejected records', () => deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body, ContentType: 'application/x-ndjson', ContentEncoding: 'gzip' })));
       rejectedKeys.push(key);
     }
     linesDone = endLine;
@@ -361,6 +497,9 @@ async function forwardPart(
   const resumed = mine.size > 0;
   const myTag = partTag(index);
   for await (const batch of readPartLines(deps.s3, deps.bucket, part)) {
+    // Platform refuses ExperienceEvents dated in the future, asynchronously (into a failed batch, after DCS accepted
+    // them): they are caught here instead, against this forwarder's clock, and kept in rejected/ with the reason.
+    const nowIso = new Date(deps.now()).toISOString();
     for (const line of batch) {
       const n = lineNo++;
       if (n < linesDone) continue;
@@ -380,6 +519,12 @@ async function forwardPart(
         reject(out.reason, out.detail, line);
         continue;
       }
+      // ISO-8601 UTC strings compare as times; a year past 9999 is written "+0YYYYY-…".
+      const ts = out.record.timestamp;
+      if (ts > nowIso || ts.charCodeAt(0) === 43) {
+        reject('future-time', `the event time ${ts} is later than now (${nowIso}); Platform refuses ExperienceEvents dated in the future`, line, { id: out.id });
+        continue;
+      }
       pendingCounts.mapped++;
       const tag = seen.lineOf(out.id);
       if ((tag !== undefined && tag !== myTag) || mine.has(out.id) || chunkLine.has(out.id)) {
@@ -390,11 +535,14 @@ async function forwardPart(
       chunk.push({ id: out.id, json: out.json });
       chunkLine.set(out.id, n);
       if (chunk.length >= chunkSize) {
+        // Another part failed: stop here; the progress saved after the last chunk is where the next attempt resumes.
+        if (stop()) return receipt('partial');
         if (!(await flush(n + 1))) return receipt('partial');
         await save('partial');
       }
     }
   }
+  if (stop()) return receipt('partial');
   if (!(await flush(lineNo))) return receipt('partial');
   if (deps.sink.kind === 'batch' && batchId !== undefined) {
     // The file carries exactly the records this part accepted: re-read and re-mapped, so an upload can be retried.
@@ -420,6 +568,15 @@ async function* mappedLines(deps: ForwardDeps, part: Manifest['parts'][number], 
     }
     if (out !== '') yield out;
   }
+}
+
+/** S3 failures worth another attempt: throttling, 5xx, timeouts and broken connections (no HTTP answer). */
+function isTransientS3(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const status = e?.$metadata?.httpStatusCode;
+  if (e?.$retryable !== undefined) return true;
+  if (status === undefined) return e?.$metadata !== undefined || /ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|TimeoutError|NetworkingError/i.test(`${e?.name} ${(error as Error)?.message}`);
+  return status >= 500 || status === 429 || e.name === 'SlowDown' || e.name === 'RequestTimeout';
 }
 
 function hasResult(error: unknown): error is Error & FailureWithResult {

@@ -3,7 +3,7 @@
  * ObjectCreated (ARCHITECTURE.md "Forward handler (contract)"). Keys arrive URL-encoded with `+` for spaces
  * (AWS S3 docs, "Event message structure"). S3 sends one `s3:TestEvent` when the notification is configured.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export type MessageIntent =
   | { readonly kind: 'manifests'; readonly objects: ReadonlyArray<{ readonly bucket: string; readonly key: string }> }

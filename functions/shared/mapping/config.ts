@@ -18,7 +18,7 @@
  * - `drop` and `hash` take `properties.<name>`: dropped values appear nowhere; hashed values appear only as the
  *   lower-case hex SHA-256 of their text (identity, field and properties map alike).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   ADOBE_SOURCE_FIELDS,
   AUTHENTICATED_STATES,

@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
+import { isUtf8 } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ExportQuery } from '#shared/windows/plan';
@@ -21,6 +21,10 @@ export const EXPORT_PATH = '/api/2.0/export';
 export const READ_TIMEOUT_MS = 20 * 60_000;
 /** The literal last line of an export Mixpanel cut short (reference/mixpanel-export-api.md). */
 export const TERMINATED_EARLY = 'terminated early';
+/** Output chunk of the gunzip stream: 4× Node's 16 KiB default, so a quarter of the per-chunk stream and batch overhead. */
+export const GUNZIP_CHUNK_BYTES = 64 * 1024;
+const LF = 0x0a;
+const CR = 0x0d;
 
 export interface MixpanelCredentials {
   /** Service account username; absent for the legacy project API secret (deprecated by Mixpanel, retired 2027-03-03). */
@@ -81,7 +85,20 @@ export interface ExportRequest extends ExportQuery {
 }
 
 /**
- * Streams the export as batches of raw lines (strings without the newline, empty lines skipped).
+ * A batch of export lines as the bytes Mixpanel sent: line i is `bytes[starts[i], ends[i])` (no newline; empty lines
+ * left out). Every line is followed by a newline in `bytes`, except the export's last line when the body does not end
+ * with one.
+ */
+export interface LineBatch {
+  readonly bytes: Buffer;
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
+  /** The lines are well-formed UTF-8 (almost always): each line's bytes are exactly the UTF-8 of its text. */
+  readonly utf8: boolean;
+}
+
+/**
+ * Streams the export as batches of raw lines, one batch per decompressed chunk.
  * Batching keeps the per-line cost of async iteration off the hot path.
  */
 export class MixpanelExportClient {
@@ -104,27 +121,48 @@ export class MixpanelExportClient {
     return url;
   }
 
+  /** The export's lines as text (each line decoded from UTF-8 on its own; lines split at a byte, never in a character). */
   async *lines(q: ExportRequest): AsyncGenerator<string[]> {
+    for await (const batch of this.lineBatches(q)) {
+      const { bytes, starts, ends } = batch;
+      const text: string[] = new Array<string>(starts.length);
+      for (let i = 0; i < starts.length; i++) text[i] = bytes.toString('utf8', starts[i], ends[i]);
+      yield text;
+    }
+  }
+
+  /**
+   * The export's lines as bytes, for a consumer that stages them verbatim: splitting at newline bytes needs no
+   * decoding (UTF-8 never has a 0x0A byte inside a character), and a line's bytes can be written out as they came.
+   */
+  async *lineBatches(q: ExportRequest): AsyncGenerator<LineBatch> {
     const body = await this.#open(q);
     let linesRead = 0;
-    let tail = '';
-    // A multi-byte character may be split across chunks: decode with state, never chunk by chunk.
-    const decoder = new StringDecoder('utf8');
+    // Bytes of a line that has not ended yet (it spans chunks).
+    let pending: Buffer[] = [];
     try {
       for await (const chunk of body) {
-        const text = tail + decoder.write(chunk as Buffer);
-        const parts = text.split('\n');
-        tail = parts.pop() ?? '';
-        const batch: string[] = [];
-        for (const line of parts) {
-          if (line === '' || line === '\r') continue;
-          if (line === TERMINATED_EARLY) {
-            throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead} lines`, linesRead);
-          }
-          batch.push(line);
+        let bytes = chunk as Buffer;
+        if (pending.length > 0) {
+          pending.push(bytes);
+          if (bytes.indexOf(LF) < 0) continue;
+          bytes = Buffer.concat(pending);
+          pending = [];
         }
-        linesRead += batch.length;
-        if (batch.length > 0) yield batch;
+        const starts: number[] = [];
+        const ends: number[] = [];
+        let start = 0;
+        for (let end = bytes.indexOf(LF); end !== -1; start = end + 1, end = bytes.indexOf(LF, start)) {
+          if (end === start || (end === start + 1 && bytes[start] === CR)) continue;
+          if (end - start === TERMINATED_EARLY.length && bytes.toString('latin1', start, end) === TERMINATED_EARLY) {
+            throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead + starts.length} lines`, linesRead + starts.length);
+          }
+          starts.push(start);
+          ends.push(end);
+        }
+        if (start < bytes.length) pending.push(bytes.subarray(start));
+        linesRead += starts.length;
+        if (starts.length > 0) yield { bytes, starts, ends, utf8: isUtf8(bytes.subarray(0, start)) };
       }
     } catch (error) {
       if (error instanceof IncompleteExportError) throw error;
@@ -136,11 +174,12 @@ export class MixpanelExportClient {
     } finally {
       body.destroy();
     }
-    tail += decoder.end();
-    if (tail.trim() === TERMINATED_EARLY) {
+    const tail = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    const text = tail.toString('utf8');
+    if (text.trim() === TERMINATED_EARLY) {
       throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead} lines`, linesRead);
     }
-    if (tail.trim() !== '') yield [tail];
+    if (text.trim() !== '') yield { bytes: tail, starts: [0], ends: [tail.length], utf8: isUtf8(tail) };
   }
 
   /** Opens the response with bounded retries; returns the (decompressed) body once a 200 arrived. */
@@ -196,7 +235,7 @@ export class MixpanelExportClient {
     }
     const encoding = String(res.headers['content-encoding'] ?? '').toLowerCase();
     if (encoding === 'gzip') {
-      const gunzip = createGunzip();
+      const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
       res.on('error', (error) => gunzip.destroy(error));
       res.on('aborted', () => gunzip.destroy(new Error('connection reset by Mixpanel mid-stream')));
       res.on('close', () => {

@@ -53,10 +53,10 @@ export class GzipObjectWriter {
     this.#done.catch(() => undefined);
   }
 
-  /** Writes text (lines already joined and newline-terminated), waiting when the pipe is full. */
-  async write(text: string): Promise<void> {
-    this.rawBytes += Buffer.byteLength(text);
-    if (!this.#gzip.write(text)) await Promise.race([once(this.#gzip, 'drain'), this.#done]);
+  /** Writes text or UTF-8 bytes (lines already joined and newline-terminated), waiting when the pipe is full. */
+  async write(data: string | Uint8Array): Promise<void> {
+    this.rawBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (!this.#gzip.write(data)) await Promise.race([once(this.#gzip, 'drain'), this.#done]);
   }
 
   async close(): Promise<WrittenObject> {

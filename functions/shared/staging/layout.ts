@@ -41,6 +41,14 @@ export class StagingLayout {
   deliveryPrefix(w: WindowRef): string {
     return `${this.prefix}delivery/project=${w.projectId}/mode=${w.mode}/window=${w.windowId}/`;
   }
+  /** A forwarded window's reconciliation (forward/receipt.ts `WindowReceipt`). */
+  windowReceiptKey(w: WindowRef & { readonly runId: string }): string {
+    return `${this.deliveryPrefix(w)}run=${w.runId}/window.json`;
+  }
+  /** The window's forwarder lease (one forwarder per window at a time; forward/lease.ts). */
+  leaseKey(w: WindowRef): string {
+    return `${this.deliveryPrefix(w)}forwarder.lease`;
+  }
   receiptKey(p: PartRef): string {
     return `${this.deliveryPrefix(p)}run=${p.runId}/part-${pad(p.part)}.json`;
   }

@@ -2,7 +2,7 @@
  * The manifest: the commit marker of a window, written last (ARCHITECTURE.md "manifest.json (contract)").
  * Fields beyond the contract (`runId`, `project`, `lines`, `quarantineKey`) are additions the contract allows.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ManifestSchema = z.object({
   version: z.literal(1),
@@ -19,6 +19,8 @@ export const ManifestSchema = z.object({
   /** Lines Mixpanel returned = events + quarantined. */
   lines: z.number().int().nonnegative(),
   quarantineKey: z.string().optional(),
+  /** Quarantined lines per reason (stage-window.ts `QuarantineReason`). */
+  quarantinedByReason: z.record(z.string(), z.number().int().nonnegative()).optional(),
   /** What the forwarder needs to map times without a per-project configuration of its own. */
   project: z.object({ timezone: z.string(), legacyLocalTime: z.boolean() }),
 });

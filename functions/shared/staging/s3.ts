@@ -55,6 +55,22 @@ export async function exists(s3: S3Client, bucket: string, key: string): Promise
   }
 }
 
+/**
+ * The text of a failure for an error message that goes on with what happens next: an S3 client error names the
+ * staging bucket, the S3 error and what to check (`check`); any other error keeps its own message. No final full stop.
+ */
+export function failureText(error: unknown, bucket: string, check: string): string {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata;
+  const text =
+    status === undefined
+      ? e.message
+      : `the staging bucket ${bucket} answered ${e.name}${status.httpStatusCode !== undefined ? ` (HTTP ${status.httpStatusCode})` : ''}: ${e.message} (the S3 client already retried; ${check})`;
+  let end = text.length;
+  while (end > 0 && (text[end - 1] === '.' || text[end - 1] === ' ' || text[end - 1] === '\n')) end--;
+  return text.slice(0, end);
+}
+
 export function isNotFound(error: unknown): boolean {
   if (error instanceof NoSuchKey) return true;
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
