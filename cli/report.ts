@@ -22,6 +22,7 @@ export interface WindowRow {
   forward?: {
     readonly accepted: number;
     readonly rejected: number;
+    readonly retried: number;
     readonly byReason: Record<string, number>;
     readonly complete: boolean;
     readonly ms: number;
@@ -34,6 +35,7 @@ export interface Totals {
   readonly quarantined: number;
   readonly accepted: number;
   readonly rejected: number;
+  readonly retried: number;
   readonly ms: number;
   readonly byReason: Record<string, number>;
 }
@@ -118,7 +120,7 @@ export class RunReport {
   forwarded(r: WindowForwardResult): void {
     const ms = this.#clock() - this.#forwardStart;
     const row = this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ?? this.rows.find((x) => x.window === r.window && x.forward === undefined);
-    if (row !== undefined) row.forward = { accepted: r.accepted, rejected: r.rejected, byReason: r.byReason, complete: r.complete, ms };
+    if (row !== undefined) row.forward = { accepted: r.accepted, rejected: r.rejected, retried: r.retried, byReason: r.byReason, complete: r.complete, ms };
     if (this.#sink === undefined) return;
     const label = row !== undefined ? windowLabel(row.from, row.to) : r.window;
     const why = r.rejected > 0 ? ` (${reasons(r.byReason)})` : '';
@@ -135,21 +137,23 @@ export class RunReport {
     let quarantined = 0;
     let accepted = 0;
     let rejected = 0;
+    let retried = 0;
     let ms = 0;
     for (const r of this.rows) {
       exported += r.exported;
       quarantined += r.quarantined;
       accepted += r.forward?.accepted ?? 0;
       rejected += r.forward?.rejected ?? 0;
+      retried += r.forward?.retried ?? 0;
       ms += r.exportMs + (r.forward?.ms ?? 0);
       for (const [k, v] of Object.entries(r.forward?.byReason ?? {})) byReason[k] = (byReason[k] ?? 0) + v;
     }
-    return { windows: this.rows.length, exported, quarantined, accepted, rejected, ms, byReason };
+    return { windows: this.rows.length, exported, quarantined, accepted, rejected, retried, ms, byReason };
   }
 
   /** The summary table: one row per window and a total. */
   table(): string {
-    const header = ['window', 'exported', 'quarantined', 'accepted', 'rejected', 'duration', 'events/s'];
+    const header = ['window', 'exported', 'quarantined', 'accepted', 'rejected', 'retried', 'duration', 'events/s'];
     const body = this.rows.map((r) => {
       const ms = r.exportMs + (r.forward?.ms ?? 0);
       return [
@@ -158,6 +162,7 @@ export class RunReport {
         count(r.quarantined),
         r.forward ? count(r.forward.accepted) : '—',
         r.forward ? count(r.forward.rejected) : '—',
+        r.forward ? count(r.forward.retried) : '—',
         duration(ms),
         rate(r.exported, ms),
       ];
@@ -170,6 +175,7 @@ export class RunReport {
       count(t.quarantined),
       forwarded ? count(t.accepted) : '—',
       forwarded ? count(t.rejected) : '—',
+      forwarded ? count(t.retried) : '—',
       duration(t.ms),
       rate(t.exported, t.ms),
     ];

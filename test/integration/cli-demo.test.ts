@@ -72,6 +72,8 @@ describe('demo (npm start)', () => {
     expect(out).toMatch(/✓ 2\. nothing sent twice: 0 _id accepted more than once/);
     expect(out).toContain(`${seen.unique.toLocaleString('en-US')} distinct _ids accepted`);
     expect(out).toContain('OK: every invariant held.');
+    // The reconciliation table carries the retry count next to accepted and rejected (issue: reconciliation report).
+    expect(out).toMatch(/exported\s+quarantined\s+accepted\s+rejected\s+retried\s+duration/);
     // The staged files are where the summary says (s3rver keeps keys as folders), and the stale file is gone.
     const bucket = path.join(dir, 's3', 'mixpanel-aep-staging');
     expect((await readdir(bucket)).sort()).toEqual(['delivery', 'quarantine', 'rejected', 'staging', 'state']);
