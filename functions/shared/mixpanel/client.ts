@@ -270,7 +270,7 @@ export class MixpanelExportClient {
       );
     }
     if (status === 402) {
-      return new MixpanelRequestError(`Mixpanel answered 402 (${message}): the project's plan does not include the Raw Event Export API.`, status);
+      return new MixpanelRequestError(`Mixpanel answered 402 (${message}): the project's plan does not include the Raw Event Export API. Ask a Mixpanel organization owner to enable it (or upgrade the plan), then run the export again: nothing was written.`, status);
     }
     return new MixpanelRequestError(
       `Mixpanel refused the export query (${status}: ${message}). Check MIXPANEL_PROJECT_ID=${project} and MIXPANEL_REGION (a project in another residency answers 400).`,
