@@ -1,0 +1,398 @@
+/**
+ * `npm run bench` (full) and `npm run bench -- --quick` (under a minute): seeded events through each path of the
+ * product and through its baselines, side by side in the same run, each measured in a fresh process while the
+ * Mixpanel emulator, the AEP emulator and s3rver run in processes of their own. Prints a table, then one JSON object
+ * on the last line. Options: `--quick`, `--only=map,export,forward,memory,bundle`, `--cpu-prof` (an extra, unmeasured
+ * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON).
+ *
+ * Baselines and ratios (STYLE.md: benchmarks print ratios against a baseline in the same run, never timed tests):
+ * - map: the product's `mapper(JSON.parse(line))` against `JSON.stringify(JSON.parse(line))` of the same lines;
+ * - export: emulator → client → line check → gzip → multipart upload into s3rver, against the roofline (HTTP from the
+ *   emulator → gunzip → gzip at the product's level → discard) and the peer `mixpanel-import` exporting the same query;
+ * - forward: the windows the export rounds committed, s3rver → AEP emulator (streaming sink);
+ * - memory: export + forward of a small and a large window, each in a fresh process (peak RSS);
+ * - bundle: the esbuild bundles of the two Lambdas, built as the stack builds them.
+ * Rounds alternate the order of product and baselines; a ratio is the median of the per-round ratios.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportQuery, makeWindow } from '#shared/windows/plan';
+import { bundleWorker, measureBundle } from './lib/bundle.ts';
+import { processCpuMs, runWorker } from './lib/proc.ts';
+import { type ProfileSummary, topFrames } from './lib/profile.ts';
+import { type BenchStack, startBenchStack } from './lib/stack.ts';
+
+const H = 3_600_000;
+
+interface Settings {
+  readonly mapEvents: number;
+  readonly mapRounds: number;
+  readonly exportEvents: number;
+  readonly exportRounds: number;
+  readonly memorySmall: number;
+  readonly memoryLarge: number;
+}
+
+const FULL: Settings = { mapEvents: 100_000, mapRounds: 5, exportEvents: 500_000, exportRounds: 3, memorySmall: 100_000, memoryLarge: 2_000_000 };
+const QUICK: Settings = { mapEvents: 20_000, mapRounds: 3, exportEvents: 60_000, exportRounds: 1, memorySmall: 10_000, memoryLarge: 100_000 };
+
+/** Mixpanel project ids of the three datasets (one emulator serves them all). */
+const PROJECT = { export: '1001', small: '1002', large: '1003' } as const;
+const SEED = 6;
+const SECTIONS = ['map', 'export', 'forward', 'memory', 'bundle'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? Number.NaN : s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
+const rate = (events: number, ms: number): number => (events * 1000) / ms;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'cpu-prof': { type: 'boolean' } }, strict: true });
+  const quick = values.quick === true;
+  const settings = quick ? QUICK : FULL;
+  const only = new Set<Section>(values.only === undefined ? SECTIONS : (values.only.split(',') as Section[]));
+  for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (one of ${SECTIONS.join(', ')})`);
+  if (only.has('forward')) only.add('export'); // forward sends the windows the export rounds commit
+  const profileDir = values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
+  const started = performance.now();
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+  // The window every dataset lies in: a whole UTC hour of processing time that ended over an hour ago.
+  const from = Math.floor(Date.now() / H) * H - 2 * H;
+  const to = from + H;
+  const dataset = (count: number) => ({ seed: SEED, count, start: from, end: to });
+  const result: Record<string, unknown> = {};
+  const profiles: Record<string, ProfileSummary> = {};
+  const table: string[] = [];
+
+  if (only.has('map')) {
+    log(`map: ${settings.mapEvents} events × ${settings.mapRounds} rounds`);
+    const r = await runWorker<{
+      events: number;
+      mapped: number;
+      inputBytes: number;
+      outputChars: number;
+      perRound: Array<{ rooflineMs: number; productMs: number }>;
+      breakdown: { productMs: number; parseMs: number; serializeRecordsMs: number };
+    }>(
+      'bench/workers/map.ts',
+      [String(settings.mapEvents), String(settings.mapRounds), String(SEED)],
+    );
+    const product = median(r.perRound.map((x) => rate(r.events, x.productMs)));
+    const roofline = median(r.perRound.map((x) => rate(r.events, x.rooflineMs)));
+    const ratio = median(r.perRound.map((x) => x.rooflineMs / x.productMs));
+    const b = r.breakdown;
+    result.map = {
+      eventsPerSec: round(product),
+      rooflineEventsPerSec: round(roofline),
+      ratio: round(ratio, 3),
+      events: r.events,
+      rounds: r.perRound.length,
+      outputToInputBytes: round(r.outputChars / r.inputBytes, 2),
+      // Shares of the product's time: parsing the line, and serialising the record it must output.
+      productShares: { parse: round(b.parseMs / b.productMs, 3), stringifyRecord: round(b.serializeRecordsMs / b.productMs, 3), mapping: round(1 - (b.parseMs + b.serializeRecordsMs) / b.productMs, 3) },
+    };
+    table.push(
+      row('map', 'product mapper(JSON.parse(line))', product),
+      row('', 'roofline JSON.stringify(JSON.parse(line))', roofline),
+      `${''.padEnd(8)}ratio ${ratio.toFixed(3)}; product time: parse ${Math.round((100 * b.parseMs) / b.productMs)}%, stringify of the record ${Math.round((100 * b.serializeRecordsMs) / b.productMs)}%, the rest ${Math.round(100 * (1 - (b.parseMs + b.serializeRecordsMs) / b.productMs))}%`,
+    );
+    if (profileDir !== undefined) {
+      await runWorker('bench/workers/map.ts', [String(settings.mapEvents), '2', String(SEED)], { env: profiled(profileDir, 'map') });
+      profiles.map = await topFrames(path.join(profileDir, 'map.cpuprofile'));
+    }
+  }
+
+  const needStack = only.has('export') || only.has('memory');
+  let stack: BenchStack | undefined;
+  try {
+    if (needStack) {
+      const projects = [
+        ...(only.has('export') ? [{ projectId: PROJECT.export, dataset: dataset(settings.exportEvents) }] : []),
+        ...(only.has('memory') ? [{ projectId: PROJECT.small, dataset: dataset(settings.memorySmall) }, { projectId: PROJECT.large, dataset: dataset(settings.memoryLarge) }] : []),
+      ];
+      stack = await startBenchStack(projects);
+    }
+    if (only.has('export') && stack !== undefined) {
+      Object.assign(result, await exportAndForward(stack, settings, from, to, only.has('forward'), profileDir, profiles, table, log));
+    }
+    if (only.has('memory') && stack !== undefined) {
+      // The worker runs as a bundle built like the Lambdas', on plain Node: what a function's memory looks like.
+      const bundleDir = await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-bundle-'));
+      const worker = await bundleWorker('bench/workers/pipeline-memory.ts', bundleDir);
+      type MemoryRun = { exported: number; accepted: number; rejected: number; maxRssMb: number; peakHeapMb: number; ms: number; phasesMb: Record<'export' | 'forward', Record<string, number>> };
+      const memory = async (project: string, label: string): Promise<MemoryRun> => {
+        log(`memory: ${label} window`);
+        return runWorker(worker, [new Date(from).toISOString(), new Date(to).toISOString()], {
+          plain: true,
+          env: { ...stack!.env(project), STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/` },
+        });
+      };
+      const small = await memory(PROJECT.small, 'small');
+      const large = await memory(PROJECT.large, 'large');
+      await rm(bundleDir, { recursive: true, force: true });
+      result.memory = {
+        peakRssSmallMb: round(small.maxRssMb, 1),
+        peakRssLargeMb: round(large.maxRssMb, 1),
+        ratio: round(large.maxRssMb / small.maxRssMb, 3),
+        smallEvents: small.exported,
+        largeEvents: large.exported,
+        peakHeapSmallMb: round(small.peakHeapMb, 1),
+        peakHeapLargeMb: round(large.peakHeapMb, 1),
+        delivered: { small: small.accepted + small.rejected, large: large.accepted + large.rejected },
+        // Peaks sampled every 20 ms in each phase (RSS, V8 heap used/total, external = ArrayBuffers and the like).
+        phasesMb: { small: small.phasesMb, large: large.phasesMb },
+      };
+      table.push(
+        `memory  export+forward of ${small.exported} events: peak RSS ${small.maxRssMb.toFixed(1)} MB (heap ${small.peakHeapMb.toFixed(0)} MB) in ${(small.ms / 1000).toFixed(1)} s`,
+        `        export+forward of ${large.exported} events: peak RSS ${large.maxRssMb.toFixed(1)} MB (heap ${large.peakHeapMb.toFixed(0)} MB) in ${(large.ms / 1000).toFixed(1)} s`,
+        `        ratio ${(large.maxRssMb / small.maxRssMb).toFixed(3)}; peak RSS while exporting ${small.phasesMb.export.rss} / ${large.phasesMb.export.rss} MB, while forwarding ${small.phasesMb.forward.rss} / ${large.phasesMb.forward.rss} MB`,
+      );
+    }
+  } finally {
+    await stack?.close();
+  }
+
+  if (only.has('bundle')) {
+    log('bundle: esbuild');
+    const [exp, fwd] = [await measureBundle('export'), await measureBundle('forward')];
+    result.bundle = { exportBytes: exp.bytes, forwardBytes: fwd.bytes, largestInputs: { export: exp.largest, forward: fwd.largest } };
+    table.push(`bundle  export ${exp.bytes.toLocaleString('en-US')} B, forward ${fwd.bytes.toLocaleString('en-US')} B (index.mjs, minified)`);
+  }
+
+  if (profileDir !== undefined) {
+    result.profile = profiles;
+    for (const [name, p] of Object.entries(profiles)) {
+      table.push(`profile ${name}: busy ${p.busyMs} ms, idle ${p.idleMs} ms; top self time: ${p.top.slice(0, 5).map((t) => `${t.frame} ${t.selfPct}%`).join('; ')}`);
+    }
+    await rm(profileDir, { recursive: true, force: true });
+  }
+  result.goals = goals(result);
+  result.run = {
+    mode: quick ? 'quick' : 'full',
+    node: process.version,
+    cpus: availableParallelism(),
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+    seconds: round((performance.now() - started) / 1000, 1),
+  };
+  process.stdout.write(`${table.join('\n')}\n${JSON.stringify(result)}\n`);
+}
+
+function row(section: string, label: string, eventsPerSec: number): string {
+  return `${section.padEnd(8)}${label.padEnd(46)}${Math.round(eventsPerSec).toLocaleString('en-US').padStart(10)} events/s`;
+}
+
+/** Environment of a profiling pass: the worker profiles its timed section into `dir/name.cpuprofile`. */
+function profiled(dir: string, name: string): Record<string, string> {
+  return { BENCH_CPU_PROFILE: path.join(dir, `${name}.cpuprofile`) };
+}
+
+interface ExportRun {
+  readonly events: number;
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly emulatorCpuMs?: number;
+  readonly s3CpuMs?: number;
+}
+
+async function exportAndForward(
+  stack: BenchStack,
+  settings: Settings,
+  from: number,
+  to: number,
+  forward: boolean,
+  profileDir: string | undefined,
+  profiles: Record<string, ProfileSummary>,
+  table: string[],
+  log: (line: string) => void,
+): Promise<Record<string, unknown>> {
+  const window = makeWindow(from, to, 'processing-time');
+  const env = stack.env(PROJECT.export);
+  // The query the product sends for this window (same settings as its environment), for the roofline and the peer.
+  const query = exportQuery(window, { minutes: 60, settleMinutes: 0, lookbackDays: 5, maxWindowsPerRun: 24, dateZone: 'UTC' }, Date.now());
+  const url = new URL('/api/2.0/export', stack.mixpanelUrl);
+  url.searchParams.set('project_id', PROJECT.export);
+  url.searchParams.set('from_date', query.from_date);
+  url.searchParams.set('to_date', query.to_date);
+  url.searchParams.set('where', query.where!);
+  const authorization = `Basic ${Buffer.from(`${stack.credentials.username}:${stack.credentials.secret}`).toString('base64')}`;
+  const runId = Date.now();
+  const prefix = (r: number | string): string => `bench-${runId}-export-${r}/`;
+  const cpu = (): { emulator?: number; s3?: number } => ({ emulator: processCpuMs(stack.pids.mixpanelEmulator!), s3: processCpuMs(stack.pids.s3rver!) });
+  const measured = async <T extends { events: number; ms: number; cpuMs: number }>(run: () => Promise<T>): Promise<T & ExportRun> => {
+    const before = cpu();
+    const r = await run();
+    const after = cpu();
+    return {
+      ...r,
+      ...(before.emulator !== undefined && after.emulator !== undefined ? { emulatorCpuMs: after.emulator - before.emulator } : {}),
+      ...(before.s3 !== undefined && after.s3 !== undefined ? { s3CpuMs: after.s3 - before.s3 } : {}),
+    };
+  };
+  const contenders = {
+    roofline: () => measured(() => runWorker<ExportRun>('bench/workers/export-roofline.ts', [url.toString(), authorization])),
+    product: (r: number) =>
+      measured(() =>
+        runWorker<ExportRun & { quarantined: number; manifestKeys: string[]; parts: number; bytes: number }>(
+          'bench/workers/export-product.ts',
+          [new Date(from).toISOString(), new Date(to).toISOString()],
+          { env: { ...env, STAGING_PREFIX: prefix(r) } },
+        ),
+      ),
+    peer: (r: number) =>
+      measured(() =>
+        runWorker<ExportRun>('bench/workers/export-peer.ts', [
+          stack.mixpanelUrl,
+          stack.credentials.username,
+          stack.credentials.secret,
+          PROJECT.export,
+          query.from_date,
+          query.to_date,
+          query.where!,
+          path.join(tmpdir(), `mixpanel-aep-bench-peer-${runId}-${r}.ndjson`),
+        ]),
+      ),
+  };
+
+  const rounds: Array<{ roofline: ExportRun; product: ExportRun & { manifestKeys: string[]; quarantined: number }; peer?: ExportRun }> = [];
+  let peerError: string | undefined;
+  for (let r = 0; r < settings.exportRounds; r++) {
+    const order = (['roofline', 'product', 'peer'] as const).map((_, i, a) => a[(i + r) % a.length]!);
+    const got: Partial<(typeof rounds)[number]> = {};
+    for (const who of order) {
+      log(`export round ${r + 1}/${settings.exportRounds}: ${who}`);
+      if (who === 'roofline') got.roofline = await contenders.roofline();
+      else if (who === 'product') got.product = await contenders.product(r);
+      else if (peerError === undefined) {
+        try {
+          got.peer = await contenders.peer(r);
+        } catch (error) {
+          peerError = (error as Error).message.split('\n').slice(0, 3).join(' ');
+        }
+      }
+    }
+    rounds.push(got as (typeof rounds)[number]);
+  }
+  const productEvents = rounds[0]!.product.events + rounds[0]!.product.quarantined;
+  const notes: string[] = [];
+  for (const r of rounds) {
+    if (r.roofline.events !== productEvents) notes.push(`roofline read ${r.roofline.events} lines, the product ${productEvents}`);
+    if (r.peer !== undefined && r.peer.events !== productEvents) notes.push(`peer exported ${r.peer.events} lines, the product ${productEvents}`);
+  }
+  const product = median(rounds.map((r) => rate(r.product.events, r.product.ms)));
+  const roofline = median(rounds.map((r) => rate(r.roofline.events, r.roofline.ms)));
+  const peers = rounds.filter((r) => r.peer !== undefined);
+  const peer = peers.length > 0 ? median(peers.map((r) => rate(r.peer!.events, r.peer!.ms))) : null;
+  const ratio = median(rounds.map((r) => rate(r.product.events, r.product.ms) / rate(r.roofline.events, r.roofline.ms)));
+  const perKEvents = (x: (r: (typeof rounds)[number]) => number | undefined): number | null => {
+    const xs = rounds.map(x).filter((v): v is number => v !== undefined);
+    return xs.length === 0 ? null : round(median(xs) / (productEvents / 1000), 1);
+  };
+  const out: Record<string, unknown> = {
+    export: {
+      eventsPerSec: round(product),
+      rooflineEventsPerSec: round(roofline),
+      ratio: round(ratio, 3),
+      peerEventsPerSec: peer === null ? null : round(peer),
+      ...(peer === null ? { peerNullReason: peerError ?? 'not run' } : {}),
+      peerRatio: peer === null ? null : round(product / peer, 3),
+      events: productEvents,
+      rounds: rounds.length,
+      cpuMsPer1kEvents: {
+        product: perKEvents((r) => r.product.cpuMs),
+        roofline: perKEvents((r) => r.roofline.cpuMs),
+        peer: perKEvents((r) => r.peer?.cpuMs),
+        emulatorDuringProduct: perKEvents((r) => r.product.emulatorCpuMs),
+        s3rverDuringProduct: perKEvents((r) => r.product.s3CpuMs),
+      },
+      ...(notes.length > 0 ? { notes } : {}),
+    },
+  };
+  table.push(
+    row('export', 'product client → check → gzip → s3rver', product),
+    row('', 'roofline HTTP → gunzip → gzip → discard', roofline),
+    peer === null ? `${''.padEnd(8)}peer mixpanel-import: not measured (${peerError ?? 'not run'})` : row('', 'peer mixpanel-import (same query)', peer),
+    `${''.padEnd(8)}ratio ${ratio.toFixed(3)} (product/roofline), ${peer === null ? 'n/a' : (product / peer).toFixed(3)} (product/peer)`,
+  );
+  let profiledManifest: string | undefined;
+  if (profileDir !== undefined) {
+    const p = await runWorker<{ manifestKeys: string[] }>('bench/workers/export-product.ts', [new Date(from).toISOString(), new Date(to).toISOString()], {
+      env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'export') },
+    });
+    profiledManifest = p.manifestKeys[0];
+    profiles.export = await topFrames(path.join(profileDir, 'export.cpuprofile'));
+  }
+
+  if (forward) {
+    const runs: Array<{ events: number; accepted: number; rejected: number; byReason: Record<string, number>; complete: boolean; requests: number; maxRequestBytes: number; ms: number; cpuMs: number; aepCpuMs?: number }> = [];
+    for (let r = 0; r < rounds.length; r++) {
+      const manifestKey = rounds[r]!.product.manifestKeys[0];
+      if (manifestKey === undefined) throw new Error('the export committed no window to forward');
+      log(`forward round ${r + 1}/${rounds.length}`);
+      const before = processCpuMs(stack.pids.aepEmulator!);
+      const f = await runWorker<(typeof runs)[number]>('bench/workers/forward-product.ts', [manifestKey], { env: { ...env, STAGING_PREFIX: prefix(r) } });
+      const after = processCpuMs(stack.pids.aepEmulator!);
+      runs.push({ ...f, ...(before !== undefined && after !== undefined ? { aepCpuMs: after - before } : {}) });
+      if (!f.complete) throw new Error(`forward round ${r + 1} did not complete: ${JSON.stringify(f)}`);
+    }
+    const state = await stack.aepState();
+    const forwardRate = median(runs.map((f) => rate(f.events, f.ms)));
+    const sentMax = Math.max(...runs.map((f) => f.maxRequestBytes));
+    out.forward = {
+      eventsPerSec: round(forwardRate),
+      // The largest body the AEP emulator received (its own count), and the largest the forwarder sent (its fetch).
+      maxRequestBytes: Math.max(state.stats.maxRequestBytes, sentMax),
+      maxRequestBytesSent: sentMax,
+      requests: runs[0]!.requests,
+      events: runs[0]!.events,
+      accepted: runs[0]!.accepted,
+      rejected: runs[0]!.rejected,
+      byReason: runs[0]!.byReason,
+      rounds: runs.length,
+      cpuMsPer1kEvents: {
+        forwarder: round(median(runs.map((f) => f.cpuMs)) / (runs[0]!.events / 1000), 1),
+        aepEmulator: runs.every((f) => f.aepCpuMs !== undefined) ? round(median(runs.map((f) => f.aepCpuMs!)) / (runs[0]!.events / 1000), 1) : null,
+      },
+    };
+    table.push(
+      row('forward', 's3rver → map → AEP emulator (DCS)', forwardRate),
+      `${''.padEnd(8)}largest request ${Math.max(state.stats.maxRequestBytes, sentMax).toLocaleString('en-US')} B; ${runs[0]!.requests} requests for ${runs[0]!.accepted} records (${runs[0]!.rejected} rejected: ${JSON.stringify(runs[0]!.byReason)})`,
+    );
+    if (profileDir !== undefined && profiledManifest !== undefined) {
+      // The window the export's profiling pass committed: not forwarded yet.
+      await runWorker('bench/workers/forward-product.ts', [profiledManifest], { env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'forward') } });
+      profiles.forward = await topFrames(path.join(profileDir, 'forward.cpuprofile'));
+    }
+  }
+  return out;
+}
+
+/** The issue's goals, each true/false (null when its section did not run). */
+function goals(r: Record<string, unknown>): Record<string, boolean | null> {
+  const map = r.map as { ratio: number } | undefined;
+  const exp = r.export as { ratio: number; eventsPerSec: number; peerEventsPerSec: number | null } | undefined;
+  const fwd = r.forward as { eventsPerSec: number; maxRequestBytes: number } | undefined;
+  const mem = r.memory as { peakRssLargeMb: number; ratio: number } | undefined;
+  const bundle = r.bundle as { exportBytes: number; forwardBytes: number } | undefined;
+  return {
+    'map.ratio>=0.6': map === undefined ? null : map.ratio >= 0.6,
+    'export.ratio>=0.5': exp === undefined ? null : exp.ratio >= 0.5,
+    'export.eventsPerSec>peer': exp === undefined || exp.peerEventsPerSec === null ? null : exp.eventsPerSec > exp.peerEventsPerSec,
+    'memory.peakRssLargeMb<=256': mem === undefined ? null : mem.peakRssLargeMb <= 256,
+    'memory.ratio<=1.2': mem === undefined ? null : mem.ratio <= 1.2,
+    'forward.eventsPerSec>=10000': fwd === undefined ? null : fwd.eventsPerSec >= 10_000,
+    'forward.maxRequestBytes<=1048576': fwd === undefined ? null : fwd.maxRequestBytes <= 1_048_576,
+    'bundle.each<=1MB': bundle === undefined ? null : Math.max(bundle.exportBytes, bundle.forwardBytes) <= 1_000_000,
+  };
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
