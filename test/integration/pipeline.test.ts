@@ -147,6 +147,14 @@ describe('export path', () => {
     await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(/service account .* member of project 3141592/);
   });
 
+  it('should explain the timezone settings when Mixpanel says to_date is later than today', async () => {
+    const { s, exportHandler } = await setup();
+    s.mixpanel.injectFault({ kind: 'status', status: 400, body: JSON.stringify({ request: '/api/2.0/export', error: 'to_date cannot be later than today' }) });
+    const error = await exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/computed dates in UTC/);
+    expect((error as Error).message).toMatch(/MIXPANEL_LEGACY_LOCAL_TIME=true and MIXPANEL_PROJECT_TIMEZONE/);
+  });
+
   it('should quarantine lines that are not events, with reasons, and count them in the manifest', async () => {
     const { s, exportHandler } = await setup();
     const day = new Date(NOW).toISOString().slice(0, 10);
