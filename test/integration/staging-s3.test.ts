@@ -7,6 +7,9 @@ import { GzipObjectWriter } from '#shared/staging/gzip-object';
 import { StagingLayout } from '#shared/staging/layout';
 import { StateStore, commitWindow } from '#shared/staging/state';
 import { QueryBudget, QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { neighbourLedgerKeys } from '#shared/forward/neighbours';
+import { parseWindowId, windowId } from '#shared/windows/plan';
 
 let s3: LocalS3;
 beforeAll(async () => {
@@ -73,5 +76,24 @@ describe('QueryBudget', () => {
     await expect(other.acquire()).rejects.toThrow(QueryBudgetExhaustedError);
     now += 3_600_000;
     await expect(other.acquire()).resolves.toBeUndefined();
+  });
+});
+
+describe('neighbourLedgerKeys', () => {
+  it('should list only the windows within the horizon, starting the listing near it', async () => {
+    // Prepare: delivery folders for hourly windows over four days
+    const layout = new StagingLayout('nb/');
+    const H = 3_600_000;
+    const day0 = Date.parse('2026-11-10T00:00:00Z');
+    for (let h = 0; h < 96; h += 6) {
+      const id = windowId(day0 + h * H, day0 + (h + 1) * H);
+      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix({ projectId: '9', mode: 'processing-time', windowId: id })}run=r/part-00000.ids`, Body: new Uint8Array(12) }));
+    }
+    // Act: the window 2026-11-11T12:00–13:00 (its horizon is a day either side)
+    const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 36 * H, day0 + 37 * H) };
+    const keys = await neighbourLedgerKeys(s3.client, 'staging-test', layout, self, day0 + 36 * H, day0 + 37 * H);
+    // Assess: the ledgers of windows ending after 12:00 the day before and starting before 13:00 the day after
+    const starts = keys.map((k) => (parseWindowId(/window=([^/]+)\//.exec(k)![1]!).from - day0) / H);
+    expect(starts).toEqual([12, 18, 24, 30, 42, 48, 54, 60]);
   });
 });

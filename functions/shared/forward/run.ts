@@ -208,18 +208,15 @@ async function forwardLeased(
     while (next < manifest.parts.length && complete && !stop()) {
       const index = next++;
       const part: PartRef = { ...ref, runId, part: index };
-      const receipt = await forwardPart(manifest, index, part, mapper, seen, deps, replay, stop, batch?.batchId);
-      const r = receipt === 'skipped' ? await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(part)) : receipt;
-      if (receipt === 'skipped') totals.skipped++;
+      const { receipt: r, skipped } = await forwardPart(manifest, index, part, mapper, seen, deps, replay, stop, batch?.batchId);
+      if (skipped) totals.skipped++;
       // An interrupted part counts what it settled so far (the result then says complete: false).
-      if (r !== undefined) {
-        totals.accepted += r.accepted;
-        totals.rejected += r.rejected;
-        totals.retried += r.retried;
-        totals.ambiguous += r.ambiguous;
-        for (const [k, v] of Object.entries(r.byReason)) totals.byReason[k] = (totals.byReason[k] ?? 0) + v;
-      }
-      if (receipt !== 'skipped' && receipt.status !== 'complete') complete = false;
+      totals.accepted += r.accepted;
+      totals.rejected += r.rejected;
+      totals.retried += r.retried;
+      totals.ambiguous += r.ambiguous;
+      for (const [k, v] of Object.entries(r.byReason)) totals.byReason[k] = (totals.byReason[k] ?? 0) + v;
+      if (r.status !== 'complete') complete = false;
     }
   };
   const worker = (): Promise<void> => work().catch((error: unknown) => void (failure ??= error));
@@ -331,7 +328,7 @@ interface Counts {
 
 /**
  * One part: resumes from its progress, maps, dedupes, sends in chunks, saves progress after every chunk.
- * @returns the final receipt, 'skipped' when a complete receipt existed, or a partial receipt when it stopped early
+ * @returns the final receipt (`skipped` when it existed already), or a partial receipt when it stopped early
  */
 async function forwardPart(
   manifest: Manifest,
@@ -343,12 +340,13 @@ async function forwardPart(
   replay: boolean,
   stop: () => boolean,
   batchId?: string,
-): Promise<Receipt | 'skipped'> {
+): Promise<{ receipt: Receipt; skipped: boolean }> {
   const part = manifest.parts[index]!;
   const receiptKey = deps.layout.receiptKey(ref);
   const ledgerKey = deps.layout.ledgerKey(ref);
   const previous = await getJson<Receipt>(deps.s3, deps.bucket, receiptKey);
-  if (previous?.status === 'complete') return 'skipped';
+  // Already delivered: its receipt is the answer (read once, not again by the caller).
+  if (previous?.status === 'complete') return { receipt: previous, skipped: true };
 
   // This part's own delivered ids, with the line each came from (a resumed line whose id is here was delivered).
   const mine = new IdLedger(part.events);
@@ -384,6 +382,7 @@ async function forwardPart(
       onRetry: ({ attempt, delayMs, error }) => deps.log.warn('retrying a progress save', { what, part: part.key, attempt, delayMs, reason: (error as Error).message }),
     });
 
+  const stopped = () => ({ receipt: receipt('partial'), skipped: false });
   const receipt = (status: Receipt['status']): Receipt => ({
     version: 1,
     status,
@@ -536,14 +535,14 @@ async function forwardPart(
       chunkLine.set(out.id, n);
       if (chunk.length >= chunkSize) {
         // Another part failed: stop here; the progress saved after the last chunk is where the next attempt resumes.
-        if (stop()) return receipt('partial');
-        if (!(await flush(n + 1))) return receipt('partial');
+        if (stop()) return stopped();
+        if (!(await flush(n + 1))) return stopped();
         await save('partial');
       }
     }
   }
-  if (stop()) return receipt('partial');
-  if (!(await flush(lineNo))) return receipt('partial');
+  if (stop()) return stopped();
+  if (!(await flush(lineNo))) return stopped();
   if (deps.sink.kind === 'batch' && batchId !== undefined) {
     // The file carries exactly the records this part accepted: re-read and re-mapped, so an upload can be retried.
     await deps.sink.batches.uploadFile(batchId, `part-${String(index).padStart(5, '0')}.json`, () => mappedLines(deps, part, mapper, mine));
@@ -553,7 +552,7 @@ async function forwardPart(
   if (final.read !== part.events || final.accepted + final.rejected !== final.read) {
     deps.log.error('receipt counts do not add up', { part: part.key, read: final.read, events: part.events, accepted: final.accepted, rejected: final.rejected });
   }
-  return final;
+  return { receipt: final, skipped: false };
 }
 
 /** The mapped JSON Lines of the records of `part` whose id this part delivered (replayable). */
