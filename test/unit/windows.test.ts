@@ -182,6 +182,14 @@ describe('calendar helpers', () => {
     expect(dayString(t('2024-05-01T23:30:00Z'), 'Asia/Kolkata')).toBe('2024-05-02');
   });
 
+  it('should start a day whose midnight is skipped at the first instant after the gap', () => {
+    // America/Santiago moves from 00:00 to 01:00 on 2024-09-08: that day has no midnight.
+    const start = startOfLocalDay('2024-09-08', 'America/Santiago');
+    expect(dayString(start, 'America/Santiago')).toBe('2024-09-08');
+    expect(dayString(start - 1, 'America/Santiago')).toBe('2024-09-07');
+    expect(startOfNextDay(startOfLocalDay('2024-09-07', 'America/Santiago'), 'America/Santiago')).toBe(start);
+  });
+
   it('should compute lastSettledEnd on the grid', () => {
     expect(lastSettledEnd(t('2024-05-01T12:29:59Z'), 'processing-time', settings({ minutes: 15 }))).toBe(t('2024-05-01T11:45:00Z'));
   });

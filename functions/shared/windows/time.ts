@@ -1,9 +1,11 @@
 /**
- * Calendar helpers in an IANA time zone, without dependencies (Intl only).
+ * Calendar helpers in an IANA time zone (Intl only; local → UTC conversion is the mapper's cached converter).
  *
  * Mixpanel reads `from_date`/`to_date` as UTC days for projects created after 2023-01-01 and as days in the project's
  * current time zone for older projects (mixpanel/docs openapi/src/export.openapi.yaml, parameters from_date/to_date).
  */
+
+import { localTimeConverter } from '#shared/mapping/time';
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -49,30 +51,20 @@ function civil(ms: number, zone: string): Civil {
   };
 }
 
-/** Offset of `zone` from UTC at the instant `ms`, in ms (positive east of Greenwich). */
-export function zoneOffsetMs(ms: number, zone: string): number {
-  const c = civil(ms, zone);
-  const asUtc = Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute, c.second);
-  return asUtc - (ms - (((ms % 1000) + 1000) % 1000));
-}
-
 /** `YYYY-MM-DD` of the instant `ms` in `zone`. */
 export function dayString(ms: number, zone: string): string {
   const c = civil(ms, zone);
   return `${String(c.year).padStart(4, '0')}-${String(c.month).padStart(2, '0')}-${String(c.day).padStart(2, '0')}`;
 }
 
-/** The instant at which the local day `YYYY-MM-DD` starts in `zone` (midnight, or the first instant after a gap). */
+/**
+ * The instant at which the local day `YYYY-MM-DD` starts in `zone`: local midnight through the product's one zone
+ * converter, whose rules also give the right answer when midnight itself is skipped (the first instant after the
+ * gap) or repeated (the earlier instant).
+ */
 export function startOfLocalDay(day: string, zone: string): number {
   const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const naive = Date.UTC(y, m - 1, d);
-  // Two passes converge for every real zone: the offset at local midnight may differ from the offset 24 h earlier.
-  let guess = naive - zoneOffsetMs(naive, zone);
-  guess = naive - zoneOffsetMs(guess, zone);
-  // If midnight does not exist (a DST gap at midnight), the day starts at the first instant whose local day is `day`.
-  while (dayString(guess, zone) < day) guess += 15 * 60_000;
-  while (dayString(guess - 1, zone) === day) guess -= 15 * 60_000;
-  return guess;
+  return localTimeConverter(zone).localToUtc(Date.UTC(y, m - 1, d));
 }
 
 /** Start of the local day that contains `ms`. */
