@@ -58,6 +58,7 @@ report({
   rejected: forwarded.reduce((n, r) => n + r.rejected, 0),
   forwardFailures: forward.value.length,
   ms: exported.ms + forward.ms,
+  cpuMs: { export: Math.round(exported.cpuMs), forward: Math.round(forward.cpuMs) },
   rssAtStartMb: Math.round((10 * rssAtStart) / MB) / 10,
   peakHeapMb: Math.max(phases.export.heapUsed, phases.forward.heapUsed) / MB,
   phasesMb: { export: mb(phases.export), forward: mb(phases.forward) },

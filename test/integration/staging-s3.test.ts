@@ -8,7 +8,8 @@ import { StagingLayout } from '#shared/staging/layout';
 import { StateStore, commitWindow } from '#shared/staging/state';
 import { QueryBudget, QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { neighbourLedgerKeys } from '#shared/forward/neighbours';
+import { IdLedger } from '#shared/forward/ledger';
+import { loadNeighbourLedgers, neighbourLedgerKeys } from '#shared/forward/neighbours';
 import { parseWindowId, windowId } from '#shared/windows/plan';
 
 let s3: LocalS3;
@@ -93,7 +94,32 @@ describe('neighbourLedgerKeys', () => {
     const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 36 * H, day0 + 37 * H) };
     const keys = await neighbourLedgerKeys(s3.client, 'staging-test', layout, self, day0 + 36 * H, day0 + 37 * H);
     // Assess: the ledgers of windows ending after 12:00 the day before and starting before 13:00 the day after
-    const starts = keys.map((k) => (parseWindowId(/window=([^/]+)\//.exec(k)![1]!).from - day0) / H);
-    expect(starts).toEqual([12, 18, 24, 30, 42, 48, 54, 60]);
+    // (nearest first, with the time between each and the window)
+    const starts = keys.map((k) => (parseWindowId(/window=([^/]+)\//.exec(k.key)![1]!).from - day0) / H);
+    expect(starts).toEqual([30, 42, 24, 48, 18, 54, 12, 60]);
+    expect(keys.map((k) => k.distanceMs / H)).toEqual([5, 5, 11, 11, 17, 17, 23, 23]);
+    expect(keys.every((k) => k.ids === 1)).toBe(true);
+  });
+
+  it('should load the nearest neighbours first and stop at the id budget, saying how far it reached', async () => {
+    // Prepare: four hourly windows around 09:00–10:00, each with a ledger of 3 ids (07:00 and 11:00 are an hour away)
+    const layout = new StagingLayout('nb-budget/');
+    const H = 3_600_000;
+    const day0 = Date.parse('2026-11-10T00:00:00Z');
+    const idsOf = (h: number) => [0, 1, 2].map((i) => `id-${h}-${i}`);
+    for (const h of [4, 7, 11, 14]) {
+      const ledger = new IdLedger();
+      for (const id of idsOf(h)) ledger.add(id, 0);
+      const ref = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + h * H, day0 + (h + 1) * H) };
+      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix(ref)}run=r/part-00000.ids`, Body: ledger.toBytes() }));
+    }
+    const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 9 * H, day0 + 10 * H) };
+    // Act: room for two ledgers (6 ids) of the four
+    const seen = new IdLedger(0, { lines: false });
+    const load = await loadNeighbourLedgers(s3.client, 'staging-test', layout, self, day0 + 9 * H, day0 + 10 * H, seen, 7);
+    // Assess: 07:00 and 11:00 are loaded; 04:00 and 14:00 (4 h away) are not, so 4 h is the horizon covered
+    expect(load).toEqual({ ids: 6, ledgers: 2, skipped: 2, coveredMs: 4 * H });
+    expect([...idsOf(11), ...idsOf(7)].every((id) => seen.has(id))).toBe(true);
+    expect([...idsOf(4), ...idsOf(14)].some((id) => seen.has(id))).toBe(false);
   });
 });

@@ -36,6 +36,29 @@ describe('IdLedger', () => {
     expect(seen.size).toBe(1_000_000);
   });
 
+  it('should hold an expected number of ids at 80 % load: 15 bytes an id with lines, 10 without', () => {
+    // Prepare: tables sized for 100,000 ids
+    const withLines = new IdLedger(100_000);
+    const set = new IdLedger(100_000, { lines: false });
+    // Act
+    for (let i = 0; i < 100_000; i++) {
+      withLines.add(`id-${i}`, i);
+      set.add(`id-${i}`, i);
+    }
+    // Assess: no growth, and a set answers presence only
+    expect(withLines.tableBytes).toBe(3 * 4 * 125_001);
+    expect(set.tableBytes).toBe(2 * 4 * 125_001);
+    expect(withLines.lineOf('id-99999')).toBe(99_999);
+    expect(set.lineOf('id-99999')).toBe(-1);
+    expect(set.has('id-100000')).toBe(false);
+    expect(set.add('id-5')).toBe(false);
+    // A set serialises like a ledger (line -1), so it loads into either kind
+    const copy = new IdLedger();
+    copy.addBytes(set.toBytes());
+    expect(copy.size).toBe(100_000);
+    expect(copy.lineOf('id-7')).toBe(-1);
+  });
+
   it('should keep 12 bytes an id when serialised', () => {
     const l = new IdLedger();
     for (let i = 0; i < 1000; i++) l.add(String(i), i);

@@ -17,19 +17,35 @@ import type { IdLedger } from './ledger.ts';
 /**
  * How far around a window other windows' deliveries are consulted. Mixpanel's SDKs retry a failed flush within
  * minutes and the Raw Export is not deduplicated (mixpanel/docs reference/event-deduplication.mdx); a day covers
- * those retries with a wide margin while keeping the ledgers read per window bounded (≈ a day of ids, 12 bytes each).
+ * those retries with a wide margin.
  */
 export const CROSS_WINDOW_HORIZON_MS = 24 * 3_600_000;
 
 /**
- * The delivery ledgers (`.ids` keys) of the windows of the same project and mode whose interval lies within the
- * horizon of `[from, to)`, excluding `self`. One listing without a delimiter: window ids start with their compact UTC
- * start, so keys sort by time; the listing starts just before the horizon and stops after it.
+ * Most neighbour ids held in memory (10 bytes each in the window's set: ~20 MB). A day of a busy project's ids would
+ * not fit a function's memory (24 windows of 2 M events: ~480 MB), so the nearest windows are loaded first and the
+ * horizon shrinks to what fits; retries land minutes apart, i.e. in the nearest windows.
  */
-export async function neighbourLedgerKeys(s3: S3Client, bucket: string, layout: StagingLayout, self: WindowRef, from: number, to: number): Promise<string[]> {
+export const NEIGHBOUR_ID_BUDGET = 2_000_000;
+
+export interface NeighbourLedger {
+  readonly key: string;
+  /** Ids it holds (12 bytes each). */
+  readonly ids: number;
+  /** Time between its window and `[from, to)` (0 when they touch or overlap). */
+  readonly distanceMs: number;
+}
+
+/**
+ * The delivery ledgers (`.ids` keys) of the windows of the same project and mode whose interval lies within the
+ * horizon of `[from, to)`, excluding `self`, nearest first. One listing without a delimiter: window ids start with
+ * their compact UTC start, so keys sort by time; the listing starts just before the horizon and stops after it.
+ */
+export async function neighbourLedgerKeys(s3: S3Client, bucket: string, layout: StagingLayout, self: WindowRef, from: number, to: number): Promise<NeighbourLedger[]> {
   const base = `${layout.prefix}delivery/project=${self.projectId}/mode=${self.mode}/window=`;
   const startAfter = `${base}${compactIso(from - CROSS_WINDOW_HORIZON_MS - LONGEST_WINDOW_MS)}`;
-  const keys: string[] = [];
+  const keys: NeighbourLedger[] = [];
+  const nearestFirst = (): NeighbourLedger[] => keys.sort((a, b) => a.distanceMs - b.distanceMs);
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, ...(token === undefined ? { StartAfter: startAfter } : { ContinuationToken: token }) }));
@@ -42,23 +58,55 @@ export async function neighbourLedgerKeys(s3: S3Client, bucket: string, layout: 
       } catch {
         continue;
       }
-      if (bounds.from >= to + CROSS_WINDOW_HORIZON_MS) return keys; // sorted: nothing later is near
-      if (id !== self.windowId && key.endsWith('.ids') && bounds.to > from - CROSS_WINDOW_HORIZON_MS) keys.push(key);
+      if (bounds.from >= to + CROSS_WINDOW_HORIZON_MS) return nearestFirst(); // sorted: nothing later is near
+      if (id !== self.windowId && key.endsWith('.ids') && bounds.to > from - CROSS_WINDOW_HORIZON_MS) {
+        keys.push({ key, ids: Math.floor((o.Size ?? 0) / 12), distanceMs: Math.max(0, from - bounds.to, bounds.from - to) });
+      }
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
-  return keys;
+  return nearestFirst();
 }
 
-/** Adds every id delivered by the neighbouring windows to `seen` (tagged -1: delivered elsewhere). */
-export async function loadNeighbourLedgers(s3: S3Client, bucket: string, layout: StagingLayout, self: WindowRef, from: number, to: number, seen: IdLedger): Promise<number> {
-  let loaded = 0;
-  for (const key of await neighbourLedgerKeys(s3, bucket, layout, self, from, to)) {
-    const bytes = await getBytes(s3, bucket, key);
-    if (bytes !== undefined) {
-      seen.addBytes(bytes, -1);
-      loaded += bytes.byteLength / 12;
+/** What {@link loadNeighbourLedgers} consulted. */
+export interface NeighbourLoad {
+  readonly ids: number;
+  readonly ledgers: number;
+  /** Ledgers within the horizon left out because the budget was used up (the farthest ones). */
+  readonly skipped: number;
+  /** How far from the window every loaded ledger reaches (the horizon actually covered). */
+  readonly coveredMs: number;
+}
+
+/** Adds the ids delivered by the neighbouring windows to `seen`, nearest windows first, up to `budget` ids. */
+export async function loadNeighbourLedgers(
+  s3: S3Client,
+  bucket: string,
+  layout: StagingLayout,
+  self: WindowRef,
+  from: number,
+  to: number,
+  seen: IdLedger,
+  budget = NEIGHBOUR_ID_BUDGET,
+): Promise<NeighbourLoad> {
+  const found = await neighbourLedgerKeys(s3, bucket, layout, self, from, to);
+  let ids = 0;
+  let ledgers = 0;
+  let taken = 0;
+  // Every ledger nearer than the first one left out is loaded: that distance is the horizon covered.
+  let coveredMs = CROSS_WINDOW_HORIZON_MS;
+  for (; taken < found.length; taken++) {
+    const n = found[taken]!;
+    if (ids + n.ids > budget) {
+      coveredMs = n.distanceMs;
+      break;
     }
+    const bytes = await getBytes(s3, bucket, n.key);
+    if (bytes === undefined) continue;
+    seen.addBytes(bytes);
+    ids += bytes.byteLength / 12;
+    ledgers++;
   }
-  return loaded;
+  const skipped = found.length - taken;
+  return { ids, ledgers, skipped, coveredMs };
 }

@@ -177,14 +177,21 @@ async function forwardLeased(
   lease: WindowLease,
   deps: ForwardDeps,
 ): Promise<WindowForwardResult> {
-  // Ids this window already delivered, in any run or part, except the progress of this run's own parts.
-  // Entries are tagged with the part of this run that delivered them (partTag), or -1 for other runs.
-  const seen = new IdLedger(manifest.events);
-  const own = new Map(manifest.parts.map((_, i) => [ledgerName(runId, i), partTag(i)]));
+  // Every id this window delivered (any run or part, this run's own progress included) or is about to send: an id
+  // seen before is a duplicate. A resumed part first skips its own delivered lines (its ledger knows their lines).
+  const seen = new IdLedger(manifest.events, { lines: false });
   if (!replay) {
-    await loadWindowLedgers(deps, ref, seen, own);
+    await loadWindowLedgers(deps, ref, seen);
     // Mixpanel's retries of one event can land in neighbouring windows: what those delivered is not sent again.
-    await loadNeighbourLedgers(deps.s3, deps.bucket, deps.layout, ref, Date.parse(manifest.window.from), Date.parse(manifest.window.to), seen);
+    const near = await loadNeighbourLedgers(deps.s3, deps.bucket, deps.layout, ref, Date.parse(manifest.window.from), Date.parse(manifest.window.to), seen);
+    if (near.skipped > 0) {
+      deps.log.warn('neighbouring windows hold more ids than the memory budget: duplicates are checked against the nearest ones only', {
+        window: ref.windowId,
+        idsLoaded: near.ids,
+        ledgersSkipped: near.skipped,
+        horizonMinutes: Math.round(near.coveredMs / 60_000),
+      });
+    }
   }
 
   let batch: BatchState | undefined;
@@ -294,23 +301,15 @@ async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps):
   }
 }
 
-/** The tag of ids delivered by part `index` of the run being forwarded (other runs: -1). */
-const partTag = (index: number): number => -(index + 2);
-
-function ledgerName(runId: string, part: number): string {
-  return `run=${runId}/part-${String(part).padStart(5, '0')}.ids`;
-}
-
-async function loadWindowLedgers(deps: ForwardDeps, ref: WindowRef, seen: IdLedger, own: Map<string, number>): Promise<void> {
+async function loadWindowLedgers(deps: ForwardDeps, ref: WindowRef, seen: IdLedger): Promise<void> {
   const prefix = deps.layout.deliveryPrefix(ref);
   let token: string | undefined;
   do {
     const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
-      const name = o.Key!.slice(prefix.length);
-      if (!name.endsWith('.ids')) continue;
+      if (!o.Key!.endsWith('.ids')) continue;
       const bytes = await getBytes(deps.s3, deps.bucket, o.Key!);
-      if (bytes !== undefined) seen.addBytes(bytes, own.get(name) ?? -1);
+      if (bytes !== undefined) seen.addBytes(bytes);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
@@ -494,7 +493,6 @@ async function forwardPart(
 
   const chunkSize = deps.chunkRecords ?? CHUNK_RECORDS;
   const resumed = mine.size > 0;
-  const myTag = partTag(index);
   for await (const batch of readPartLines(deps.s3, deps.bucket, part)) {
     // Platform refuses ExperienceEvents dated in the future, asynchronously (into a failed batch, after DCS accepted
     // them): they are caught here instead, against this forwarder's clock, and kept in rejected/ with the reason.
@@ -525,12 +523,10 @@ async function forwardPart(
         continue;
       }
       pendingCounts.mapped++;
-      const tag = seen.lineOf(out.id);
-      if ((tag !== undefined && tag !== myTag) || mine.has(out.id) || chunkLine.has(out.id)) {
+      if (!seen.add(out.id)) {
         reject('duplicate', `_id ${out.id} was already delivered or seen in this window`, line, { id: out.id });
         continue;
       }
-      seen.add(out.id, myTag);
       chunk.push({ id: out.id, json: out.json });
       chunkLine.set(out.id, n);
       if (chunk.length >= chunkSize) {
