@@ -131,6 +131,28 @@ describe('batchEndpointOf', () => {
 });
 
 describe('StreamingSink', () => {
+  it('should send records given as UTF-8 bytes exactly as the same records given as text', async () => {
+    // Prepare: the same records (one with non-ASCII text) as strings and as byte views into a shared block
+    const server = await startServer(acceptAll);
+    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens() });
+    const texts = [record('a'), { id: 'b', json: JSON.stringify({ _id: 'b', note: 'café ☕ 😀' }) }];
+    const block = Buffer.alloc(4096);
+    let at = 0;
+    const bytes = texts.map((r) => {
+      const n = block.write(r.json as string, at, 'utf8');
+      const view = block.subarray(at, at + n);
+      at += n;
+      return { id: r.id, json: view };
+    });
+    // Act
+    await sink.send(texts);
+    await sink.send(bytes);
+    // Assess
+    expect(server.seen).toHaveLength(2);
+    expect(server.seen[1]!.body.equals(server.seen[0]!.body)).toBe(true);
+    expect(messagesOf(server.seen[1]!)[1]!.body.xdmEntity).toEqual({ _id: 'b', note: 'café ☕ 😀' });
+  });
+
   it('should wrap each record in the documented envelope and send the Platform headers to the batch endpoint', async () => {
     // Prepare
     const server = await startServer(acceptAll);
@@ -156,7 +178,7 @@ describe('StreamingSink', () => {
     const schemaRef = { id: 'https://ns.adobe.com/acme/schemas/abc', contentType: XED_FULL_CONTENT_TYPE };
     expect(first).toEqual({
       header: { schemaRef, imsOrgId: 'ORG1@AdobeOrg', datasetId: 'ds-1', flowId: 'flow-1', source: { name: 'mixpanel-aep-connector' } },
-      body: { xdmMeta: { schemaRef }, xdmEntity: JSON.parse(records[0]!.json) },
+      body: { xdmMeta: { schemaRef }, xdmEntity: JSON.parse(records[0]!.json as string) },
     });
     expect(result.aepIds).toHaveLength(1);
     expect(result.requests).toBe(1);

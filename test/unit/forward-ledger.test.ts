@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdLedger, digest } from '#shared/forward/ledger';
 import { decodeS3Key, readMessage } from '#shared/forward/sqs-event';
+import { ARENA_BLOCK_BYTES, ChunkArena } from '#shared/forward/arena';
 
 describe('IdLedger', () => {
   it('should remember ids with their lines across growth and a serialisation round trip', () => {
@@ -59,6 +60,28 @@ describe('IdLedger', () => {
     expect(copy.lineOf('id-7')).toBe(-1);
   });
 
+  it('should keep a journal that always equals the serialised ledger, through growth and loading', () => {
+    // Prepare: a journaled ledger that starts small and loads an earlier ledger's bytes
+    const earlier = new IdLedger();
+    for (let i = 0; i < 300; i++) earlier.add(`old-${i}`, i);
+    const ledger = new IdLedger(10, { journal: true });
+    ledger.addBytes(earlier.toBytes());
+    // Act: enough adds to grow both the table and the journal several times, with repeats
+    for (let i = 0; i < 5_000; i++) ledger.add(`id-${i % 4_000}`, i);
+    const view = ledger.bytesView();
+    // Assess: same entries as a fresh serialisation (order aside)
+    const triples = (b: Uint8Array) => {
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return Array.from({ length: b.byteLength / 12 }, (_, k) => `${v.getInt32(12 * k, true)}:${v.getInt32(12 * k + 4, true)}:${v.getInt32(12 * k + 8, true)}`).sort();
+    };
+    expect(view.byteLength).toBe(4_300 * 12);
+    expect(triples(view)).toEqual(triples(ledger.toBytes()));
+    const copy = new IdLedger();
+    copy.addBytes(view);
+    expect(copy.lineOf('old-299')).toBe(299);
+    expect(copy.lineOf('id-3999')).toBe(3999);
+  });
+
   it('should keep 12 bytes an id when serialised', () => {
     const l = new IdLedger();
     for (let i = 0; i < 1000; i++) l.add(String(i), i);
@@ -92,5 +115,27 @@ describe('readMessage', () => {
     const m = readMessage(body);
     expect(m.kind).toBe('malformed');
     expect(m.kind === 'malformed' && m.reason).toMatch(reason);
+  });
+});
+
+describe('ChunkArena', () => {
+  it('should hand out exact UTF-8 views across blocks and reuse its blocks after a reset', () => {
+    // Prepare: records large enough that a few fill a block, one of them with multi-byte text
+    const arena = new ChunkArena();
+    const texts = Array.from({ length: 12 }, (_, i) => `{"i":${i},"t":"${i === 3 ? 'é☕😀'.repeat(1000) : 'x'.repeat(1_000_000)}"}`);
+    // Act
+    const views = texts.map((t) => arena.put(t));
+    const blocksFirst = arena.blocks;
+    arena.reset();
+    const again = texts.map((t) => arena.put(t));
+    // Assess: every view decodes to its text; the second chunk allocated no new block
+    expect(views.map((v) => v.toString('utf8'))).toEqual(texts);
+    expect(again.map((v) => v.toString('utf8'))).toEqual(texts);
+    expect(blocksFirst).toBeGreaterThan(1);
+    expect(arena.blocks).toBe(blocksFirst);
+    // A text that could exceed a block gets a buffer of its own
+    const huge = 'y'.repeat(ARENA_BLOCK_BYTES);
+    expect(arena.put(huge).length).toBe(ARENA_BLOCK_BYTES);
+    expect(arena.blocks).toBe(blocksFirst);
   });
 });

@@ -9,6 +9,7 @@
  * (~1e-7 for 2 M ids in 64 bits); one would surface as a `duplicate` rejection with the record kept in rejected/,
  * never as a silent loss.
  */
+import { Buffer } from 'node:buffer';
 
 /** Fill factor the table grows at (linear probing: ~3 probes for a hit, ~13 for a miss at 80 %). */
 const MAX_LOAD = 0.8;
@@ -35,6 +36,12 @@ const slotsFor = (ids: number): number => Math.max(MIN_SLOTS, Math.ceil(ids / MA
 export interface IdLedgerOptions {
   /** Keep the line of each id (default true); without, `lineOf` answers -1 for every id present. */
   readonly lines?: boolean;
+  /**
+   * Keep the serialised form up to date as ids are added (12 more bytes an id), so that {@link bytesView} costs
+   * nothing: a part's ledger is saved after every chunk, and re-serialising the whole table each time made megabytes
+   * of garbage per chunk.
+   */
+  readonly journal?: boolean;
 }
 
 export class IdLedger {
@@ -43,12 +50,15 @@ export class IdLedger {
   readonly #stride: 2 | 3;
   #slots: number;
   #size = 0;
+  /** The serialised entries in insertion order (journal option). */
+  #journal: Buffer | undefined;
 
   /** @param capacity ids expected: the table holds that many without growing. */
   constructor(capacity = 0, opts: IdLedgerOptions = {}) {
     this.#stride = opts.lines === false ? 2 : 3;
     this.#slots = slotsFor(capacity);
     this.#table = new Int32Array(this.#slots * this.#stride);
+    if (opts.journal === true) this.#journal = Buffer.allocUnsafeSlow(Math.max(64, capacity) * 12);
   }
 
   get size(): number {
@@ -99,9 +109,31 @@ export class IdLedger {
     t[o] = hi;
     t[o + 1] = lo;
     if (this.#stride === 3) t[o + 2] = line;
+    if (this.#journal !== undefined) this.#append(hi, lo, this.#stride === 3 ? line : -1);
     this.#size++;
     if (this.#size > this.#slots * MAX_LOAD) this.#rehash(this.#size * 2);
     return true;
+  }
+
+  #append(hi: number, lo: number, line: number): void {
+    let j = this.#journal!;
+    const at = this.#size * 12;
+    if (at + 12 > j.length) {
+      const bigger = Buffer.allocUnsafeSlow(j.length * 2);
+      j.copy(bigger, 0, 0, at);
+      this.#journal = j = bigger;
+    }
+    j.writeInt32LE(hi, at);
+    j.writeInt32LE(lo, at + 4);
+    j.writeInt32LE(line, at + 8);
+  }
+
+  /**
+   * The serialised ledger without copying (journal option; otherwise a fresh {@link toBytes}). Valid until the next
+   * `add`: write it out before adding more.
+   */
+  bytesView(): Uint8Array {
+    return this.#journal === undefined ? this.toBytes() : this.#journal.subarray(0, this.#size * 12);
   }
 
   /** Moves every entry into a table sized for `ids` entries. */
@@ -111,7 +143,11 @@ export class IdLedger {
     const stride = this.#stride;
     this.#table = new Int32Array(this.#slots * stride);
     this.#size = 0;
+    // The same entries move: the journal already holds them.
+    const journal = this.#journal;
+    this.#journal = undefined;
     for (let o = 0; o < old.length; o += stride) if (old[o] !== 0) this.#addDigest(old[o]!, old[o + 1]!, stride === 3 ? old[o + 2]! : -1);
+    this.#journal = journal;
   }
 
   /** Serialises as little-endian (hi, lo, line) triples (line -1 without lines). */

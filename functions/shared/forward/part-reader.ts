@@ -17,8 +17,12 @@ export class PartIntegrityError extends Error {
   }
 }
 
-/** Streams the lines of a part, `batchLines` at a time; memory stays bounded by one batch. */
-export async function* readPartLines(s3: S3Client, bucket: string, part: Manifest['parts'][number], batchLines = 2000): AsyncGenerator<string[]> {
+/**
+ * Streams the lines of a part, `batchLines` at a time; memory stays bounded by one batch. Batches are small so that
+ * their strings die in the young generation (a batch that outlives a few scavenges is promoted, and the old
+ * generation then grows by the data volume).
+ */
+export async function* readPartLines(s3: S3Client, bucket: string, part: Manifest['parts'][number], batchLines = 256): AsyncGenerator<string[]> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: part.key }));
   const body = out.Body as Readable;
   const hash = createHash('sha256');

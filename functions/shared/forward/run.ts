@@ -9,6 +9,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
 import type { SendResult, SinkRecord } from '#shared/aep/streaming';
 import type { Log } from '#shared/log';
@@ -17,6 +18,7 @@ import type { PartRef, StagingLayout, WindowRef } from '#shared/staging/layout';
 import { type Manifest, parseManifest } from '#shared/staging/manifest';
 import { failureText, getBytes, getJson, getText, putJson } from '#shared/staging/s3';
 import { type RetryPolicy, withRetry } from '#shared/http/retry';
+import { ChunkArena } from './arena.ts';
 import { WindowLease } from './lease.ts';
 import { IdLedger } from './ledger.ts';
 import { loadNeighbourLedgers } from './neighbours.ts';
@@ -348,7 +350,7 @@ async function forwardPart(
   if (previous?.status === 'complete') return { receipt: previous, skipped: true };
 
   // This part's own delivered ids, with the line each came from (a resumed line whose id is here was delivered).
-  const mine = new IdLedger(part.events);
+  const mine = new IdLedger(part.events, { journal: true });
   if (previous !== undefined) {
     const bytes = await getBytes(deps.s3, deps.bucket, ledgerKey);
     if (bytes !== undefined) mine.addBytes(bytes);
@@ -409,15 +411,16 @@ async function forwardPart(
   });
   const save = async (status: Receipt['status']): Promise<Receipt> => {
     // Ledger first: a receipt never claims ids its ledger does not hold.
-    const ids = mine.toBytes();
+    const ids = mine.bytesView(); // written out before the next add
     await durable('the id ledger', () => deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: ledgerKey, Body: ids, ContentType: 'application/octet-stream' })));
     const r = receipt(status);
     await durable('the receipt', () => putJson(deps.s3, deps.bucket, receiptKey, r));
     return r;
   };
 
-  // The chunk being built: records to send, and rejections waiting for the chunk to settle.
-  let chunk: SinkRecord[] = [];
+  // The chunk being built: records to send (their bytes in the arena), and rejections waiting for the chunk to settle.
+  const arena = new ChunkArena();
+  let chunk: Array<SinkRecord & { json: Uint8Array }> = [];
   let chunkLine = new Map<string, number>();
   let pendingRejects: string[] = [];
   let pendingCounts = { read: 0, mapped: 0, rejected: 0, byReason: {} as Record<string, number> };
@@ -470,8 +473,8 @@ async function forwardPart(
     }
     const byId = new Map(chunk.map((r) => [r.id, r.json]));
     for (const r of res.rejected) {
-      const json = byId.get(r.id) ?? '';
-      reject('aep-rejected', r.reason, '', { id: r.id, status: r.status, record: json });
+      const json = byId.get(r.id);
+      reject('aep-rejected', r.reason, '', { id: r.id, status: r.status, record: json === undefined ? '' : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8') });
     }
     counts.read += pendingCounts.read;
     counts.mapped += pendingCounts.mapped;
@@ -485,6 +488,7 @@ async function forwardPart(
     }
     linesDone = endLine;
     chunk = [];
+    arena.reset();
     chunkLine = new Map();
     pendingRejects = [];
     pendingCounts = { read: 0, mapped: 0, rejected: 0, byReason: {} };
@@ -527,7 +531,7 @@ async function forwardPart(
         reject('duplicate', `_id ${out.id} was already delivered or seen in this window`, line, { id: out.id });
         continue;
       }
-      chunk.push({ id: out.id, json: out.json });
+      chunk.push({ id: out.id, json: arena.put(out.json) });
       chunkLine.set(out.id, n);
       if (chunk.length >= chunkSize) {
         // Another part failed: stop here; the progress saved after the last chunk is where the next attempt resumes.
