@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DatasetSpec } from '#emulators/mixpanel/generator';
+import { LAMBDA_MALLOC_ENV, LAMBDA_NODE_OPTIONS } from '../../lib/constructs/connector-function.ts';
 import { type Service, startService } from './proc.ts';
 
 export interface BenchProject {
@@ -107,6 +108,9 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
         AEP_SCHEMA_ID: schemaId,
         AEP_TENANT_ID: BENCH_TENANT,
         MAPPING: 'default',
+        // The Node options and malloc settings the stack deploys its functions with.
+        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+        ...LAMBDA_MALLOC_ENV,
       }),
       aepState: async () => {
         const res = await fetch(`${aep.info.url}/__emulator/state`);

@@ -4,6 +4,7 @@
  * end (getrusage maxRSS: what the issue measures), and the peaks of RSS, V8 heap and external memory sampled every
  * 20 ms in each phase. argv: from, to (ISO).
  */
+import { writeFileSync } from 'node:fs';
 import { readConfig } from '#shared/config';
 import { createExportDeps } from '#shared/export/deps';
 import { createForwardDeps } from '#shared/forward/deps';
@@ -21,7 +22,7 @@ const forwardDeps = await createForwardDeps(forwardConfig, { s3, log: quiet });
 const forwarded: WindowForwardResult[] = [];
 
 const MB = 1048576;
-const blank = () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 });
+const blank = () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 });
 const phases = { export: blank(), forward: blank() };
 let phase: keyof typeof phases = 'export';
 const sample = (): void => {
@@ -31,7 +32,12 @@ const sample = (): void => {
   p.heapUsed = Math.max(p.heapUsed, m.heapUsed);
   p.heapTotal = Math.max(p.heapTotal, m.heapTotal);
   p.external = Math.max(p.external, m.external);
+  p.arrayBuffers = Math.max(p.arrayBuffers, m.arrayBuffers);
+  if (series !== undefined) series.push(`${phase} ${Math.round(performance.now())} ${[m.rss, m.heapUsed, m.heapTotal, m.external, m.arrayBuffers].map((v) => Math.round(v / MB)).join(' ')}`);
 };
+// BENCH_MEMORY_SERIES=<file>: every sample is also written there (phase, ms, rss, heapUsed, heapTotal, external, arrayBuffers in MB).
+const seriesFile = process.env.BENCH_MEMORY_SERIES;
+const series: string[] | undefined = seriesFile === undefined ? undefined : [];
 const timer = setInterval(sample, 20);
 const rssAtStart = process.memoryUsage().rss;
 
@@ -50,6 +56,7 @@ const forward = await timed(async () => {
 });
 sample();
 clearInterval(timer);
+if (seriesFile !== undefined) writeFileSync(seriesFile, `${series!.join('\n')}\n`);
 const mb = (p: ReturnType<typeof blank>) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Math.round((10 * v) / MB) / 10]));
 report({
   exported: exported.value.windows.reduce((n, w) => n + w.events, 0),

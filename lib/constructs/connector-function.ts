@@ -46,6 +46,24 @@ export const BUNDLING = {
   ...(BUNDLE_AWS_SDK ? { bundleAwsSDK: true, externalModules: [] as string[] } : { externalModules: ['@aws-sdk/*'] }),
 } as const satisfies BundlingOptions;
 
+/**
+ * Node options of every connector function (NODE_OPTIONS accepts these two, not arbitrary V8 flags):
+ * - `--enable-source-maps`: stack traces point at the TypeScript sources (the .map file ships next to index.mjs);
+ * - `--max-semi-space-size=4`: a 4 MB young generation. The functions stream data through short-lived objects; with
+ *   the 16 MB semi-spaces V8 picks on a large host, the young generation alone holds up to 48 MB and, measured on the
+ *   forwarder, peak RSS was 239 MB instead of 197 MB for the same work at the same CPU time (`npm run bench`, which
+ *   runs its functions with these options). NODE_OPTIONS is read before the command line, so a flag the runtime
+ *   itself passes would win over this one.
+ */
+export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
+
+/**
+ * glibc malloc settings of every connector function. zlib and the Node thread pool allocate from several threads, and
+ * glibc gives each thread its own arena whose freed memory stays resident; two arenas keep the process smaller
+ * (measured on the forwarder: peak RSS 193 → 170 MB for the same work, same CPU time).
+ */
+export const LAMBDA_MALLOC_ENV = { MALLOC_ARENA_MAX: '2' } as const;
+
 /** Props of {@link ConnectorFunction}. */
 export interface ConnectorFunctionProps {
   /** Absolute path of the handler file (it must export `handler`). */
@@ -113,8 +131,8 @@ export class ConnectorFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: 'INFO',
-        // Stack traces point at the TypeScript sources (the .map file ships next to index.mjs).
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+        ...LAMBDA_MALLOC_ENV,
       },
       bundling: {
         ...BUNDLING,

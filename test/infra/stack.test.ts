@@ -22,6 +22,7 @@ const SCHEDULED_EVENT = '{"source":"schedule","scheduledTime":"<aws.scheduler.sc
 /** The variables the export Lambda's config parser reads (functions/shared/config.ts), plus Powertools/Node. */
 const EXPORT_ENV_KEYS = [
   'LOOKBACK_DAYS',
+  'MALLOC_ARENA_MAX',
   'MIXPANEL_LEGACY_LOCAL_TIME',
   'MIXPANEL_PROJECT_ID',
   'MIXPANEL_PROJECT_TIMEZONE',
@@ -47,6 +48,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_SECRET_ID',
   'AEP_SINK',
   'AEP_TENANT_ID',
+  'MALLOC_ARENA_MAX',
   'MAPPING',
   'NODE_OPTIONS',
   'POWERTOOLS_LOG_LEVEL',
@@ -144,6 +146,10 @@ describe('ConnectorStack with two projects', () => {
     expect(envKeys(exp111)).toEqual(EXPORT_ENV_KEYS);
     expect(envKeys(exp222)).toEqual([...EXPORT_ENV_KEYS, 'MAX_WINDOWS_PER_RUN'].sort());
     expect(envKeys(fwd)).toEqual(FORWARD_ENV_KEYS);
+    // Source-mapped traces and the small young generation the benchmark measures memory with
+    for (const id of [exp111, exp222, fwd]) {
+      expect(props(template, id).Environment.Variables).toMatchObject({ NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4', MALLOC_ARENA_MAX: '2' });
+    }
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 

@@ -131,6 +131,22 @@ describe('batchEndpointOf', () => {
 });
 
 describe('StreamingSink', () => {
+  it('should reuse the memory of answered request bodies without sending stale bytes', async () => {
+    // Prepare: a full request, then a much smaller one (written into the first one's memory)
+    const server = await startServer(acceptAll);
+    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens() });
+    const big = Array.from({ length: 40 }, (_, i) => record(`big-${i}`, 20_000));
+    // Act
+    await sink.send(big);
+    await sink.send([record('small')]);
+    // Assess: each body is exactly its messages
+    const [first, second] = server.seen;
+    expect(messagesOf(first!)).toHaveLength(40);
+    expect(messagesOf(second!).map((m) => (m.body.xdmEntity as { _id: string })._id)).toEqual(['small']);
+    expect(second!.body.length).toBeLessThan(1_000);
+    expect(Number(second!.headers['content-length'])).toBe(second!.body.length);
+  });
+
   it('should send records given as UTF-8 bytes exactly as the same records given as text', async () => {
     // Prepare: the same records (one with non-ASCII text) as strings and as byte views into a shared block
     const server = await startServer(acceptAll);
