@@ -36,12 +36,6 @@ const slotsFor = (ids: number): number => Math.max(MIN_SLOTS, Math.ceil(ids / MA
 export interface IdLedgerOptions {
   /** Keep the line of each id (default true); without, `lineOf` answers -1 for every id present. */
   readonly lines?: boolean;
-  /**
-   * Keep the serialised form up to date as ids are added (12 more bytes an id), so that {@link bytesView} costs
-   * nothing: a part's ledger is saved after every chunk, and re-serialising the whole table each time made megabytes
-   * of garbage per chunk.
-   */
-  readonly journal?: boolean;
 }
 
 export class IdLedger {
@@ -50,15 +44,12 @@ export class IdLedger {
   readonly #stride: 2 | 3;
   #slots: number;
   #size = 0;
-  /** The serialised entries in insertion order (journal option). */
-  #journal: Buffer | undefined;
 
   /** @param capacity ids expected: the table holds that many without growing. */
   constructor(capacity = 0, opts: IdLedgerOptions = {}) {
     this.#stride = opts.lines === false ? 2 : 3;
     this.#slots = slotsFor(capacity);
     this.#table = new Int32Array(this.#slots * this.#stride);
-    if (opts.journal === true) this.#journal = Buffer.allocUnsafeSlow(Math.max(64, capacity) * 12);
   }
 
   get size(): number {
@@ -109,31 +100,9 @@ export class IdLedger {
     t[o] = hi;
     t[o + 1] = lo;
     if (this.#stride === 3) t[o + 2] = line;
-    if (this.#journal !== undefined) this.#append(hi, lo, this.#stride === 3 ? line : -1);
     this.#size++;
     if (this.#size > this.#slots * MAX_LOAD) this.#rehash(this.#size * 2);
     return true;
-  }
-
-  #append(hi: number, lo: number, line: number): void {
-    let j = this.#journal!;
-    const at = this.#size * 12;
-    if (at + 12 > j.length) {
-      const bigger = Buffer.allocUnsafeSlow(j.length * 2);
-      j.copy(bigger, 0, 0, at);
-      this.#journal = j = bigger;
-    }
-    j.writeInt32LE(hi, at);
-    j.writeInt32LE(lo, at + 4);
-    j.writeInt32LE(line, at + 8);
-  }
-
-  /**
-   * The serialised ledger without copying (journal option; otherwise a fresh {@link toBytes}). Valid until the next
-   * `add`: write it out before adding more.
-   */
-  bytesView(): Uint8Array {
-    return this.#journal === undefined ? this.toBytes() : this.#journal.subarray(0, this.#size * 12);
   }
 
   /** Moves every entry into a table sized for `ids` entries. */
@@ -143,11 +112,7 @@ export class IdLedger {
     const stride = this.#stride;
     this.#table = new Int32Array(this.#slots * stride);
     this.#size = 0;
-    // The same entries move: the journal already holds them.
-    const journal = this.#journal;
-    this.#journal = undefined;
     for (let o = 0; o < old.length; o += stride) if (old[o] !== 0) this.#addDigest(old[o]!, old[o + 1]!, stride === 3 ? old[o + 2]! : -1);
-    this.#journal = journal;
   }
 
   /** Serialises as little-endian (hi, lo, line) triples (line -1 without lines). */
@@ -177,5 +142,70 @@ export class IdLedger {
       // A digest's hi is never 0 (digest()); 0 would read as an empty slot.
       this.#addDigest(view.getInt32(o, true) || 1, view.getInt32(o + 4, true), line ?? view.getInt32(o + 8, true));
     }
+  }
+}
+
+/**
+ * What one part delivered: the serialised ledger (12 bytes an id, in delivery order) kept up to date as ids are added,
+ * and which of the part's lines were delivered (one bit a line). A part's ledger is saved after every chunk; written
+ * this way a save copies nothing, and no per-part hash table is needed: "was this id delivered before?" is the window
+ * set's question, "was this line delivered by an earlier attempt?" this one's.
+ */
+export class PartLedger {
+  #bytes: Buffer;
+  #size = 0;
+  #lines: Uint8Array;
+
+  /** @param lines the part's line count */
+  constructor(lines: number) {
+    this.#bytes = Buffer.allocUnsafeSlow(Math.max(64, lines) * 12);
+    this.#lines = new Uint8Array(Math.ceil(Math.max(1, lines) / 8));
+  }
+
+  /** Ids recorded. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Records that `id`, staged at `line`, was delivered. */
+  add(id: string, line: number): void {
+    const [hi, lo] = digest(id);
+    this.#append(hi | 0, lo | 0, line);
+  }
+
+  /** True when an earlier attempt or this one delivered the record at `line`. */
+  delivered(line: number): boolean {
+    return line >= 0 && line >> 3 < this.#lines.length && (this.#lines[line >> 3]! & (1 << (line & 7))) !== 0;
+  }
+
+  /** Loads a saved ledger of this part (an earlier attempt's progress). */
+  addBytes(bytes: Uint8Array): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let o = 0; o + 12 <= bytes.byteLength; o += 12) this.#append(view.getInt32(o, true), view.getInt32(o + 4, true), view.getInt32(o + 8, true));
+  }
+
+  /** The serialised ledger without copying; valid until the next `add`: write it out before adding more. */
+  bytesView(): Uint8Array {
+    return this.#bytes.subarray(0, this.#size * 12);
+  }
+
+  #append(hi: number, lo: number, line: number): void {
+    const at = this.#size * 12;
+    if (at + 12 > this.#bytes.length) {
+      const bigger = Buffer.allocUnsafeSlow(this.#bytes.length * 2);
+      this.#bytes.copy(bigger, 0, 0, at);
+      this.#bytes = bigger;
+    }
+    this.#bytes.writeInt32LE(hi, at);
+    this.#bytes.writeInt32LE(lo, at + 4);
+    this.#bytes.writeInt32LE(line, at + 8);
+    this.#size++;
+    if (line < 0) return;
+    if (line >> 3 >= this.#lines.length) {
+      const bigger = new Uint8Array(Math.max(2 * this.#lines.length, (line >> 3) + 1));
+      bigger.set(this.#lines);
+      this.#lines = bigger;
+    }
+    this.#lines[line >> 3]! |= 1 << (line & 7);
   }
 }

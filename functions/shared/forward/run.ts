@@ -20,7 +20,7 @@ import { failureText, getBytes, getJson, getText, putJson } from '#shared/stagin
 import { type RetryPolicy, withRetry } from '#shared/http/retry';
 import { ChunkArena } from './arena.ts';
 import { WindowLease } from './lease.ts';
-import { IdLedger } from './ledger.ts';
+import { IdLedger, PartLedger } from './ledger.ts';
 import { loadNeighbourLedgers } from './neighbours.ts';
 import { readPartLines } from './part-reader.ts';
 import type { Receipt, WindowReceipt } from './receipt.ts';
@@ -350,7 +350,7 @@ async function forwardPart(
   if (previous?.status === 'complete') return { receipt: previous, skipped: true };
 
   // This part's own delivered ids, with the line each came from (a resumed line whose id is here was delivered).
-  const mine = new IdLedger(part.events, { journal: true });
+  const mine = new PartLedger(part.events);
   if (previous !== undefined) {
     const bytes = await getBytes(deps.s3, deps.bucket, ledgerKey);
     if (bytes !== undefined) mine.addBytes(bytes);
@@ -514,7 +514,7 @@ async function forwardPart(
       }
       const out = mapper(event);
       // Delivered by an earlier attempt of this part: already counted.
-      if (out.ok && resumed && mine.lineOf(out.id) === n) continue;
+      if (out.ok && resumed && mine.delivered(n)) continue;
       pendingCounts.read++;
       if (!out.ok) {
         reject(out.reason, out.detail, line);
@@ -556,14 +556,14 @@ async function forwardPart(
 }
 
 /** The mapped JSON Lines of the records of `part` whose id this part delivered (replayable). */
-async function* mappedLines(deps: ForwardDeps, part: Manifest['parts'][number], mapper: Mapper, mine: IdLedger): AsyncGenerator<string> {
+async function* mappedLines(deps: ForwardDeps, part: Manifest['parts'][number], mapper: Mapper, mine: PartLedger): AsyncGenerator<string> {
   let n = 0;
   for await (const batch of readPartLines(deps.s3, deps.bucket, part)) {
     let out = '';
     for (const line of batch) {
       const here = n++;
       const m = mapper(JSON.parse(line));
-      if (m.ok && mine.lineOf(m.id) === here) out += m.json + '\n';
+      if (m.ok && mine.delivered(here)) out += m.json + '\n';
     }
     if (out !== '') yield out;
   }
