@@ -501,8 +501,12 @@ export class StreamingSink {
         this.#endpoint,
         (headers) => ({
           method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
-          body,
+          headers: { ...headers, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(body.length) },
+          // As a one-chunk stream: fetch copies a byte-array body first (the Fetch standard's "extract a body"), a
+          // second megabyte per request that outlived young-generation collections; a stream is written as it is.
+          // The explicit length keeps it one plain (not chunked) request.
+          body: oneChunkStream(body),
+          duplex: 'half',
         }),
       );
     } catch (error) {
@@ -642,6 +646,16 @@ function requestBody(items: readonly Item[], envelope: Envelope, reuse: Buffer |
   }
   REQUEST_CLOSE_BYTES.copy(body, at);
   return body;
+}
+
+/** A request body stream of exactly `bytes` (opened anew for every attempt). */
+function oneChunkStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
 }
 
 /** Ends `text` with a full stop so the next sentence of an error message reads right. */
