@@ -664,6 +664,16 @@ describe('mapper rejections', () => {
     expect(invalid[0]).toMatchObject({ detail: expect.stringContaining('"1652825148" (string)') });
   });
 
+  it('should reject a time beyond the date range in a legacy local-time project instead of throwing', () => {
+    // Prepare: local time needs a zone offset, which cannot be computed for such a time
+    const legacy = compileMapper(presetConfig('default'), { projectId: '1', tenant: 'acme', projectTimezone: 'America/New_York', legacyLocalTime: true });
+    // Act
+    const outcomes = [1e20, 8.64e15 - 1].map((time) => legacy({ event: 'a', properties: { time, $insert_id: 'x' } }));
+    // Assess: one bad line must not fail the whole part (the forwarder would retry it forever)
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: false, reason: 'invalid-time', detail: expect.stringContaining('outside the representable date range') });
+    expect(legacy({ event: 'a', properties: { time: 1_700_000_000, $insert_id: 'x' } }).ok).toBe(true);
+  });
+
   it('should reject a record over the 1 MB limit, counting UTF-8 bytes', () => {
     // Prepare: 400,000 "€" are 400,000 UTF-16 units but 1,200,000 UTF-8 bytes
     const ascii = webEvent({ big: 'x'.repeat(MAX_RECORD_BYTES) });

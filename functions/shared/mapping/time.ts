@@ -93,6 +93,7 @@ export class IsoFormatter {
 
 /** Converter from legacy local epoch ms to UTC epoch ms for one zone, for callers that convert many events. */
 export interface LocalTimeConverter {
+  /** NaN for a time no zone offset can be computed for (beyond the representable date range, or not finite). */
   localToUtc(localMs: number): number;
 }
 
@@ -131,6 +132,8 @@ class Zone implements LocalTimeConverter {
 
   /** UTC instant of a local epoch (wall clock written as UTC), per the rules in the module doc. */
   localToUtc(localMs: number): number {
+    // Intl cannot format instants beyond ±8.64e15 ms (it throws): such a time has no offset, and no instant either.
+    if (!(Math.abs(localMs) <= MAX_DATE_MS - DAY_MS)) return Number.NaN;
     const hour = Math.floor(localMs / HOUR_MS);
     let resolution = this.resolutionByLocalHour.get(hour);
     if (resolution === undefined) {
