@@ -111,6 +111,33 @@ describe('bad export lines', () => {
   });
 });
 
+describe('a line the mapper fails on', () => {
+  it('should keep that line in rejected/ with the error and deliver the rest, not fail the part on every redelivery', async () => {
+    // Prepare: a mapper that throws on one event (the mapper itself never should: this guards against a bug in it)
+    rig = await startRig({ events: 60 });
+    const deps = rig.forwardDeps as { mapperFor: typeof rig.forwardDeps.mapperFor };
+    const real = deps.mapperFor;
+    deps.mapperFor = (manifest) => {
+      const mapper = real(manifest);
+      return (e) => {
+        if ((e as { event?: unknown }).event === 'Poison') throw new RangeError('Invalid time value');
+        return mapper(e);
+      };
+    };
+    rig.stack.mixpanel.addRawLines(PROJECT_ID, [{ line: event('Poison', { time: SECONDS, distinct_id: 'p', $insert_id: 'poison' }), date: DAY }]);
+    // Act
+    await rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS));
+    await rig.drainQueue();
+    // Assess: every window complete, nothing lost, and the poison line kept with the error
+    await assertInvariants(rig, { minWindows: 1 });
+    expect(rig.forwarded.every((f) => f.complete)).toBe(true);
+    const unmappable = (await gzLines(rig, 'rejected/')).filter((r) => r.reason === 'unmappable');
+    expect(unmappable).toHaveLength(1);
+    expect(unmappable[0]!.detail).toBe('the mapper failed on this line: Invalid time value');
+    expect(String(unmappable[0]!.line)).toContain('"Poison"');
+  });
+});
+
 describe('bad manual payloads', () => {
   it.each([
     { name: 'from after to', event: { from: '2026-11-20T05:00:00Z', to: '2026-11-20T04:00:00Z' }, error: /"from" must be before "to"/ },

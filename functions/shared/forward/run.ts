@@ -512,7 +512,16 @@ async function forwardPart(
         reject('not-json', 'the staged line is not valid JSON', line);
         continue;
       }
-      const out = mapper(event);
+      let out: ReturnType<Mapper>;
+      try {
+        out = mapper(event);
+      } catch (error) {
+        // The mapper rejects bad input instead of throwing; should a line still make it throw, that line alone is
+        // kept in rejected/ with the error, rather than failing the part on every redelivery.
+        pendingCounts.read++;
+        reject('unmappable', `the mapper failed on this line: ${(error as Error).message}`, line);
+        continue;
+      }
       // Delivered by an earlier attempt of this part: already counted.
       if (out.ok && resumed && mine.delivered(n)) continue;
       pendingCounts.read++;
