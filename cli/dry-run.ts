@@ -7,11 +7,11 @@
  * lines is tallied by outcome as it streams past. Lines are only tallied, never kept: per query the tally holds counts
  * per reason and per minute of `mp_processing_time_ms` (windows are whole minutes), which is enough to count exactly
  * the lines of the window when the handler reports it (lines outside the window are quarantined by the export).
- * Duplicates use the forwarder's own `IdLedger` (8 bytes an id).
+ * Duplicates use the forwarder's own `IdSet` (10 bytes an id).
  */
 import type { WindowSummary } from '#shared/export/run';
 import { classifyLine } from '#shared/export/stage-window';
-import { IdLedger } from '#shared/forward/ledger';
+import { IdSet } from '#shared/forward/ledger';
 import type { Mapper } from '#shared/mapping/mapper';
 import type { MixpanelExportClient, ExportRequest } from '#shared/mixpanel/client';
 import { makeWindow } from '#shared/windows/plan';
@@ -40,7 +40,7 @@ type Counts = Map<string, Map<number, number>>;
 interface QueryTally {
   readonly counts: Counts;
   readonly samples: Array<{ reason: string; detail: string; line: string; minute: number }>;
-  readonly ledger: IdLedger;
+  readonly ledger: IdSet;
 }
 
 const OK = '\u0000ok';
@@ -68,7 +68,7 @@ export class MappingTap {
 
   async *#lines(client: MixpanelExportClient, q: ExportRequest): AsyncGenerator<string[]> {
     // A retried query starts its tally again, like the handler starts the window again.
-    const tally: QueryTally = { counts: new Map(), samples: [], ledger: new IdLedger() };
+    const tally: QueryTally = { counts: new Map(), samples: [], ledger: new IdSet() };
     this.#tallies.set(q, tally);
     for await (const batch of client.lines(q)) {
       for (const l of batch) this.#tally(tally, l);
@@ -89,11 +89,8 @@ export class MappingTap {
       if (t.samples.filter((s) => s.reason === out.reason).length < SAMPLES_PER_REASON) {
         t.samples.push({ reason: out.reason, detail: out.detail, line: l.length > SAMPLE_CHARS ? `${l.slice(0, SAMPLE_CHARS)}…` : l, minute });
       }
-    } else if (t.ledger.has(out.id)) {
-      key = DUPLICATE;
     } else {
-      t.ledger.add(out.id, 0);
-      key = OK;
+      key = t.ledger.add(out.id) ? OK : DUPLICATE;
     }
     let byMinute = t.counts.get(key);
     if (byMinute === undefined) t.counts.set(key, (byMinute = new Map()));

@@ -7,7 +7,7 @@ import { constants as fsConstants, createReadStream, createWriteStream } from 'n
 import { access } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { IdLedger } from '#shared/forward/ledger';
+import { IdSet } from '#shared/forward/ledger';
 import { loadMappingConfig } from '#shared/forward/mapping-source';
 import { type MappingConfig } from '#shared/mapping/config';
 import { compileMapper } from '#shared/mapping/mapper';
@@ -106,7 +106,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
   const input = createReadStream(file);
   const output = flags.out !== undefined ? createWriteStream(flags.out) : undefined;
 
-  const ids = new IdLedger();
+  const ids = new IdSet();
   const listed: Rejection[] = [];
   const byReason: Record<string, number> = {};
   let lines = 0;
@@ -131,8 +131,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
       const out = mapper(event);
       if (out.ok) {
         mapped++;
-        if (ids.has(out.id)) duplicates++;
-        else ids.add(out.id, n);
+        if (!ids.add(out.id)) duplicates++;
         if (output !== undefined && !output.write(out.json + '\n')) await once(output, 'drain');
         continue;
       }

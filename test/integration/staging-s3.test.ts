@@ -8,7 +8,7 @@ import { StagingLayout } from '#shared/staging/layout';
 import { StateStore, commitWindow } from '#shared/staging/state';
 import { QueryBudget, QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { IdLedger } from '#shared/forward/ledger';
+import { IdSet, PartLedger } from '#shared/forward/ledger';
 import { loadNeighbourLedgers, neighbourLedgerKeys } from '#shared/forward/neighbours';
 import { parseWindowId, windowId } from '#shared/windows/plan';
 
@@ -108,14 +108,14 @@ describe('neighbourLedgerKeys', () => {
     const day0 = Date.parse('2026-11-10T00:00:00Z');
     const idsOf = (h: number) => [0, 1, 2].map((i) => `id-${h}-${i}`);
     for (const h of [4, 7, 11, 14]) {
-      const ledger = new IdLedger();
-      for (const id of idsOf(h)) ledger.add(id, 0);
+      const ledger = new PartLedger(3);
+      for (const [line, id] of idsOf(h).entries()) ledger.add(id, line);
       const ref = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + h * H, day0 + (h + 1) * H) };
-      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix(ref)}run=r/part-00000.ids`, Body: ledger.toBytes() }));
+      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix(ref)}run=r/part-00000.ids`, Body: ledger.bytesView() }));
     }
     const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 9 * H, day0 + 10 * H) };
     // Act: room for two ledgers (6 ids) of the four
-    const seen = new IdLedger(0, { lines: false });
+    const seen = new IdSet();
     const load = await loadNeighbourLedgers(s3.client, 'staging-test', layout, self, day0 + 9 * H, day0 + 10 * H, seen, 7);
     // Assess: 07:00 and 11:00 are loaded; 04:00 and 14:00 (4 h away) are not, so 4 h is the horizon covered
     expect(load).toEqual({ ids: 6, ledgers: 2, skipped: 2, coveredMs: 4 * H });

@@ -1,31 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { IdLedger, PartLedger, digest } from '#shared/forward/ledger';
+import { IdSet, PartLedger, digest } from '#shared/forward/ledger';
 import { decodeS3Key, readMessage } from '#shared/forward/sqs-event';
 import { ARENA_BLOCK_BYTES, ChunkArena } from '#shared/forward/arena';
 
-describe('IdLedger', () => {
-  it('should remember ids with their lines across growth and a serialisation round trip', () => {
-    // Prepare: more ids than the initial capacity, to force several growths
-    const ledger = new IdLedger(4);
-    for (let i = 0; i < 50_000; i++) expect(ledger.add(`id-${i}`, i)).toBe(true);
-    // Act
-    const copy = new IdLedger();
-    copy.addBytes(ledger.toBytes());
-    // Assess
-    expect(ledger.size).toBe(50_000);
-    expect(copy.size).toBe(50_000);
-    expect(copy.lineOf('id-12345')).toBe(12345);
-    expect(copy.has('id-50000')).toBe(false);
-    expect(ledger.add('id-7', 99)).toBe(false);
-    expect(ledger.lineOf('id-7')).toBe(7);
-  });
+/** The (hi, lo, line) entries of a serialised ledger, as text. */
+function entries(bytes: Uint8Array): string[] {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: bytes.byteLength / 12 }, (_, k) => `${v.getInt32(12 * k, true)}:${v.getInt32(12 * k + 4, true)}:${v.getInt32(12 * k + 8, true)}`);
+}
 
-  it('should override lines when loading a foreign ledger', () => {
-    const a = new IdLedger();
-    a.add('x', 3);
-    const b = new IdLedger();
-    b.addBytes(a.toBytes(), -1);
-    expect(b.lineOf('x')).toBe(-1);
+describe('IdSet', () => {
+  it('should remember ids across growth and answer whether one was added before', () => {
+    // Prepare: more ids than the initial capacity, to force several growths
+    const set = new IdSet(4);
+    // Act
+    const added = Array.from({ length: 50_000 }, (_, i) => set.add(`id-${i}`));
+    // Assess
+    expect(added.every(Boolean)).toBe(true);
+    expect(set.size).toBe(50_000);
+    expect(set.has('id-12345')).toBe(true);
+    expect(set.has('id-50000')).toBe(false);
+    expect(set.add('id-7')).toBe(false);
+    expect(set.size).toBe(50_000);
   });
 
   it('should give distinct 64-bit digests to a million similar ids', () => {
@@ -37,30 +33,38 @@ describe('IdLedger', () => {
     expect(seen.size).toBe(1_000_000);
   });
 
-  it('should hold an expected number of ids at 80 % load: 15 bytes an id with lines, 10 without', () => {
-    // Prepare: tables sized for 100,000 ids
-    const withLines = new IdLedger(100_000);
-    const set = new IdLedger(100_000, { lines: false });
+  it('should hold the ids it was sized for at 80 % load, 10 bytes an id, without growing', () => {
+    // Prepare
+    const set = new IdSet(100_000);
+    const before = set.tableBytes;
     // Act
-    for (let i = 0; i < 100_000; i++) {
-      withLines.add(`id-${i}`, i);
-      set.add(`id-${i}`, i);
-    }
-    // Assess: no growth, and a set answers presence only
-    expect(withLines.tableBytes).toBe(3 * 4 * 125_001);
-    expect(set.tableBytes).toBe(2 * 4 * 125_001);
-    expect(withLines.lineOf('id-99999')).toBe(99_999);
-    expect(set.lineOf('id-99999')).toBe(-1);
-    expect(set.has('id-100000')).toBe(false);
-    expect(set.add('id-5')).toBe(false);
-    // A set serialises like a ledger (line -1), so it loads into either kind
-    const copy = new IdLedger();
-    copy.addBytes(set.toBytes());
-    expect(copy.size).toBe(100_000);
-    expect(copy.lineOf('id-7')).toBe(-1);
+    for (let i = 0; i < 100_000; i++) set.add(`id-${i}`);
+    // Assess
+    expect(before).toBe(2 * 4 * 125_001);
+    expect(set.tableBytes).toBe(before);
+    expect(set.has('id-99999')).toBe(true);
   });
 
-  it('should keep a part ledger serialised as ids are added, and know which lines were delivered', () => {
+  it('should load the ids of saved part ledgers', () => {
+    // Prepare: two parts' ledgers, one of them holding an id of the other
+    const a = new PartLedger(3);
+    for (const [i, id] of ['x', 'y', 'z'].entries()) a.add(id, i);
+    const b = new PartLedger(2);
+    b.add('z', 0);
+    b.add('w', 1);
+    // Act
+    const set = new IdSet();
+    set.addBytes(a.bytesView());
+    set.addBytes(b.bytesView());
+    // Assess
+    expect(set.size).toBe(4);
+    expect(['x', 'y', 'z', 'w'].every((id) => set.has(id))).toBe(true);
+    expect(set.has('v')).toBe(false);
+  });
+});
+
+describe('PartLedger', () => {
+  it('should keep its serialised form up to date as ids are added, and know which lines were delivered', () => {
     // Prepare: an earlier attempt's ledger of lines 0–299, loaded into a part ledger that starts small
     const earlier = new PartLedger(300);
     for (let i = 0; i < 300; i++) earlier.add(`old-${i}`, i);
@@ -69,22 +73,14 @@ describe('IdLedger', () => {
     // Act: enough adds to grow its bytes several times
     for (let i = 300; i < 5_000; i++) part.add(`id-${i}`, i);
     const view = part.bytesView();
-    // Assess: the bytes load into an IdLedger with every id at its line; delivered lines are known, others not
+    // Assess: 12 bytes an id, each entry the id's digest and its line, in delivery order
     expect(view.byteLength).toBe(5_000 * 12);
-    const copy = new IdLedger();
-    copy.addBytes(view);
-    expect(copy.size).toBe(5_000);
-    expect(copy.lineOf('old-299')).toBe(299);
-    expect(copy.lineOf('id-4999')).toBe(4999);
     expect(part.size).toBe(5_000);
+    const [hi, lo] = digest('id-4999');
+    expect(entries(view).at(-1)).toBe(`${hi | 0}:${lo | 0}:4999`);
+    expect(entries(view)[299]).toBe(`${digest('old-299')[0] | 0}:${digest('old-299')[1] | 0}:299`);
     expect(part.delivered(0) && part.delivered(299) && part.delivered(4_999)).toBe(true);
     expect(part.delivered(5_000) || part.delivered(-1) || part.delivered(1 << 30)).toBe(false);
-  });
-
-  it('should keep 12 bytes an id when serialised', () => {
-    const l = new IdLedger();
-    for (let i = 0; i < 1000; i++) l.add(String(i), i);
-    expect(l.toBytes().byteLength).toBe(12_000);
   });
 });
 

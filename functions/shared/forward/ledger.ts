@@ -1,19 +1,20 @@
 /**
- * A compact set of delivered ids: 64-bit digests of `_id`, with the staged line each one came from (a part's ledger)
- * or without (`lines: false`, a window's set of every id seen, which only asks "seen before?").
- *
- * One open-addressing table of (hi, lo[, line]) entries in a single Int32Array, filled up to 80 %: 10 bytes an id
- * without lines, 15 with (a window of two million events fits in ~20 MB, where a power-of-two table of triples at
- * ≤ 50 % load took ~50 MB; a probe touches one cache line instead of three arrays). The serialised form (12 bytes an
- * id) is what a receipt stores so that a resumed or forced re-export never sends an id twice. Digest collisions are possible in principle
- * (~1e-7 for 2 M ids in 64 bits); one would surface as a `duplicate` rejection with the record kept in rejected/,
- * never as a silent loss.
+ * Delivered ids, compactly: 64-bit digests of `_id`.
+ * - {@link IdSet}: every id a window delivered or is about to send (one open-addressing table of (hi, lo) pairs in a
+ *   single Int32Array, filled up to 80 %: 10 bytes an id, so a window of two million events fits in ~20 MB; a probe
+ *   touches one cache line);
+ * - {@link PartLedger}: what one part delivered, serialised as 12 bytes an id (hi, lo, line) — what a receipt's `.ids`
+ *   object stores, so that a resumed or forced re-export never sends an id twice.
+ * Digest collisions are possible in principle (~1e-7 for 2 M ids in 64 bits); one would surface as a `duplicate`
+ * rejection with the record kept in rejected/, never as a silent loss.
  */
 import { Buffer } from 'node:buffer';
 
 /** Fill factor the table grows at (linear probing: ~3 probes for a hit, ~13 for a miss at 80 %). */
 const MAX_LOAD = 0.8;
 const MIN_SLOTS = 1024;
+/** Bytes of one id in a serialised ledger: hi, lo, line (little-endian int32). */
+const ENTRY_BYTES = 12;
 
 /** 64-bit digest of a string as two 32-bit halves (two independent multiplicative hashes over UTF-16 units). */
 export function digest(id: string): [number, number] {
@@ -33,23 +34,16 @@ export function digest(id: string): [number, number] {
 /** Slots for `ids` entries at {@link MAX_LOAD}. */
 const slotsFor = (ids: number): number => Math.max(MIN_SLOTS, Math.ceil(ids / MAX_LOAD) + 1);
 
-export interface IdLedgerOptions {
-  /** Keep the line of each id (default true); without, `lineOf` answers -1 for every id present. */
-  readonly lines?: boolean;
-}
-
-export class IdLedger {
-  /** Slot i starts at i·stride: hi (0: empty), lo[, line] (int32 bit patterns). */
+export class IdSet {
+  /** Slot i is [2i] = hi (0: empty), [2i + 1] = lo (int32 bit patterns). */
   #table: Int32Array;
-  readonly #stride: 2 | 3;
   #slots: number;
   #size = 0;
 
   /** @param capacity ids expected: the table holds that many without growing. */
-  constructor(capacity = 0, opts: IdLedgerOptions = {}) {
-    this.#stride = opts.lines === false ? 2 : 3;
+  constructor(capacity = 0) {
     this.#slots = slotsFor(capacity);
-    this.#table = new Int32Array(this.#slots * this.#stride);
+    this.#table = new Int32Array(this.#slots * 2);
   }
 
   get size(): number {
@@ -61,45 +55,47 @@ export class IdLedger {
     return this.#table.byteLength;
   }
 
-  /** The slot's offset in the table holding (hi, lo), or the empty slot where it would go. */
-  #find(hi: number, lo: number): number {
-    const t = this.#table;
-    const end = t.length;
-    const stride = this.#stride;
-    let o = stride * (((Math.imul(hi, 0x9e3779b1) ^ lo) >>> 0) % this.#slots);
-    for (;;) {
-      const h = t[o]!;
-      if (h === 0 || (h === hi && t[o + 1] === lo)) return o;
-      o += stride;
-      if (o === end) o = 0;
-    }
-  }
-
-  /** The line recorded for `id`, or undefined when absent (a line of -1 is stored for ids from elsewhere). */
-  lineOf(id: string): number | undefined {
-    const [hi, lo] = digest(id);
-    const o = this.#find(hi | 0, lo | 0);
-    if (this.#table[o] === 0) return undefined;
-    return this.#stride === 3 ? this.#table[o + 2]! : -1;
-  }
-
   has(id: string): boolean {
-    return this.lineOf(id) !== undefined;
+    const [hi, lo] = digest(id);
+    return this.#table[this.#find(hi | 0, lo | 0)] !== 0;
   }
 
   /** Adds `id`; returns false when it was already present. */
-  add(id: string, line = -1): boolean {
+  add(id: string): boolean {
     const [hi, lo] = digest(id);
-    return this.#addDigest(hi | 0, lo | 0, line);
+    return this.#addDigest(hi | 0, lo | 0);
   }
 
-  #addDigest(hi: number, lo: number, line: number): boolean {
+  /** Adds every id of a serialised ledger ({@link PartLedger.bytesView}, an `.ids` object). */
+  addBytes(bytes: Uint8Array): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Grown once to hold them all, instead of doubling repeatedly while loading.
+    const ids = this.#size + Math.floor(bytes.byteLength / ENTRY_BYTES);
+    if (ids > this.#slots * MAX_LOAD) this.#rehash(ids);
+    for (let o = 0; o + ENTRY_BYTES <= bytes.byteLength; o += ENTRY_BYTES) {
+      // A digest's hi is never 0 (digest()); 0 would read as an empty slot.
+      this.#addDigest(view.getInt32(o, true) || 1, view.getInt32(o + 4, true));
+    }
+  }
+
+  /** The offset of the slot holding (hi, lo), or of the empty slot where it would go. */
+  #find(hi: number, lo: number): number {
+    const t = this.#table;
+    let o = 2 * (((Math.imul(hi, 0x9e3779b1) ^ lo) >>> 0) % this.#slots);
+    for (;;) {
+      const h = t[o]!;
+      if (h === 0 || (h === hi && t[o + 1] === lo)) return o;
+      o += 2;
+      if (o === t.length) o = 0;
+    }
+  }
+
+  #addDigest(hi: number, lo: number): boolean {
     const o = this.#find(hi, lo);
     const t = this.#table;
     if (t[o] !== 0) return false;
     t[o] = hi;
     t[o + 1] = lo;
-    if (this.#stride === 3) t[o + 2] = line;
     this.#size++;
     if (this.#size > this.#slots * MAX_LOAD) this.#rehash(this.#size * 2);
     return true;
@@ -109,39 +105,9 @@ export class IdLedger {
   #rehash(ids: number): void {
     const old = this.#table;
     this.#slots = slotsFor(ids);
-    const stride = this.#stride;
-    this.#table = new Int32Array(this.#slots * stride);
+    this.#table = new Int32Array(this.#slots * 2);
     this.#size = 0;
-    for (let o = 0; o < old.length; o += stride) if (old[o] !== 0) this.#addDigest(old[o]!, old[o + 1]!, stride === 3 ? old[o + 2]! : -1);
-  }
-
-  /** Serialises as little-endian (hi, lo, line) triples (line -1 without lines). */
-  toBytes(): Uint8Array {
-    const out = new Uint8Array(this.#size * 12);
-    const view = new DataView(out.buffer);
-    const t = this.#table;
-    const stride = this.#stride;
-    let w = 0;
-    for (let o = 0; o < t.length; o += stride) {
-      if (t[o] === 0) continue;
-      view.setInt32(w, t[o]!, true);
-      view.setInt32(w + 4, t[o + 1]!, true);
-      view.setInt32(w + 8, stride === 3 ? t[o + 2]! : -1, true);
-      w += 12;
-    }
-    return out;
-  }
-
-  /** Adds every id of a serialised ledger; `line` overrides the stored lines (e.g. -1 for "from elsewhere"). */
-  addBytes(bytes: Uint8Array, line?: number): void {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // Grown once to hold them all, instead of doubling repeatedly while loading.
-    const ids = this.#size + Math.floor(bytes.byteLength / 12);
-    if (ids > this.#slots * MAX_LOAD) this.#rehash(ids);
-    for (let o = 0; o + 12 <= bytes.byteLength; o += 12) {
-      // A digest's hi is never 0 (digest()); 0 would read as an empty slot.
-      this.#addDigest(view.getInt32(o, true) || 1, view.getInt32(o + 4, true), line ?? view.getInt32(o + 8, true));
-    }
+    for (let o = 0; o < old.length; o += 2) if (old[o] !== 0) this.#addDigest(old[o]!, old[o + 1]!);
   }
 }
 
@@ -149,7 +115,7 @@ export class IdLedger {
  * What one part delivered: the serialised ledger (12 bytes an id, in delivery order) kept up to date as ids are added,
  * and which of the part's lines were delivered (one bit a line). A part's ledger is saved after every chunk; written
  * this way a save copies nothing, and no per-part hash table is needed: "was this id delivered before?" is the window
- * set's question, "was this line delivered by an earlier attempt?" this one's.
+ * set's question ({@link IdSet}), "was this line delivered by an earlier attempt?" this one's.
  */
 export class PartLedger {
   #bytes: Buffer;
@@ -158,7 +124,7 @@ export class PartLedger {
 
   /** @param lines the part's line count */
   constructor(lines: number) {
-    this.#bytes = Buffer.allocUnsafeSlow(Math.max(64, lines) * 12);
+    this.#bytes = Buffer.allocUnsafeSlow(Math.max(64, lines) * ENTRY_BYTES);
     this.#lines = new Uint8Array(Math.ceil(Math.max(1, lines) / 8));
   }
 
@@ -181,17 +147,17 @@ export class PartLedger {
   /** Loads a saved ledger of this part (an earlier attempt's progress). */
   addBytes(bytes: Uint8Array): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let o = 0; o + 12 <= bytes.byteLength; o += 12) this.#append(view.getInt32(o, true), view.getInt32(o + 4, true), view.getInt32(o + 8, true));
+    for (let o = 0; o + ENTRY_BYTES <= bytes.byteLength; o += ENTRY_BYTES) this.#append(view.getInt32(o, true), view.getInt32(o + 4, true), view.getInt32(o + 8, true));
   }
 
   /** The serialised ledger without copying; valid until the next `add`: write it out before adding more. */
   bytesView(): Uint8Array {
-    return this.#bytes.subarray(0, this.#size * 12);
+    return this.#bytes.subarray(0, this.#size * ENTRY_BYTES);
   }
 
   #append(hi: number, lo: number, line: number): void {
-    const at = this.#size * 12;
-    if (at + 12 > this.#bytes.length) {
+    const at = this.#size * ENTRY_BYTES;
+    if (at + ENTRY_BYTES > this.#bytes.length) {
       const bigger = Buffer.allocUnsafeSlow(this.#bytes.length * 2);
       this.#bytes.copy(bigger, 0, 0, at);
       this.#bytes = bigger;

@@ -12,7 +12,7 @@ import { compactIso } from '#shared/windows/time';
 
 /** The longest window the planner makes (a day: catch-up spans and event-time days, 25 h on a DST day). */
 const LONGEST_WINDOW_MS = 25 * 3_600_000;
-import type { IdLedger } from './ledger.ts';
+import type { IdSet } from './ledger.ts';
 
 /**
  * How far around a window other windows' deliveries are consulted. Mixpanel's SDKs retry a failed flush within
@@ -86,7 +86,7 @@ export async function loadNeighbourLedgers(
   self: WindowRef,
   from: number,
   to: number,
-  seen: IdLedger,
+  seen: IdSet,
   budget = NEIGHBOUR_ID_BUDGET,
 ): Promise<NeighbourLoad> {
   const found = await neighbourLedgerKeys(s3, bucket, layout, self, from, to);

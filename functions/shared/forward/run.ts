@@ -20,7 +20,7 @@ import { failureText, getBytes, getJson, getText, putJson } from '#shared/stagin
 import { type RetryPolicy, withRetry } from '#shared/http/retry';
 import { ChunkArena } from './arena.ts';
 import { WindowLease } from './lease.ts';
-import { IdLedger, PartLedger } from './ledger.ts';
+import { IdSet, PartLedger } from './ledger.ts';
 import { loadNeighbourLedgers } from './neighbours.ts';
 import { readPartLines } from './part-reader.ts';
 import type { Receipt, WindowReceipt } from './receipt.ts';
@@ -181,7 +181,7 @@ async function forwardLeased(
 ): Promise<WindowForwardResult> {
   // Every id this window delivered (any run or part, this run's own progress included) or is about to send: an id
   // seen before is a duplicate. A resumed part first skips its own delivered lines (its ledger knows their lines).
-  const seen = new IdLedger(manifest.events, { lines: false });
+  const seen = new IdSet(manifest.events);
   if (!replay) {
     await loadWindowLedgers(deps, ref, seen);
     // Mixpanel's retries of one event can land in neighbouring windows: what those delivered is not sent again.
@@ -303,7 +303,7 @@ async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps):
   }
 }
 
-async function loadWindowLedgers(deps: ForwardDeps, ref: WindowRef, seen: IdLedger): Promise<void> {
+async function loadWindowLedgers(deps: ForwardDeps, ref: WindowRef, seen: IdSet): Promise<void> {
   const prefix = deps.layout.deliveryPrefix(ref);
   let token: string | undefined;
   do {
@@ -336,7 +336,7 @@ async function forwardPart(
   index: number,
   ref: PartRef,
   mapper: Mapper,
-  seen: IdLedger,
+  seen: IdSet,
   deps: ForwardDeps,
   replay: boolean,
   stop: () => boolean,
