@@ -16,7 +16,9 @@ let requests = 0;
 let maxRequestBytes = 0;
 const measuringFetch: typeof fetch = async (input, init) => {
   const body = init?.body;
-  const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
+  // The sink streams its bodies with their length in content-length.
+  const length = Number(new Headers(init?.headers).get('content-length') ?? Number.NaN);
+  const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : Number.isFinite(length) ? length : 0;
   if (String(input instanceof Request ? input.url : input).includes('/collection/')) {
     requests++;
     maxRequestBytes = Math.max(maxRequestBytes, bytes);
