@@ -349,7 +349,7 @@ async function forwardPart(
   // Already delivered: its receipt is the answer (read once, not again by the caller).
   if (previous?.status === 'complete') return { receipt: previous, skipped: true };
 
-  // This part's own delivered ids, with the line each came from (a resumed line whose id is here was delivered).
+  // What this part delivered so far: its saved ledger, and the lines it came from (a resumed part skips those lines).
   const mine = new PartLedger(part.events);
   if (previous !== undefined) {
     const bytes = await getBytes(deps.s3, deps.bucket, ledgerKey);
