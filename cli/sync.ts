@@ -131,6 +131,8 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
   line(human, `${dryRun ? 'Dry run (nothing is staged or sent)' : exportOnly ? 'Export only (the deployed forwarder sends)' : 'Sync'}: Mixpanel project ${mp.projectId} (${mp.apiBaseUrl}) → s3://${exportConfig.staging.bucket}/${exportConfig.staging.prefix}${forwardConfig?.aep ? ` → AEP dataset ${forwardConfig.aep.datasetId} (${forwardConfig.aep.sink})` : ''}`);
   line(human, `  ${'source' in event ? `scheduled run at ${String(event.scheduledTime)}: the previous ${windowMode} window, plus any missed since the checkpoint` : `range ${String(event.from)} → ${String(event.to)} (${windowMode})${flags.force ? ', forced' : ''}`}`);
 
+  // What every wiring below shares: the clients, the log and report, and the test clock.
+  const wiring = { s3, secretsManager, log, report, ...(ctx.now ? { now: ctx.now } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) };
   try {
     if (dryRun) {
       const mapper = compileMapper(await loadMappingConfig(mapping!.spec, s3), {
@@ -142,12 +144,7 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
       const tap = new MappingTap(mapper);
       const checked: DryRunWindow[] = [];
       const { exportHandler } = wireHandlers(exportConfig, undefined, {
-        s3,
-        secretsManager,
-        log,
-        report,
-        ...(ctx.now ? { now: ctx.now } : {}),
-        ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
+        ...wiring,
         mapExportDeps: (d) => ({ ...d, client: tap.wrap(d.client) }),
         onExported: (w) => {
           const m = tap.check(w);
@@ -166,7 +163,7 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
     }
 
     if (exportOnly) {
-      const { exportHandler } = wireHandlers(exportConfig, undefined, { s3, secretsManager, log, report, ...(ctx.now ? { now: ctx.now } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
+      const { exportHandler } = wireHandlers(exportConfig, undefined, wiring);
       const result = await exportHandler(event);
       if (json) io.stdout.write(JSON.stringify({ export: result }, null, 2) + '\n');
       else printRun(human, report, result);
@@ -175,12 +172,7 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
 
     const forwarded: WindowForwardResult[] = [];
     const { exportHandler, forwardHandler } = wireHandlers(exportConfig, forwardConfig, {
-      s3,
-      secretsManager,
-      log,
-      report,
-      ...(ctx.now ? { now: ctx.now } : {}),
-      ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
+      ...wiring,
       onForwarded: (r) => forwarded.push(r),
     });
     let run: Awaited<ReturnType<typeof runPipeline>>;

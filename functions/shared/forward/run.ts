@@ -420,7 +420,7 @@ async function forwardPart(
 
   // The chunk being built: records to send (their bytes in the arena), and rejections waiting for the chunk to settle.
   const arena = new ChunkArena();
-  let chunk: Array<SinkRecord & { json: Uint8Array }> = [];
+  let chunk: Array<SinkRecord & { json: Buffer }> = [];
   let chunkLine = new Map<string, number>();
   let pendingRejects: string[] = [];
   let pendingCounts = { read: 0, mapped: 0, rejected: 0, byReason: {} as Record<string, number> };
@@ -474,7 +474,7 @@ async function forwardPart(
     const byId = new Map(chunk.map((r) => [r.id, r.json]));
     for (const r of res.rejected) {
       const json = byId.get(r.id);
-      reject('aep-rejected', r.reason, '', { id: r.id, status: r.status, record: json === undefined ? '' : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8') });
+      reject('aep-rejected', r.reason, '', { id: r.id, status: r.status, record: json?.toString('utf8') ?? '' });
     }
     counts.read += pendingCounts.read;
     counts.mapped += pendingCounts.mapped;
