@@ -52,10 +52,24 @@ export const BUNDLING = {
  * - `--max-semi-space-size=4`: a 4 MB young generation. The functions stream data through short-lived objects; with
  *   the 16 MB semi-spaces V8 picks on a large host, the young generation alone holds up to 48 MB and, measured on the
  *   forwarder, peak RSS was 239 MB instead of 197 MB for the same work at the same CPU time (`npm run bench`, which
- *   runs its functions with these options). NODE_OPTIONS is read before the command line, so a flag the runtime
- *   itself passes would win over this one.
+ *   runs its functions with these options). The Node.js runtime passes its own `--max-semi-space-size` on the command
+ *   line, which Node lets win over NODE_OPTIONS: {@link EXEC_WRAPPER} removes it so that this value applies.
  */
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
+
+/**
+ * The exec wrapper every function starts through (AWS_LAMBDA_EXEC_WRAPPER; functions/runtime/exec-wrapper.sh, copied
+ * into each bundle, mode 755): Lambda hands it the interpreter path and the runtime's original arguments ("Modifying
+ * the runtime environment", https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper), and it
+ * starts them without the runtime's young-generation size, so {@link LAMBDA_NODE_OPTIONS} decides it. Not added when
+ * deploying from Windows, where the file cannot be given its executable bit (the runtime's size then applies).
+ */
+export const EXEC_WRAPPER = {
+  source: join(PROJECT_ROOT, 'functions', 'runtime', 'exec-wrapper.sh'),
+  bundledAs: 'exec-wrapper.sh',
+  path: '/var/task/exec-wrapper.sh',
+  enabled: process.platform !== 'win32',
+} as const;
 
 /**
  * glibc malloc settings of every connector function. zlib and the Node thread pool allocate from several threads, and
@@ -63,6 +77,9 @@ export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4
  * (measured on the forwarder: peak RSS 193 → 170 MB for the same work, same CPU time).
  */
 export const LAMBDA_MALLOC_ENV = { MALLOC_ARENA_MAX: '2' } as const;
+
+/** A path quoted for the bundling hook's shell. */
+const q = (path: string): string => JSON.stringify(path);
 
 /** Props of {@link ConnectorFunction}. */
 export interface ConnectorFunctionProps {
@@ -133,22 +150,18 @@ export class ConnectorFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
         ...LAMBDA_MALLOC_ENV,
+        ...(EXEC_WRAPPER.enabled ? { AWS_LAMBDA_EXEC_WRAPPER: EXEC_WRAPPER.path } : {}),
       },
       bundling: {
         ...BUNDLING,
-        ...(mapping !== undefined
-          ? {
-              commandHooks: {
-                beforeBundling: () => [],
-                beforeInstall: () => [],
-                afterBundling: (_inputDir: string, outputDir: string) => [
-                  process.platform === 'win32'
-                    ? `copy /Y ${JSON.stringify(mapping)} ${JSON.stringify(join(outputDir, 'mapping.json'))}`
-                    : `cp ${JSON.stringify(mapping)} ${JSON.stringify(join(outputDir, 'mapping.json'))}`,
-                ],
-              },
-            }
-          : {}),
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            ...(EXEC_WRAPPER.enabled ? [`cp ${q(EXEC_WRAPPER.source)} ${q(join(outputDir, EXEC_WRAPPER.bundledAs))}`, `chmod 755 ${q(join(outputDir, EXEC_WRAPPER.bundledAs))}`] : []),
+            ...(mapping === undefined ? [] : [`${process.platform === 'win32' ? 'copy /Y' : 'cp'} ${q(mapping)} ${q(join(outputDir, 'mapping.json'))}`]),
+          ],
+        },
       },
     });
 

@@ -21,6 +21,7 @@ const SCHEDULED_EVENT = '{"source":"schedule","scheduledTime":"<aws.scheduler.sc
 
 /** The variables the export Lambda's config parser reads (functions/shared/config.ts), plus Powertools/Node. */
 const EXPORT_ENV_KEYS = [
+  'AWS_LAMBDA_EXEC_WRAPPER',
   'LOOKBACK_DAYS',
   'MALLOC_ARENA_MAX',
   'MIXPANEL_LEGACY_LOCAL_TIME',
@@ -48,6 +49,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_SECRET_ID',
   'AEP_SINK',
   'AEP_TENANT_ID',
+  'AWS_LAMBDA_EXEC_WRAPPER',
   'MALLOC_ARENA_MAX',
   'MAPPING',
   'NODE_OPTIONS',
@@ -146,9 +148,14 @@ describe('ConnectorStack with two projects', () => {
     expect(envKeys(exp111)).toEqual(EXPORT_ENV_KEYS);
     expect(envKeys(exp222)).toEqual([...EXPORT_ENV_KEYS, 'MAX_WINDOWS_PER_RUN'].sort());
     expect(envKeys(fwd)).toEqual(FORWARD_ENV_KEYS);
-    // Source-mapped traces and the small young generation the benchmark measures memory with
+    // Source-mapped traces and the small young generation the benchmark measures memory with; the exec wrapper keeps
+    // the runtime's own young-generation flag from overriding it
     for (const id of [exp111, exp222, fwd]) {
-      expect(props(template, id).Environment.Variables).toMatchObject({ NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4', MALLOC_ARENA_MAX: '2' });
+      expect(props(template, id).Environment.Variables).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+        MALLOC_ARENA_MAX: '2',
+        AWS_LAMBDA_EXEC_WRAPPER: '/var/task/exec-wrapper.sh',
+      });
     }
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });

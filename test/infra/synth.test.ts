@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/connector-function.ts';
+import { EXEC_WRAPPER, PROJECT_ROOT } from '../../lib/constructs/connector-function.ts';
 import { HANDLER_ENTRIES } from '../../lib/connector-stack.ts';
 
 /** Per-bundle budget: the minified index.mjs a cold start loads (the source map is loaded only for stack traces). */
@@ -44,6 +44,10 @@ describe.skipIf(!handlersExist)('cdk synth (CLI, bundling, cdk-nag)', () => {
     expect(bundles, 'one bundle per handler (export functions share theirs)').toHaveLength(2);
     for (const b of bundles) {
       expect(b.map, `${b.asset} ships its source map`).toBe(true);
+      // The exec wrapper the functions start through (AWS_LAMBDA_EXEC_WRAPPER): in the bundle, unchanged, executable.
+      const wrapper = join(outdir, b.asset, EXEC_WRAPPER.bundledAs);
+      expect(readFileSync(wrapper, 'utf8')).toBe(readFileSync(EXEC_WRAPPER.source, 'utf8'));
+      expect(statSync(wrapper).mode & 0o755, `${b.asset}/${EXEC_WRAPPER.bundledAs} must be executable by Lambda`).toBe(0o755);
       expect(
         b.bytes,
         `${b.asset}/index.mjs is ${b.bytes} bytes, over the ${BUNDLE_BUDGET_BYTES}-byte budget: set BUNDLE_AWS_SDK to false in lib/constructs/connector-function.ts (the SDK is ~450 KB of it) or slim the code`,

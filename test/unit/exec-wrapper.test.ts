@@ -1,0 +1,72 @@
+/**
+ * The functions' exec wrapper (functions/runtime/exec-wrapper.sh) started the way Lambda starts it: the interpreter
+ * path, then the runtime's original arguments. A probe script reports the flags Node ran with and the heap limit V8
+ * derived from them (old space + 3 semi-spaces), so the young-generation size that applied is observable.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXEC_WRAPPER, LAMBDA_NODE_OPTIONS } from '../../lib/constructs/connector-function.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'exec-wrapper-'));
+const probe = join(dir, 'probe.cjs');
+writeFileSync(
+  probe,
+  "const v8 = require('node:v8');\n" +
+    'console.log(JSON.stringify({ limitMb: v8.getHeapStatistics().heap_size_limit / 1048576, execArgv: process.execArgv, argv: process.argv.slice(2) }));\n' +
+    "process.exitCode = process.argv.includes('fail') ? 3 : 0;\n",
+);
+
+interface Probe {
+  limitMb: number;
+  execArgv: string[];
+  argv: string[];
+}
+
+/** Runs `command args…` with the functions' NODE_OPTIONS; returns the probe's report and the exit status. */
+function run(command: string, args: string[]): { probe: Probe; status: number | null } {
+  const out = spawnSync(command, args, { env: { ...process.env, NODE_OPTIONS: LAMBDA_NODE_OPTIONS }, encoding: 'utf8' });
+  if (out.stdout.trim() === '') throw new Error(`no probe output: ${out.stderr}`);
+  return { probe: JSON.parse(out.stdout) as Probe, status: out.status };
+}
+const viaWrapper = (runtimeArgs: string[]) => run('/bin/sh', [EXEC_WRAPPER.source, process.execPath, ...runtimeArgs]);
+
+describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("should start the runtime without its young-generation size, so the function's NODE_OPTIONS one applies", () => {
+    // Prepare: the runtime's own command line (a 1024 MB function: semi-space 51 MB, old space 921 MB)
+    const runtimeArgs = ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=51', '--max-old-space-size=921', probe];
+
+    // Act
+    const direct = run(process.execPath, runtimeArgs);
+    const wrapped = viaWrapper(runtimeArgs);
+    const nodeOptionsOnly = run(process.execPath, ['--max-old-space-size=921', probe]);
+
+    // Assess: started directly, the runtime's flag wins over NODE_OPTIONS; through the wrapper, NODE_OPTIONS decides
+    expect(direct.probe.limitMb).toBeGreaterThan(nodeOptionsOnly.probe.limitMb);
+    expect(wrapped.probe.limitMb).toBe(nodeOptionsOnly.probe.limitMb);
+    expect(wrapped.probe.execArgv).toEqual(['--expose-gc', '--max-http-header-size', '81920', '--max-old-space-size=921']);
+  });
+
+  it('should drop the flag in its separate-value and underscore spellings and keep everything else as it was', () => {
+    // Act
+    const spaced = viaWrapper(['--max-semi-space-size', '51', '--max_semi_space_size=8', probe, 'a b', 'c"d', '', '$HOME']);
+
+    // Assess
+    expect(spaced.probe.execArgv).toEqual([]);
+    expect(spaced.probe.argv).toEqual(['a b', 'c"d', '', '$HOME']);
+  });
+
+  it('should pass a command line without the flag through unchanged, with its exit status', () => {
+    // Act
+    const plain = viaWrapper(['--expose-gc', probe, 'fail']);
+
+    // Assess
+    expect(plain.probe.execArgv).toEqual(['--expose-gc']);
+    expect(plain.probe.argv).toEqual(['fail']);
+    expect(plain.status).toBe(3);
+  });
+});
