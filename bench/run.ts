@@ -3,7 +3,9 @@
  * product and through its baselines, side by side in the same run, each measured in a fresh process while the
  * Mixpanel emulator, the AEP emulator and s3rver run in processes of their own. Prints a table, then one JSON object
  * on the last line. Options: `--quick`, `--only=map,export,forward,memory,bundle`, `--cpu-prof` (an extra, unmeasured
- * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON).
+ * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON). With
+ * `BENCH_MEMORY_SERIES_DIR=<dir>` in the environment, each memory run also writes its 20 ms samples there
+ * (`memory-small.txt`, `memory-large.txt`: phase, ms, RSS, heap used, heap total, external, array buffers in MB).
  *
  * Baselines and ratios (STYLE.md: benchmarks print ratios against a baseline in the same run, never timed tests):
  * - map: the product's `mapper(JSON.parse(line))` against `JSON.stringify(JSON.parse(line))` of the same lines;
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
         log(`memory: ${label} window`);
         return runWorker(worker, [new Date(from).toISOString(), new Date(to).toISOString()], {
           plain: true,
-          env: { ...stack!.env(project), STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/` },
+          env: { ...stack!.env(project), STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/`, ...(process.env.BENCH_MEMORY_SERIES_DIR === undefined ? {} : { BENCH_MEMORY_SERIES: path.join(process.env.BENCH_MEMORY_SERIES_DIR, `memory-${label}.txt`) }) },
         });
       };
       const small = await memory(PROJECT.small, 'small');
