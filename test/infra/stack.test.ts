@@ -24,6 +24,7 @@ const EXPORT_ENV_KEYS = [
   'AWS_LAMBDA_EXEC_WRAPPER',
   'LOOKBACK_DAYS',
   'MALLOC_ARENA_MAX',
+  'MALLOC_MMAP_THRESHOLD_',
   'MIXPANEL_LEGACY_LOCAL_TIME',
   'MIXPANEL_PROJECT_ID',
   'MIXPANEL_PROJECT_TIMEZONE',
@@ -51,6 +52,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_TENANT_ID',
   'AWS_LAMBDA_EXEC_WRAPPER',
   'MALLOC_ARENA_MAX',
+  'MALLOC_MMAP_THRESHOLD_',
   'MAPPING',
   'NODE_OPTIONS',
   'POWERTOOLS_LOG_LEVEL',
@@ -154,6 +156,7 @@ describe('ConnectorStack with two projects', () => {
       expect(props(template, id).Environment.Variables).toMatchObject({
         NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
         MALLOC_ARENA_MAX: '2',
+        MALLOC_MMAP_THRESHOLD_: '131072',
         AWS_LAMBDA_EXEC_WRAPPER: '/var/task/exec-wrapper.sh',
       });
     }
