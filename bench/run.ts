@@ -131,9 +131,14 @@ async function main(): Promise<void> {
       type MemoryRun = { exported: number; accepted: number; rejected: number; maxRssMb: number; peakHeapMb: number; ms: number; phasesMb: Record<'export' | 'forward', Record<string, number>> };
       const memory = async (project: string, label: string): Promise<MemoryRun> => {
         log(`memory: ${label} window`);
+        const seriesDir = process.env.BENCH_MEMORY_SERIES_DIR;
         return runWorker(worker, [new Date(from).toISOString(), new Date(to).toISOString()], {
           plain: true,
-          env: { ...stack!.env(project), STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/`, ...(process.env.BENCH_MEMORY_SERIES_DIR === undefined ? {} : { BENCH_MEMORY_SERIES: path.join(process.env.BENCH_MEMORY_SERIES_DIR, `memory-${label}.txt`) }) },
+          env: {
+            ...stack!.env(project),
+            STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/`,
+            ...(seriesDir === undefined ? {} : { BENCH_MEMORY_SERIES: path.join(seriesDir, `memory-${label}.txt`) }),
+          },
         });
       };
       const small = await memory(PROJECT.small, 'small');

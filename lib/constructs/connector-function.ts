@@ -64,10 +64,12 @@ export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4
  * starts them without the runtime's young-generation size, so {@link LAMBDA_NODE_OPTIONS} decides it. Not added when
  * deploying from Windows, where the file cannot be given its executable bit (the runtime's size then applies).
  */
+const EXEC_WRAPPER_FILE = 'exec-wrapper.sh';
 export const EXEC_WRAPPER = {
-  source: join(PROJECT_ROOT, 'functions', 'runtime', 'exec-wrapper.sh'),
-  bundledAs: 'exec-wrapper.sh',
-  path: '/var/task/exec-wrapper.sh',
+  source: join(PROJECT_ROOT, 'functions', 'runtime', EXEC_WRAPPER_FILE),
+  bundledAs: EXEC_WRAPPER_FILE,
+  /** Where Lambda finds it: the bundle is unpacked in /var/task. */
+  path: `/var/task/${EXEC_WRAPPER_FILE}`,
   enabled: process.platform !== 'win32',
 } as const;
 
@@ -163,10 +165,13 @@ export class ConnectorFunction extends Construct {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            ...(EXEC_WRAPPER.enabled ? [`cp ${q(EXEC_WRAPPER.source)} ${q(join(outputDir, EXEC_WRAPPER.bundledAs))}`, `chmod 755 ${q(join(outputDir, EXEC_WRAPPER.bundledAs))}`] : []),
-            ...(mapping === undefined ? [] : [`${process.platform === 'win32' ? 'copy /Y' : 'cp'} ${q(mapping)} ${q(join(outputDir, 'mapping.json'))}`]),
-          ],
+          afterBundling: (_inputDir: string, outputDir: string) => {
+            const wrapper = q(join(outputDir, EXEC_WRAPPER.bundledAs));
+            return [
+              ...(EXEC_WRAPPER.enabled ? [`cp ${q(EXEC_WRAPPER.source)} ${wrapper}`, `chmod 755 ${wrapper}`] : []),
+              ...(mapping === undefined ? [] : [`${process.platform === 'win32' ? 'copy /Y' : 'cp'} ${q(mapping)} ${q(join(outputDir, 'mapping.json'))}`]),
+            ];
+          },
         },
       },
     });

@@ -239,45 +239,32 @@ async function forwardLeased(
     if (batch.status === 'failed') deps.log.error('Platform failed the batch: check its errors in the Platform UI or the Catalog API', { batchId: batch.batchId, window: ref.windowId });
   }
 
-  const result: WindowForwardResult = {
-    manifestKey,
-    window: ref.windowId,
-    runId,
+  // What the result and the window's reconciliation both report: exported = accepted + rejected + quarantined.
+  const tally = {
     exported: manifest.lines,
     quarantined: manifest.quarantined,
     events: manifest.events,
     parts: manifest.parts.length,
-    partsSkipped: totals.skipped,
     accepted: totals.accepted,
     rejected: totals.rejected,
     byReason: totals.byReason,
     retried: totals.retried,
     ambiguous: totals.ambiguous,
-    complete,
     replay,
     ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
   };
+  const result: WindowForwardResult = { manifestKey, window: ref.windowId, runId, ...tally, partsSkipped: totals.skipped, complete };
   if (complete) {
-    // The window's reconciliation, next to its part receipts: exported = accepted + rejected + quarantined.
+    // The window's reconciliation, next to its part receipts.
     const reconciliation: WindowReceipt = {
       version: 1,
       projectId: manifest.projectId,
       mode: manifest.mode,
       window: ref.windowId,
       runId,
-      replay,
       sink: deps.sink.kind,
-      exported: manifest.lines,
-      quarantined: manifest.quarantined,
+      ...tally,
       ...(manifest.quarantinedByReason !== undefined ? { quarantinedByReason: manifest.quarantinedByReason } : {}),
-      events: manifest.events,
-      accepted: totals.accepted,
-      rejected: totals.rejected,
-      byReason: totals.byReason,
-      retried: totals.retried,
-      ambiguous: totals.ambiguous,
-      parts: manifest.parts.length,
-      ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
       forwardedAt: new Date(deps.now()).toISOString(),
     };
     await putJson(deps.s3, deps.bucket, deps.layout.windowReceiptKey({ ...ref, runId }), reconciliation);
