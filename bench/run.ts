@@ -20,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { exportQuery, makeWindow } from '#shared/windows/plan';
+import { exportQuery, makeWindow } from '#windows/plan';
 import { bundleWorker, measureBundle } from './lib/bundle.ts';
 import { processCpuMs, runWorker } from './lib/proc.ts';
 import { type ProfileSummary, topFrames } from './lib/profile.ts';

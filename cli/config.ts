@@ -2,7 +2,7 @@
  * Configuration for the CLI commands, read with the product's one schema (`readConfig`) so the rules and the messages
  * are the Lambdas' own. A command that needs both roles reports the problems of both in one error.
  */
-import { type Config, ConfigError, type Role, readConfig } from '#shared/config';
+import { type Config, ConfigError, type Role, readConfig } from '#common/config';
 import type { Env } from './env.ts';
 
 /** Reads the configuration of every role in `roles`; throws one ConfigError listing every problem. */

@@ -9,12 +9,12 @@
  * the lines of the window when the handler reports it (lines outside the window are quarantined by the export).
  * Duplicates use the forwarder's own `IdSet` (10 bytes an id).
  */
-import type { WindowSummary } from '#shared/export/run';
-import { classifyLine } from '#shared/export/stage-window';
-import { IdSet } from '#shared/forward/ledger';
-import type { Mapper } from '#shared/mapping/mapper';
-import type { MixpanelExportClient, ExportRequest } from '#shared/mixpanel/client';
-import { makeWindow } from '#shared/windows/plan';
+import type { WindowSummary } from '#export/run';
+import { classifyLine } from '#export/stage-window';
+import { IdSet } from '#forward/ledger';
+import type { Mapper } from '#mapping/mapper';
+import type { MixpanelExportClient, ExportRequest } from '#mixpanel/client';
+import { makeWindow } from '#windows/plan';
 
 const MINUTE = 60_000;
 /** A window that accepts every processing time: `classifyLine` then checks only the line's shape. */

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
-import { registerSecret } from '#shared/log';
-import { createS3Client } from '#shared/staging/s3';
+import { registerSecret } from '#common/log';
+import { createS3Client } from '#staging/s3';
 import { UsageError } from './args.ts';
 
 export type Env = Record<string, string | undefined>;

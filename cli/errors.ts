@@ -3,8 +3,8 @@
  * The product's errors already say what to do (ConfigError names every variable); this adds the one thing only the
  * CLI knows — which configuration variable a URL that could not be reached came from.
  */
-import { DEFAULT_IMS_URL, DEFAULT_PLATFORM_URL, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion } from '#shared/config';
-import { redact } from '#shared/log';
+import { DEFAULT_IMS_URL, DEFAULT_PLATFORM_URL, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion } from '#common/config';
+import { redact } from '#common/log';
 import type { Env } from './env.ts';
 import { EXIT_FAILED, EXIT_USAGE } from './io.ts';
 

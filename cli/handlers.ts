@@ -4,14 +4,14 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Config } from '#shared/config';
-import { type ExportBaseDeps, createExportDeps } from '#shared/export/deps';
-import type { WindowSummary } from '#shared/export/run';
-import { type ForwardBaseDeps, createForwardDeps } from '#shared/forward/deps';
-import type { WindowForwardResult } from '#shared/forward/run';
-import type { Log } from '#shared/log';
-import { createExportHandler } from '../functions/export/handler.ts';
-import { createForwardHandler } from '../functions/forward/handler.ts';
+import type { Config } from '#common/config';
+import { type ExportBaseDeps, createExportDeps } from '#export/deps';
+import type { WindowSummary } from '#export/run';
+import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
+import type { WindowForwardResult } from '#forward/run';
+import type { Log } from '#common/log';
+import { createExportHandler } from '#export/handler';
+import { createForwardHandler } from '#forward/handler';
 import type { ExportHandler, ForwardHandler } from './pipeline.ts';
 import type { RunReport } from './report.ts';
 

@@ -9,12 +9,12 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { WindowMode } from '#shared/config';
-import type { Receipt, WindowReceipt } from '#shared/forward/receipt';
-import type { StagingLayout } from '#shared/staging/layout';
-import { type Manifest, parseManifest } from '#shared/staging/manifest';
-import { getBytes, getJson, getText } from '#shared/staging/s3';
-import { parseWindowId } from '#shared/windows/plan';
+import type { WindowMode } from '#common/config';
+import type { Receipt, WindowReceipt } from '#forward/receipt';
+import type { StagingLayout } from '#staging/layout';
+import { type Manifest, parseManifest } from '#staging/manifest';
+import { getBytes, getJson, getText } from '#staging/s3';
+import { parseWindowId } from '#windows/plan';
 
 export interface WindowReconciliation {
   readonly window: string;

@@ -4,8 +4,8 @@
  * prints every record as the JSON line the Lambda would write. Both go to stderr, so `--json` output on stdout stays
  * parseable. Every line passes through the secret redactor.
  */
-import type { Log } from '#shared/log';
-import { redact } from '#shared/log';
+import type { Log } from '#common/log';
+import { redact } from '#common/log';
 import type { TextSink } from './io.ts';
 
 type Level = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';

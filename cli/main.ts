@@ -4,7 +4,7 @@
  * what to fix.
  * Exit codes: 0 success, 1 the run failed or found problems, 2 bad usage or configuration.
  */
-import { redact } from '#shared/log';
+import { redact } from '#common/log';
 import { UsageError } from './args.ts';
 import { DEMO_USAGE, demoCommand } from './demo.ts';
 import { describeFailure } from './errors.ts';

@@ -7,11 +7,11 @@ import { constants as fsConstants, createReadStream, createWriteStream } from 'n
 import { access } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { IdSet } from '#shared/forward/ledger';
-import { loadMappingConfig } from '#shared/forward/mapping-source';
-import { type MappingConfig } from '#shared/mapping/config';
-import { compileMapper } from '#shared/mapping/mapper';
-import { fieldGroupForMapping, standardFieldGroupsForMapping } from '#shared/mapping/schema';
+import { IdSet } from '#forward/ledger';
+import { loadMappingConfig } from '#forward/mapping-source';
+import { type MappingConfig } from '#mapping/config';
+import { compileMapper } from '#mapping/mapper';
+import { fieldGroupForMapping, standardFieldGroupsForMapping } from '#mapping/schema';
 import { UsageError, intFlag, parseFlags } from './args.ts';
 import { type MappingSettings, readMappingSettings } from './config.ts';
 import { type Env, loadEnv, s3ClientFor } from './env.ts';

@@ -4,7 +4,7 @@
  * The same handler code as the Lambdas; only the transport between them (S3 → SQS) is simulated here.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { ExportResult } from '#shared/export/run';
+import type { ExportResult } from '#export/run';
 
 export type ExportHandler = (event: unknown) => Promise<ExportResult>;
 export type ForwardHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;

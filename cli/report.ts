@@ -3,8 +3,8 @@
  * commits it and as the forward handler delivers it, then one table. The numbers come from the handlers' own
  * results (export `WindowSummary`, forward `WindowForwardResult`), never recomputed here.
  */
-import type { WindowSummary } from '#shared/export/run';
-import type { WindowForwardResult } from '#shared/forward/run';
+import type { WindowSummary } from '#export/run';
+import type { WindowForwardResult } from '#forward/run';
 import { type TextSink, bytes, count, duration, line, rate, table } from './io.ts';
 
 export interface WindowRow {

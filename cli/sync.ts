@@ -5,14 +5,14 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Config, WindowMode } from '#shared/config';
-import type { ExportResult, WindowSummary } from '#shared/export/run';
-import { planSettings } from '#shared/export/run';
-import type { WindowForwardResult } from '#shared/forward/run';
-import { loadMappingConfig } from '#shared/forward/mapping-source';
-import { compileMapper } from '#shared/mapping/mapper';
-import { lastSettledEnd } from '#shared/windows/plan';
-import { startOfDayContaining } from '#shared/windows/time';
+import type { Config, WindowMode } from '#common/config';
+import type { ExportResult, WindowSummary } from '#export/run';
+import { planSettings } from '#export/run';
+import type { WindowForwardResult } from '#forward/run';
+import { loadMappingConfig } from '#forward/mapping-source';
+import { compileMapper } from '#mapping/mapper';
+import { lastSettledEnd } from '#windows/plan';
+import { startOfDayContaining } from '#common/zone-time';
 import { UsageError, choiceFlag, parseFlags } from './args.ts';
 import { readConfigs, readMappingSettings } from './config.ts';
 import { type MappingCheck, MappingTap } from './dry-run.ts';

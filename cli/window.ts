@@ -7,12 +7,12 @@
  *   output says loudly that Platform will store the records again.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type Config, type WindowMode, ConfigError } from '#shared/config';
-import { createForwardDeps } from '#shared/forward/deps';
-import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#shared/forward/run';
-import type { StagingLayout, WindowRef } from '#shared/staging/layout';
-import { exists } from '#shared/staging/s3';
-import { parseWindowId } from '#shared/windows/plan';
+import { type Config, type WindowMode, ConfigError } from '#common/config';
+import { createForwardDeps } from '#forward/deps';
+import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/run';
+import type { StagingLayout, WindowRef } from '#staging/layout';
+import { exists } from '#staging/s3';
+import { parseWindowId } from '#windows/plan';
 import { UsageError, choiceFlag, parseFlags } from './args.ts';
 import { readConfigs } from './config.ts';
 import { type Env, loadEnv, s3ClientFor, secretsManagerFor } from './env.ts';

@@ -8,7 +8,7 @@ import { type AepEmulator, startAepEmulator } from '#emulators/aep/server';
 import { type DatasetSpec } from '#emulators/mixpanel/generator';
 import { type MixpanelEmulator, type MixpanelEmulatorOptions, startMixpanelEmulator } from '#emulators/mixpanel/server';
 import { type LocalS3, startLocalS3 } from '#emulators/s3';
-import { type Config, readConfig } from '#shared/config';
+import { type Config, readConfig } from '#common/config';
 
 export interface LocalStackOptions {
   readonly projectId?: string;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { createS3Client } from '#shared/staging/s3';
+import { createS3Client } from '#staging/s3';
 
 export interface LocalS3 {
   readonly endpoint: string;

@@ -3,7 +3,7 @@
  *
  * Every problem is reported at once with its JSON path (`projects[1].schedule.expression: ...`) so an operator fixes
  * the file in one pass. The bounds mirror what the Lambdas' own environment parser accepts
- * (functions/shared/config.ts), so a config that synthesises also starts.
+ * (functions/common/config.ts), so a config that synthesises also starts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root: children run from it so that `#shared/*` and friends resolve. */
+/** The repository root: children run from it so that `#common/*` and friends resolve. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface Service<T> {

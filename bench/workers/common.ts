@@ -2,8 +2,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Log } from '#shared/log';
-import { createS3Client } from '#shared/staging/s3';
+import type { Log } from '#common/log';
+import { createS3Client } from '#staging/s3';
 
 export const quiet: Log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 

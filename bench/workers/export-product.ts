@@ -3,8 +3,8 @@
  * upload into s3rver, through the export handler exactly as the Lambda runs it (configuration from the environment).
  * argv: from, to (ISO, a manual processing-time range). Prints events, parts, wall and CPU time.
  */
-import { readConfig } from '#shared/config';
-import { createExportDeps } from '#shared/export/deps';
+import { readConfig } from '#common/config';
+import { createExportDeps } from '#export/deps';
 import { createExportHandler } from '../../functions/export/handler.ts';
 import { benchS3, peakRssMb, quiet, report, timed } from './common.ts';
 

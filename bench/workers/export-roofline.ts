@@ -7,7 +7,7 @@ import http from 'node:http';
 import { createGunzip, createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { GZIP_LEVEL } from '#shared/staging/gzip-object';
+import { GZIP_LEVEL } from '#staging/gzip-object';
 import { report, timed } from './common.ts';
 
 const [url, authorization] = process.argv.slice(2) as [string, string];

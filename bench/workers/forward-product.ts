@@ -3,9 +3,9 @@
  * manifest — parts read back from s3rver, mapped to XDM, sent to the AEP emulator's DCS batch endpoint (streaming
  * sink). `fetch` is wrapped only to record the size of every request body. argv: the manifest key.
  */
-import { readConfig } from '#shared/config';
-import { createForwardDeps } from '#shared/forward/deps';
-import type { WindowForwardResult } from '#shared/forward/run';
+import { readConfig } from '#common/config';
+import { createForwardDeps } from '#forward/deps';
+import type { WindowForwardResult } from '#forward/run';
 import { sqsEventFor } from '#cli/pipeline';
 import { createForwardHandler } from '../../functions/forward/handler.ts';
 import { benchS3, peakRssMb, quiet, report, timed } from './common.ts';

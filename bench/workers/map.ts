@@ -4,8 +4,8 @@
  * Rounds alternate which one goes first; each round times both over every line. argv: events, rounds, seed.
  */
 import { generateDataset } from '#emulators/mixpanel/generator';
-import { presetConfig } from '#shared/mapping/config';
-import { compileMapper } from '#shared/mapping/mapper';
+import { presetConfig } from '#mapping/config';
+import { compileMapper } from '#mapping/mapper';
 import { report, timed } from './common.ts';
 
 const [count = 50_000, rounds = 5, seed = 6] = process.argv.slice(2).map(Number);

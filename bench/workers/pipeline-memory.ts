@@ -5,10 +5,10 @@
  * 20 ms in each phase. argv: from, to (ISO).
  */
 import { writeFileSync } from 'node:fs';
-import { readConfig } from '#shared/config';
-import { createExportDeps } from '#shared/export/deps';
-import { createForwardDeps } from '#shared/forward/deps';
-import type { WindowForwardResult } from '#shared/forward/run';
+import { readConfig } from '#common/config';
+import { createExportDeps } from '#export/deps';
+import { createForwardDeps } from '#forward/deps';
+import type { WindowForwardResult } from '#forward/run';
 import { sqsEventFor } from '#cli/pipeline';
 import { createExportHandler } from '../../functions/export/handler.ts';
 import { createForwardHandler } from '../../functions/forward/handler.ts';

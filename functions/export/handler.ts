@@ -4,11 +4,11 @@
  * metrics, return the summary. `createExportHandler` lets the CLI and tests run this same code with their own clients.
  */
 import type { Context } from 'aws-lambda';
-import { readConfig } from '#shared/config';
-import { type ExportBaseDeps, createExportDeps } from '#shared/export/deps';
-import { parseExportEvent } from '#shared/export/events';
-import { type ExportResult, runExport } from '#shared/export/run';
-import { MetricUnit, createMetrics } from '#shared/metrics';
+import { readConfig } from '#common/config';
+import { type ExportBaseDeps, createExportDeps } from '#export/deps';
+import { parseExportEvent } from '#export/events';
+import { type ExportResult, runExport } from '#export/run';
+import { MetricUnit, createMetrics } from '#common/metrics';
 
 export function createExportHandler(getDeps: () => ExportBaseDeps) {
   const metrics = createMetrics();

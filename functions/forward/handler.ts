@@ -4,12 +4,12 @@
  * `createForwardHandler` lets the CLI and tests run this same code with their own clients.
  */
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { readConfig } from '#shared/config';
-import { type ForwardBaseDeps, createForwardDeps } from '#shared/forward/deps';
-import { LeaseHeldError } from '#shared/forward/lease';
-import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#shared/forward/run';
-import { readMessage } from '#shared/forward/sqs-event';
-import { MetricUnit, createMetrics } from '#shared/metrics';
+import { readConfig } from '#common/config';
+import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
+import { LeaseHeldError } from '#forward/lease';
+import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/run';
+import { readMessage } from '#forward/sqs-event';
+import { MetricUnit, createMetrics } from '#common/metrics';
 
 /** Stop sending this long before the Lambda deadline, so receipts are written and the reply reaches SQS. */
 export const DEADLINE_SAFETY_MS = 30_000;

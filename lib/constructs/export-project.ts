@@ -100,7 +100,7 @@ export class ExportProject extends Construct {
     if (project.window.queriesPerHour !== undefined) this.fn.addEnvironment('EXPORT_QUERIES_PER_HOUR', String(project.window.queriesPerHour));
 
     // --- Staging: parts + manifests, quarantined lines, the checkpoint and query budget — of this project only (keys
-    // are `<area>/project=<id>/...`, functions/shared/staging/layout.ts). Deletes clean up an uncommitted attempt.
+    // are `<area>/project=<id>/...`, functions/staging/layout.ts). Deletes clean up an uncommitted attempt.
     this.fn
       .addEnvironment('STAGING_BUCKET', staging.bucket.bucketName)
       .addEnvironment('STAGING_PREFIX', staging.prefix);

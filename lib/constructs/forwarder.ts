@@ -37,7 +37,7 @@ export interface ForwarderProps {
  * Concurrency and AEP's limits. Streaming ingestion is guided at 1,000 requests/s and 10,000 messages/s per
  * organisation (https://experienceleague.adobe.com/docs/experience-platform/ingestion/streaming/overview.html, "RPS
  * guidance"). One forward invocation handles one manifest (batchSize 1) and keeps at most 4 requests in flight
- * (functions/shared/aep/streaming.ts DEFAULT_MAX_IN_FLIGHT). Even if AEP answered in 50 ms, one invocation makes at
+ * (functions/aep/streaming.ts DEFAULT_MAX_IN_FLIGHT). Even if AEP answered in 50 ms, one invocation makes at
  * most 4 / 0.05 s = 80 requests/s, so M concurrent invocations make at most 80·M requests/s: the default M = 2 is at
  * most 160 requests/s, and M ≤ 12 stays under 1,000 in that worst case. Messages/s scale with the same M (a 1 MB
  * request carries ~1,000 events), which is why the default is the smallest M SQS allows; raise `aep.maxConcurrency`
@@ -111,7 +111,7 @@ export class Forwarder extends Construct {
     }
 
     // One forwarder serves every project: each manifest carries its project's id, timezone and legacy-time flag
-    // (functions/shared/staging/manifest.ts), so no per-project setting is needed here.
+    // (functions/staging/manifest.ts), so no per-project setting is needed here.
 
     // --- The trigger
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {

@@ -96,7 +96,7 @@ export class StagingBucket extends Construct {
     return `${this.prefix}${area}/`;
   }
 
-  /** `${STAGING_PREFIX}${area}/project=${projectId}/`: one project's keys (functions/shared/staging/layout.ts). */
+  /** `${STAGING_PREFIX}${area}/project=${projectId}/`: one project's keys (functions/staging/layout.ts). */
   projectKeyPrefix(area: StagingArea, projectId: string): string {
     return `${this.keyPrefix(area)}project=${projectId}/`;
   }

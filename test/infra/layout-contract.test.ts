@@ -1,10 +1,10 @@
 /**
  * The stack's IAM prefixes and S3 notification filter against the keys the Lambdas really use
- * (functions/shared/staging/layout.ts): if the layout moves, these fail here instead of as AccessDenied in AWS.
+ * (functions/staging/layout.ts): if the layout moves, these fail here instead of as AccessDenied in AWS.
  */
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { StagingLayout, type PartRef, type WindowRef } from '../../functions/shared/staging/layout.ts';
+import { StagingLayout, type PartRef, type WindowRef } from '../../functions/staging/layout.ts';
 import { actionsOf, exportFunctionId, forwardFunctionId, oneProjectConfig, render, resourcesOf, roleOf, statementsOf, synthStack } from './helpers.ts';
 
 const PREFIX = 'cx/';

@@ -19,7 +19,7 @@ import {
 
 const SCHEDULED_EVENT = '{"source":"schedule","scheduledTime":"<aws.scheduler.scheduled-time>"}';
 
-/** The variables the export Lambda's config parser reads (functions/shared/config.ts), plus Powertools/Node. */
+/** The variables the export Lambda's config parser reads (functions/common/config.ts), plus Powertools/Node. */
 const EXPORT_ENV_KEYS = [
   'AWS_LAMBDA_EXEC_WRAPPER',
   'LOOKBACK_DAYS',

@@ -3,10 +3,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startAepEmulator, type AepEmulator } from '#emulators/aep/server';
-import type { RetryPolicy } from '#shared/http/retry';
-import { ImsError, ImsTokenProvider, type AepCredentials } from '#shared/aep/ims';
-import { DCS_MAX_REQUEST_BYTES, StreamingDeliveryError, StreamingSink, type SinkRecord } from '#shared/aep/streaming';
-import { BatchSink } from '#shared/aep/batch';
+import type { RetryPolicy } from '#common/retry';
+import { ImsError, ImsTokenProvider, type AepCredentials } from '#aep/ims';
+import { DCS_MAX_REQUEST_BYTES, StreamingDeliveryError, StreamingSink, type SinkRecord } from '#aep/streaming';
+import { BatchSink } from '#aep/batch';
 
 const CREDS: AepCredentials = { clientId: 'client-1', clientSecret: 'secret-value-1', orgId: 'ORG1@AdobeOrg' };
 const DATASET = 'ds-events';

@@ -11,7 +11,7 @@ import { type LocalStack, startLocalStack } from '#emulators/local-stack';
 import { listKeys } from '#cli/invariants';
 import { Buffered, type CliContext } from '#cli/io';
 import { runCli } from '#cli/main';
-import { StagingLayout } from '#shared/staging/layout';
+import { StagingLayout } from '#staging/layout';
 
 const H = 3_600_000;
 /** Two hours before the current hour, plus ten minutes: fixed for the test, in the past of the real clock. */

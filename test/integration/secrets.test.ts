@@ -7,10 +7,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '#emulators/local-stack';
 import { type SecretsManagerFake, startSecretsManagerFake } from '#emulators/secrets-manager';
-import { readConfig } from '#shared/config';
-import { createExportDeps } from '#shared/export/deps';
-import { AepSecretSchema, MixpanelSecretSchema, SecretError, secretFromManager } from '#shared/secrets';
-import { createExportHandler } from '../../functions/export/handler.ts';
+import { readConfig } from '#common/config';
+import { createExportDeps } from '#export/deps';
+import { AepSecretSchema, MixpanelSecretSchema, SecretError, secretFromManager } from '#common/secrets';
+import { createExportHandler } from '#export/handler';
 
 const NOW = Date.parse('2026-11-20T12:10:00Z');
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

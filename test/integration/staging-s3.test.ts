@@ -2,15 +2,15 @@ import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3, type LocalS3 } from '#emulators/s3';
-import { getBytes } from '#shared/staging/s3';
-import { GzipObjectWriter } from '#shared/staging/gzip-object';
-import { StagingLayout } from '#shared/staging/layout';
-import { StateStore, commitWindow } from '#shared/staging/state';
-import { QueryBudget, QueryBudgetExhaustedError } from '#shared/mixpanel/budget';
+import { getBytes } from '#staging/s3';
+import { GzipObjectWriter } from '#staging/gzip-object';
+import { StagingLayout } from '#staging/layout';
+import { StateStore, commitWindow } from '#staging/state';
+import { QueryBudget, QueryBudgetExhaustedError } from '#mixpanel/budget';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { IdSet, PartLedger } from '#shared/forward/ledger';
-import { loadNeighbourLedgers, neighbourLedgerKeys } from '#shared/forward/neighbours';
-import { parseWindowId, windowId } from '#shared/windows/plan';
+import { IdSet, PartLedger } from '#forward/ledger';
+import { loadNeighbourLedgers, neighbourLedgerKeys } from '#forward/neighbours';
+import { parseWindowId, windowId } from '#windows/plan';
 
 let s3: LocalS3;
 beforeAll(async () => {

@@ -6,12 +6,12 @@ import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
-import { ConfigError, readConfig } from '#shared/config';
-import { createForwardDeps } from '#shared/forward/deps';
-import type { WindowReceipt } from '#shared/forward/receipt';
-import { getBytes, getJson } from '#shared/staging/s3';
-import type { Manifest } from '#shared/staging/manifest';
-import { createForwardHandler } from '../../functions/forward/handler.ts';
+import { ConfigError, readConfig } from '#common/config';
+import { createForwardDeps } from '#forward/deps';
+import type { WindowReceipt } from '#forward/receipt';
+import { getBytes, getJson } from '#staging/s3';
+import type { Manifest } from '#staging/manifest';
+import { createForwardHandler } from '#forward/handler';
 import { EXPORT_TIMEOUT_MS, FORWARD_TIMEOUT_MS, H, MIN, NOW, PROJECT_ID, type Rig, assertInvariants, dump, expectActionable, failure, schedule, startRig } from './harness.ts';
 
 let rig: Rig | undefined;

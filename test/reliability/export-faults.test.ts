@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
-import { getJson } from '#shared/staging/s3';
+import { getJson } from '#staging/s3';
 import {
   EXPORT_TIMEOUT_MS,
   H,

@@ -6,10 +6,10 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
-import { forwardWindow } from '#shared/forward/run';
-import type { Receipt } from '#shared/forward/receipt';
-import { getBytes, getJson } from '#shared/staging/s3';
-import type { Manifest } from '#shared/staging/manifest';
+import { forwardWindow } from '#forward/run';
+import type { Receipt } from '#forward/receipt';
+import { getBytes, getJson } from '#staging/s3';
+import type { Manifest } from '#staging/manifest';
 import { EXPORT_TIMEOUT_MS, FORWARD_TIMEOUT_MS, H, LAST_WINDOW, MIN, NOW, PROJECT_ID, type Rig, assertInvariants, dump, schedule, secretsOf, startRig } from './harness.ts';
 
 let rig: Rig | undefined;

@@ -5,8 +5,8 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
-import type { Receipt } from '#shared/forward/receipt';
-import { getBytes, getJson } from '#shared/staging/s3';
+import type { Receipt } from '#forward/receipt';
+import { getBytes, getJson } from '#staging/s3';
 import { EXPORT_TIMEOUT_MS, FORWARD_TIMEOUT_MS, H, MIN, NOW, type Rig, assertInvariants, expectActionable, schedule, startRig } from './harness.ts';
 
 let rig: Rig | undefined;

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RetryPolicy } from '#shared/http/retry';
-import { RetriesExhaustedError } from '#shared/http/retry';
-import { AepHttpError } from '#shared/aep/errors';
-import type { ImsAuth } from '#shared/aep/ims';
-import type { TokenSource } from '#shared/aep/transport';
-import { BatchBodyNotReplayableError, BatchFileTooLargeError, BatchSink, MAX_SMALL_FILE_BYTES } from '#shared/aep/batch';
+import type { RetryPolicy } from '#common/retry';
+import { RetriesExhaustedError } from '#common/retry';
+import { AepHttpError } from '#aep/errors';
+import type { ImsAuth } from '#aep/ims';
+import type { TokenSource } from '#aep/transport';
+import { BatchBodyNotReplayableError, BatchFileTooLargeError, BatchSink, MAX_SMALL_FILE_BYTES } from '#aep/batch';
 
 // ---- a tiny Platform stand-in on loopback --------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RetryPolicy } from '#shared/http/retry';
-import { DEFAULT_PLATFORM_SCOPES, ImsError, ImsTokenProvider, type AepCredentials } from '#shared/aep/ims';
-import { platformHeaders } from '#shared/aep/headers';
+import type { RetryPolicy } from '#common/retry';
+import { DEFAULT_PLATFORM_SCOPES, ImsError, ImsTokenProvider, type AepCredentials } from '#aep/ims';
+import { platformHeaders } from '#aep/headers';
 
 // ---- a tiny IMS stand-in on loopback -------------------------------------------------------------------------------
 

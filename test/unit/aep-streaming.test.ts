@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RetryPolicy } from '#shared/http/retry';
-import type { ImsAuth } from '#shared/aep/ims';
-import type { TokenSource } from '#shared/aep/transport';
+import type { RetryPolicy } from '#common/retry';
+import type { ImsAuth } from '#aep/ims';
+import type { TokenSource } from '#aep/transport';
 import {
   batchEndpointOf,
   DCS_MAX_REQUEST_BYTES,
@@ -13,7 +13,7 @@ import {
   type SendResult,
   type SinkRecord,
   type StreamingTarget,
-} from '#shared/aep/streaming';
+} from '#aep/streaming';
 
 // ---- a tiny DCS stand-in on loopback -------------------------------------------------------------------------------
 

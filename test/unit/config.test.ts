@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, readConfig } from '#shared/config';
+import { ConfigError, readConfig } from '#common/config';
 
 const exportEnv = { MIXPANEL_PROJECT_ID: '123', MIXPANEL_SECRET_ID: 'mixpanel/sa', STAGING_BUCKET: 'my-staging' };
 const forwardEnv = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadExportEventError, parseExportEvent } from '#shared/export/events';
+import { BadExportEventError, parseExportEvent } from '#export/events';
 
 describe('parseExportEvent', () => {
   it('should read the Scheduler target input', () => {

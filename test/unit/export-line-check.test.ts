@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateDataset } from '#emulators/mixpanel/generator';
-import { classifyLineBytes } from '#shared/export/line-check';
-import { classifyLine } from '#shared/export/stage-window';
-import { makeWindow } from '#shared/windows/plan';
+import { classifyLineBytes } from '#export/line-check';
+import { classifyLine } from '#export/stage-window';
+import { makeWindow } from '#windows/plan';
 
 const H = 3_600_000;
 const START = Date.parse('2026-11-20T00:00:00Z');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { IdSet, PartLedger, digest } from '#shared/forward/ledger';
-import { decodeS3Key, readMessage } from '#shared/forward/sqs-event';
-import { ARENA_BLOCK_BYTES, ChunkArena } from '#shared/forward/arena';
+import { IdSet, PartLedger, digest } from '#forward/ledger';
+import { decodeS3Key, readMessage } from '#forward/sqs-event';
+import { ARENA_BLOCK_BYTES, ChunkArena } from '#forward/arena';
 
 /** The (hi, lo, line) entries of a serialised ledger, as text. */
 function entries(bytes: Uint8Array): string[] {

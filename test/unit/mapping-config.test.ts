@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileMapper, MappingConfigError, type MapperContext, parseMappingConfig, presetConfig } from '#shared/mapping/index';
+import { compileMapper, MappingConfigError, type MapperContext, parseMappingConfig, presetConfig } from '#mapping/index';
 
 const CTX: MapperContext = { projectId: '2195193', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false };
 

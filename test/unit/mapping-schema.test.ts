@@ -5,7 +5,7 @@ import {
   parseMappingConfig,
   presetConfig,
   standardFieldGroupsForMapping,
-} from '#shared/mapping/index';
+} from '#mapping/index';
 
 type Json = Record<string, unknown>;
 

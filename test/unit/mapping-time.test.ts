@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileMapper, eventInstantMs, MappingConfigError, MS_THRESHOLD, presetConfig } from '#shared/mapping/index';
-import { IsoFormatter } from '#shared/mapping/time';
+import { compileMapper, eventInstantMs, MappingConfigError, MS_THRESHOLD, presetConfig } from '#mapping/index';
+import { IsoFormatter } from '#mapping/event-time';
 
 /** Mixpanel legacy "local epoch" seconds for a wall-clock time: the wall clock written as if it were UTC. */
 function localSeconds(wallClock: string): number {

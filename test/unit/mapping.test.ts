@@ -8,7 +8,7 @@ import {
   parseMappingConfig,
   presetConfig,
   type XdmRecord,
-} from '#shared/mapping/index';
+} from '#mapping/index';
 
 /**
  * The ten sample events of Adobe's Mixpanel source API tutorial, as raw export lines (shared fixture

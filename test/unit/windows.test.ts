@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeIntervals, uncovered } from '#shared/windows/intervals';
+import { mergeIntervals, uncovered } from '#windows/intervals';
 import {
   type PlanSettings,
   WindowRangeError,
@@ -11,8 +11,8 @@ import {
   planScheduled,
   spanForRate,
   windowId,
-} from '#shared/windows/plan';
-import { dayString, startOfLocalDay, startOfNextDay } from '#shared/windows/time';
+} from '#windows/plan';
+import { dayString, startOfLocalDay, startOfNextDay } from '#common/zone-time';
 
 const H = 3_600_000;
 const t = (iso: string): number => Date.parse(iso);

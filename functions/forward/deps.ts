@@ -1,0 +1,95 @@
+/**
+ * Builds the forward path's dependencies from configuration: one place for the Lambda handler and the CLI.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AepConfig, type Config, ConfigError } from '#common/config';
+import { ImsTokenProvider, type AepCredentials } from '#aep/ims';
+import { StreamingSink } from '#aep/streaming';
+import { BatchSink } from '#aep/batch';
+import { type Log, logger } from '#common/log';
+import { type Mapper, compileMapper } from '#mapping/mapper';
+import type { MappingConfig } from '#mapping/config';
+import { AepSecretSchema, type SecretReader, secretFromManager, staticSecret } from '#common/secrets';
+import { StagingLayout } from '#staging/layout';
+import type { Manifest } from '#staging/manifest';
+import { createS3Client } from '#staging/s3';
+import { loadMappingConfig } from './mapping-source.ts';
+import type { ForwardDeps, RecordSink } from './run.ts';
+
+export interface ForwardDepsOverrides {
+  readonly s3?: S3Client;
+  readonly secretsManager?: SecretsManagerClient;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly log?: Log;
+  readonly maxInFlight?: number;
+}
+
+export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & { readonly aep: AepConfig; readonly mapping: MappingConfig };
+
+export function aepCredentials(aep: AepConfig, secretsManager: () => SecretsManagerClient): SecretReader<AepCredentials> {
+  if ('secretId' in aep.credentials) {
+    return secretFromManager(secretsManager(), aep.credentials.secretId, AepSecretSchema, 'AEP OAuth Server-to-Server') as SecretReader<AepCredentials>;
+  }
+  return staticSecret<AepCredentials>(aep.credentials);
+}
+
+export async function createForwardDeps(config: Config, o: ForwardDepsOverrides = {}): Promise<ForwardBaseDeps> {
+  const aep = config.aep;
+  if (aep === undefined) throw new ConfigError(['AEP_DATASET_ID, AEP_SCHEMA_ID and AEP_TENANT_ID are required to forward events']);
+  const s3 = o.s3 ?? createS3Client();
+  const log = o.log ?? logger;
+  const now = o.now ?? Date.now;
+  let sm = o.secretsManager;
+  const secret = aepCredentials(aep, () => (sm ??= new SecretsManagerClient({})));
+  let refresh = false;
+  const tokens = new ImsTokenProvider({
+    imsUrl: aep.imsUrl,
+    // After a refused token the provider is invalidated; read the secret again then, so a rotation is picked up.
+    credentials: async () => {
+      const c = refresh ? await secret.refresh() : await secret.get();
+      refresh = true;
+      return c;
+    },
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+    now,
+    ...(o.sleep ? { sleep: o.sleep } : {}),
+    log,
+  });
+  const common = { ...(o.fetch ? { fetch: o.fetch } : {}), now, ...(o.sleep ? { sleep: o.sleep } : {}), log };
+  let sink: RecordSink;
+  if (aep.sink === 'batch') {
+    const batches = new BatchSink({ target: { platformUrl: aep.platformUrl, datasetId: aep.datasetId, sandbox: aep.sandbox }, tokens, ...common });
+    sink = {
+      kind: 'batch',
+      batches: {
+        createBatch: () => batches.createBatch({ enableErrorDiagnostics: true }),
+        uploadFile: (id, name, body) => batches.uploadFile(id, name, body),
+        completeBatch: (id) => batches.completeBatch(id),
+        batchStatus: (id) => batches.batchStatus(id),
+      },
+    };
+  } else {
+    const streaming = new StreamingSink({
+      target: { inletUrl: aep.inletUrl ?? '', datasetId: aep.datasetId, schemaId: aep.schemaId, sandbox: aep.sandbox, ...(aep.flowId ? { flowId: aep.flowId } : {}) },
+      tokens,
+      ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+      ...common,
+    });
+    sink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
+  }
+  const mapping = await loadMappingConfig(aep.mapping, s3);
+  const mappers = new Map<string, Mapper>();
+  const mapperFor = (m: Manifest): Mapper => {
+    const key = `${m.projectId}|${m.project.timezone}|${m.project.legacyLocalTime}`;
+    let mapper = mappers.get(key);
+    if (mapper === undefined) {
+      mapper = compileMapper(mapping, { projectId: m.projectId, tenant: aep.tenantId, projectTimezone: m.project.timezone, legacyLocalTime: m.project.legacyLocalTime });
+      mappers.set(key, mapper);
+    }
+    return mapper;
+  };
+  return { s3, bucket: config.staging.bucket, layout: new StagingLayout(config.staging.prefix), sink, mapperFor, now, ...(o.sleep ? { sleep: o.sleep } : {}), log, aep, mapping };
+}

@@ -1,0 +1,70 @@
+/**
+ * Reads a staged part back as batches of lines, checking the SHA-256 and size the manifest recorded: a part that was
+ * replaced or damaged after commit is refused instead of forwarded.
+ */
+import { createHash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Manifest } from '#staging/manifest';
+
+const LF = 0x0a;
+
+export class PartIntegrityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartIntegrityError';
+  }
+}
+
+/**
+ * Streams the lines of a part, `batchLines` at a time; memory stays bounded by one batch. Batches are small so that
+ * their strings die in the young generation (a batch that outlives a few scavenges is promoted, and the old
+ * generation then grows by the data volume).
+ */
+export async function* readPartLines(s3: S3Client, bucket: string, part: Manifest['parts'][number], batchLines = 256): AsyncGenerator<string[]> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: part.key }));
+  const body = out.Body as Readable;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  body.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  const gunzip = body.pipe(createGunzip());
+  body.on('error', (error) => gunzip.destroy(error));
+  // Lines are cut at newline bytes and each is decoded on its own: UTF-8 never has a 0x0A byte inside a character, and
+  // this skips decoding whole chunks into text only to split (copy) that text again.
+  let pending: Buffer[] = [];
+  let batch: string[] = [];
+  let lines = 0;
+  for await (const chunk of gunzip) {
+    let data = chunk as Buffer;
+    if (pending.length > 0) {
+      pending.push(data);
+      if (data.indexOf(LF) < 0) continue;
+      data = Buffer.concat(pending);
+      pending = [];
+    }
+    let start = 0;
+    for (let end = data.indexOf(LF); end !== -1; start = end + 1, end = data.indexOf(LF, start)) {
+      if (end === start) continue;
+      batch.push(data.toString('utf8', start, end));
+      if (batch.length >= batchLines) {
+        lines += batch.length;
+        yield batch;
+        batch = [];
+      }
+    }
+    if (start < data.length) pending.push(data.subarray(start));
+  }
+  const tail = pending.length === 0 ? '' : Buffer.concat(pending).toString('utf8');
+  if (tail !== '') batch.push(tail);
+  lines += batch.length;
+  const sha = hash.digest('hex');
+  if (sha !== part.sha256 || bytes !== part.bytes) {
+    throw new PartIntegrityError(`part ${part.key} does not match its manifest (sha256 ${sha.slice(0, 12)}… / ${bytes} bytes, expected ${part.sha256.slice(0, 12)}… / ${part.bytes}): it was changed after commit; re-export the window with "force": true`);
+  }
+  if (lines !== part.events) throw new PartIntegrityError(`part ${part.key} holds ${lines} lines but its manifest says ${part.events}`);
+  if (batch.length > 0) yield batch;
+}
