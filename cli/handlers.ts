@@ -8,7 +8,7 @@ import type { Config } from '#common/config';
 import { type ExportBaseDeps, createExportDeps } from '#export/deps';
 import type { WindowSummary } from '#export/run';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import type { Log } from '#common/log';
 import { createExportHandler } from '#export/handler';
 import { createForwardHandler } from '#forward/handler';

@@ -4,7 +4,7 @@
  * results (export `WindowSummary`, forward `WindowForwardResult`), never recomputed here.
  */
 import type { WindowSummary } from '#export/run';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import { type TextSink, bytes, count, duration, line, rate, table } from './io.ts';
 
 export interface WindowRow {

@@ -8,7 +8,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Config, WindowMode } from '#common/config';
 import type { ExportResult, WindowSummary } from '#export/run';
 import { planSettings } from '#export/run';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import { loadMappingConfig } from '#forward/mapping-source';
 import { compileMapper } from '#mapping/mapper';
 import { lastSettledEnd } from '#windows/plan';

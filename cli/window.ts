@@ -9,7 +9,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Config, type WindowMode, ConfigError } from '#common/config';
 import { createForwardDeps } from '#forward/deps';
-import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/run';
+import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
 import type { StagingLayout, WindowRef } from '#staging/layout';
 import { exists } from '#staging/s3';
 import { parseWindowId } from '#windows/plan';

@@ -5,7 +5,7 @@
  */
 import { readConfig } from '#common/config';
 import { createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import { sqsEventFor } from '#cli/pipeline';
 import { createForwardHandler } from '../../functions/forward/handler.ts';
 import { benchS3, peakRssMb, quiet, report, timed } from './common.ts';

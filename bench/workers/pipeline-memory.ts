@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { readConfig } from '#common/config';
 import { createExportDeps } from '#export/deps';
 import { createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import { sqsEventFor } from '#cli/pipeline';
 import { createExportHandler } from '../../functions/export/handler.ts';
 import { createForwardHandler } from '../../functions/forward/handler.ts';

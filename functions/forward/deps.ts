@@ -15,7 +15,7 @@ import { StagingLayout } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { createS3Client } from '#staging/s3';
 import { loadMappingConfig } from './mapping-source.ts';
-import type { ForwardDeps, RecordSink } from './run.ts';
+import type { ForwardDeps, RecordSink } from './window.ts';
 
 export interface ForwardDepsOverrides {
   readonly s3?: S3Client;

@@ -7,7 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readConfig } from '#common/config';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
 import { LeaseHeldError } from '#forward/lease';
-import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/run';
+import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
 import { readMessage } from '#forward/sqs-event';
 import { MetricUnit, createMetrics } from '#common/metrics';
 

@@ -76,3 +76,15 @@ export function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
+
+/** S3 failures worth another attempt: throttling, 5xx, timeouts and broken connections (no HTTP answer). */
+export function isTransientS3(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const status = e?.$metadata?.httpStatusCode;
+  if (e?.$retryable !== undefined) return true;
+  if (status === undefined) {
+    const text = `${e?.name} ${(error as Error)?.message}`;
+    return e?.$metadata !== undefined || /ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|TimeoutError|NetworkingError/i.test(text);
+  }
+  return status >= 500 || status === 429 || e.name === 'SlowDown' || e.name === 'RequestTimeout';
+}

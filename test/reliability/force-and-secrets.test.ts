@@ -6,7 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
-import { forwardWindow } from '#forward/run';
+import { forwardWindow } from '#forward/window';
 import type { Receipt } from '#forward/receipt';
 import { getBytes, getJson } from '#staging/s3';
 import type { Manifest } from '#staging/manifest';

@@ -17,7 +17,7 @@ import { type Config, readConfig } from '#common/config';
 import { type ExportBaseDeps, createExportDeps } from '#export/deps';
 import type { ExportResult } from '#export/run';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/run';
+import type { WindowForwardResult } from '#forward/window';
 import type { Log } from '#common/log';
 import { StagingLayout } from '#staging/layout';
 import { createS3Client, exists } from '#staging/s3';

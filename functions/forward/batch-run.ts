@@ -1,0 +1,151 @@
+/**
+ * The batch sink's side of a window run: one Platform batch per run (its id saved next to the receipts, so a resumed
+ * run keeps filling the same batch), one file per part, then COMPLETE and a bounded wait for Platform's verdict.
+ * The Batch Ingestion calls themselves live in aep/batch.ts (AdobeDocs/experience-platform.en
+ * help/ingestion/batch-ingestion/api-overview.md).
+ */
+import type { Mapper } from '#mapping/mapper';
+import type { WindowRef } from '#staging/layout';
+import type { Manifest } from '#staging/manifest';
+import { getJson, putJson } from '#staging/s3';
+import { RetriesExhaustedError, type RetryPolicy, withRetry } from '#common/retry';
+import type { PartLedger } from './ledger.ts';
+import { readPartLines } from './part-reader.ts';
+import type { ForwardDeps } from './window.ts';
+
+/** The part of the Batch Ingestion client the forwarder uses (see aep/batch.ts). */
+export interface BatchApi {
+  createBatch(): Promise<string>;
+  uploadFile(batchId: string, name: string, body: () => AsyncIterable<string>): Promise<unknown>;
+  completeBatch(batchId: string): Promise<void>;
+  batchStatus(batchId: string): Promise<{ readonly status: string }>;
+}
+
+/** How long the forwarder waits for Platform to finish a completed batch before it reports it as still loading. */
+export const BATCH_STATUS_WAIT_MS = 60_000;
+
+/** Catalog statuses after which a batch no longer changes on its own. */
+const SETTLED_STATUSES = ['success', 'failed', 'aborted', 'abandoned', 'inactive'];
+
+/** Status polls: 250 ms doubling to 5 s (no jitter: one poller per batch), bounded by time, not by attempts. */
+const STATUS_POLL: RetryPolicy = {
+  maxAttempts: Number.POSITIVE_INFINITY,
+  baseDelayMs: 250,
+  maxDelayMs: 5_000,
+  maxRetryAfterMs: 0,
+};
+
+/** The run's batch, as saved in `batch.json` of its delivery folder. */
+export interface BatchState {
+  batchId: string;
+  status: string;
+  completedAt?: string;
+}
+
+/** The batch is still being promoted (internal: makes the shared retry helper poll again). */
+class BatchNotSettledError extends Error {
+  constructor(batchId: string, status: string) {
+    super(`batch ${batchId} is still ${status}`);
+    this.name = 'BatchNotSettledError';
+  }
+}
+
+/** The S3 key of a run's batch state. */
+export function batchStateKey(deps: ForwardDeps, ref: WindowRef, runId: string): string {
+  return `${deps.layout.deliveryPrefix(ref)}run=${runId}/batch.json`;
+}
+
+/** The run's batch: the one an earlier attempt created, or a new one (saved before any file goes into it). */
+export async function openBatch(api: BatchApi, deps: ForwardDeps, key: string): Promise<BatchState> {
+  const saved = await getJson<BatchState>(deps.s3, deps.bucket, key);
+  if (saved !== undefined) return saved;
+  const batch: BatchState = { batchId: await api.createBatch(), status: 'loading' };
+  await putJson(deps.s3, deps.bucket, key, batch);
+  return batch;
+}
+
+/** Completes the run's batch, waits a bounded time for its verdict and saves what it learnt. */
+export async function closeBatch(
+  api: BatchApi,
+  state: BatchState,
+  deps: ForwardDeps,
+  key: string,
+  window: string,
+): Promise<BatchState> {
+  const batch = await finishBatch(api, state, deps);
+  await putJson(deps.s3, deps.bucket, key, batch);
+  if (batch.status === 'failed') {
+    deps.log.error('Platform failed the batch: check its errors in the Platform UI or the Catalog API', {
+      batchId: batch.batchId,
+      window,
+    });
+  }
+  return batch;
+}
+
+/** Completes the batch (idempotent) and polls its status until it settles or the wait (or the deadline) is over. */
+async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps): Promise<BatchState> {
+  if (state.completedAt === undefined) {
+    await api.completeBatch(state.batchId);
+    state = { ...state, completedAt: new Date(deps.now()).toISOString() };
+  }
+  const until = Math.min(deps.now() + BATCH_STATUS_WAIT_MS, deps.deadlineMs ?? Number.POSITIVE_INFINITY);
+  try {
+    await withRetry(
+      `waiting for batch ${state.batchId}`,
+      async () => {
+        const { status } = await api.batchStatus(state.batchId);
+        state = { ...state, status };
+        if (!SETTLED_STATUSES.includes(status)) throw new BatchNotSettledError(state.batchId, status);
+      },
+      {
+        policy: STATUS_POLL,
+        classify: (error) => ({ retry: error instanceof BatchNotSettledError }),
+        now: deps.now,
+        random: () => 1,
+        deadlineMs: until,
+        ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
+      },
+    );
+  } catch (error) {
+    // Out of waiting time: the last status read is the answer (a Catalog error itself still fails the run).
+    if (!(error instanceof RetriesExhaustedError && error.cause instanceof BatchNotSettledError)) throw error;
+  }
+  return state;
+}
+
+/**
+ * Uploads the part's file into the batch: exactly the records this part accepted, re-read and re-mapped from staging
+ * each time the body is opened, so an upload can be retried.
+ */
+export async function uploadPartFile(
+  api: BatchApi,
+  batchId: string,
+  index: number,
+  deps: ForwardDeps,
+  part: Manifest['parts'][number],
+  mapper: Mapper,
+  mine: PartLedger,
+): Promise<void> {
+  const name = `part-${String(index).padStart(5, '0')}.json`;
+  await api.uploadFile(batchId, name, () => mappedLines(deps, part, mapper, mine));
+}
+
+/** The mapped JSON Lines of the records of `part` whose id this part delivered (replayable). */
+async function* mappedLines(
+  deps: ForwardDeps,
+  part: Manifest['parts'][number],
+  mapper: Mapper,
+  mine: PartLedger,
+): AsyncGenerator<string> {
+  let n = 0;
+  for await (const batch of readPartLines(deps.s3, deps.bucket, part)) {
+    let out = '';
+    for (const line of batch) {
+      const here = n++;
+      const m = mapper(JSON.parse(line));
+      if (m.ok && mine.delivered(here)) out += m.json + '\n';
+    }
+    if (out !== '') yield out;
+  }
+}
