@@ -1,6 +1,7 @@
 /**
  * Streaming sink: sends already-mapped XDM records to an authenticated HTTP API streaming connection through the
- * DCS batch endpoint, as full as the 1 MB request limit allows, with bounded concurrency.
+ * DCS batch endpoint, as full as the 1 MB request limit allows, with bounded concurrency. Packing the requests is in
+ * streaming-pack.ts, reading DCS answers in streaming-answer.ts; this module sends, retries and keeps the deadline.
  *
  * Adobe, AdobeDocs/experience-platform.en help/ingestion/tutorials/streaming-multiple-messages.md:
  * - `POST https://dcs.adobedc.net/collection/batch/{CONNECTION_ID}` with `{"messages":[...]}`;
@@ -9,109 +10,46 @@
  *   re-include" the accepted ones;
  * - 413 "when the total payload request is greater than 1MB"; 429 too many requests; 503 "retry at least 3 times using
  *   an exponential back-off strategy"; 401/403 on authenticated connections when the token is missing or expired.
- *
- * The hot path never parses a record: each message is the pre-serialised `json` concatenated into a fixed envelope.
  */
-import { Buffer } from 'node:buffer';
 import {
   DEFAULT_RETRY_POLICY,
-  parseRetryAfter,
   RetriesExhaustedError,
   withRetry,
   type RetryPolicy,
   type Verdict,
 } from '#common/retry';
 import type { Log } from '#common/log';
-import { AepHttpError, AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
+import { AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
+import { type Delivery, Ledger, readMultiStatus, type SendResult } from './streaming-answer.ts';
+import {
+  BodyPool,
+  DCS_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_MESSAGES_PER_REQUEST,
+  type Envelope,
+  envelopeFor,
+  type Item,
+  oneChunkStream,
+  REQUEST_OVERHEAD_BYTES,
+  RequestPacker,
+  type SinkRecord,
+  type StreamingTarget,
+} from './streaming-pack.ts';
 
-/**
- * Largest request body we send. Adobe documents 413 above "1MB" without saying whether that is 10^6 or 2^20 bytes
- * (streaming-multiple-messages.md, response codes; streaming ingestion overview): we take the smaller.
- */
-export const DCS_MAX_REQUEST_BYTES = 1_000_000;
-
-/**
- * Adobe documents no cap on messages per request, only 1,000 requests/s and 10,000 messages/s per org
- * (help/ingestion/streaming-ingestion/overview.md, "Request per seconds (RPS) guidance"), so by default only bytes limit a request.
- */
-export const DEFAULT_MAX_MESSAGES_PER_REQUEST = Number.POSITIVE_INFINITY;
+export type { RejectedRecord, SendResult } from './streaming-answer.ts';
+export {
+  DCS_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_MESSAGES_PER_REQUEST,
+  DEFAULT_SOURCE_NAME,
+  type SinkRecord,
+  type StreamingTarget,
+  XED_FULL_CONTENT_TYPE,
+} from './streaming-pack.ts';
 
 /** Requests in flight per `send`; far below the 1,000 requests/s guardrail (streaming-ingestion/overview.md). */
 export const DEFAULT_MAX_IN_FLIGHT = 4;
 
-/** Content type of an XDM record in a message (streaming-multiple-messages.md, with the schema version 1.0). */
-export const XED_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
-
-/** `source.name` in every message header, so AEP monitoring shows where the data came from. */
-export const DEFAULT_SOURCE_NAME = 'mixpanel-aep-connector';
-
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-
-/** Per-message statuses DCS reports that are worth re-sending (the rest are permanent rejections). */
-const RETRYABLE_MESSAGE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-const REQUEST_OPEN = '{"messages":[';
-const REQUEST_CLOSE = ']}';
-const REQUEST_OVERHEAD_BYTES = REQUEST_OPEN.length + REQUEST_CLOSE.length;
-const REQUEST_OPEN_BYTES = Buffer.from(REQUEST_OPEN);
-const REQUEST_CLOSE_BYTES = Buffer.from(REQUEST_CLOSE);
-const COMMA = 0x2c;
-/** Memory of one reusable request body: the largest request DCS takes. */
-const BODY_BLOCK_BYTES = DCS_MAX_REQUEST_BYTES;
-
-/**
- * One mapped record: its XDM `_id` and the serialised `xdmEntity` (a JSON object, produced by the mapper), as text or
- * already as its UTF-8 bytes (the forwarder's chunk arena: then nothing is encoded again).
- */
-export interface SinkRecord {
-  readonly id: string;
-  readonly json: string | Uint8Array;
-}
-
-/** Where the records go. */
-export interface StreamingTarget {
-  /** The streaming connection URL `https://dcs.adobedc.net/collection/{id}` (`AEP_INLET_URL`); the batch endpoint is derived from it. */
-  readonly inletUrl: string;
-  readonly datasetId: string;
-  /** The schema's full `$id`, used verbatim as `schemaRef.id`. */
-  readonly schemaId: string;
-  /** `...@AdobeOrg` of the connection; defaults to the org of the credential. */
-  readonly orgId?: string;
-  readonly flowId?: string;
-  /** @default DEFAULT_SOURCE_NAME */
-  readonly sourceName?: string;
-  readonly sandbox: string;
-}
-
-export interface RejectedRecord {
-  readonly id: string;
-  /** Adobe's message, or `record-too-large` when the record cannot fit in a request. */
-  readonly reason: string;
-  readonly status?: number;
-}
-
-export interface SendResult {
-  /** Ids DCS accepted (it answered an `xactionId`), in input order. */
-  readonly accepted: string[];
-  /** Permanent failures, in input order: quarantine them with the reason. */
-  readonly rejected: RejectedRecord[];
-  /** Ids neither accepted nor rejected (deadline reached, or the run stopped): send them again later. */
-  readonly unsent: string[];
-  /**
-   * Ids that were in a request whose fate is unknown (connection lost after sending, timeout, 502/504) and that were
-   * then re-sent or left unsent: AEP may hold one more copy of them than `accepted` says.
-   */
-  readonly ambiguous: string[];
-  /** DCS `batchId` of every request that got a multi-status answer (the xactionIds are `{batchId}:{n}`). */
-  readonly aepIds: string[];
-  /** Messages sent again after a retryable failure. */
-  readonly retried: number;
-  /** HTTP requests made to DCS, retries included. */
-  readonly requests: number;
-  /** Largest request body sent, in bytes. */
-  readonly maxRequestBytes: number;
-}
 
 export interface StreamingSinkOptions {
   readonly target: StreamingTarget;
@@ -164,85 +102,6 @@ class DeadlineReachedError extends Error {
   }
 }
 
-const enum Outcome {
-  Unsent = 0,
-  Accepted = 1,
-  Rejected = 2,
-}
-
-/** One message of a packed request: the record's index and its `json` as UTF-8, encoded once when it is packed. */
-interface Item {
-  readonly index: number;
-  readonly json: Uint8Array;
-}
-
-/** The fixed parts of every message, as text and as the bytes the request body is assembled from. */
-interface Envelope {
-  readonly prefix: string;
-  readonly suffix: string;
-  readonly prefixBytes: Buffer;
-  readonly suffixBytes: Buffer;
-  readonly overheadBytes: number;
-}
-
-/** State of one packed request while it is being delivered (one per worker, never shared). */
-interface Delivery {
-  readonly ledger: Ledger;
-  readonly pastDeadline: () => boolean;
-  /** True once the first attempt failed: every message sent from then on counts as re-sent. */
-  retrying: boolean;
-  /** The first retryable per-message status of the latest answer, which makes the attempt fail as a whole. */
-  retryable: { status: number; message: string; retryAfterMs: number | undefined } | undefined;
-  /** Input index → the latest retryable per-message answer DCS gave for it. */
-  readonly lastAnswer: Map<number, { status: number; message: string }>;
-}
-
-/** Per-`send` bookkeeping, indexed like the input records. */
-class Ledger {
-  readonly outcome: Uint8Array;
-  readonly ambiguous: Uint8Array;
-  readonly reasons = new Map<number, { reason: string; status?: number }>();
-  readonly aepIds: string[] = [];
-  retried = 0;
-  requests = 0;
-  maxRequestBytes = 0;
-
-  constructor(readonly records: readonly SinkRecord[]) {
-    this.outcome = new Uint8Array(records.length);
-    this.ambiguous = new Uint8Array(records.length);
-  }
-
-  reject(index: number, reason: string, status?: number): void {
-    this.outcome[index] = Outcome.Rejected;
-    this.reasons.set(index, status === undefined ? { reason } : { reason, status });
-  }
-
-  result(): SendResult {
-    const accepted: string[] = [];
-    const rejected: RejectedRecord[] = [];
-    const unsent: string[] = [];
-    const ambiguous: string[] = [];
-    for (let i = 0; i < this.records.length; i++) {
-      const id = (this.records[i] as SinkRecord).id;
-      const outcome = this.outcome[i];
-      if (outcome === Outcome.Accepted) accepted.push(id);
-      else if (outcome === Outcome.Rejected) rejected.push({ id, ...(this.reasons.get(i) ?? { reason: 'rejected' }) });
-      else unsent.push(id);
-      if (this.ambiguous[i] === 1 && outcome !== Outcome.Rejected) ambiguous.push(id);
-    }
-    return {
-      accepted,
-      rejected,
-      unsent,
-      ambiguous,
-      aepIds: this.aepIds,
-      retried: this.retried,
-      requests: this.requests,
-      maxRequestBytes: this.maxRequestBytes,
-    };
-  }
-}
-
 /** Derives the batch endpoint `…/collection/batch/{id}` from a connection URL `…/collection/{id}` (query kept). */
 export function batchEndpointOf(inletUrl: string): string {
   const url = new URL(inletUrl);
@@ -269,12 +128,8 @@ export class StreamingSink {
   readonly #maxBytes: number;
   readonly #maxMessages: number;
   #envelope: Envelope | undefined;
-  /**
-   * Request bodies whose request is over (DCS answered and its answer was read), reused by later requests: each body
-   * is ~1 MB and lives as long as its request, long enough to be promoted, so fresh ones piled up as external memory
-   * until a full collection (measured: ~64 MB above the live set). At most one per request in flight.
-   */
-  readonly #freeBodies: Buffer[] = [];
+  /** Request bodies reused once their request is over (see BodyPool). */
+  readonly #bodies = new BodyPool();
 
   constructor(opts: StreamingSinkOptions) {
     this.#opts = opts;
@@ -317,35 +172,12 @@ export class StreamingSink {
       );
     }
 
-    // Largest message that fits in a request alone.
-    const maxMessageBytes = this.#maxBytes - REQUEST_OVERHEAD_BYTES;
-    let cursor = 0;
-    const nextBatch = (): Item[] | undefined => {
-      const items: Item[] = [];
-      let bytes = REQUEST_OVERHEAD_BYTES;
-      while (cursor < records.length && items.length < this.#maxMessages) {
-        const record = records[cursor] as SinkRecord;
-        // Encoded once: its length packs the request, its bytes are copied into the body.
-        const json = typeof record.json === 'string' ? Buffer.from(record.json, 'utf8') : record.json;
-        const messageBytes = envelope.overheadBytes + json.length;
-        if (messageBytes > maxMessageBytes) {
-          ledger.reject(cursor, 'record-too-large');
-          cursor++;
-          continue;
-        }
-        const added = messageBytes + (items.length > 0 ? 1 : 0); // the comma between messages
-        if (bytes + added > this.#maxBytes) break;
-        items.push({ index: cursor, json });
-        bytes += added;
-        cursor++;
-      }
-      return items.length > 0 ? items : undefined;
-    };
+    const packer = new RequestPacker(records, envelope, ledger, this.#maxBytes, this.#maxMessages);
 
     let fatal: unknown;
     const worker = async (): Promise<void> => {
       while (fatal === undefined && !pastDeadline()) {
-        const batch = nextBatch();
+        const batch = packer.next();
         if (batch === undefined) return;
         try {
           await this.#deliver(batch, ledger, deadlineMs, pastDeadline);
@@ -374,19 +206,7 @@ export class StreamingSink {
     if (this.#envelope !== undefined) return this.#envelope;
     const { target } = this.#opts;
     const orgId = target.orgId ?? (await this.#opts.tokens.auth()).orgId;
-    const schemaRef = { id: target.schemaId, contentType: XED_FULL_CONTENT_TYPE };
-    const header = {
-      schemaRef,
-      imsOrgId: orgId,
-      datasetId: target.datasetId,
-      ...(target.flowId === undefined || target.flowId === '' ? {} : { flowId: target.flowId }),
-      source: { name: target.sourceName ?? DEFAULT_SOURCE_NAME },
-    };
-    const prefix = `{"header":${JSON.stringify(header)},"body":{"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}},"xdmEntity":`;
-    const suffix = '}}';
-    const prefixBytes = Buffer.from(prefix, 'utf8');
-    const suffixBytes = Buffer.from(suffix, 'utf8');
-    this.#envelope = { prefix, suffix, prefixBytes, suffixBytes, overheadBytes: prefixBytes.length + suffixBytes.length };
+    this.#envelope = envelopeFor(target, orgId);
     return this.#envelope;
   }
 
@@ -413,7 +233,7 @@ export class StreamingSink {
           try {
             await this.#post(pending, delivery);
           } finally {
-            pending = pending.filter((item) => ledger.outcome[item.index] === Outcome.Unsent);
+            pending = pending.filter((item) => ledger.isUnsent(item.index));
           }
           // #post may have set it (TypeScript cannot see the mutation through the await).
           const retryable = delivery.retryable as Delivery['retryable'];
@@ -458,11 +278,11 @@ export class StreamingSink {
         // than stopping the run. 429/502/503/504 are about capacity: those records stay unsent and the run stops.
         for (const item of pending) {
           const answer = delivery.lastAnswer.get(item.index);
-          if (answer?.status === 500 && ledger.outcome[item.index] === Outcome.Unsent) {
+          if (answer?.status === 500 && ledger.isUnsent(item.index)) {
             ledger.reject(item.index, `${answer.message || 'DCS answered 500'} (still failing after ${error.attempts} attempts)`, 500);
           }
         }
-        if (pending.every((item) => ledger.outcome[item.index] !== Outcome.Unsent)) return;
+        if (pending.every((item) => !ledger.isUnsent(item.index))) return;
       }
       throw error;
     }
@@ -476,7 +296,8 @@ export class StreamingSink {
     const { ledger } = delivery;
     // Never start a request after the deadline (in-flight ones finish; the rest stays unsent).
     if (delivery.pastDeadline()) throw new DeadlineReachedError();
-    const body = requestBody(items, this.#envelope!, this.#freeBodies.pop()); // envelope: set by send() before any request is packed
+    // The envelope is set by send() before any request is packed.
+    const body = this.#bodies.body(items, this.#envelope!);
     if (body.length > this.#maxBytes && items.length > 1) {
       // Cannot happen when packing counted right; splitting keeps the limit a hard guarantee anyway.
       await this.#split(items, delivery);
@@ -510,14 +331,14 @@ export class StreamingSink {
         }),
       );
     } catch (error) {
-      if (error instanceof AepNetworkError && error.mayHaveArrived) this.#markAmbiguous(items, ledger);
+      if (error instanceof AepNetworkError && error.mayHaveArrived) ledger.markAmbiguous(items);
       throw error;
     }
 
     if (response.status === 207 || response.status === 200) {
-      await this.#readMultiStatus(response, items, delivery, what);
+      await readMultiStatus(response, items, delivery, what, this.#now);
       // The request is complete (its answer is read): its body's memory can carry the next one.
-      if (body.buffer.byteLength === BODY_BLOCK_BYTES && body.byteOffset === 0) this.#freeBodies.push(Buffer.from(body.buffer, 0, BODY_BLOCK_BYTES));
+      this.#bodies.release(body);
       return;
     }
     if (response.status === 413) {
@@ -536,7 +357,7 @@ export class StreamingSink {
       hint: this.#hint(response.status),
       nowMs: this.#now(),
     });
-    if (error.ambiguous) this.#markAmbiguous(items, ledger);
+    if (error.ambiguous) ledger.markAmbiguous(items);
     throw error;
   }
 
@@ -544,61 +365,6 @@ export class StreamingSink {
     const half = Math.ceil(items.length / 2);
     await this.#post(items.slice(0, half), delivery);
     await this.#post(items.slice(half), delivery);
-  }
-
-  async #readMultiStatus(response: Response, items: Item[], delivery: Delivery, what: string): Promise<void> {
-    const { ledger } = delivery;
-    let parsed: { batchId?: unknown; responses?: unknown };
-    try {
-      parsed = (await response.json()) as typeof parsed;
-    } catch (error) {
-      // DCS processed the request but we cannot read which messages it took: never guess, never re-send blindly.
-      this.#markAmbiguous(items, ledger);
-      throw new AepHttpError({
-        what,
-        service: 'dcs',
-        status: response.status,
-        adobeMessage: `unreadable multi-status body (${(error as Error).message})`,
-        hint: 'The outcome of these messages is unknown; check the dataset in AEP before sending them again.',
-      });
-    }
-    if (typeof parsed.batchId === 'string') ledger.aepIds.push(parsed.batchId);
-    const entries = Array.isArray(parsed.responses) ? (parsed.responses as unknown[]) : [];
-    if (entries.length !== items.length) {
-      this.#markAmbiguous(items, ledger);
-      throw new AepHttpError({
-        what,
-        service: 'dcs',
-        status: response.status,
-        adobeMessage: `multi-status answer has ${entries.length} entries for ${items.length} messages`,
-        hint: 'The outcome of these messages is unknown; check the dataset in AEP before sending them again.',
-      });
-    }
-    const retryAfter = response.headers.get('retry-after');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as Item;
-      const entry = (entries[i] ?? {}) as { xactionId?: unknown; statusCode?: unknown; message?: unknown };
-      if (typeof entry.xactionId === 'string' && entry.xactionId !== '') {
-        ledger.outcome[item.index] = Outcome.Accepted;
-        continue;
-      }
-      const status = typeof entry.statusCode === 'number' ? entry.statusCode : Number(entry.statusCode);
-      const message = typeof entry.message === 'string' ? entry.message : '';
-      if (RETRYABLE_MESSAGE_STATUSES.has(status)) {
-        delivery.lastAnswer.set(item.index, { status, message });
-        delivery.retryable ??= { status, message, retryAfterMs: parseRetryAfter(retryAfter, this.#now()) };
-        continue;
-      }
-      ledger.reject(
-        item.index,
-        message !== '' ? message : `DCS answered ${Number.isFinite(status) ? status : 'without an xactionId'}`,
-        ...(Number.isFinite(status) ? [status] : []),
-      );
-    }
-  }
-
-  #markAmbiguous(items: Item[], ledger: Ledger): void {
-    for (const item of items) ledger.ambiguous[item.index] = 1;
   }
 
   #hint(status: number): string {
@@ -622,40 +388,6 @@ export class StreamingSink {
         return `Check AEP_INLET_URL (connection ${this.#connection}), AEP_DATASET_ID, AEP_SCHEMA_ID, AEP_SANDBOX and the credential's org.`;
     }
   }
-}
-
-/**
- * `{"messages":[m1,m2,…]}` with each message `prefix + json + suffix`, copied straight from bytes: the same body as
- * encoding the joined text, without building that text (one copy of each record instead of three).
- */
-function requestBody(items: readonly Item[], envelope: Envelope, reuse: Buffer | undefined): Buffer {
-  const { prefixBytes, suffixBytes } = envelope;
-  let length = REQUEST_OPEN_BYTES.length + REQUEST_CLOSE_BYTES.length + Math.max(0, items.length - 1);
-  for (const item of items) length += prefixBytes.length + item.json.length + suffixBytes.length;
-  // Bodies that fit a block are written into one (reused, or new and reusable later); a larger one (only ever to be
-  // split) gets its own memory.
-  const body = length > BODY_BLOCK_BYTES ? Buffer.allocUnsafe(length) : (reuse ?? Buffer.allocUnsafeSlow(BODY_BLOCK_BYTES)).subarray(0, length);
-  let at = REQUEST_OPEN_BYTES.copy(body, 0);
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) body[at++] = COMMA;
-    at += prefixBytes.copy(body, at);
-    const json = (items[i] as Item).json;
-    body.set(json, at);
-    at += json.length;
-    at += suffixBytes.copy(body, at);
-  }
-  REQUEST_CLOSE_BYTES.copy(body, at);
-  return body;
-}
-
-/** A request body stream of exactly `bytes` (opened anew for every attempt). */
-function oneChunkStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      controller.enqueue(bytes);
-      controller.close();
-    },
-  });
 }
 
 /** Ends `text` with a full stop so the next sentence of an error message reads right. */
