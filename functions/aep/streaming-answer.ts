@@ -115,7 +115,8 @@ export class Ledger {
   }
 }
 
-const UNKNOWN_OUTCOME_HINT = 'The outcome of these messages is unknown; check the dataset in AEP before sending them again.';
+const UNKNOWN_OUTCOME_HINT =
+  'The outcome of these messages is unknown; check the dataset in AEP before sending them again.';
 
 /**
  * Records the outcome of every message of a multi-status answer in the ledger; retryable ones stay unsent and set

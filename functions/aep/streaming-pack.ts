@@ -16,12 +16,10 @@ export const DCS_MAX_REQUEST_BYTES = 1_000_000;
 
 /**
  * Adobe documents no cap on messages per request, only 1,000 requests/s and 10,000 messages/s per org
- * (help/ingestion/streaming-ingestion/overview.md, "Request per seconds (RPS) guidance"), so by default only bytes limit a request.
+ * (help/ingestion/streaming-ingestion/overview.md, "Request per seconds (RPS) guidance"), so by default only bytes
+ * limit a request.
  */
 export const DEFAULT_MAX_MESSAGES_PER_REQUEST = Number.POSITIVE_INFINITY;
-
-/** Requests in flight per `send`; far below the 1,000 requests/s guardrail (streaming-ingestion/overview.md). */
-export const DEFAULT_MAX_IN_FLIGHT = 4;
 
 /** Content type of an XDM record in a message (streaming-multiple-messages.md, with the schema version 1.0). */
 export const XED_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
@@ -50,7 +48,10 @@ export interface SinkRecord {
 
 /** Where the records go. */
 export interface StreamingTarget {
-  /** The streaming connection URL `https://dcs.adobedc.net/collection/{id}` (`AEP_INLET_URL`); the batch endpoint is derived from it. */
+  /**
+   * The streaming connection URL `https://dcs.adobedc.net/collection/{id}` (`AEP_INLET_URL`); the batch endpoint is
+   * derived from it.
+   */
   readonly inletUrl: string;
   readonly datasetId: string;
   /** The schema's full `$id`, used verbatim as `schemaRef.id`. */
@@ -88,7 +89,8 @@ export function envelopeFor(target: StreamingTarget, orgId: string): Envelope {
     ...(target.flowId === undefined || target.flowId === '' ? {} : { flowId: target.flowId }),
     source: { name: target.sourceName ?? DEFAULT_SOURCE_NAME },
   };
-  const prefix = `{"header":${JSON.stringify(header)},"body":{"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}},"xdmEntity":`;
+  const meta = `"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}}`;
+  const prefix = `{"header":${JSON.stringify(header)},"body":{${meta},"xdmEntity":`;
   const suffix = '}}';
   const prefixBytes = Buffer.from(prefix, 'utf8');
   const suffixBytes = Buffer.from(suffix, 'utf8');
@@ -171,7 +173,10 @@ function requestBody(items: readonly Item[], envelope: Envelope, reuse: Buffer |
   for (const item of items) length += prefixBytes.length + item.json.length + suffixBytes.length;
   // Bodies that fit a block are written into one (reused, or new and reusable later); a larger one (only ever to be
   // split) gets its own memory.
-  const body = length > BODY_BLOCK_BYTES ? Buffer.allocUnsafe(length) : (reuse ?? Buffer.allocUnsafeSlow(BODY_BLOCK_BYTES)).subarray(0, length);
+  const body =
+    length > BODY_BLOCK_BYTES
+      ? Buffer.allocUnsafe(length)
+      : (reuse ?? Buffer.allocUnsafeSlow(BODY_BLOCK_BYTES)).subarray(0, length);
   let at = REQUEST_OPEN_BYTES.copy(body, 0);
   for (let i = 0; i < items.length; i++) {
     if (i > 0) body[at++] = COMMA;
