@@ -15,6 +15,11 @@ import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy, type Verdict } from 
 import type { Log } from '#common/log';
 import { AepHttpError, classifyAepFailure, httpErrorFrom, type AepService } from './errors.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
+import { type BatchFileBody, bodySource } from './batch-body.ts';
+import { type BatchStatus, parseBatchStatus } from './batch-status.ts';
+
+export type { BatchFileBody } from './batch-body.ts';
+export type { BatchErrorEntry, BatchStatus } from './batch-status.ts';
 
 /**
  * Largest file one `PUT` may carry: batch-ingestion.yaml says "there is currently a size threshold of 256MB. If the file
@@ -52,35 +57,9 @@ export interface CreateBatchOptions {
   readonly tags?: Readonly<Record<string, readonly string[]>>;
 }
 
-/** A file's content: bytes, text, or a function that (re)opens a stream, so a failed upload can be sent again. */
-export type BatchFileBody =
-  | Uint8Array
-  | string
-  | (() => AsyncIterable<Uint8Array | string>)
-  /** A one-shot stream: uploads from it cannot be retried once it has been read. Prefer the function form. */
-  | AsyncIterable<Uint8Array | string>;
-
 export interface UploadOptions {
   /** Byte size, when known: sent as `Content-Length` and checked against {@link MAX_SMALL_FILE_BYTES} before sending. */
   readonly sizeBytes?: number;
-}
-
-export interface BatchErrorEntry {
-  readonly code?: string;
-  readonly description?: string;
-  readonly rows?: readonly string[];
-}
-
-export interface BatchStatus {
-  readonly id: string;
-  /** `loading`, `staging`, `processing`, `success`, `failed`, … as the Catalog reports it. */
-  readonly status: string;
-  readonly recordCount?: number;
-  readonly failedRecordCount?: number;
-  readonly metrics?: Readonly<Record<string, unknown>>;
-  readonly errors?: readonly BatchErrorEntry[];
-  /** The Catalog object as returned, for anything not lifted above. */
-  readonly raw: Readonly<Record<string, unknown>>;
 }
 
 export interface BatchSinkOptions {
@@ -387,90 +366,4 @@ export class BatchSink {
         return `Check AEP_PLATFORM_URL, AEP_DATASET_ID (${datasetId}) and AEP_SANDBOX ("${sandbox}").`;
     }
   }
-}
-
-interface BodySource {
-  readonly replayable: boolean;
-  readonly size: number | undefined;
-  opened: number;
-  open(): Uint8Array | AsyncIterable<Uint8Array | string>;
-}
-
-function bodySource(body: BatchFileBody): BodySource {
-  if (typeof body === 'string' || body instanceof Uint8Array) {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    return {
-      replayable: true,
-      size: bytes.length,
-      opened: 0,
-      open() {
-        this.opened++;
-        return bytes;
-      },
-    };
-  }
-  if (typeof body === 'function') {
-    return {
-      replayable: true,
-      size: undefined,
-      opened: 0,
-      open() {
-        this.opened++;
-        return body();
-      },
-    };
-  }
-  return {
-    replayable: false,
-    size: undefined,
-    opened: 0,
-    open() {
-      if (this.opened > 0) throw new Error('the one-shot upload stream was already read');
-      this.opened++;
-      return body;
-    },
-  };
-}
-
-function parseBatchStatus(batchId: string, answer: unknown, what: string): BatchStatus {
-  const container = (answer ?? {}) as Record<string, unknown>;
-  // The Catalog answers `{ "<batchId>": {...} }`; accept a bare batch object too.
-  let entry = container[batchId];
-  if ((entry === undefined || entry === null || typeof entry !== 'object') && typeof container.status === 'string') entry = container;
-  if (entry === undefined || entry === null || typeof entry !== 'object') {
-    throw new AepHttpError({
-      what,
-      service: 'catalog',
-      status: 200,
-      adobeMessage: 'answer does not contain the batch',
-      hint: 'Check AEP_PLATFORM_URL points at the Platform API host and AEP_SANDBOX is the batch’s sandbox.',
-    });
-  }
-  const raw = entry as Record<string, unknown>;
-  const errors = Array.isArray(raw.errors)
-    ? (raw.errors as unknown[]).map((e): BatchErrorEntry => {
-        const o = (e ?? {}) as Record<string, unknown>;
-        return {
-          ...(o.code === undefined ? {} : { code: String(o.code) }),
-          ...(typeof o.description === 'string' ? { description: o.description } : typeof o.message === 'string' ? { description: o.message } : {}),
-          ...(Array.isArray(o.rows) ? { rows: (o.rows as unknown[]).map(String) } : {}),
-        };
-      })
-    : undefined;
-  const metrics = raw.metrics !== null && typeof raw.metrics === 'object' ? (raw.metrics as Record<string, unknown>) : undefined;
-  const recordCount = numberOf(raw.recordCount) ?? numberOf(metrics?.inputRecordCount);
-  const failedRecordCount = numberOf(raw.failedRecordCount) ?? numberOf(metrics?.failedRecordCount);
-  return {
-    id: typeof raw.id === 'string' ? raw.id : batchId,
-    status: typeof raw.status === 'string' ? raw.status : 'unknown',
-    ...(recordCount === undefined ? {} : { recordCount }),
-    ...(failedRecordCount === undefined ? {} : { failedRecordCount }),
-    ...(metrics === undefined ? {} : { metrics }),
-    ...(errors === undefined ? {} : { errors }),
-    raw,
-  };
-}
-
-function numberOf(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
