@@ -18,6 +18,7 @@ import type { PartRef, StagingLayout, WindowRef } from '#staging/layout';
 import { type Manifest, parseManifest } from '#staging/manifest';
 import { failureText, getBytes, getJson, getText, putJson } from '#staging/s3';
 import { type RetryPolicy, withRetry } from '#common/retry';
+import { ConnectorError, kindFromCause } from '#common/errors';
 import { ChunkArena } from './arena.ts';
 import { WindowLease } from './lease.ts';
 import { IdSet, PartLedger } from './ledger.ts';
@@ -113,18 +114,18 @@ interface BatchState {
  * A window could not be forwarded completely. What was delivered is recorded in its receipts and ledgers; SQS
  * redelivers the message and the next attempt resumes there. `cause` is the original failure.
  */
-export class WindowForwardError extends Error {
+export class WindowForwardError extends ConnectorError {
   readonly window: string;
   constructor(window: string, message: string, cause: unknown) {
-    super(message, { cause });
+    super(kindFromCause(cause), message, { cause });
     this.name = 'WindowForwardError';
     this.window = window;
   }
 }
 
-export class ManifestMissingError extends Error {
+export class ManifestMissingError extends ConnectorError {
   constructor(key: string) {
-    super(`no manifest at ${key}: the window is not committed (or was removed); nothing to forward`);
+    super('permanent', `no manifest at ${key}: the window is not committed (or was removed); nothing to forward`);
     this.name = 'ManifestMissingError';
   }
 }
