@@ -14,7 +14,8 @@ const USAGE_KINDS: ReadonlySet<ErrorKind> = new Set(['config', 'input']);
 
 /** Advice by kind, for a product error whose message cannot know it runs under the CLI. */
 const KIND_HINTS: Partial<Record<ErrorKind, string>> = {
-  transient: 'The cause looks temporary (throttling, a busy or unreachable service): trying again later should get past it.',
+  transient:
+    'The cause looks temporary (throttling, a busy or unreachable service): trying again later should get past it.',
 };
 
 const NETWORK_CODES: Record<string, string> = {

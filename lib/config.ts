@@ -267,7 +267,8 @@ export type SecretConfig = ProjectConfig['secret'];
 export class ConnectorConfigError extends ConnectorError {
   readonly problems: readonly string[];
   constructor(source: string, problems: readonly string[]) {
-    super('config', `${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+    super('config', `${source} is invalid (${count}):\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConnectorConfigError';
     this.problems = problems;
   }

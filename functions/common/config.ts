@@ -155,7 +155,12 @@ export interface Config {
 export class ConfigError extends ConnectorError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('config', `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}\nSet these environment variables (see the README's configuration table) and try again.`);
+    const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+    super(
+      'config',
+      `Invalid configuration (${count}):\n  - ${problems.join('\n  - ')}\n` +
+        "Set these environment variables (see the README's configuration table) and try again.",
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }

@@ -56,7 +56,11 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
         }
         // The kind tells the operator whether redelivery can cure it or the message is bound for the DLQ.
         const kind = errorKind(error);
-        d.log.error('forward failed; the message will be redelivered', { messageId: record.messageId, kind, error: error as Error });
+        d.log.error('forward failed; the message will be redelivered', {
+          messageId: record.messageId,
+          kind,
+          error: error as Error,
+        });
         failures.push({ itemIdentifier: record.messageId });
       }
     }

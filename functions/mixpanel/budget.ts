@@ -15,7 +15,11 @@ const HOUR = 3_600_000;
 export class QueryBudgetExhaustedError extends ConnectorError {
   readonly retryAtMs: number;
   constructor(perHour: number, retryAtMs: number) {
-    super('transient', `the Mixpanel export budget of ${perHour} queries per hour is used up until ${new Date(retryAtMs).toISOString()}; the next run continues`);
+    const until = new Date(retryAtMs).toISOString();
+    super(
+      'transient',
+      `the Mixpanel export budget of ${perHour} queries per hour is used up until ${until}; the next run continues`,
+    );
     this.name = 'QueryBudgetExhaustedError';
     this.retryAtMs = retryAtMs;
   }
