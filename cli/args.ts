@@ -3,11 +3,12 @@
  * names the flag, so the command can print its usage.
  */
 import { parseArgs } from 'node:util';
+import { ConnectorError } from '#common/errors';
 
 /** Bad command line: the CLI prints the message and the command's usage, and exits 2. */
-export class UsageError extends Error {
+export class UsageError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('input', message);
     this.name = 'UsageError';
   }
 }

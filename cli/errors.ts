@@ -4,12 +4,19 @@
  * CLI knows — which configuration variable a URL that could not be reached came from.
  */
 import { DEFAULT_IMS_URL, DEFAULT_PLATFORM_URL, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion } from '#common/config';
+import { type ErrorKind, errorKind } from '#common/errors';
 import { redact } from '#common/log';
 import type { Env } from './env.ts';
 import { EXIT_FAILED, EXIT_USAGE } from './io.ts';
 
-/** Errors that mean "fix the command line or the configuration" (exit 2) rather than "the run failed" (exit 1). */
-const USAGE_ERRORS = new Set(['UsageError', 'ConfigError', 'MappingConfigError', 'BadExportEventError', 'WindowRangeError']);
+/** Kinds that mean "fix the command line or the configuration" (exit 2) rather than "the run failed" (exit 1). */
+const USAGE_KINDS: ReadonlySet<ErrorKind> = new Set(['config', 'input']);
+
+/** Advice by kind, for a product error whose message cannot know it runs under the CLI. */
+const KIND_HINTS: Partial<Record<ErrorKind, string>> = {
+  transient:
+    'The cause looks temporary (throttling, a busy or unreachable service): trying again later should get past it.',
+};
 
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: 'connection refused: nothing is listening there',
@@ -166,7 +173,8 @@ export function describeFailure(error: unknown, fallbackEnv: Env): { text: strin
   const unreachable = explainUnreachable(error, env);
   if (unreachable !== undefined) return { text: `error: ${redact(unreachable)}`, code: EXIT_FAILED };
   const e = error instanceof Error ? error : new Error(String(error));
-  const code = USAGE_ERRORS.has(e.name) ? EXIT_USAGE : EXIT_FAILED;
-  const hint = AWS_HINTS.find(([pattern]) => pattern.test(e.message))?.[1];
+  const kind = errorKind(e);
+  const code = kind !== undefined && USAGE_KINDS.has(kind) ? EXIT_USAGE : EXIT_FAILED;
+  const hint = AWS_HINTS.find(([pattern]) => pattern.test(e.message))?.[1] ?? (kind && KIND_HINTS[kind]);
   return { text: `error: ${redact(e.message)}${hint ? `\n  ${hint}` : ''}`, code };
 }

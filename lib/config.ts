@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { ConnectorError } from '#common/errors';
 
 /** CloudWatch Logs accepts only these retention periods (AWS::Logs::LogGroup RetentionInDays). */
 export const LOG_RETENTION_DAYS = [
@@ -263,10 +264,11 @@ export type ProjectConfig = ConnectorConfig['projects'][number];
 export type SecretConfig = ProjectConfig['secret'];
 
 /** Raised with every problem of a config file, each prefixed by its JSON path. */
-export class ConnectorConfigError extends Error {
+export class ConnectorConfigError extends ConnectorError {
   readonly problems: readonly string[];
   constructor(source: string, problems: readonly string[]) {
-    super(`${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+    super('config', `${source} is invalid (${count}):\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConnectorConfigError';
     this.problems = problems;
   }

@@ -13,6 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy, type Verdict } from '#common/retry';
 import type { Log } from '#common/log';
+import { ConnectorError } from '#common/errors';
 import { AepHttpError, classifyAepFailure, httpErrorFrom, type AepService } from './errors.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
 import { type BatchFileBody, bodySource } from './batch-body.ts';
@@ -81,11 +82,12 @@ export interface BatchSinkOptions {
 }
 
 /** The file is bigger than one `PUT` may carry: split it (the caller writes several files into the batch). */
-export class BatchFileTooLargeError extends Error {
+export class BatchFileTooLargeError extends ConnectorError {
   readonly limitBytes: number;
   constructor(name: string, limitBytes: number, sizeBytes?: number) {
     const size = sizeBytes === undefined ? 'more than' : `${sizeBytes} bytes, more than`;
     super(
+      'permanent',
       `Batch file ${name} is ${size} the ${limitBytes}-byte limit of a single upload (batch-ingestion.yaml, 256MB threshold); split it into several files of the same batch.`,
     );
     this.name = 'BatchFileTooLargeError';
@@ -94,9 +96,10 @@ export class BatchFileTooLargeError extends Error {
 }
 
 /** A failed upload whose body was a one-shot stream that was already read, so it cannot be sent again. */
-export class BatchBodyNotReplayableError extends Error {
+export class BatchBodyNotReplayableError extends ConnectorError {
   constructor(name: string, cause: unknown) {
     super(
+      'permanent',
       `Upload of batch file ${name} failed after its one-shot stream was read, so it cannot be retried: ${(cause as Error)?.message ?? String(cause)} ` +
         'Pass a function that re-opens the stream (e.g. re-reads the S3 object) to let the upload be retried.',
       { cause },

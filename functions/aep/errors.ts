@@ -5,6 +5,7 @@
  * from what Adobe answered, and the answer is scrubbed of the secrets we know before it is quoted.
  */
 import { parseRetryAfter, type Verdict } from '#common/retry';
+import { ConnectorError } from '#common/errors';
 
 /** Which Adobe service answered: used to phrase what the operator should check. */
 export type AepService = 'ims' | 'dcs' | 'batch' | 'catalog';
@@ -22,7 +23,7 @@ const AMBIGUOUS_STATUSES = new Set([502, 504]);
 const MAX_QUOTED_BODY_CHARS = 500;
 
 /** An HTTP answer from AEP that is not a success. `retryable` tells whether waiting and re-sending can help. */
-export class AepHttpError extends Error {
+export class AepHttpError extends ConnectorError {
   readonly status: number;
   readonly service: AepService;
   /** Adobe's error code (`error_code`, `code`, `error`) when the body had one. */
@@ -43,7 +44,8 @@ export class AepHttpError extends Error {
   }) {
     const code = opts.adobeCode === undefined ? '' : ` ${opts.adobeCode}`;
     const said = opts.adobeMessage === '' ? '' : `: ${opts.adobeMessage}`;
-    super(`${opts.what} got HTTP ${opts.status}${code}${said}. ${opts.hint}`);
+    const kind = RETRYABLE_STATUSES.has(opts.status) ? 'transient' : 'permanent';
+    super(kind, `${opts.what} got HTTP ${opts.status}${code}${said}. ${opts.hint}`, { hint: opts.hint });
     this.name = 'AepHttpError';
     this.status = opts.status;
     this.service = opts.service;
@@ -53,7 +55,7 @@ export class AepHttpError extends Error {
   }
 
   get retryable(): boolean {
-    return RETRYABLE_STATUSES.has(this.status);
+    return this.kind === 'transient';
   }
 
   /** True when the request may have been processed although the answer was an error. */
@@ -63,13 +65,14 @@ export class AepHttpError extends Error {
 }
 
 /** A request that failed below HTTP (DNS, refused or reset connection, timeout). */
-export class AepNetworkError extends Error {
+export class AepNetworkError extends ConnectorError {
   /** False when the request certainly never reached the server (refused, DNS failure, connect timeout). */
   readonly mayHaveArrived: boolean;
   constructor(what: string, cause: unknown) {
     const code = networkErrorCode(cause);
     const mayHaveArrived = code === undefined || !NEVER_ARRIVED_CODES.has(code);
     super(
+      'transient',
       `${what} failed before an HTTP answer (${code ?? describe(cause)}). Check the URL and that the host is reachable from here.`,
       { cause },
     );

@@ -10,6 +10,7 @@
  */
 import { DEFAULT_RETRY_POLICY, RetriesExhaustedError, withRetry, type RetryPolicy } from '#common/retry';
 import type { Log } from '#common/log';
+import { ConnectorError, kindFromCause } from '#common/errors';
 import { AepHttpError, AepNetworkError, classifyAepFailure, fetchOrNetworkError, httpErrorFrom, scrub } from './errors.ts';
 
 /** Adobe's token endpoint for OAuth Server-to-Server (help/landing/api-authentication.md, IMS API reference). */
@@ -74,11 +75,11 @@ export interface ImsTokenProviderOptions {
 }
 
 /** IMS would not give us a token. The message says what to check; it never contains the secret. */
-export class ImsError extends Error {
+export class ImsError extends ConnectorError {
   /** HTTP status from IMS, when it answered. */
   readonly status: number | undefined;
   constructor(message: string, options: { cause?: unknown; status?: number | undefined } = {}) {
-    super(message, { cause: options.cause });
+    super(kindFromCause(options.cause), message, { cause: options.cause });
     this.name = 'ImsError';
     this.status = options.status;
   }

@@ -19,7 +19,8 @@ import {
   type Verdict,
 } from '#common/retry';
 import type { Log } from '#common/log';
-import { AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
+import { ConnectorError, kindFromCause } from '#common/errors';
+import { AepHttpError, AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
 import { type Delivery, Ledger, readMultiStatus, type SendResult } from './streaming-answer.ts';
 import {
@@ -75,29 +76,29 @@ export interface StreamingSinkOptions {
  * The run stopped on a failure that waiting does not fix (or that outlasted the retry budget). `result` says what
  * happened to every record before it stopped: accepted ids must be recorded, unsent ones sent again later.
  */
-export class StreamingDeliveryError extends Error {
+export class StreamingDeliveryError extends ConnectorError {
   readonly result: SendResult;
   constructor(message: string, result: SendResult, cause: unknown) {
-    super(message, { cause });
+    super(kindFromCause(cause), message, { cause });
     this.name = 'StreamingDeliveryError';
     this.result = result;
   }
 }
 
 /** Some messages of a multi-status answer asked to be re-sent later (internal: drives the retry loop). */
-class RetryableMessagesError extends Error {
+class RetryableMessagesError extends ConnectorError {
   readonly retryAfterMs: number | undefined;
   constructor(count: number, status: number, message: string, retryAfterMs: number | undefined) {
-    super(`${count} message(s) were answered ${status}${message === '' ? '' : ` (${message})`}`);
+    super('transient', `${count} message(s) were answered ${status}${message === '' ? '' : ` (${message})`}`);
     this.name = 'RetryableMessagesError';
     this.retryAfterMs = retryAfterMs;
   }
 }
 
 /** The deadline passed between two requests of one batch (internal: ends the batch, leaving the rest unsent). */
-class DeadlineReachedError extends Error {
+class DeadlineReachedError extends ConnectorError {
   constructor() {
-    super('deadline reached');
+    super('transient', 'deadline reached');
     this.name = 'DeadlineReachedError';
   }
 }

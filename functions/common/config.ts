@@ -6,6 +6,7 @@
  * in one error, with what it expects, so an operator fixes them all in one go.
  */
 import * as z from 'zod';
+import { ConnectorError } from '#common/errors';
 
 /** Mixpanel data residency → export host. https://developer.mixpanel.com/reference/raw-event-export */
 export const MIXPANEL_EXPORT_HOSTS = {
@@ -151,10 +152,15 @@ export interface Config {
 }
 
 /** Raised with every bad or missing variable and what it should be. */
-export class ConfigError extends Error {
+export class ConfigError extends ConnectorError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}\nSet these environment variables (see the README's configuration table) and try again.`);
+    const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+    super(
+      'config',
+      `Invalid configuration (${count}):\n  - ${problems.join('\n  - ')}\n` +
+        "Set these environment variables (see the README's configuration table) and try again.",
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }

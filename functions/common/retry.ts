@@ -4,6 +4,7 @@
  * One mechanism for every remote call of the product (Mixpanel export, AEP IMS/DCS/batch, S3 through the SDK's own
  * retryer). Callers classify failures; this module only decides when to try again and says what it retried.
  */
+import { ConnectorError } from '#common/errors';
 
 export interface RetryPolicy {
   /** Total attempts including the first one. */
@@ -46,10 +47,11 @@ export interface RetryOptions {
 }
 
 /** Raised when the retry budget or the deadline is exhausted; `cause` is the last failure. */
-export class RetriesExhaustedError extends Error {
+export class RetriesExhaustedError extends ConnectorError {
   readonly attempts: number;
   constructor(what: string, attempts: number, cause: unknown, why: string) {
-    super(`${what} failed after ${attempts} attempt(s) (${why}): ${errorMessage(cause)}`, { cause });
+    // Only failures classified as retryable get here: another run may well succeed.
+    super('transient', `${what} failed after ${attempts} attempt(s) (${why}): ${errorMessage(cause)}`, { cause });
     this.name = 'RetriesExhaustedError';
     this.attempts = attempts;
   }

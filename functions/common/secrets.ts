@@ -6,6 +6,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { registerSecret } from '#common/log';
+import { ConnectorError } from '#common/errors';
 
 export interface SecretReader<T> {
   /** The cached value, fetched on first use. */
@@ -14,9 +15,9 @@ export interface SecretReader<T> {
   refresh(): Promise<T>;
 }
 
-export class SecretError extends Error {
+export class SecretError extends ConnectorError {
   constructor(message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('permanent', message, cause === undefined ? undefined : { cause });
     this.name = 'SecretError';
   }
 }

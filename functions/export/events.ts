@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import type { WindowMode } from '#common/config';
+import { ConnectorError } from '#common/errors';
 
 export type ExportInvocation =
   | { readonly kind: 'scheduled'; readonly scheduledMs: number }
@@ -29,9 +30,9 @@ const Manual = z
   })
   .strict();
 
-export class BadExportEventError extends Error {
+export class BadExportEventError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('input', message);
     this.name = 'BadExportEventError';
   }
 }

@@ -10,6 +10,7 @@ import { QueryBudgetExhaustedError } from '#mixpanel/budget';
 import { IncompleteExportError, type MixpanelExportClient } from '#mixpanel/client';
 import type { StagingLayout } from '#staging/layout';
 import { exists, failureText } from '#staging/s3';
+import { ConnectorError, kindFromCause } from '#common/errors';
 import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
 import { isCovered, uncovered } from '#windows/intervals';
 import { type PlanSettings, type Window, exportQuery, planManual, planScheduled, spanForRate, splitRange } from '#windows/plan';
@@ -27,10 +28,10 @@ export type WindowStatus = 'committed' | 'skipped' | 'dry-run';
  * A window could not be exported. Nothing of it was committed and the checkpoint did not move past it; the message
  * says why (the cause's own advice) and what happens next. `cause` is the original failure.
  */
-export class WindowExportError extends Error {
+export class WindowExportError extends ConnectorError {
   readonly window: string;
   constructor(window: string, message: string, cause: unknown) {
-    super(message, { cause });
+    super(kindFromCause(cause), message, { cause });
     this.name = 'WindowExportError';
     this.window = window;
   }

@@ -12,6 +12,7 @@ import { type StagingLayout, type WindowRef, newRunId } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { putJson } from '#staging/s3';
 import { type ExportQuery, type Window, inWindow } from '#windows/plan';
+import { ConnectorError } from '#common/errors';
 
 /** Part roll-over: events and uncompressed bytes. 128 MB raw keeps a mapped part under the 256 MB file limit of the
  * Batch Ingestion API (experience-platform.en help/ingestion/batch-ingestion/api-overview.md) and a part's forward
@@ -30,9 +31,9 @@ export const DEADLINE_MARGIN_MS = 20_000;
 export const DEADLINE_POLL_MS = 1_000;
 
 /** The Lambda deadline came before the window was complete; nothing of it was committed. */
-export class WindowDeadlineError extends Error {
+export class WindowDeadlineError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('transient', message);
     this.name = 'WindowDeadlineError';
   }
 }

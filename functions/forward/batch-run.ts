@@ -4,6 +4,7 @@
  * The Batch Ingestion calls themselves live in aep/batch.ts (AdobeDocs/experience-platform.en
  * help/ingestion/batch-ingestion/api-overview.md).
  */
+import { ConnectorError } from '#common/errors';
 import type { Mapper } from '#mapping/mapper';
 import type { WindowRef } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
@@ -43,9 +44,9 @@ export interface BatchState {
 }
 
 /** The batch is still being promoted (internal: makes the shared retry helper poll again). */
-class BatchNotSettledError extends Error {
+class BatchNotSettledError extends ConnectorError {
   constructor(batchId: string, status: string) {
-    super(`batch ${batchId} is still ${status}`);
+    super('transient', `batch ${batchId} is still ${status}`);
     this.name = 'BatchNotSettledError';
   }
 }

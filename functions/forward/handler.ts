@@ -5,6 +5,7 @@
  */
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readConfig } from '#common/config';
+import { errorKind } from '#common/errors';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
 import { LeaseHeldError } from '#forward/lease';
 import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
@@ -53,7 +54,13 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
           failures.push({ itemIdentifier: record.messageId });
           continue;
         }
-        d.log.error('forward failed; the message will be redelivered', { messageId: record.messageId, error: error as Error });
+        // The kind tells the operator whether redelivery can cure it or the message is bound for the DLQ.
+        const kind = errorKind(error);
+        d.log.error('forward failed; the message will be redelivered', {
+          messageId: record.messageId,
+          kind,
+          error: error as Error,
+        });
         failures.push({ itemIdentifier: record.messageId });
       }
     }

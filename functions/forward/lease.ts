@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Log } from '#common/log';
 import { isNotFound } from '#staging/s3';
+import { ConnectorError } from '#common/errors';
 
 /** Lease lifetime when the holder has no deadline (CLI); it is renewed every third of it. */
 export const LEASE_TTL_WITHOUT_DEADLINE_MS = 10 * 60_000;
@@ -34,10 +35,11 @@ interface LeaseBody {
 }
 
 /** Another forwarder holds the window: the message is retried after the visibility timeout. */
-export class LeaseHeldError extends Error {
+export class LeaseHeldError extends ConnectorError {
   readonly expiresAt: string;
   constructor(window: string, expiresAt: string) {
     super(
+      'transient',
       `another forwarder is delivering window ${window} (its lease ends at ${expiresAt}); this message is retried after the ` +
         'SQS visibility timeout and then resumes from that forwarder\'s receipts, so nothing is sent twice',
     );

@@ -7,12 +7,13 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '#staging/manifest';
+import { ConnectorError } from '#common/errors';
 
 const LF = 0x0a;
 
-export class PartIntegrityError extends Error {
+export class PartIntegrityError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('permanent', message);
     this.name = 'PartIntegrityError';
   }
 }

@@ -10,6 +10,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { SendResult, SinkRecord } from '#aep/streaming';
+import { ConnectorError, kindFromCause } from '#common/errors';
 import type { Log } from '#common/log';
 import type { Mapper } from '#mapping/mapper';
 import type { PartRef, StagingLayout, WindowRef } from '#staging/layout';
@@ -82,18 +83,18 @@ export interface WindowForwardResult {
  * A window could not be forwarded completely. What was delivered is recorded in its receipts and ledgers; SQS
  * redelivers the message and the next attempt resumes there. `cause` is the original failure.
  */
-export class WindowForwardError extends Error {
+export class WindowForwardError extends ConnectorError {
   readonly window: string;
   constructor(window: string, message: string, cause: unknown) {
-    super(message, { cause });
+    super(kindFromCause(cause), message, { cause });
     this.name = 'WindowForwardError';
     this.window = window;
   }
 }
 
-export class ManifestMissingError extends Error {
+export class ManifestMissingError extends ConnectorError {
   constructor(key: string) {
-    super(`no manifest at ${key}: the window is not committed (or was removed); nothing to forward`);
+    super('permanent', `no manifest at ${key}: the window is not committed (or was removed); nothing to forward`);
     this.name = 'ManifestMissingError';
   }
 }

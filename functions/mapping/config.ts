@@ -36,6 +36,7 @@ import {
   type PresetSource,
   STANDARD_PATHS,
 } from './presets.ts';
+import { ConnectorError } from '#common/errors';
 
 export const PRESET_NAMES = ['default', 'adobe-source'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -70,14 +71,17 @@ export const MappingConfigSchema = z.strictObject({
 export type MappingConfig = z.infer<typeof MappingConfigSchema>;
 
 /** A mapping config that cannot be used; `issues` holds one `path: problem` line per problem. */
-export class MappingConfigError extends Error {
+export class MappingConfigError extends ConnectorError {
   readonly issues: string[];
 
   /** `options.hint` replaces the closing advice (default: fix the entries in `source`). */
   constructor(source: string, issues: string[], options?: ErrorOptions & { hint?: string }) {
     const hint =
       options?.hint ?? `Fix these entries in ${source}; the format is described in XDM-MAPPING.md ("Mapping config").`;
-    super(`Invalid mapping config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}\n${hint}`, options);
+    super('config', `Invalid mapping config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}\n${hint}`, {
+      ...options,
+      hint,
+    });
     this.name = 'MappingConfigError';
     this.issues = issues;
   }

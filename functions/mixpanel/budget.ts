@@ -7,14 +7,19 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { getJson, putJson } from '#staging/s3';
+import { ConnectorError } from '#common/errors';
 
 export const QUERIES_PER_SECOND = 3;
 const HOUR = 3_600_000;
 
-export class QueryBudgetExhaustedError extends Error {
+export class QueryBudgetExhaustedError extends ConnectorError {
   readonly retryAtMs: number;
   constructor(perHour: number, retryAtMs: number) {
-    super(`the Mixpanel export budget of ${perHour} queries per hour is used up until ${new Date(retryAtMs).toISOString()}; the next run continues`);
+    const until = new Date(retryAtMs).toISOString();
+    super(
+      'transient',
+      `the Mixpanel export budget of ${perHour} queries per hour is used up until ${until}; the next run continues`,
+    );
     this.name = 'QueryBudgetExhaustedError';
     this.retryAtMs = retryAtMs;
   }

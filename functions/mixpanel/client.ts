@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import type { ExportQuery } from '#windows/plan';
 import { type RetryPolicy, type Verdict, parseRetryAfter, withRetry } from '#common/retry';
 import type { SecretReader } from '#common/secrets';
+import { ConnectorError } from '#common/errors';
 
 /** Mixpanel's export path, appended to the residency origin or MIXPANEL_API_BASE_URL. */
 export const EXPORT_PATH = '/api/2.0/export';
@@ -33,21 +34,21 @@ export interface MixpanelCredentials {
 }
 
 /** A failure that retrying will not fix: bad request, credentials, plan. The message says what to do. */
-export class MixpanelRequestError extends Error {
+export class MixpanelRequestError extends ConnectorError {
   readonly status: number;
   constructor(message: string, status: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('permanent', message, cause === undefined ? undefined : { cause });
     this.name = 'MixpanelRequestError';
     this.status = status;
   }
 }
 
 /** A failure worth retrying (429, 5xx, network) before any byte of the body was consumed. */
-export class MixpanelUnavailableError extends Error {
+export class MixpanelUnavailableError extends ConnectorError {
   readonly status?: number;
   readonly retryAfterMs?: number;
   constructor(message: string, status?: number, retryAfterMs?: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('transient', message, cause === undefined ? undefined : { cause });
     this.name = 'MixpanelUnavailableError';
     if (status !== undefined) this.status = status;
     if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
@@ -55,10 +56,10 @@ export class MixpanelUnavailableError extends Error {
 }
 
 /** The body ended before the export was complete: the window must be exported again, never committed. */
-export class IncompleteExportError extends Error {
+export class IncompleteExportError extends ConnectorError {
   readonly linesRead: number;
   constructor(message: string, linesRead: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('transient', message, cause === undefined ? undefined : { cause });
     this.name = 'IncompleteExportError';
     this.linesRead = linesRead;
   }

@@ -3,6 +3,7 @@
  * Fields beyond the contract (`runId`, `project`, `lines`, `quarantineKey`) are additions the contract allows.
  */
 import * as z from 'zod';
+import { ConnectorError } from '#common/errors';
 
 export const ManifestSchema = z.object({
   version: z.literal(1),
@@ -26,9 +27,9 @@ export const ManifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
-export class ManifestError extends Error {
+export class ManifestError extends ConnectorError {
   constructor(message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('permanent', message, cause === undefined ? undefined : { cause });
     this.name = 'ManifestError';
   }
 }

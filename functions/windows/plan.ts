@@ -8,6 +8,7 @@
  *   selects exactly one window with no client-side filtering.
  */
 import type { WindowMode } from '#common/config';
+import { ConnectorError } from '#common/errors';
 import { type Interval, uncovered } from './intervals.ts';
 import { dayString, startOfDayContaining, startOfNextDay } from '#common/zone-time';
 import { compactIso, parseCompactIso } from './window-id.ts';
@@ -47,9 +48,9 @@ const DAY = 86_400_000;
 /** A manual range longer than this is refused: Mixpanel keeps raw events for years, but a backfill this long is split by the operator. */
 export const MAX_MANUAL_RANGE_DAYS = 400;
 
-export class WindowRangeError extends Error {
+export class WindowRangeError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('input', message);
     this.name = 'WindowRangeError';
   }
 }

@@ -46,6 +46,12 @@ function lastForwardError(r: Rig): string {
   return ((entry!.fields[0] as { error: Error }).error as Error).message;
 }
 
+/** The kind the forward handler logged with its last failure: can redelivery cure it? */
+function lastForwardKind(r: Rig): unknown {
+  const entry = errorsLogged(r).findLast((l) => l.message.startsWith('forward failed'));
+  return (entry?.fields[0] as { kind?: unknown } | undefined)?.kind;
+}
+
 describe('AEP faults', () => {
   it('should re-send the retryable messages of a 207 and keep the refused ones in rejected/ with Adobe\'s reason', async () => {
     rig = await startRig();
@@ -111,6 +117,7 @@ describe('AEP faults', () => {
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(1);
     expectActionable(rig, lastForwardError(rig), /IMS.*503.*try again later/);
+    expect(lastForwardKind(rig)).toBe('transient');
     await assertInvariants(rig, { minWindows: 1 });
   });
 
@@ -121,6 +128,7 @@ describe('AEP faults', () => {
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(1);
     expectActionable(rig, lastForwardError(rig), /IMS refused .*401.*client secret/);
+    expect(lastForwardKind(rig)).toBe('permanent');
     await assertInvariants(rig, { minWindows: 1 });
   });
 
