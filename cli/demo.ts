@@ -2,8 +2,8 @@
  * `demo` (`npm start`): the whole product on this machine with no account, configuration or network. It starts the
  * local stack (Mixpanel export emulator with a seeded dataset, s3rver over `.local/s3`, the AEP emulator), replays the
  * hourly schedule over the last few hours through the real export and forward handlers — including a missed run that
- * the next one catches up and a duplicate schedule delivery — then checks ARCHITECTURE.md's invariants against what
- * the emulators saw. Exit code 0 only if they held.
+ * the next one catches up and a duplicate schedule delivery — then checks the invariants of docs/architecture.md
+ * against what the emulators saw. Exit code 0 only if they held.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -280,7 +280,7 @@ function printRemaining(out: CliIo['stdout'], result: ExportResult): void {
   if (r !== undefined) line(out, `    ${r.windows} window(s) left for the next run (${r.reason})`);
 }
 
-/** The three invariants of ARCHITECTURE.md, each with the problems `checkInvariants` found for it. */
+/** The three invariants of docs/architecture.md, each with the problems `checkInvariants` found for it. */
 function printInvariants(out: CliIo['stdout'], report: InvariantReport, check: (ok: boolean, text: string) => void): void {
   const twice = report.problems.filter((p) => /more than once|Platform holds/.test(p));
   const checkpoint = report.problems.filter((p) => p.startsWith('checkpoint'));

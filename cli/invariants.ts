@@ -1,5 +1,5 @@
 /**
- * Checks ARCHITECTURE.md's invariants over a staging bucket (and, locally, what the AEP emulator accepted):
+ * Checks the invariants of docs/architecture.md over a staging bucket (and, locally, what the AEP emulator accepted):
  * 1. nothing lost: per committed window, manifest.events = Σ receipts.accepted + Σ receipts.rejected of its run,
  *    every rejected record kept in rejected/ with a reason, every quarantined line kept in quarantine/ with a reason,
  *    and the window's reconciliation receipt (window.json) agreeing with its parts;

@@ -161,8 +161,9 @@ const AepSchema = z.strictObject({
   tenantId: z.string().regex(/^_?[a-z0-9]+$/i, 'must be the tenant id, e.g. acme'),
   flowId: z.string().min(1).optional(),
   /**
-   * Forward Lambdas running at once (reserved concurrency and SQS maxConcurrency). AEP streaming ingestion allows
-   * ~1,000 requests/s per organisation; see lib/constructs/forwarder.ts for the arithmetic. @default 2
+   * Forward Lambdas running at once (the SQS event source's maximum concurrency). AEP streaming ingestion allows
+   * ~1,000 requests/s per organisation; the arithmetic: docs/deploy.md "Forwarder concurrency and AEP's limits".
+   * @default 2
    */
   maxConcurrency: z.int().min(2).max(50).default(2),
 });

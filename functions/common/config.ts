@@ -1,7 +1,7 @@
 /**
  * One configuration schema for the export Lambda, the forward Lambda and the local CLI.
  *
- * The variable names are a contract (ARCHITECTURE.md "Configuration"). The environment is read once per container
+ * The variable names are a contract (docs/architecture.md#configuration). The environment is read once per container
  * (`readConfig` is called from a lazily memoised dependency factory in each handler) and every bad variable is named
  * in one error, with what it expects, so an operator fixes them all in one go.
  */
@@ -166,7 +166,7 @@ export class ConfigError extends ConnectorError {
   }
 }
 
-/** Defaults named here once (ARCHITECTURE.md "Configuration"). */
+/** Defaults named here once (docs/architecture.md#configuration). */
 export const DEFAULTS = {
   windowMinutes: 60,
   windowMode: 'processing-time' as WindowMode,

@@ -23,13 +23,17 @@ export class SecretError extends ConnectorError {
 }
 
 /**
- * `{"username": "...", "secret": "..."}` — a Mixpanel service account (ARCHITECTURE.md). Without `username`, `secret`
- * is read as the legacy project API secret (deprecated by Mixpanel, retired 2027-03-03; reference/mixpanel-export-api.md).
+ * `{"username": "...", "secret": "..."}` — a Mixpanel service account (docs/architecture.md#configuration). Without
+ * `username`, `secret` is read as the legacy project API secret (deprecated by Mixpanel, retired 2027-03-03;
+ * reference/mixpanel-export-api.md).
  */
 export const MixpanelSecretSchema = z.object({ username: z.string().min(1).optional(), secret: z.string().min(1) });
 export type MixpanelSecret = z.infer<typeof MixpanelSecretSchema>;
 
-/** `{"clientId","clientSecret","orgId","scopes"?}` — Adobe OAuth Server-to-Server credentials (ARCHITECTURE.md). */
+/**
+ * `{"clientId","clientSecret","orgId","scopes"?}` — Adobe OAuth Server-to-Server credentials
+ * (docs/architecture.md#configuration).
+ */
 export const AepSecretSchema = z.object({
   clientId: z.string().min(1),
   clientSecret: z.string().min(1),

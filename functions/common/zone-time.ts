@@ -1,22 +1,10 @@
 /**
  * Wall-clock time in an IANA zone: calendar days (window planning) and legacy local epoch → UTC (mapping).
+ * Which zone Mixpanel reads dates in, and how ambiguous and skipped wall-clock times resolve (TC39 Temporal's
+ * "compatible" rules): docs/architecture.md#time-zones-and-legacy-local-time.
  *
- * Mixpanel reads `from_date`/`to_date` as UTC days for projects created after 2023-01-01 and as days in the project's
- * current time zone for older projects (mixpanel/docs openapi/src/export.openapi.yaml, parameters from_date/to_date).
- *
- * Legacy local time. Projects created before 2023 store `time` as seconds in the project's timezone ("local epoch":
- * the wall-clock reading written as if it were UTC). The true instant U satisfies U + offset(U) = L, DST included.
- * - A wall-clock time that happened twice (the repeated hour when clocks fall back) resolves to the EARLIER instant.
- * - A wall-clock time that never happened (the hour skipped when clocks spring forward) is read with the offset in effect
- *   before the transition, i.e. it moves forward by the length of the gap (02:30 on a spring-forward night in New York
- *   becomes 03:30 EDT). Mixpanel itself never produces such a time (it converts real instants), so only damaged data
- *   lands here.
- * Both rules are the "compatible" disambiguation of TC39 Temporal and the default of java.time's ZonedDateTime.ofLocal:
- * https://tc39.es/proposal-temporal/docs/zoneddatetime.html#ambiguity-due-to-dst-or-other-time-zone-offset-changes
- *
- * Offsets come from `Intl.DateTimeFormat` (no dependency) and are cached per hour, so the hot path is one Map lookup.
- * Assumption: a zone does not change its offset twice within ~29 hours (true of every zone in the tz database since
- * 1970 as far as we know); the cache would otherwise miss the second change.
+ * Offsets come from `Intl.DateTimeFormat` (no dependency) and are cached per hour, so the hot path is one Map lookup;
+ * this assumes a zone never changes its offset twice within ~29 hours, else the cache misses the second change.
  */
 
 /** Largest instant a JavaScript Date can represent (ECMA-262 §21.4.1.1); `toISOString` throws beyond it. */

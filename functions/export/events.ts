@@ -1,5 +1,5 @@
 /**
- * The events the export handler accepts (ARCHITECTURE.md "Export handler (contract)"), parsed with zod.
+ * The events the export handler accepts (docs/architecture.md#export-handler-contract), parsed with zod.
  * A bad payload is refused before anything is read or written, with a message naming the problem.
  */
 import * as z from 'zod';

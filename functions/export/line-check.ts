@@ -2,19 +2,10 @@
  * The export's line check on raw UTF-8 bytes: the same verdict as `classifyLine(text, window)` in stage-window.ts
  * (which runs `JSON.parse` on the decoded line), without decoding the line or building its object tree.
  *
- * Why: staging is bound by CPU, and `JSON.parse` of every line (allocating every property of every event, only to read
- * three of them) was the largest cost of the export after gzip. A single pass over the bytes that checks the JSON
- * grammar and picks out `event`, `properties` and `properties.mp_processing_time_ms` does the same job several times
- * faster; the bytes then go to staging as they came (no re-encoding).
- *
- * Equivalence with `JSON.parse` of the decoded text (ECMA-262 JSON.parse, RFC 8259 grammar):
- * - Structure (whitespace, brackets, commas, colons, literals, numbers, quotes, backslash escapes) is all ASCII. UTF-8
- *   never uses a byte below 0x80 inside a multi-byte character, and a decoder that meets malformed UTF-8 emits U+FFFD
- *   without swallowing the next ASCII byte (WHATWG Encoding, "UTF-8 decoder"), so the decoded text has exactly the
- *   structure of the bytes. Inside strings every byte from 0x80 up is accepted (as JSON.parse accepts any character
- *   from U+0020 up, U+FFFD included); outside strings it is a syntax error, as the character it decodes to is.
- * - Duplicate keys: the last one wins, as in JSON.parse. Keys written with escapes (`"ev\u0065nt"`) are decoded.
- * - Nesting is tracked with a counter and two flags, never recursion, so no depth makes it throw.
+ * Why: `JSON.parse` of every line was the export's largest cost after gzip, only to read three properties; one pass
+ * over the bytes does the same job several times faster, and the bytes go to staging as they came. Why the verdicts
+ * are equal (ASCII structure, U+FFFD, duplicate and escaped keys, no recursion):
+ * docs/architecture.md#the-exports-line-check.
  */
 import type { Window } from '#windows/plan';
 

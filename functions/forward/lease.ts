@@ -1,19 +1,11 @@
 /**
  * One forwarder per window at a time: a lease object in the window's delivery folder, taken and handed over with S3
- * conditional writes (PutObject `If-None-Match: *` to create it, `If-Match: <etag>` to take over an expired or
- * released one or to renew it; supported by S3 since 2024,
+ * conditional writes (`If-None-Match: *` to create, `If-Match: <etag>` to take over or renew;
  * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
  *
- * Why: two SQS messages for one window (a re-sent notification, a forced re-export while the previous run is still
- * being forwarded, a duplicate schedule that committed the window twice) may be processed at the same time, and two
- * forwarders reading the same ledgers would both send the same ids.
- *
- * The lease expires at the end of the holder's invocation (a Lambda cannot outlive its timeout), so a crashed holder
- * blocks the window only until then; SQS makes the message visible again after its visibility timeout, which is
- * longer. A holder without a deadline (the CLI) renews its lease while it works.
- *
- * An S3-compatible store that ignores conditional headers (s3rver) makes every acquisition succeed: the lease then
- * protects nothing, and behaviour is that of a connector without it.
+ * Why: two forwarders of one window reading the same ledgers would both send the same ids. The lease expires with
+ * its holder's invocation, so a crash blocks the window only until then; a store that ignores conditional headers
+ * (s3rver) makes it protect nothing. The whole contract: docs/architecture.md#lease.
  */
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';

@@ -1,6 +1,6 @@
 /**
  * Reads the forward Lambda's trigger: SQS messages whose body is an S3 event notification for a `manifest.json`
- * ObjectCreated (ARCHITECTURE.md "Forward handler (contract)"). Keys arrive URL-encoded with `+` for spaces
+ * ObjectCreated (docs/architecture.md#trigger-and-answer). Keys arrive URL-encoded with `+` for spaces
  * (AWS S3 docs, "Event message structure"). S3 sends one `s3:TestEvent` when the notification is configured.
  */
 import * as z from 'zod';

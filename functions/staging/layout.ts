@@ -1,5 +1,5 @@
 /**
- * Where everything lives in the staging bucket (ARCHITECTURE.md "Staging layout").
+ * Where everything lives in the staging bucket (docs/architecture.md#staging-layout-contract).
  *
  * Parts sit under a `run=` folder of their window, so a re-export never mixes its parts with an older attempt's and a
  * manifest only ever lists the parts of the run that wrote it. Receipts and rejects are keyed by mode and run too: a

@@ -1,5 +1,5 @@
 /**
- * The manifest: the commit marker of a window, written last (ARCHITECTURE.md "manifest.json (contract)").
+ * The manifest: the commit marker of a window, written last (docs/architecture.md#manifestjson-contract).
  * Fields beyond the contract (`runId`, `project`, `lines`, `quarantineKey`) are additions the contract allows.
  */
 import * as z from 'zod';

@@ -1,6 +1,6 @@
 /**
  * Window planning: which half-open UTC intervals `[from, to)` a run exports, and the Mixpanel query for each.
- * Pure: the clock is an argument. See ARCHITECTURE.md "Windows (contract)".
+ * Pure: the clock is an argument. See docs/architecture.md#windows-contract.
  *
  * - processing-time windows select events by `mp_processing_time_ms` and lie on a UTC grid of WINDOW_MINUTES;
  *   catch-up coalesces consecutive missing grid windows into spans of at most `maxSpanMinutes` to save queries.
@@ -177,9 +177,10 @@ export function planManual(range: ManualRange, s: PlanSettings, nowMs: number): 
 }
 
 /**
- * The export query for a window (ARCHITECTURE.md): processing-time scans `day(from − LOOKBACK_DAYS)` … `day(to)`,
- * never later than today in the date zone, with a `where` on `mp_processing_time_ms` — the filter Mixpanel's own
- * hot-shard guide uses (docs/tracking-best-practices/hot-shard-limits.mdx). Event-time selects its day(s) exactly;
+ * The export query for a window (docs/architecture.md#two-modes): processing-time scans
+ * `day(from − LOOKBACK_DAYS)` … `day(to)`, never later than today in the date zone, with a `where` on
+ * `mp_processing_time_ms` — the filter Mixpanel's own hot-shard guide uses (mixpanel/docs
+ * pages/docs/tracking-best-practices/hot-shard-limits.md). Event-time selects its day(s) exactly;
  * `processingOrigin` (the first processing-time window's start) keeps the two modes disjoint.
  */
 export function exportQuery(w: Window, s: PlanSettings, nowMs: number, processingOrigin?: number): ExportQuery {

@@ -16,11 +16,8 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
 export const ESBUILD_TARGET = 'node22';
 
 /**
- * The AWS SDK is bundled rather than taken from the Lambda runtime: the runtime's copy is updated by AWS without
- * notice (and its version is no longer documented), while bundling pins exactly the clients the tests run against
- * (package-lock.json: client-s3 and lib-storage 3.1169.0, client-secrets-manager 3.1162.0); lib-storage is not
- * guaranteed to be in the runtime at all. It costs ~450 KB per bundle: test/infra/synth.test.ts holds each bundle to
- * 1 MiB, and if that budget breaks, `false` here marks `@aws-sdk/*` external (the runtime's SDK v3 is then used).
+ * The AWS SDK is bundled, pinning the clients the tests run against instead of the runtime's unannounced copy (~450 KB
+ * a bundle; why and what `false` does: docs/performance.md "Runtime settings of the functions").
  */
 export const BUNDLE_AWS_SDK = true;
 
@@ -47,22 +44,17 @@ export const BUNDLING = {
 } as const satisfies BundlingOptions;
 
 /**
- * Node options of every connector function (NODE_OPTIONS accepts these two, not arbitrary V8 flags):
- * - `--enable-source-maps`: stack traces point at the TypeScript sources (the .map file ships next to index.mjs);
- * - `--max-semi-space-size=4`: a 4 MB young generation. The functions stream data through short-lived objects; with
- *   the 16 MB semi-spaces V8 picks on a large host, the young generation alone holds up to 48 MB and, measured on the
- *   forwarder, peak RSS was 239 MB instead of 197 MB for the same work at the same CPU time (`npm run bench`, which
- *   runs its functions with these options). The Node.js runtime passes its own `--max-semi-space-size` on the command
- *   line, which Node lets win over NODE_OPTIONS: {@link EXEC_WRAPPER} removes it so that this value applies.
+ * Node options of every connector function: TypeScript stack traces, and a 4 MB young generation, because the
+ * functions stream data through short-lived objects (measurements: docs/performance.md "Runtime settings of the
+ * functions"). {@link EXEC_WRAPPER} makes the young-generation size apply on Lambda.
  */
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
 
 /**
  * The exec wrapper every function starts through (AWS_LAMBDA_EXEC_WRAPPER; functions/runtime/exec-wrapper.sh, copied
- * into each bundle, mode 755): Lambda hands it the interpreter path and the runtime's original arguments ("Modifying
- * the runtime environment", https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper), and it
- * starts them without the runtime's young-generation size, so {@link LAMBDA_NODE_OPTIONS} decides it. Not added when
- * deploying from Windows, where the file cannot be given its executable bit (the runtime's size then applies).
+ * into each bundle, mode 755): it drops the runtime's own young-generation flag, which would win over
+ * {@link LAMBDA_NODE_OPTIONS} (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper).
+ * Not added when deploying from Windows, where the file cannot be made executable.
  */
 const EXEC_WRAPPER_FILE = 'exec-wrapper.sh';
 export const EXEC_WRAPPER = {
@@ -74,15 +66,9 @@ export const EXEC_WRAPPER = {
 } as const;
 
 /**
- * glibc malloc settings of every connector function (glibc manual, "Memory Allocation Tunables"; mallopt(3)):
- * - `MALLOC_ARENA_MAX=2`: zlib and the Node thread pool allocate from several threads, and glibc gives each thread its
- *   own arena whose freed memory stays resident; two arenas keep the process smaller (measured on the forwarder: peak
- *   RSS 193 → 170 MB for the same work, same CPU time).
- * - `MALLOC_MMAP_THRESHOLD_=131072`: blocks of 128 KiB and more (1 MB request bodies, 4 MB arena blocks, part
- *   ledgers, the id set) are mapped on their own and unmapped when freed. glibc's default threshold rises to the size
- *   of each large block freed (up to 32 MiB), after which such blocks come from the heap and their freed space stays
- *   resident, fragmented: measured over a 2 M-event window, RSS outside the V8 heap and buffers grew 80 → 120 MB; with
- *   the fixed threshold it stays at ~78 MB (peak RSS 246 → 232 MB, 165 → 154 MB at 100 k, same time).
+ * glibc malloc settings of every connector function (glibc manual, "Memory Allocation Tunables"; mallopt(3)): two
+ * arenas, and blocks of 128 KiB and more mapped on their own and returned when freed, so that freed memory does not
+ * stay resident (why and measurements: docs/performance.md "Runtime settings of the functions").
  */
 export const LAMBDA_MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 

@@ -45,11 +45,11 @@ export interface ExportProjectProps {
 /**
  * One Mixpanel project: its export Lambda and the EventBridge Scheduler schedule that runs it.
  *
- * One function per project rather than one shared function with the project in the event: the handler's scheduled
- * event is exactly `{"source":"schedule","scheduledTime":...}` (ARCHITECTURE.md) and its settings come from the
- * environment, so each project gets its own environment, secret permission, log group, alarms, and — through reserved
- * concurrency 1 — the guarantee that two exports of the same project never run at once (a late run waits in Lambda's
- * asynchronous queue instead of racing the checkpoint), while different projects do not wait for one another.
+ * One function per project rather than one shared function with the project in the event: the handler's scheduled event
+ * is exactly `{"source":"schedule","scheduledTime":...}` (docs/architecture.md "Export handler") and its settings come
+ * from the environment, so each project gets its own environment, secret permission, log group, alarms, and — through
+ * reserved concurrency 1 — the guarantee that two exports of the same project never run at once (a late run waits in
+ * Lambda's asynchronous queue instead of racing the checkpoint), while different projects do not wait for one another.
  */
 export class ExportProject extends Construct {
   readonly fn: ConnectorFunction;
@@ -155,7 +155,7 @@ class ExportInvokeTarget implements IScheduleTarget {
     return {
       arn: this.fn.function.functionArn,
       role,
-      // ARCHITECTURE.md: the scheduled export event, exactly.
+      // docs/architecture.md "Export handler (contract)": the scheduled export event, exactly.
       input: ScheduleTargetInput.fromObject({ source: 'schedule', scheduledTime: ContextAttribute.scheduledTime }),
       deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
       retryPolicy: {

@@ -34,19 +34,9 @@ export interface ForwarderProps {
 /**
  * manifest.json created → S3 notification → SQS (DLQ after {@link MAX_RECEIVE_COUNT} receives) → forward Lambda.
  *
- * Concurrency and AEP's limits. Streaming ingestion is guided at 1,000 requests/s and 10,000 messages/s per
- * organisation (https://experienceleague.adobe.com/docs/experience-platform/ingestion/streaming/overview.html, "RPS
- * guidance"). One forward invocation handles one manifest (batchSize 1) and keeps at most 4 requests in flight
- * (functions/aep/streaming.ts DEFAULT_MAX_IN_FLIGHT). Even if AEP answered in 50 ms, one invocation makes at
- * most 4 / 0.05 s = 80 requests/s, so M concurrent invocations make at most 80·M requests/s: the default M = 2 is at
- * most 160 requests/s, and M ≤ 12 stays under 1,000 in that worst case. Messages/s scale with the same M (a 1 MB
- * request carries ~1,000 events), which is why the default is the smallest M SQS allows; raise `aep.maxConcurrency`
- * only within your organisation's licensed capacity.
- *
- * M is enforced with the event source's maximum concurrency, not with reserved concurrency: SQS pollers that hit a
- * reserved-concurrency limit are throttled, and throttled receives count towards maxReceiveCount, sending healthy
- * manifests to the DLQ ("to limit concurrent invocations, use maximum concurrency, not reserved concurrency":
- * https://repost.aws/knowledge-center/lambda-sqs-scaling).
+ * Concurrency is bounded by the event source's maximum concurrency (`aep.maxConcurrency`), not by reserved
+ * concurrency, whose throttled receives would send healthy manifests to the DLQ; the default keeps AEP's streaming
+ * guidance with a wide margin (the arithmetic and sources: docs/deploy.md "Forwarder concurrency and AEP's limits").
  */
 export class Forwarder extends Construct {
   readonly fn: ConnectorFunction;

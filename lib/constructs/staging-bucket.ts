@@ -4,7 +4,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, type Lifec
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
 
-/** The top-level key areas under STAGING_PREFIX (ARCHITECTURE.md "Staging layout"). */
+/** The top-level key areas under STAGING_PREFIX (docs/architecture.md "Staging layout"). */
 export type StagingArea = 'staging' | 'quarantine' | 'state' | 'delivery' | 'rejected';
 
 /** Props of {@link StagingBucket}. */

@@ -1,6 +1,6 @@
 /**
  * The whole pipeline on loopback: Mixpanel emulator → export handler → s3rver → forward handler → AEP emulator.
- * Asserts ARCHITECTURE.md's invariants after each scenario.
+ * Asserts the invariants of docs/architecture.md after each scenario.
  */
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -2,7 +2,8 @@
  * The rig of the reliability suite: the whole pipeline on loopback (Mixpanel emulator → export handler → S3 fault
  * proxy → s3rver → forward handler → AEP emulator), one simulated clock shared by the emulators and both handlers,
  * a simulated SQS queue fed by the manifest PUTs the proxy saw (what the bucket notification does), Lambda contexts,
- * every log line captured, and the invariants of ARCHITECTURE.md checked by `assertInvariants` after each scenario.
+ * every log line captured, and the invariants of docs/architecture.md ("Invariants") checked by `assertInvariants`
+ * after each scenario.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -259,7 +260,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
 export const schedule = (at: number = NOW): { source: 'schedule'; scheduledTime: string } => ({ source: 'schedule', scheduledTime: new Date(at).toISOString() });
 
 /**
- * The invariants every scenario ends with (ARCHITECTURE.md "Invariants", issue #7):
+ * The invariants every scenario ends with (docs/architecture.md "Invariants", issue #7):
  * no event lost (`exported = accepted + rejected + quarantined`, each reject and quarantined line kept with a reason),
  * no `_id` delivered twice, the checkpoint never past an uncommitted window.
  */
