@@ -6,7 +6,6 @@
  * the deployment file leaves it out because its messages already start with the JSON path.
  */
 import * as z from 'zod';
-import { PRESET_NAMES } from '#mapping/config';
 
 /** Data residency → export host (mixpanel/docs pages/docs/other-bits/privacy-and-security/eu-residency.md). */
 export const MIXPANEL_EXPORT_HOSTS = {
@@ -24,6 +23,8 @@ export const DEFAULT_PLATFORM_URL = 'https://platform.adobe.io';
 export const WINDOW_MODES = ['processing-time', 'event-time'] as const;
 export type WindowMode = (typeof WINDOW_MODES)[number];
 export const AEP_SINKS = ['streaming', 'batch'] as const;
+/** Mappings built into the forward Lambda (functions/mapping/presets.ts). */
+export const PRESET_NAMES = ['default', 'adobe-source'] as const;
 export type AepSink = (typeof AEP_SINKS)[number];
 
 /** Defaults named once; the deployment file writes them into the Lambda environment. */
