@@ -4,15 +4,11 @@ import { LIMITS } from '#common/settings';
 import { ConnectorConfigError, type ConnectorConfigInput, parseConnectorConfig } from '../../lib/config.ts';
 import { twoProjectConfig } from './helpers.ts';
 
+// The environment the stack writes for the file's first project and its AEP settings.
+const { aep } = twoProjectConfig();
 const exportEnv = { MIXPANEL_PROJECT_ID: '111', MIXPANEL_SECRET_ID: 'mixpanel/web', STAGING_BUCKET: 'my-staging' };
-const forwardEnv = {
-  STAGING_BUCKET: 'my-staging',
-  AEP_SECRET_ID: 'aep/creds',
-  AEP_INLET_URL: 'https://dcs.adobedc.net/collection/abc123',
-  AEP_DATASET_ID: 'ds123',
-  AEP_SCHEMA_ID: 'https://ns.adobe.com/acme/schemas/s1',
-  AEP_TENANT_ID: 'acme',
-};
+const aepIds = { AEP_DATASET_ID: aep.datasetId, AEP_SCHEMA_ID: aep.schemaId, AEP_TENANT_ID: aep.tenantId };
+const forwardEnv = { STAGING_BUCKET: 'my-staging', AEP_SECRET_ID: 'aep/creds', AEP_INLET_URL: aep.inletUrl!, ...aepIds };
 
 /** The deployment file's problems, each without its JSON path; [] when it is valid. */
 function fileProblems(edit: (c: ConnectorConfigInput) => void): string[] {
@@ -87,16 +83,16 @@ describe('shared configuration rules', () => {
 
   it('should apply the same defaults in the deployment file and the Lambda environment', () => {
     // Act
-    const file = parseConnectorConfig(twoProjectConfig());
+    const parsed = parseConnectorConfig(twoProjectConfig());
     const exported = readConfig(exportEnv, 'export');
     const forwarded = readConfig(forwardEnv, 'forward');
 
     // Assess
     const { minutes, mode, settleMinutes, lookbackDays } = exported.windows;
-    expect(file.projects[0]!.window).toMatchObject({ minutes, mode, settleMinutes, lookbackDays });
-    expect(file.projects[0]!.region).toBe(exported.mixpanel!.region);
+    expect(parsed.projects[0]!.window).toMatchObject({ minutes, mode, settleMinutes, lookbackDays });
+    expect(parsed.projects[0]!.region).toBe(exported.mixpanel!.region);
     const { imsUrl, platformUrl, sandbox, sink, mapping } = forwarded.aep!;
-    expect(file.aep).toMatchObject({ imsUrl, platformUrl, sandbox, sink });
-    expect(file.mapping).toBe(mapping);
+    expect(parsed.aep).toMatchObject({ imsUrl, platformUrl, sandbox, sink });
+    expect(parsed.mapping).toBe(mapping);
   });
 });
