@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { registerSecret } from '#common/log';
@@ -13,30 +14,34 @@ import { UsageError } from './args.ts';
 
 export type Env = Record<string, string | undefined>;
 
+/** A `KEY=VALUE` line, with an optional `export ` prefix; group 1 is the raw value. */
+const ASSIGNMENT = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/;
+
 /**
- * Parses `.env` text: `KEY=VALUE` lines, `#` comments, blank lines, an optional `export ` prefix, and values in
- * single or double quotes (double quotes understand `\n`). No interpolation: what is written is what is used.
+ * Parses `.env` text with Node's own parser (`util.parseEnv`: `#` comments, an optional `export ` prefix, quoted and
+ * multi-line quoted values, no interpolation). Node skips a line it cannot read without a word, so each line is
+ * checked first: a typo then stops the command instead of silently dropping a setting.
  * @throws UsageError naming the line that is not `KEY=VALUE`
  */
 export function parseDotEnv(text: string, source = '.env'): Record<string, string> {
-  const out: Record<string, string> = {};
+  let openQuote: string | undefined;
   text.split(/\r?\n/).forEach((raw, i) => {
+    if (openQuote !== undefined) {
+      // Inside a multi-line quoted value: only its closing quote matters.
+      if (raw.includes(openQuote)) openQuote = undefined;
+      return;
+    }
     const l = raw.trim();
     if (l === '' || l.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(l);
-    if (m === null) throw new UsageError(`${source} line ${i + 1} is not KEY=VALUE: ${JSON.stringify(l.length > 40 ? `${l.slice(0, 40)}…` : l)}`);
-    let value = m[2]!;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
-      value = value.slice(1, -1);
-      if (quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\"/g, '"');
-    } else {
-      // An unquoted value ends at an inline comment (" #").
-      value = value.replace(/\s+#.*$/, '').trim();
+    const m = ASSIGNMENT.exec(l);
+    if (m === null) {
+      const shown = JSON.stringify(l.length > 40 ? `${l.slice(0, 40)}…` : l);
+      throw new UsageError(`${source} line ${i + 1} is not KEY=VALUE: ${shown}`);
     }
-    out[m[1]!] = value;
+    const quote = m[1]![0];
+    if ((quote === '"' || quote === "'" || quote === '`') && !m[1]!.slice(1).includes(quote)) openQuote = quote;
   });
-  return out;
+  return parseEnv(text) as Record<string, string>;
 }
 
 /**

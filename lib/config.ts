@@ -2,13 +2,14 @@
  * The deployment configuration file (`connector.config.json`), validated with zod when the CDK app synthesises.
  *
  * Every problem is reported at once with its JSON path (`projects[1].schedule.expression: ...`) so an operator fixes
- * the file in one pass. The bounds mirror what the Lambdas' own environment parser accepts
- * (functions/common/config.ts), so a config that synthesises also starts.
+ * the file in one pass. What the file shares with the Lambdas' environment (windows, region, sink, mapping, URLs) is
+ * checked by the same rules (functions/common/settings.ts), so a config that synthesises also starts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConnectorError } from '#common/errors';
+import { DEFAULTS, isMappingPreset, rules } from '#common/settings';
 
 /** CloudWatch Logs accepts only these retention periods (AWS::Logs::LogGroup RetentionInDays). */
 export const LOG_RETENTION_DAYS = [
@@ -23,25 +24,8 @@ export const LOG_RETENTION_DAYS = [
 const ALARM_MAX_LOOKBACK_SECONDS = 604_800;
 const ALARM_MAX_LOOKBACK_SHORT_PERIOD_SECONDS = 86_400;
 
-const isTimeZone = (tz: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const timeZone = z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or America/Los_Angeles');
-
-const httpUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}, 'must be an http(s) URL');
+const timeZone = rules.timeZone();
+const httpUrl = rules.httpUrl();
 
 const days = z.int().min(1).max(36_500).nullable();
 
@@ -106,31 +90,26 @@ const ScheduleSchema = z.strictObject({
 
 const WindowSchema = z.strictObject({
   /** Window length; windows are aligned to it. @default 60 */
-  minutes: z
-    .int()
-    .min(5)
-    .max(1440)
-    .refine((n) => 1440 % n === 0, 'must divide a day (e.g. 15, 30, 60, 120, 1440)')
-    .default(60),
+  minutes: rules.windowMinutes().default(DEFAULTS.windowMinutes),
   /** @default processing-time */
-  mode: z.enum(['processing-time', 'event-time']).default('processing-time'),
+  mode: rules.windowMode().default(DEFAULTS.windowMode),
   /** Windows end at least this long before the run, so Mixpanel has ingested them. @default 30 */
-  settleMinutes: z.int().min(0).max(1440).default(30),
+  settleMinutes: rules.settleMinutes().default(DEFAULTS.settleMinutes),
   /** How far back in event time a processing-time window looks for late events. @default 5 */
-  lookbackDays: z.int().min(0).max(30).default(5),
+  lookbackDays: rules.lookbackDays().default(DEFAULTS.lookbackDays),
   /** Upper bound on windows per run (catch-up continues next run). @default the Lambda's own (24) */
-  maxWindowsPerRun: z.int().min(1).max(500).optional(),
+  maxWindowsPerRun: rules.maxWindowsPerRun().optional(),
   /** Share of Mixpanel's 60 export queries/hour this connector may use. @default the Lambda's own (45) */
-  queriesPerHour: z.int().min(1).max(60).optional(),
+  queriesPerHour: rules.queriesPerHour().optional(),
 });
 
 const ProjectSchema = z.strictObject({
   /** Numeric Mixpanel project id. */
-  id: z.union([z.string(), z.int().positive()]).transform(String).pipe(z.string().regex(/^\d+$/, 'must be the numeric Mixpanel project id')),
+  id: z.union([z.string(), z.int().positive()]).transform(String).pipe(rules.projectId()),
   /** A label for humans (dashboard, descriptions). @default the id */
   name: z.string().regex(/^[A-Za-z0-9 _.-]{1,40}$/, 'must be 1-40 letters, digits, spaces or _.-').optional(),
   /** Data residency of the project. @default us */
-  region: z.enum(['us', 'eu', 'in']).default('us'),
+  region: rules.region().default(DEFAULTS.region),
   /** The project's timezone (Project Settings → Overview). */
   timezone: timeZone,
   /** `true` when `time` is stored in project-local seconds (projects created before 2023). @default false */
@@ -148,17 +127,15 @@ const ProjectSchema = z.strictObject({
 const AepSchema = z.strictObject({
   /** Adobe OAuth Server-to-Server credentials: `{"clientId","clientSecret","orgId","scopes"?}`. */
   secret: SecretSchema,
-  imsUrl: httpUrl.default('https://ims-na1.adobelogin.com/ims/token/v3'),
-  sink: z.enum(['streaming', 'batch']).default('streaming'),
+  imsUrl: httpUrl.default(DEFAULTS.imsUrl),
+  sink: rules.sink().default(DEFAULTS.sink),
   /** Streaming connection URL `https://dcs.adobedc.net/collection/{connectionId}`; required for the streaming sink. */
-  inletUrl: httpUrl
-    .refine((v) => URL.canParse(v) && /\/collection\/[^/]+\/?$/.test(new URL(v).pathname), 'must be the streaming connection URL https://dcs.adobedc.net/collection/{connectionId}')
-    .optional(),
-  platformUrl: httpUrl.default('https://platform.adobe.io'),
-  sandbox: z.string().regex(/^[a-z0-9-]+$/, 'must be a sandbox name such as prod').default('prod'),
-  datasetId: z.string().regex(/^[A-Za-z0-9]+$/, 'must be the dataset id'),
-  schemaId: z.string().regex(/^https:\/\/ns\.adobe\.com\/.+\/schemas\/.+/, 'must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}'),
-  tenantId: z.string().regex(/^_?[a-z0-9]+$/i, 'must be the tenant id, e.g. acme'),
+  inletUrl: rules.inletUrl().optional(),
+  platformUrl: httpUrl.default(DEFAULTS.platformUrl),
+  sandbox: rules.sandbox().default(DEFAULTS.sandbox),
+  datasetId: rules.datasetId(),
+  schemaId: rules.schemaId(),
+  tenantId: rules.tenantId(),
   flowId: z.string().min(1).optional(),
   /**
    * Forward Lambdas running at once (the SQS event source's maximum concurrency). AEP streaming ingestion allows
@@ -192,9 +169,9 @@ const RetentionSchema = z.strictObject({
 
 const StagingSchema = z.strictObject({
   /** Key prefix for everything the connector writes: empty, or ending with "/". @default "" */
-  prefix: z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")').default(''),
+  prefix: rules.stagingPrefix().default(''),
   /** Physical bucket name. @default generated by CloudFormation */
-  bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  bucketName: rules.bucketName().optional(),
   /** `destroy` deletes the bucket and its objects with the stack: for throwaway test stacks only. @default retain */
   removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
 });
@@ -217,10 +194,7 @@ export const ConnectorConfigSchema = z
     projects: z.array(ProjectSchema).min(1, 'configure at least one Mixpanel project'),
     aep: AepSchema,
     /** Mapping preset (`default`, `adobe-source`), `s3://bucket/key.json`, or a JSON file relative to this config file. */
-    mapping: z
-      .string()
-      .refine((m) => m === 'default' || m === 'adobe-source' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+/.test(m) || m.endsWith('.json'), 'must be "default", "adobe-source", s3://bucket/key.json or a path to a .json file')
-      .default('default'),
+    mapping: rules.mapping().default(DEFAULTS.mapping),
     alarms: AlarmsSchema.prefault({}),
     retention: RetentionSchema.prefault({}),
   })
@@ -317,7 +291,7 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
 
 /** Absolute path of a mapping given as a local file, or undefined for presets and S3 URIs. */
 export function localMappingPath(mapping: string, baseDir: string): string | undefined {
-  if (mapping === 'default' || mapping === 'adobe-source' || mapping.startsWith('s3://')) return undefined;
+  if (isMappingPreset(mapping) || mapping.startsWith('s3://')) return undefined;
   return isAbsolute(mapping) ? mapping : resolve(baseDir, mapping);
 }
 

@@ -29,9 +29,6 @@ export type { BatchErrorEntry, BatchStatus } from './batch-status.ts';
  */
 export const MAX_SMALL_FILE_BYTES = 256_000_000;
 
-/** Platform API host (`AEP_PLATFORM_URL`). */
-export const DEFAULT_PLATFORM_URL = 'https://platform.adobe.io';
-
 const IMPORT_PATH = '/data/foundation/import/batches';
 const CATALOG_PATH = '/data/foundation/catalog/batches';
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

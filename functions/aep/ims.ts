@@ -13,9 +13,6 @@ import type { Log } from '#common/log';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import { AepHttpError, AepNetworkError, classifyAepFailure, fetchOrNetworkError, httpErrorFrom, scrub } from './errors.ts';
 
-/** Adobe's token endpoint for OAuth Server-to-Server (help/landing/api-authentication.md, IMS API reference). */
-export const DEFAULT_IMS_URL = 'https://ims-na1.adobelogin.com/ims/token/v3';
-
 /**
  * Scopes Adobe Developer Console attaches to an Experience Platform API OAuth Server-to-Server credential; the same
  * list appears in Adobe's Data Distiller notebook guide (`scopes=openid, AdobeID, read_organizations,

@@ -3,24 +3,22 @@
  *
  * The variable names are a contract (docs/architecture.md#configuration). The environment is read once per container
  * (`readConfig` is called from a lazily memoised dependency factory in each handler) and every bad variable is named
- * in one error, with what it expects, so an operator fixes them all in one go.
+ * in one error, with what it expects, so an operator fixes them all in one go. The rules themselves live in
+ * settings.ts, shared with the deployment file's schema (lib/config.ts).
  */
 import * as z from 'zod';
 import { ConnectorError } from '#common/errors';
+import { DEFAULTS, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion, type WindowMode, rules } from './settings.ts';
 
-/** Mixpanel data residency → export host. https://developer.mixpanel.com/reference/raw-event-export */
-export const MIXPANEL_EXPORT_HOSTS = {
-  us: 'https://data.mixpanel.com',
-  eu: 'https://data-eu.mixpanel.com',
-  in: 'https://data-in.mixpanel.com',
-} as const;
-export type MixpanelRegion = keyof typeof MIXPANEL_EXPORT_HOSTS;
+export {
+  DEFAULT_IMS_URL,
+  DEFAULT_PLATFORM_URL,
+  DEFAULTS,
+  MIXPANEL_EXPORT_HOSTS,
+  type MixpanelRegion,
+  type WindowMode,
+} from './settings.ts';
 
-/** Adobe IMS OAuth Server-to-Server token endpoint (experience-platform.en help/landing/api-authentication.md). */
-export const DEFAULT_IMS_URL = 'https://ims-na1.adobelogin.com/ims/token/v3';
-export const DEFAULT_PLATFORM_URL = 'https://platform.adobe.io';
-
-export type WindowMode = 'processing-time' | 'event-time';
 export type Role = 'export' | 'forward' | 'local';
 
 const bool = (name: string) =>
@@ -28,75 +26,44 @@ const bool = (name: string) =>
     .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: `${name} must be true or false` })
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const int = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `${name} must be a whole number`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
-
-const url = (name: string) =>
-  z.string().refine((v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'http:' || u.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  }, `${name} must be an http(s) URL`);
-
-const timeZone = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'MIXPANEL_PROJECT_TIMEZONE must be an IANA time zone such as UTC or America/Los_Angeles');
+/** A whole number from its decimal text, then the shared rule for its range. */
+const int = (name: string, rule: (label: string) => z.ZodType<number, number>) =>
+  z.string().regex(/^\d+$/, `${name} must be a whole number`).transform(Number).pipe(rule(name));
 
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
 
 /** Raw environment schema: every variable optional here; what a role requires is checked below. */
 const EnvSchema = z.object({
-  MIXPANEL_PROJECT_ID: optional(z.string().regex(/^\d+$/, 'MIXPANEL_PROJECT_ID must be the numeric project id')),
-  MIXPANEL_REGION: optional(z.enum(['us', 'eu', 'in'], { error: 'MIXPANEL_REGION must be us, eu or in' })),
+  MIXPANEL_PROJECT_ID: optional(rules.projectId('MIXPANEL_PROJECT_ID')),
+  MIXPANEL_REGION: optional(rules.region('MIXPANEL_REGION')),
   MIXPANEL_SECRET_ID: optional(z.string()),
   MIXPANEL_USERNAME: optional(z.string()),
   MIXPANEL_SECRET: optional(z.string()),
-  MIXPANEL_API_BASE_URL: optional(url('MIXPANEL_API_BASE_URL')),
-  MIXPANEL_PROJECT_TIMEZONE: optional(timeZone),
+  MIXPANEL_API_BASE_URL: optional(rules.httpUrl('MIXPANEL_API_BASE_URL')),
+  MIXPANEL_PROJECT_TIMEZONE: optional(rules.timeZone('MIXPANEL_PROJECT_TIMEZONE')),
   MIXPANEL_LEGACY_LOCAL_TIME: optional(bool('MIXPANEL_LEGACY_LOCAL_TIME')),
-  WINDOW_MINUTES: optional(
-    int('WINDOW_MINUTES', 5, 1440).refine((n) => 1440 % n === 0, 'WINDOW_MINUTES must divide a day (e.g. 15, 30, 60, 120, 1440)'),
-  ),
-  WINDOW_MODE: optional(z.enum(['processing-time', 'event-time'], { error: 'WINDOW_MODE must be processing-time or event-time' })),
-  SETTLE_MINUTES: optional(int('SETTLE_MINUTES', 0, 1440)),
-  LOOKBACK_DAYS: optional(int('LOOKBACK_DAYS', 0, 30)),
-  MAX_WINDOWS_PER_RUN: optional(int('MAX_WINDOWS_PER_RUN', 1, 500)),
-  EXPORT_QUERIES_PER_HOUR: optional(int('EXPORT_QUERIES_PER_HOUR', 1, 60)),
-  STAGING_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'STAGING_BUCKET must be an S3 bucket name')),
-  STAGING_PREFIX: optional(z.string().regex(/^([^/].*\/)?$/, 'STAGING_PREFIX must be empty or end with "/" (and not start with "/")')),
+  WINDOW_MINUTES: optional(int('WINDOW_MINUTES', rules.windowMinutes)),
+  WINDOW_MODE: optional(rules.windowMode('WINDOW_MODE')),
+  SETTLE_MINUTES: optional(int('SETTLE_MINUTES', rules.settleMinutes)),
+  LOOKBACK_DAYS: optional(int('LOOKBACK_DAYS', rules.lookbackDays)),
+  MAX_WINDOWS_PER_RUN: optional(int('MAX_WINDOWS_PER_RUN', rules.maxWindowsPerRun)),
+  EXPORT_QUERIES_PER_HOUR: optional(int('EXPORT_QUERIES_PER_HOUR', rules.queriesPerHour)),
+  STAGING_BUCKET: optional(rules.bucketName('STAGING_BUCKET')),
+  STAGING_PREFIX: optional(rules.stagingPrefix('STAGING_PREFIX')),
   AEP_SECRET_ID: optional(z.string()),
   AEP_CLIENT_ID: optional(z.string()),
   AEP_CLIENT_SECRET: optional(z.string()),
   AEP_ORG_ID: optional(z.string().regex(/@AdobeOrg$/, 'AEP_ORG_ID must end with @AdobeOrg')),
   AEP_SCOPES: optional(z.string()),
-  AEP_IMS_URL: optional(url('AEP_IMS_URL')),
-  AEP_SINK: optional(z.enum(['streaming', 'batch'], { error: 'AEP_SINK must be streaming or batch' })),
-  AEP_INLET_URL: optional(
-    url('AEP_INLET_URL').refine(
-      (v) => /\/collection\/[^/]+\/?$/.test(new URL(v).pathname),
-      'AEP_INLET_URL must be the streaming connection URL https://dcs.adobedc.net/collection/{connectionId}',
-    ),
-  ),
-  AEP_PLATFORM_URL: optional(url('AEP_PLATFORM_URL')),
-  AEP_SANDBOX: optional(z.string().regex(/^[a-z0-9-]+$/, 'AEP_SANDBOX must be a sandbox name such as prod')),
-  AEP_DATASET_ID: optional(z.string().regex(/^[A-Za-z0-9]+$/, 'AEP_DATASET_ID must be the dataset id')),
-  AEP_SCHEMA_ID: optional(
-    z.string().regex(/^https:\/\/ns\.adobe\.com\/.+\/schemas\/.+/, 'AEP_SCHEMA_ID must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}'),
-  ),
-  AEP_TENANT_ID: optional(z.string().regex(/^_?[a-z0-9]+$/i, 'AEP_TENANT_ID must be the tenant id, e.g. acme')),
+  AEP_IMS_URL: optional(rules.httpUrl('AEP_IMS_URL')),
+  AEP_SINK: optional(rules.sink('AEP_SINK')),
+  AEP_INLET_URL: optional(rules.inletUrl('AEP_INLET_URL')),
+  AEP_PLATFORM_URL: optional(rules.httpUrl('AEP_PLATFORM_URL')),
+  AEP_SANDBOX: optional(rules.sandbox('AEP_SANDBOX')),
+  AEP_DATASET_ID: optional(rules.datasetId('AEP_DATASET_ID')),
+  AEP_SCHEMA_ID: optional(rules.schemaId('AEP_SCHEMA_ID')),
+  AEP_TENANT_ID: optional(rules.tenantId('AEP_TENANT_ID')),
   AEP_FLOW_ID: optional(z.string()),
   MAPPING: optional(z.string()),
 });
@@ -166,17 +133,6 @@ export class ConfigError extends ConnectorError {
   }
 }
 
-/** Defaults named here once (docs/architecture.md#configuration). */
-export const DEFAULTS = {
-  windowMinutes: 60,
-  windowMode: 'processing-time' as WindowMode,
-  settleMinutes: 30,
-  lookbackDays: 5,
-  maxWindowsPerRun: 24,
-  // Mixpanel's raw export allows 60 queries/hour per project (reference/rate-limits); keep a quarter for other tools.
-  queriesPerHour: 45,
-} as const;
-
 /**
  * Reads and validates the environment for one role.
  * - `export` needs Mixpanel + staging; `forward` needs AEP + staging; `local` (CLI) needs whatever is present.
@@ -210,7 +166,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     if (deployed && plain && e.MIXPANEL_SECRET_ID === undefined) {
       problems.push('MIXPANEL_SECRET must not be set in a deployed Lambda: store the service account in Secrets Manager and set MIXPANEL_SECRET_ID');
     }
-    const region = (e.MIXPANEL_REGION ?? 'us') as MixpanelRegion;
+    const region: MixpanelRegion = e.MIXPANEL_REGION ?? DEFAULTS.region;
     mixpanel = {
       projectId: e.MIXPANEL_PROJECT_ID ?? '',
       region,
@@ -228,7 +184,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
 
   let aep: AepConfig | undefined;
   if (wantsAep) {
-    const sink = e.AEP_SINK ?? 'streaming';
+    const sink = e.AEP_SINK ?? DEFAULTS.sink;
     need('AEP_DATASET_ID', 'to forward events (the target dataset id)');
     need('AEP_SCHEMA_ID', 'to forward events (the schema $id)');
     need('AEP_TENANT_ID', 'to forward events (the tenant id, e.g. acme)');
@@ -246,16 +202,16 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
         e.AEP_SECRET_ID !== undefined
           ? { secretId: e.AEP_SECRET_ID }
           : { clientId: e.AEP_CLIENT_ID ?? '', clientSecret: e.AEP_CLIENT_SECRET ?? '', orgId: e.AEP_ORG_ID ?? '', ...(scopes ? { scopes } : {}) },
-      imsUrl: e.AEP_IMS_URL ?? DEFAULT_IMS_URL,
+      imsUrl: e.AEP_IMS_URL ?? DEFAULTS.imsUrl,
       sink,
       ...(e.AEP_INLET_URL !== undefined ? { inletUrl: e.AEP_INLET_URL } : {}),
-      platformUrl: (e.AEP_PLATFORM_URL ?? DEFAULT_PLATFORM_URL).replace(/\/+$/, ''),
-      sandbox: e.AEP_SANDBOX ?? 'prod',
+      platformUrl: (e.AEP_PLATFORM_URL ?? DEFAULTS.platformUrl).replace(/\/+$/, ''),
+      sandbox: e.AEP_SANDBOX ?? DEFAULTS.sandbox,
       datasetId: e.AEP_DATASET_ID ?? '',
       schemaId: e.AEP_SCHEMA_ID ?? '',
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
-      mapping: e.MAPPING ?? 'default',
+      mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }
 

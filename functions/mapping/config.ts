@@ -19,6 +19,7 @@
  *   lower-case hex SHA-256 of their text (identity, field and properties map alike).
  */
 import * as z from 'zod';
+import { PRESET_NAMES } from '#common/settings';
 import {
   ADOBE_SOURCE_FIELDS,
   AUTHENTICATED_STATES,
@@ -38,7 +39,7 @@ import {
 } from './presets.ts';
 import { ConnectorError } from '#common/errors';
 
-export const PRESET_NAMES = ['default', 'adobe-source'] as const;
+export { PRESET_NAMES };
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** Values are taken verbatim (event and property names may carry spaces), so no trimming. */

@@ -76,6 +76,14 @@ describe('.env', () => {
     expect(env).toMatchObject({ MIXPANEL_PROJECT_ID: '123', MIXPANEL_REGION: 'eu', AEP_SANDBOX: 'dev-1', MAPPING: 'my mapping.json', STAGING_BUCKET: 'from-env' });
   });
 
+  it('should read multi-line quoted values and comments after a quoted value as Node does', () => {
+    // Act
+    const env = parseDotEnv(['KEY="-----BEGIN-----', 'abc', '-----END-----"', "NAME='x' # a comment", 'LAST=1'].join('\n'));
+    // Assess
+    expect(env).toEqual({ KEY: '-----BEGIN-----\nabc\n-----END-----', NAME: 'x', LAST: '1' });
+    expect(() => parseDotEnv('A="open\nstill open\n"\nnot a line')).toThrow(/\.env line 4 is not KEY=VALUE/);
+  });
+
   it('should name the line that is not KEY=VALUE, and a missing --env-file', async () => {
     expect(() => parseDotEnv('A=1\nthis is not\n')).toThrow(/\.env line 2 is not KEY=VALUE/);
     await expect(loadEnv({}, { envFile: path.join(dir, 'nope.env') })).rejects.toThrow(UsageError);

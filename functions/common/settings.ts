@@ -1,0 +1,141 @@
+/**
+ * The configuration rules both entry points share: the Lambdas' environment (functions/common/config.ts) and the
+ * deployment file validated at synth (lib/config.ts). One rule per setting, so a config that synthesises also starts.
+ *
+ * Each rule takes an optional label: the environment names the variable in its message (`WINDOW_MINUTES must ...`),
+ * the deployment file leaves it out because its messages already start with the JSON path.
+ */
+import * as z from 'zod';
+
+/** Data residency → export host (mixpanel/docs pages/docs/other-bits/privacy-and-security/eu-residency.md). */
+export const MIXPANEL_EXPORT_HOSTS = {
+  us: 'https://data.mixpanel.com',
+  eu: 'https://data-eu.mixpanel.com',
+  in: 'https://data-in.mixpanel.com',
+} as const;
+export type MixpanelRegion = keyof typeof MIXPANEL_EXPORT_HOSTS;
+
+/** Adobe IMS OAuth Server-to-Server token endpoint (experience-platform.en help/landing/api-authentication.md). */
+export const DEFAULT_IMS_URL = 'https://ims-na1.adobelogin.com/ims/token/v3';
+/** Platform API host (experience-platform.en help/landing/api-guide.md). */
+export const DEFAULT_PLATFORM_URL = 'https://platform.adobe.io';
+
+export const WINDOW_MODES = ['processing-time', 'event-time'] as const;
+export type WindowMode = (typeof WINDOW_MODES)[number];
+export const AEP_SINKS = ['streaming', 'batch'] as const;
+/** Mappings built into the forward Lambda (functions/mapping/presets.ts). */
+export const PRESET_NAMES = ['default', 'adobe-source'] as const;
+export type AepSink = (typeof AEP_SINKS)[number];
+
+/** Defaults named once; the deployment file writes them into the Lambda environment. */
+export const DEFAULTS = {
+  region: 'us' as MixpanelRegion,
+  windowMinutes: 60,
+  windowMode: 'processing-time' as WindowMode,
+  settleMinutes: 30,
+  lookbackDays: 5,
+  maxWindowsPerRun: 24,
+  // Mixpanel's raw export allows 60 queries/hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md);
+  // keep a quarter for other tools.
+  queriesPerHour: 45,
+  sink: 'streaming' as AepSink,
+  sandbox: 'prod',
+  mapping: 'default',
+  imsUrl: DEFAULT_IMS_URL,
+  platformUrl: DEFAULT_PLATFORM_URL,
+} as const;
+
+/** Bounds of the numeric settings, inclusive. */
+export const LIMITS = {
+  windowMinutes: [5, 1440],
+  settleMinutes: [0, 1440],
+  lookbackDays: [0, 30],
+  maxWindowsPerRun: [1, 500],
+  // Mixpanel's raw export: 60 queries per hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md).
+  queriesPerHour: [1, 60],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** A message, prefixed with the variable name when there is one. */
+const say = (label: string | undefined, text: string): string => (label === undefined ? text : `${label} ${text}`);
+
+const bounded = ([min, max]: readonly [number, number]) => (label?: string) =>
+  z
+    .int({ error: say(label, 'must be a whole number') })
+    .min(min, say(label, `must be between ${min} and ${max}`))
+    .max(max, say(label, `must be between ${min} and ${max}`));
+
+const regex = (pattern: RegExp, text: string) => (label?: string) => z.string().regex(pattern, say(label, text));
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const isHttpUrl = (v: string): boolean => {
+  if (!URL.canParse(v)) return false;
+  const { protocol } = new URL(v);
+  return protocol === 'https:' || protocol === 'http:';
+};
+
+const httpUrl = (label?: string) => z.string().refine(isHttpUrl, say(label, 'must be an http(s) URL'));
+
+/** `default` or `adobe-source`: a mapping built into the forward Lambda. */
+export const isMappingPreset = (m: string): boolean => (PRESET_NAMES as readonly string[]).includes(m);
+
+/**
+ * One zod rule per shared setting, on the parsed value (numbers are numbers; the environment converts first).
+ * Sandbox, schema `$id` and tenant shapes follow experience-platform.en help/sandboxes/home.md and
+ * help/xdm/api/getting-started.md; the inlet is the streaming connection URL of
+ * help/sources/tutorials/api/create/streaming/http.md.
+ */
+export const rules = {
+  projectId: regex(/^\d+$/, 'must be the numeric Mixpanel project id'),
+  region: (label?: string) =>
+    z.enum(Object.keys(MIXPANEL_EXPORT_HOSTS) as [MixpanelRegion, ...MixpanelRegion[]], {
+      error: say(label, 'must be us, eu or in'),
+    }),
+  timeZone: (label?: string) =>
+    z.string().refine(isTimeZone, say(label, 'must be an IANA time zone such as UTC or America/Los_Angeles')),
+  httpUrl,
+  windowMinutes: (label?: string) =>
+    bounded(LIMITS.windowMinutes)(label).refine(
+      (n) => 1440 % n === 0,
+      say(label, 'must divide a day (e.g. 15, 30, 60, 120, 1440)'),
+    ),
+  windowMode: (label?: string) =>
+    z.enum(WINDOW_MODES, { error: say(label, 'must be processing-time or event-time') }),
+  settleMinutes: bounded(LIMITS.settleMinutes),
+  lookbackDays: bounded(LIMITS.lookbackDays),
+  maxWindowsPerRun: bounded(LIMITS.maxWindowsPerRun),
+  queriesPerHour: bounded(LIMITS.queriesPerHour),
+  // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
+  bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),
+  sink: (label?: string) => z.enum(AEP_SINKS, { error: say(label, 'must be streaming or batch') }),
+  inletUrl: (label?: string) =>
+    httpUrl(label).refine(
+      (v) => URL.canParse(v) && /\/collection\/[^/]+\/?$/.test(new URL(v).pathname),
+      say(label, 'must be the streaming connection URL https://dcs.adobedc.net/collection/{connectionId}'),
+    ),
+  sandbox: regex(/^[a-z0-9-]+$/, 'must be a sandbox name such as prod'),
+  datasetId: regex(/^[A-Za-z0-9]+$/, 'must be the dataset id'),
+  schemaId: regex(
+    /^https:\/\/ns\.adobe\.com\/.+\/schemas\/.+/,
+    'must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}',
+  ),
+  tenantId: regex(/^_?[a-z0-9]+$/i, 'must be the tenant id, e.g. acme'),
+  /** A preset name, `s3://bucket/key.json`, or a `.json` file (the deployment file; the environment takes any path). */
+  mapping: (label?: string) => {
+    const presets = PRESET_NAMES.map((p) => `"${p}"`).join(', ');
+    return z
+      .string()
+      .refine(
+        (m) => isMappingPreset(m) || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+/.test(m) || m.endsWith('.json'),
+        say(label, `must be ${presets}, s3://bucket/key.json or a path to a .json file`),
+      );
+  },
+} as const;
