@@ -158,7 +158,10 @@ const AepSchema = z.strictObject({
   datasetId: z.string().regex(/^[A-Za-z0-9]+$/, 'must be the dataset id'),
   schemaId: z.string().regex(/^https:\/\/ns\.adobe\.com\/.+\/schemas\/.+/, 'must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}'),
   tenantId: z.string().regex(/^_?[a-z0-9]+$/i, 'must be the tenant id, e.g. acme'),
-  flowId: z.string().min(1).optional(),
+  /** The HTTP API dataflow id sent as `header.flowId` of every message; required for the streaming sink. */
+  flowId: z.string().regex(/^\S+$/, 'must be the dataflow id').optional(),
+  /** Schema version named in `schemaRef.contentType`. @default "1.0" */
+  schemaVersion: z.string().regex(/^\d+(\.\d+)*$/, 'must be the schema version, e.g. 1.0').optional(),
   /**
    * Forward Lambdas running at once (reserved concurrency and SQS maxConcurrency). AEP streaming ingestion allows
    * ~1,000 requests/s per organisation; see lib/constructs/forwarder.ts for the arithmetic. @default 2
@@ -252,6 +255,13 @@ export const ConnectorConfigSchema = z
     });
     if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
       ctx.addIssue({ code: 'custom', path: ['aep', 'inletUrl'], message: 'is required with aep.sink "streaming" (the streaming connection URL)' });
+    }
+    if (c.aep.sink === 'streaming' && c.aep.flowId === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aep', 'flowId'],
+        message: 'is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows)',
+      });
     }
   });
 

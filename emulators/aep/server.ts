@@ -317,6 +317,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     acceptedIds: (datasetId) => (catchUp(Date.now()), ctx.accepted.ids(datasetId)),
     acceptedRecords: (datasetId) => (catchUp(Date.now()), ctx.accepted.records(datasetId)),
     get stats() {
+      catchUp(Date.now());
       return stats();
     },
     requests,

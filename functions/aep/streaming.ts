@@ -40,7 +40,7 @@ export const DEFAULT_MAX_MESSAGES_PER_REQUEST = Number.POSITIVE_INFINITY;
 /** Requests in flight per `send`; far below the 1,000 requests/s guardrail (streaming-ingestion/overview.md). */
 export const DEFAULT_MAX_IN_FLIGHT = 4;
 
-/** Content type of an XDM record in a message (streaming-multiple-messages.md, with the schema version 1.0). */
+/** Content type of an XDM record in a message: `…;version={SCHEMA_VERSION}` (streaming-ingestion.yaml, SchemaReference). */
 export const XED_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
 
 /** `source.name` in every message header, so AEP monitoring shows where the data came from. */
@@ -78,7 +78,10 @@ export interface StreamingTarget {
   readonly schemaId: string;
   /** `...@AdobeOrg` of the connection; defaults to the org of the credential. */
   readonly orgId?: string;
-  readonly flowId?: string;
+  /** The HTTP API dataflow id, `header.flowId` of every message (required: streaming-ingestion.yaml messageHeader). */
+  readonly flowId: string;
+  /** Version in `schemaRef.contentType`. @default '1.0' */
+  readonly schemaVersion?: string;
   /** @default DEFAULT_SOURCE_NAME */
   readonly sourceName?: string;
   readonly sandbox: string;
@@ -277,6 +280,7 @@ export class StreamingSink {
   readonly #freeBodies: Buffer[] = [];
 
   constructor(opts: StreamingSinkOptions) {
+    if (opts.target.flowId.trim() === '') throw new Error('A streaming target needs the dataflow id (AEP_FLOW_ID)');
     this.#opts = opts;
     this.#endpoint = batchEndpointOf(opts.target.inletUrl);
     this.#connection = new URL(this.#endpoint).pathname.split('/').filter(Boolean).pop() ?? '';
@@ -374,12 +378,15 @@ export class StreamingSink {
     if (this.#envelope !== undefined) return this.#envelope;
     const { target } = this.#opts;
     const orgId = target.orgId ?? (await this.#opts.tokens.auth()).orgId;
-    const schemaRef = { id: target.schemaId, contentType: XED_FULL_CONTENT_TYPE };
+    const contentType = target.schemaVersion === undefined
+      ? XED_FULL_CONTENT_TYPE
+      : `application/vnd.adobe.xed-full+json;version=${target.schemaVersion}`;
+    const schemaRef = { id: target.schemaId, contentType };
     const header = {
       schemaRef,
       imsOrgId: orgId,
       datasetId: target.datasetId,
-      ...(target.flowId === undefined || target.flowId === '' ? {} : { flowId: target.flowId }),
+      flowId: target.flowId,
       source: { name: target.sourceName ?? DEFAULT_SOURCE_NAME },
     };
     const prefix = `{"header":${JSON.stringify(header)},"body":{"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}},"xdmEntity":`;
