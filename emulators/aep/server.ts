@@ -1,8 +1,10 @@
 /**
  * AEP emulator: a local stand-in for Adobe Experience Platform that speaks Adobe's HTTP protocols on one loopback
  * origin: IMS token endpoint (`/ims/token/v3`), DCS streaming ingestion (`/collection/...`), Batch Ingestion
- * (`/data/foundation/import/...`) and Catalog batch status (`/data/foundation/catalog/...`). It validates what it is
- * sent the way Platform would and keeps what it accepted, so tests assert on exactly what Platform would hold.
+ * (`/data/foundation/import/...`), Catalog batches (`/data/foundation/catalog/batches...`) and the Data Access API
+ * for failed records (`/data/foundation/export/batches/{id}/failed|meta`). It validates what it is sent the way
+ * Platform would (asynchronously where Platform is) and keeps what it accepted, so tests assert on exactly what
+ * Platform would hold.
  *
  * Out-of-process users (the demo, benchmarks) read its state at `GET /__emulator/state`; see main.ts.
  */
