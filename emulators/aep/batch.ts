@@ -62,8 +62,8 @@ interface BatchFile {
   readonly failures: RowFailure[];
 }
 
-/** Catalog's status words (catalog.yaml `batchResponse.status`); the emulator reaches those listed in `PROMOTION_STATES`
- * and `loading`/`aborted`. */
+/** Catalog's status words (catalog.yaml `batchResponse.status`); the emulator reaches those listed here and
+ * `loading`/`aborted`. */
 export const PROMOTION_STATES = ['staging', 'processing', 'loaded', 'queued', 'retrying', 'stalled', 'success', 'active',
   'failed', 'failure', 'abandoned'] as const;
 export type BatchStatus = 'loading' | 'aborted' | (typeof PROMOTION_STATES)[number];
@@ -103,7 +103,7 @@ export class BatchIngestion {
     this.#delayMs = settleDelayMs;
   }
 
-  /** The next batch completed walks `states`; the last one is final (its records are accepted only on `success`/`active`). */
+  /** The next batch completed walks `states`; the last one is final (records are accepted only on success/active). */
   queuePromotion(states: BatchStatus[]): void {
     this.#nextPromotions.push({ states });
   }
@@ -219,7 +219,10 @@ export class BatchIngestion {
         const target = action.toUpperCase() === 'ABORT' ? 'aborted' : 'failed';
         if (batch.status === target) return reply(ex, 200);
         // "Once a batch is in the Loaded state, the batch cannot be aborted" (troubleshooting.md, Batch States).
-        if (batch.status !== 'loading') return reply(ex, 400, problem(400, `Batch ${batchId} is ${batch.status}: only a loading batch can be ${target}`));
+        if (batch.status !== 'loading') {
+          const why = `Batch ${batchId} is ${batch.status}: only a loading batch can be ${target}`;
+          return reply(ex, 400, problem(400, why));
+        }
         batch.status = target;
         batch.updated = nowMs;
         batch.completed = nowMs;
@@ -296,7 +299,8 @@ export class BatchIngestion {
     batch.completed = nowMs;
     batch.updated = nowMs;
     batch.status = states.shift() as BatchStatus;
-    const ok = succeeded && (states.length === 0 ? ['success', 'active'].includes(batch.status) : ['success', 'active'].includes(states[states.length - 1] as string));
+    const last = states.length === 0 ? batch.status : (states[states.length - 1] as BatchStatus);
+    const ok = succeeded && (last === 'success' || last === 'active');
     batch.promotion = { states, nextAt: nowMs + this.#delayMs, succeeded: ok };
     if (states.length === 0) this.#finish(batch, nowMs, ok);
   }

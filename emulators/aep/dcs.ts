@@ -61,7 +61,8 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
   if (sandbox !== ctx.sandbox) return refused(403, 'Forbidden', `Sandbox '${sandbox}' is not the sandbox of this connection`);
   const contentType = (header(ex, 'content-type') ?? '').toLowerCase();
   if (contentType.startsWith('application/x-jackson-smile')) {
-    return refused(501, 'Not Implemented', 'Smile-encoded payloads are valid on Platform but not emulated; send application/json');
+    const why = 'Smile-encoded payloads are valid on Platform but not emulated; send application/json';
+    return refused(501, 'Not Implemented', why);
   }
   if (!/^application\/json\s*(;|$)/.test(contentType)) return refused(400, 'Bad Request', 'A valid content-type must be specified');
   // "The `syncValidation` query parameter is only available for the single message endpoint and cannot be used for

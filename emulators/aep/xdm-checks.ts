@@ -369,7 +369,9 @@ export function checkStreamingMessage(message: unknown, envelope: EnvelopeContex
   if (flow.connectionId !== envelope.connectionId || flow.datasetId !== datasetId) {
     return {
       ok: false,
-      message: `Message has a wrong flowId [${flowId}]: the dataflow does not write from this connection to dataset [${datasetId}]`,
+      message:
+        `Message has a wrong flowId [${flowId}]: ` +
+        `the dataflow does not write from this connection to dataset [${datasetId}]`,
     };
   }
   const source = header['source'];

@@ -202,7 +202,8 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
       throw new HttpError(401, 'Unable to authenticate request', { 'WWW-Authenticate': 'Basic realm="Mixpanel"' });
     }
     // "While the Basic access standard calls for a base64 encoding of the colon-joined credentials our authentication
-    // accepts both base64 encoding and plain-text" (mixpanel/docs reference/Mixpanel APIs/authentication/service-accounts.md).
+    // accepts both base64 encoding and plain-text"
+    // (mixpanel/docs reference/Mixpanel APIs/authentication/service-accounts.md).
     const m = /^Basic\s+(\S+)\s*$/i.exec(header);
     const credentials = m?.[1];
     const decoded =

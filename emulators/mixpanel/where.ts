@@ -123,8 +123,8 @@ function tokenize(src: string): Token[] {
     }
     if (/[A-Za-z_$]/.test(c)) {
       const m = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(src.slice(i)) as RegExpExecArray;
-      // The grammar (mixpanel/docs reference/Mixpanel APIs/segmentation-expressions.md) writes the operators in lowercase
-      // without calling them case-sensitive, and queries written with `AND`/`OR` work against Mixpanel: read any case.
+      // The grammar (mixpanel/docs reference/Mixpanel APIs/segmentation-expressions.md) writes the operators in
+      // lowercase without calling them case-sensitive, and queries written with `AND`/`OR` work: read any case.
       const word = OPERATOR_WORDS.has(m[0].toLowerCase()) ? m[0].toLowerCase() : m[0];
       out.push({ t: 'id', v: word, at });
       i += m[0].length;

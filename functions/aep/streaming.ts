@@ -40,7 +40,8 @@ export const DEFAULT_MAX_MESSAGES_PER_REQUEST = Number.POSITIVE_INFINITY;
 /** Requests in flight per `send`; far below the 1,000 requests/s guardrail (streaming-ingestion/overview.md). */
 export const DEFAULT_MAX_IN_FLIGHT = 4;
 
-/** Content type of an XDM record in a message: `…;version={SCHEMA_VERSION}` (streaming-ingestion.yaml, SchemaReference). */
+/** Content type of an XDM record in a message: `…;version={SCHEMA_VERSION}` (streaming-ingestion.yaml,
+ * SchemaReference), here for the default schema version 1.0. */
 export const XED_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
 
 /** `source.name` in every message header, so AEP monitoring shows where the data came from. */

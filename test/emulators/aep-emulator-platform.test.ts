@@ -1,6 +1,7 @@
 /**
- * The AEP emulator as strict as Adobe's docs: DCS request and envelope checks, asynchronous XDM validation into failed
- * streaming batches (Catalog + Data Access API), the batch promotion lifecycle, error 106, error diagnostics, IMS scope.
+ * The AEP emulator as strict as Adobe's docs: DCS request and envelope checks, asynchronous XDM validation into
+ * failed streaming batches (Catalog + Data Access API), the batch promotion lifecycle, error 106, error diagnostics,
+ * IMS scope.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '../../emulators/aep/server.ts';
