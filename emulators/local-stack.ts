@@ -4,7 +4,7 @@
  * the benchmarks, so all three exercise the real clients against real HTTP servers.
  */
 import { randomBytes } from 'node:crypto';
-import { type AepEmulator, startAepEmulator } from '#emulators/aep/server';
+import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '#emulators/aep/server';
 import { type DatasetSpec } from '#emulators/mixpanel/generator';
 import { type MixpanelEmulator, type MixpanelEmulatorOptions, startMixpanelEmulator } from '#emulators/mixpanel/server';
 import { type LocalS3, startLocalS3 } from '#emulators/s3';
@@ -20,6 +20,8 @@ export interface LocalStackOptions {
   readonly s3Directory?: string;
   readonly mixpanel?: Partial<MixpanelEmulatorOptions>;
   readonly keep?: 'records' | 'ids';
+  /** AEP emulator options beyond the stack's own (e.g. the `syncValidationForTests` convenience). */
+  readonly aep?: Pick<AepEmulatorOptions, 'syncValidationForTests' | 'streamingSliceMs' | 'batchSettleDelayMs'>;
   readonly mapping?: string;
   /** Extra environment (window settings, …). */
   readonly env?: Record<string, string>;
@@ -48,6 +50,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   const datasetId = '6650a1b2c3d4e5f6a7b8c9d0';
   const schemaId = `https://ns.adobe.com/${LOCAL_TENANT}/schemas/5e0a8c1f2b3d4e5f60718293a4b5c6d7`;
   const connectionId = 'b7d0c2f1e3a94d5b8c6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4';
+  // The HTTP API dataflow from that connection to the dataset (a Flow Service flow id is a UUID).
+  const flowId = 'd2b5e0c4-6f1a-4c8e-9b3d-7a2f1e0c5b94';
   // Fresh random credentials per run: nothing secret is committed, and tests can look for them in outputs.
   const mixpanelUser = `sa-${randomBytes(4).toString('hex')}.mp-service-account`;
   const mixpanelSecret = randomBytes(16).toString('hex');
@@ -74,7 +78,9 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     tenant: LOCAL_TENANT,
     datasets: [{ id: datasetId, schemaId }],
     connections: [{ id: connectionId, authenticated: true }],
+    flows: [{ id: flowId, connectionId, datasetId }],
     keep: o.keep ?? 'records',
+    ...o.aep,
   });
   const env: Record<string, string> = {
     MIXPANEL_PROJECT_ID: projectId,
@@ -90,6 +96,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     AEP_IMS_URL: aep.imsTokenUrl,
     AEP_SINK: o.sink ?? 'streaming',
     AEP_INLET_URL: aep.inletUrl(connectionId),
+    AEP_FLOW_ID: flowId,
     AEP_PLATFORM_URL: aep.platformUrl,
     AEP_SANDBOX: 'prod',
     AEP_DATASET_ID: datasetId,

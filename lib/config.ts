@@ -136,7 +136,10 @@ const AepSchema = z.strictObject({
   datasetId: rules.datasetId(),
   schemaId: rules.schemaId(),
   tenantId: rules.tenantId(),
-  flowId: z.string().min(1).optional(),
+  /** The HTTP API dataflow id sent as `header.flowId` of every message; required for the streaming sink. */
+  flowId: z.string().regex(/^\S+$/, 'must be the dataflow id').optional(),
+  /** Schema version named in `schemaRef.contentType`. @default "1.0" */
+  schemaVersion: z.string().regex(/^\d+(\.\d+)*$/, 'must be the schema version, e.g. 1.0').optional(),
   /**
    * Forward Lambdas running at once (the SQS event source's maximum concurrency). AEP streaming ingestion allows
    * ~1,000 requests/s per organisation; the arithmetic: docs/deploy.md "Forwarder concurrency and AEP's limits".
@@ -228,6 +231,13 @@ export const ConnectorConfigSchema = z
     });
     if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
       ctx.addIssue({ code: 'custom', path: ['aep', 'inletUrl'], message: 'is required with aep.sink "streaming" (the streaming connection URL)' });
+    }
+    if (c.aep.sink === 'streaming' && c.aep.flowId === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aep', 'flowId'],
+        message: 'is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows)',
+      });
     }
   });
 

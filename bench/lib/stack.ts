@@ -43,6 +43,7 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
   const datasetId = '6650a1b2c3d4e5f6a7b8c9d0';
   const schemaId = `https://ns.adobe.com/${BENCH_TENANT}/schemas/5e0a8c1f2b3d4e5f60718293a4b5c6d7`;
   const connectionId = 'b7d0c2f1e3a94d5b8c6e7f8091a2b3c4';
+  const flowId = '5f0e7c2a-3b1d-4e8f-9a6c-2d4b8e1f0a37'; // the HTTP API dataflow from that connection to the dataset
 
   const mixpanelConfig = path.join(dir, 'mixpanel.json');
   await writeFile(
@@ -62,6 +63,7 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
       tenant: BENCH_TENANT,
       datasets: [{ id: datasetId, schemaId }],
       connections: [{ id: connectionId, authenticated: true }],
+      flows: [{ id: flowId, connectionId, datasetId }],
       keep: 'ids',
     }),
   );
@@ -102,6 +104,7 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
         AEP_IMS_URL: aep.info.imsTokenUrl,
         AEP_SINK: 'streaming',
         AEP_INLET_URL: `${aep.info.url}/collection/${connectionId}`,
+        AEP_FLOW_ID: flowId,
         AEP_PLATFORM_URL: aep.info.platformUrl,
         AEP_SANDBOX: 'prod',
         AEP_DATASET_ID: datasetId,

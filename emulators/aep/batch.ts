@@ -3,10 +3,12 @@
  * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/batch-ingestion/api-overview.md
  * https://github.com/AdobeDocs/experience-platform-apis/blob/main/static/swagger-specs/batch-ingestion.yaml
  *
- * Platform promotes a completed batch asynchronously (loading → staging → processing → success|failed). The emulator
- * settles it during the COMPLETE call, so the first Catalog read after COMPLETE already shows the final status.
+ * "The `200 OK` response from the API means that the batch has been accepted for processing - it is not active until
+ * it transitions to its final state" (help/ingestion/batch-ingestion/troubleshooting.md, Batch States): after COMPLETE
+ * a batch is `staging`, then `success` or `failed`, each step after `batchSettleDelayMs` (or at once on `settle()`).
+ * A `promotion` fault makes it walk other documented states (`retrying`, `stalled`, `failure`, …).
  */
-import { randomBytes } from 'node:crypto';
+import { type CatalogBatch, newBatchId, type StoredFile } from './catalog.ts';
 import { type EmulatorContext, reply } from './context.ts';
 import { type Exchange, header, parseJson, readBody, readLines, sendJson } from './http.ts';
 import type { IssuedToken } from './ims.ts';
@@ -35,10 +37,19 @@ const ERRORS = {
 } as const;
 type ErrorKind = 'corrupt' | 'missing' | 'schema';
 
+/** "Dataset file is empty. Please upload file with data." fails the batch (troubleshooting.md, "What happens after a
+ * batch fails?"; status code 106 "The dataset file is empty"). */
+const EMPTY_FILE = { code: '106', description: 'Dataset file is empty. Please upload file with data.', rows: [] as string[] };
+
+/** Codes inside a row error file's `_errors` (error-diagnostics.md shows `"code": "1401"` for a corrupt row). */
+const ROW_ERROR_CODES: Record<ErrorKind, string> = { corrupt: '1401', missing: '1555', schema: 'EMULATOR-XDM' };
+
 interface RowFailure {
   readonly row: number;
   readonly kind: ErrorKind;
   readonly message: string;
+  /** The row's text (kept for the error diagnostics file). */
+  readonly text: string | undefined;
 }
 
 interface BatchFile {
@@ -51,7 +62,13 @@ interface BatchFile {
   readonly failures: RowFailure[];
 }
 
-export type BatchStatus = 'loading' | 'success' | 'failed' | 'aborted';
+/** Catalog's status words (catalog.yaml `batchResponse.status`); the emulator reaches those listed here and
+ * `loading`/`aborted`. */
+export const PROMOTION_STATES = ['staging', 'processing', 'loaded', 'queued', 'retrying', 'stalled', 'success', 'active',
+  'failed', 'failure', 'abandoned'] as const;
+export type BatchStatus = 'loading' | 'aborted' | (typeof PROMOTION_STATES)[number];
+/** States after which nothing changes any more. */
+const FINAL = new Set<BatchStatus>(['success', 'active', 'failed', 'failure', 'stalled', 'abandoned', 'aborted']);
 
 interface Batch {
   readonly id: string;
@@ -68,14 +85,27 @@ interface Batch {
   readonly inputFormat: { format: string };
   metrics?: Record<string, number>;
   errors?: unknown[];
+  /** Error diagnostics files (`row_errors` directory), once settled with diagnostics enabled. */
+  rowErrors?: StoredFile[];
+  /** After COMPLETE: the states still to walk, when the next one is due, and what the batch's data comes to. */
+  promotion?: { states: BatchStatus[]; nextAt: number; readonly succeeded: boolean };
 }
 
 export class BatchIngestion {
   readonly #ctx: EmulatorContext;
+  readonly #delayMs: number;
   readonly #batches = new Map<string, Batch>();
+  /** States the next completed batch walks through instead of `staging` → outcome (a `promotion` fault). */
+  readonly #nextPromotions: Array<{ states: BatchStatus[] }> = [];
 
-  constructor(ctx: EmulatorContext) {
+  constructor(ctx: EmulatorContext, settleDelayMs = 0) {
     this.#ctx = ctx;
+    this.#delayMs = settleDelayMs;
+  }
+
+  /** The next batch completed walks `states`; the last one is final (records are accepted only on success/active). */
+  queuePromotion(states: BatchStatus[]): void {
+    this.#nextPromotions.push({ states });
   }
 
   /** `POST /data/foundation/import/batches` */
@@ -143,17 +173,23 @@ export class BatchIngestion {
       if (line.text !== undefined && BLANK.test(line.text)) continue;
       records += 1;
       if (line.text === undefined) {
-        failures.push({ row: line.number, kind: 'schema', message: `record is ${line.bytes} bytes, over the ${MAX_RECORD_BYTES}-byte record limit` });
+        failures.push({
+          row: line.number,
+          kind: 'schema',
+          message: `record is ${line.bytes} bytes, over the ${MAX_RECORD_BYTES}-byte record limit`,
+          text: undefined,
+        });
         continue;
       }
       const parsed = parseJson(line.text);
       if (!parsed.ok) {
-        failures.push({ row: line.number, kind: 'corrupt', message: parsed.error });
+        failures.push({ row: line.number, kind: 'corrupt', message: parsed.error, text: line.text });
         continue;
       }
       const problems = checkXdmRecord(parsed.value, { ...options, sizeBytes: line.bytes });
       if (problems.length > 0) {
-        failures.push({ row: line.number, kind: classify(problems), message: problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ') });
+        const message = problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ');
+        failures.push({ row: line.number, kind: classify(problems), message, text: line.text });
         continue;
       }
       ids.push((parsed.value as { _id: string })._id);
@@ -175,18 +211,23 @@ export class BatchIngestion {
     switch (action.toUpperCase()) {
       case 'COMPLETE':
         if (batch.status === 'aborted') return reply(ex, 400, problem(400, `Batch ${batchId} was aborted`));
-        // Safe to retry: a batch that already settled keeps its outcome, and its records are accepted only once.
-        if (batch.status === 'loading') this.#settle(batch, nowMs);
+        // Safe to retry: a batch already signalled keeps its course, and its records are accepted only once.
+        if (batch.status === 'loading') this.#complete(batch, nowMs);
         return reply(ex, 200);
       case 'ABORT':
-      case 'FAIL':
-        if (batch.status === 'success') return reply(ex, 400, problem(400, `Batch ${batchId} already succeeded`));
-        if (batch.status === 'loading') {
-          batch.status = action.toUpperCase() === 'ABORT' ? 'aborted' : 'failed';
-          batch.updated = nowMs;
-          batch.completed = nowMs;
+      case 'FAIL': {
+        const target = action.toUpperCase() === 'ABORT' ? 'aborted' : 'failed';
+        if (batch.status === target) return reply(ex, 200);
+        // "Once a batch is in the Loaded state, the batch cannot be aborted" (troubleshooting.md, Batch States).
+        if (batch.status !== 'loading') {
+          const why = `Batch ${batchId} is ${batch.status}: only a loading batch can be ${target}`;
+          return reply(ex, 400, problem(400, why));
         }
+        batch.status = target;
+        batch.updated = nowMs;
+        batch.completed = nowMs;
         return reply(ex, 200);
+      }
       case 'REVERT':
         return reply(ex, 501, problem(501, 'action=REVERT is not emulated'));
       default:
@@ -194,12 +235,27 @@ export class BatchIngestion {
     }
   }
 
-  /** `GET /data/foundation/catalog/batches/{batchId}` → `{"<batchId>": {...}}`
-   * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/batch-ingestion/partial.md */
-  async catalog(ex: Exchange, grant: IssuedToken, batchId: string): Promise<void> {
-    const batch = this.#find(batchId, grant);
-    if (batch === undefined) return reply(ex, 404, problem(404, `Batch ${batchId} not found`));
-    return reply(ex, 200, { [batch.id]: this.#describe(batch) });
+  /** Moves completed batches on to the states that are due (all of them with `all`). */
+  advance(nowMs: number, all = false): void {
+    for (const batch of this.#batches.values()) {
+      const p = batch.promotion;
+      while (p !== undefined && p.states.length > 0 && (all || nowMs >= p.nextAt)) {
+        batch.status = p.states.shift() as BatchStatus;
+        batch.updated = Math.max(nowMs, p.nextAt);
+        p.nextAt = batch.updated + this.#delayMs;
+        if (p.states.length === 0) this.#finish(batch, batch.updated, p.succeeded);
+      }
+    }
+  }
+
+  /** The batches as Catalog and the Data Access API see them. */
+  catalogBatches(): CatalogBatch[] {
+    return [...this.#batches.values()].map((batch) => this.#catalogView(batch));
+  }
+
+  find(batchId: string): CatalogBatch | undefined {
+    const batch = this.#batches.get(batchId);
+    return batch === undefined ? undefined : this.#catalogView(batch);
   }
 
   /** Batch id → status, file names and records currently in its files. */
@@ -218,16 +274,43 @@ export class BatchIngestion {
     return batch !== undefined && batch.orgId === grant.orgId ? batch : undefined;
   }
 
-  #settle(batch: Batch, nowMs: number): void {
+  #catalogView(batch: Batch): CatalogBatch {
+    return {
+      id: batch.id,
+      orgId: batch.orgId,
+      datasetId: batch.datasetId,
+      created: batch.created,
+      view: () => this.#describe(batch),
+      failedFiles: [],
+      metaFiles: batch.rowErrors === undefined ? new Map() : new Map([['row_errors', batch.rowErrors]]),
+    };
+  }
+
+  /** COMPLETE: judges the data now, then lets the batch walk its states (`staging` → outcome unless a fault says). */
+  #complete(batch: Batch, nowMs: number): void {
+    const files = [...batch.files.values()];
+    const input = files.reduce((n, f) => n + f.records, 0);
+    const failed = files.reduce((n, f) => n + f.failures.length, 0);
+    const withinThreshold = batch.partialIngestionPercent !== undefined && failed * 100 <= batch.partialIngestionPercent * input;
+    const empty = files.length === 0 || files.some((f) => f.records === 0);
+    const succeeded = !empty && (failed === 0 || withinThreshold);
+    const queued = this.#nextPromotions.shift();
+    const states = queued?.states.slice() ?? ['staging', succeeded ? 'success' : 'failed'];
+    batch.completed = nowMs;
+    batch.updated = nowMs;
+    batch.status = states.shift() as BatchStatus;
+    const last = states.length === 0 ? batch.status : (states[states.length - 1] as BatchStatus);
+    const ok = succeeded && (last === 'success' || last === 'active');
+    batch.promotion = { states, nextAt: nowMs + this.#delayMs, succeeded: ok };
+    if (states.length === 0) this.#finish(batch, nowMs, ok);
+  }
+
+  /** Final state reached: metrics, errors and error diagnostics; a successful batch's valid records are accepted. */
+  #finish(batch: Batch, nowMs: number, succeeded: boolean): void {
     const files = [...batch.files.values()];
     const input = files.reduce((n, f) => n + f.records, 0);
     const failures = [...batch.files].flatMap(([file, f]) => f.failures.map((failure) => ({ ...failure, file })));
     const failed = failures.length;
-    const withinThreshold = batch.partialIngestionPercent !== undefined && failed * 100 <= batch.partialIngestionPercent * input;
-    const succeeded = files.length > 0 && (failed === 0 || withinThreshold);
-
-    batch.status = succeeded ? 'success' : 'failed';
-    batch.updated = nowMs;
     batch.completed = nowMs;
     batch.metrics = {
       inputByteSize: files.reduce((n, f) => n + f.bytes, 0),
@@ -239,7 +322,10 @@ export class BatchIngestion {
     const errors: unknown[] = [];
     if (files.length === 0) {
       errors.push({ code: 'EMULATOR-EMPTY-BATCH', description: `Batch ${batch.id} was completed without any file` });
-    } else if (failed > 0 && !batch.errorDiagnostics) {
+    } else if (files.some((f) => f.records === 0)) {
+      errors.push(EMPTY_FILE);
+    }
+    if (failed > 0 && !batch.errorDiagnostics) {
       errors.push(ERRORS.noDiagnostics);
     } else if (failed > 0) {
       if (succeeded) {
@@ -257,6 +343,7 @@ export class BatchIngestion {
           samples: ofKind.slice(0, MAX_SAMPLES).map((f) => ({ file: f.file, row: f.row, message: f.message })),
         });
       }
+      batch.rowErrors = rowErrorFiles(failures);
     }
     if (errors.length > 0) batch.errors = errors;
     if (!succeeded) return;
@@ -304,12 +391,23 @@ function titleOf(status: number): string {
   return { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 501: 'Not Implemented' }[status] ?? 'Error';
 }
 
-/** A ULID-shaped id like Catalog's (`01EQ1C48TR4GD4FE7NH2522TCQ`): 48-bit time, 80 random bits, Crockford base32. */
-function newBatchId(nowMs: number): string {
-  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-  let time = '';
-  for (let t = nowMs, i = 0; i < 10; i += 1, t = Math.floor(t / 32)) time = alphabet[t % 32] + time;
-  let random = '';
-  for (const byte of randomBytes(16)) random += alphabet[byte % 32];
-  return time + random;
+/**
+ * Error diagnostics files, `row_errors/parsing_errors_0.json` (unreadable rows, `_corrupt_record`) and
+ * `row_errors/conversion_errors_0.json` (rows that do not fit the schema: the row with its `_errors`).
+ * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/quality/error-diagnostics.md
+ */
+function rowErrorFiles(failures: Array<RowFailure & { file: string }>): StoredFile[] {
+  const files: StoredFile[] = [];
+  for (const [name, corrupt] of [['parsing_errors_0.json', true], ['conversion_errors_0.json', false]] as const) {
+    const lines = failures
+      .filter((f) => (f.kind === 'corrupt') === corrupt)
+      .map((f) => {
+        const parsed = corrupt || f.text === undefined ? undefined : parseJson(f.text);
+        const row = parsed?.ok === true && typeof parsed.value === 'object' && parsed.value !== null ? parsed.value : {};
+        const errors = [{ code: ROW_ERROR_CODES[f.kind], message: f.message }];
+        return JSON.stringify(corrupt ? { _corrupt_record: f.text, _errors: errors, _filename: name } : { ...row, _errors: errors, _filename: name });
+      });
+    if (lines.length > 0) files.push({ name, text: `${lines.join('\n')}\n` });
+  }
+  return files;
 }

@@ -3,6 +3,7 @@ import type { AcceptedStore } from './accepted.ts';
 import type { AepFault, FaultQueue, RequestKind } from './faults.ts';
 import { type Exchange, drain, sendJson } from './http.ts';
 import type { ClientCredentials, TokenStore } from './ims.ts';
+import type { StreamingBatches } from './streaming-batches.ts';
 
 export interface EmulatorContext {
   /** Tenant id without underscore: custom fields live under `_${tenant}`. */
@@ -10,8 +11,16 @@ export interface EmulatorContext {
   readonly sandbox: string;
   /** Dataset id → schema `$id`. */
   readonly datasets: ReadonlyMap<string, string>;
+  /** Dataset id → schema version `schemaRef.contentType` must name. */
+  readonly schemaVersions: ReadonlyMap<string, string>;
   /** Streaming connection (inlet) id → whether it requires a token. */
   readonly connections: ReadonlyMap<string, { readonly authenticated: boolean }>;
+  /** HTTP API dataflow id → the connection it reads and the dataset it writes. */
+  readonly flows: ReadonlyMap<string, { readonly connectionId: string; readonly datasetId: string }>;
+  /** Streamed records on their way to the data lake (and the failed batches of refused ones). */
+  readonly streaming: StreamingBatches;
+  /** Test convenience: records refused in the DCS response instead of a failed batch. */
+  readonly syncValidationForTests: boolean;
   readonly clients: ReadonlyMap<string, ClientCredentials>;
   readonly orgIds: ReadonlySet<string>;
   /** The org named in DCS messages when no token says otherwise (the first client's). */
@@ -19,7 +28,7 @@ export interface EmulatorContext {
   readonly tokens: TokenStore;
   readonly accepted: AcceptedStore;
   readonly faults: FaultQueue;
-  readonly counters: { messagesAccepted: number; messagesRejected: number };
+  readonly counters: { messagesAccepted: number; messagesRejected: number; recordsFailedValidation: number };
   /** A process-wide increasing number for ids (`xactionId`, DCS `batchId`). */
   nextSequence(): number;
 }

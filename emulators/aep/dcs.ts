@@ -5,9 +5,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { type EmulatorContext, applyFault, reply } from './context.ts';
-import { type Exchange, bearerToken, parseJson, readBody, sendJson } from './http.ts';
+import { type Exchange, bearerToken, header, parseJson, readBody, sendJson } from './http.ts';
 import type { IssuedToken } from './ims.ts';
-import { checkStreamingMessage, type RecordCheckOptions } from './xdm-checks.ts';
+import { checkStreamingMessage, type EnvelopeContext, type EnvelopeResult, type RecordCheckOptions } from './xdm-checks.ts';
 
 /** "413 Payload too large - thrown when the total payload request is greater than 1MB" (same page as above).
  * Adobe does not say whether 1 MB is 10^6 or 2^20 bytes: the stricter 10^6 is enforced, so a request the connector
@@ -37,7 +37,8 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     problem(status, STATUS_CODES[status] ?? 'Error', `${prefix(ctx.defaultOrgId)} ${STATUS_CODES[status] ?? 'Error'}`));
   if (fault.answered) return;
 
-  // Authenticated inlets need a token; any inlet refuses a token that is sent but not valid.
+  // Authenticated inlets need a token; any inlet refuses a token that is sent but not valid (401: "Your request is
+  // unauthorized", help/ingestion/quality/streaming-validation.md, status codes; expired tokens included).
   const token = bearerToken(ex);
   let grant: IssuedToken | undefined;
   if (token !== undefined) {
@@ -49,6 +50,31 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     return reply(ex, 401, { type: AUTH_PROBLEM, status: '401', title: 'Authorization', report: { message: `[${inletId}] Ims service token is empty` } });
   }
   const org = grant?.orgId ?? ctx.defaultOrgId;
+  const refused = (status: number, title: string, message: string): Promise<void> =>
+    reply(ex, status, problem(status, title, `${prefix(org)} ${message}`));
+
+  // "All calls require `Content-Type` and `x-sandbox-name`" (streaming-ingestion.yaml, Required headers; both
+  // parameters `required: true` on both endpoints). The answers' wording is the emulator's, the content-type one
+  // follows help/landing/troubleshooting.md ("A valid content-type must be specified").
+  const sandbox = header(ex, 'x-sandbox-name');
+  if (sandbox === undefined) return refused(400, 'Bad Request', 'Missing header: x-sandbox-name');
+  if (sandbox !== ctx.sandbox) return refused(403, 'Forbidden', `Sandbox '${sandbox}' is not the sandbox of this connection`);
+  const contentType = (header(ex, 'content-type') ?? '').toLowerCase();
+  if (contentType.startsWith('application/x-jackson-smile')) {
+    const why = 'Smile-encoded payloads are valid on Platform but not emulated; send application/json';
+    return refused(501, 'Not Implemented', why);
+  }
+  if (!/^application\/json\s*(;|$)/.test(contentType)) return refused(400, 'Bad Request', 'A valid content-type must be specified');
+  // "The `syncValidation` query parameter is only available for the single message endpoint and cannot be used for
+  // the batch endpoint" (help/ingestion/quality/streaming-validation.md); a boolean (streaming-ingestion.yaml).
+  const syncParam = ex.query.get('syncValidation');
+  if (syncParam !== null && syncParam !== 'true' && syncParam !== 'false') {
+    return refused(400, 'Bad Request', `syncValidation must be true or false, got ${syncParam}`);
+  }
+  if (batch && syncParam !== null) {
+    return refused(400, 'Bad Request', 'syncValidation is only available for the single message endpoint');
+  }
+  const syncValidation = syncParam === 'true' || ctx.syncValidationForTests;
 
   const read = await readBody(ex, MAX_DCS_REQUEST_BYTES);
   if (read.tooLarge) {
@@ -59,29 +85,53 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
   if (!parsed.ok) {
     return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} Request body is not valid JSON: ${parsed.error}`));
   }
-  const envelope = { datasets: ctx.datasets, orgIds: grant === undefined ? ctx.orgIds : new Set([grant.orgId]) };
+  const envelope: EnvelopeContext = {
+    datasets: ctx.datasets,
+    schemaVersions: ctx.schemaVersions,
+    orgIds: grant === undefined ? ctx.orgIds : new Set([grant.orgId]),
+    flows: ctx.flows,
+    connectionId: inletId,
+  };
   const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs };
   const receivedTimeMs = nowMs;
+  /** One message through the checks: accepted (valid, or invalid and left to asynchronous validation) or refused. */
+  const handle = (message: unknown): { accepted: true } | { accepted: false; result: Extract<EnvelopeResult, { ok: false }> } => {
+    const result = checkStreamingMessage(message, envelope, record);
+    if (result.ok) {
+      ctx.accepted.add(result.datasetId, result.entity['_id'] as string, result.entity);
+      ctx.streaming.accepted(result.datasetId, org, nowMs);
+      ctx.counters.messagesAccepted += 1;
+      return { accepted: true };
+    }
+    if (result.invalid !== undefined && !syncValidation) {
+      // Asynchronous validation: DCS takes the message; the record lands in a failed batch of its dataset.
+      ctx.streaming.failed(result.invalid.datasetId, org, result.invalid, nowMs);
+      ctx.counters.messagesAccepted += 1;
+      ctx.counters.recordsFailedValidation += 1;
+      return { accepted: true };
+    }
+    ctx.counters.messagesRejected += 1;
+    return { accepted: false, result };
+  };
 
   if (!batch) {
-    const result = checkStreamingMessage(parsed.value, envelope, record);
-    if (!result.ok) {
-      ctx.counters.messagesRejected += 1;
-      const cause = result.problems === undefined ? undefined : {
+    const outcome = handle(parsed.value);
+    if (!outcome.accepted) {
+      const { problems, message } = outcome.result;
+      const cause = problems === undefined ? undefined : {
         _streamingValidation: [{
           schemaLocation: '#',
           pointerToViolation: '#',
-          causingExceptions: result.problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] })),
-          message: `${result.problems.length} schema violations found`,
+          causingExceptions: problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] })),
+          message: `${problems.length} schema violations found`,
         }],
       };
-      return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} ${result.message}`, cause));
+      return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} ${message}`, cause));
     }
-    ctx.accepted.add(result.datasetId, result.entity['_id'] as string, result.entity);
-    ctx.counters.messagesAccepted += 1;
     const xactionId = `${receivedTimeMs}:${NODE}:${ctx.nextSequence()}`;
-    const syncValidation = ex.query.get('syncValidation') === 'true' ? {} : { syncValidation: { skipped: true } };
-    return sendJson(ex, 200, { inletId, xactionId, receivedTimeMs, ...syncValidation });
+    // Without syncValidation the answer says it was skipped (streaming-validation.md, asynchronous validation).
+    const skipped = syncParam === 'true' ? {} : { syncValidation: { skipped: true } };
+    return sendJson(ex, 200, { inletId, xactionId, receivedTimeMs, ...skipped });
   }
 
   const messages = (parsed.value as { messages?: unknown } | null)?.messages;
@@ -99,15 +149,10 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
       responses[i] = { statusCode: partial.statusCode, message: `${prefix(org)} ${text}` };
       continue;
     }
-    const result = checkStreamingMessage(messages[i], envelope, record);
-    if (result.ok) {
-      ctx.accepted.add(result.datasetId, result.entity['_id'] as string, result.entity);
-      ctx.counters.messagesAccepted += 1;
-      responses[i] = { xactionId: `${batchId}:${i}` };
-    } else {
-      ctx.counters.messagesRejected += 1;
-      responses[i] = { statusCode: 400, message: `${prefix(org)} ${result.message}` };
-    }
+    const outcome = handle(messages[i]);
+    responses[i] = outcome.accepted
+      ? { xactionId: `${batchId}:${i}` }
+      : { statusCode: 400, message: `${prefix(org)} ${outcome.result.message}` };
   }
   sendJson(ex, 207, { inletId, batchId, receivedTimeMs, responses });
 }

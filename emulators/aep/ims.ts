@@ -86,6 +86,12 @@ export async function serveImsToken(
   if (secret === null || secret === '') return oauthError(401, 'invalid_client', 'missing client_secret parameter');
   if (secret !== client.clientSecret) return oauthError(401, 'invalid_client', 'invalid client_secret parameter');
 
+  // The OAuth Server-to-Server token request names the credential's scopes (`scope=openid,AdobeID,…`, Developer
+  // Console "OAuth Server-to-Server credential implementation guide"); Adobe does not document the answer to a request
+  // without one: the emulator refuses it with OAuth's `invalid_scope` (RFC 6749 §5.2), the stricter reading.
+  const scope = form.get('scope');
+  if (scope === null || scope.trim() === '') return oauthError(400, 'invalid_scope', 'missing scope parameter');
+
   const accessToken = tokens.issue(client, ttlSeconds, nowMs);
   sendJson(ex, 200, { access_token: accessToken, token_type: 'bearer', expires_in: ttlSeconds });
 }
@@ -113,6 +119,8 @@ export function checkPlatformHeaders(
   });
   const token = bearerToken(ex);
   if (token === undefined) return fail(403, '403010', 'Oauth token is missing.');
+  // An expired token is a token that is "not valid": 401 `401013` (troubleshooting.md lists no other answer for it;
+  // 403 is only documented for a missing token, `403010`).
   const grant = tokens.resolve(token, nowMs);
   if (grant === undefined) return fail(401, '401013', 'Oauth token is not valid');
   const apiKey = header(ex, 'x-api-key');

@@ -5,8 +5,9 @@
  * `{"url","imsTokenUrl","platformUrl"}`, and serves, besides Adobe's endpoints:
  * - `GET  /__emulator/state`          stats and accepted counts per dataset (accepted, unique, duplicates)
  * - `GET  /__emulator/accepted-ids`   `{"ids": [...]}` (optional `?datasetId=`)
- * - `POST /__emulator/faults`         queue one AepFault (JSON body)
+ * - `POST /__emulator/faults`         queue one AepFault or promotion fault (JSON body)
  * - `POST /__emulator/expire-tokens`
+ * - `POST /__emulator/settle`         Platform catches up: streaming slices and completed batches settle now
  * Stops on SIGINT / SIGTERM.
  */
 import { startAepEmulator } from './server.ts';

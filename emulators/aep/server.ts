@@ -1,24 +1,34 @@
 /**
  * AEP emulator: a local stand-in for Adobe Experience Platform that speaks Adobe's HTTP protocols on one loopback
  * origin: IMS token endpoint (`/ims/token/v3`), DCS streaming ingestion (`/collection/...`), Batch Ingestion
- * (`/data/foundation/import/...`) and Catalog batch status (`/data/foundation/catalog/...`). It validates what it is
- * sent the way Platform would and keeps what it accepted, so tests assert on exactly what Platform would hold.
+ * (`/data/foundation/import/...`), Catalog batches (`/data/foundation/catalog/batches...`) and the Data Access API
+ * for failed records (`/data/foundation/export/batches/{id}/failed|meta`). It validates what it is sent the way
+ * Platform would (asynchronously where Platform is) and keeps what it accepted, so tests assert on exactly what
+ * Platform would hold.
  *
  * Out-of-process users (the demo, benchmarks) read its state at `GET /__emulator/state`; see main.ts.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AcceptedStore, type DatasetCounts } from './accepted.ts';
-import { BatchIngestion } from './batch.ts';
+import { BatchIngestion, type BatchStatus, PROMOTION_STATES } from './batch.ts';
+import { serveBatch, serveBatchFiles, serveBatchList } from './catalog.ts';
 import { applyFault, type EmulatorContext, reply } from './context.ts';
 import { serveDcs } from './dcs.ts';
 import { type AepFault, FaultQueue, type FaultTarget } from './faults.ts';
 import { type Exchange, readBody, parseJson, sendJson } from './http.ts';
 import { type ClientCredentials, checkPlatformHeaders, IMS_TOKEN_PATH, type IssuedToken, serveImsToken, TokenStore } from './ims.ts';
-import { type AepEmulatorOptions, DEFAULT_TOKEN_TTL_SECONDS, parseAepEmulatorOptions } from './options.ts';
+import { type AepEmulatorOptions, DEFAULT_STREAMING_SLICE_MS, DEFAULT_TOKEN_TTL_SECONDS, parseAepEmulatorOptions } from './options.ts';
+import { StreamingBatches } from './streaming-batches.ts';
 
 export type { AepEmulatorOptions } from './options.ts';
 export type { AepFault } from './faults.ts';
+
+/** A fault for the batch ingestion path: the next batch completed walks these Catalog states (the last is final). */
+export interface PromotionFault {
+  kind: 'promotion';
+  states: BatchStatus[];
+}
 
 export interface AepEmulatorStats {
   requests: number;
@@ -27,6 +37,10 @@ export interface AepEmulatorStats {
   /** DCS messages accepted / refused (batch ingestion records are counted per batch). */
   messagesAccepted: number;
   messagesRejected: number;
+  /** Accepted messages whose record failed asynchronous validation (they go to a failed streaming batch). */
+  recordsFailedValidation: number;
+  /** Streamed records in slices not yet settled into Catalog batches. */
+  streamingPending: number;
   /** Batch id → status, file names, records currently in its files. */
   batches: Record<string, { status: string; files: string[]; records: number }>;
 }
@@ -42,7 +56,10 @@ export interface AepEmulator {
   readonly platformUrl: string;
   close(): Promise<void>;
   /** Queues a fault; each request consumes the earliest queued fault that applies to it. */
-  injectFault(fault: AepFault): void;
+  injectFault(fault: AepFault | PromotionFault): void;
+  /** Platform catches up now: every streaming slice becomes Catalog batches, every completed batch reaches its
+   * final state (`POST /__emulator/settle`). */
+  settle(): void;
   /** Every token issued so far becomes invalid (→ 401 `401013` on Platform, 401 on authenticated inlets). */
   expireTokens(): void;
   /** Every accepted `_id`, in order, with repeats if a record was accepted twice. */
@@ -68,6 +85,7 @@ const CONTROL_PREFIX = '/__emulator/';
 const BATCHES = /^\/data\/foundation\/import\/batches\/([^/]+)$/;
 const BATCH_FILE = /^\/data\/foundation\/import\/batches\/([^/]+)\/datasets\/([^/]+)\/files\/(.+)$/;
 const CATALOG_BATCH = /^\/data\/foundation\/catalog\/batches\/([^/]+)$/;
+const EXPORT_BATCH_FILES = /^\/data\/foundation\/export\/batches\/([^/]+)\/(failed|meta)$/;
 const DCS_BATCH = /^\/collection\/batch\/([^/]+)$/;
 const DCS_SINGLE = /^\/collection\/([^/]+)$/;
 
@@ -107,18 +125,41 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     tenant: opts.tenant.replace(/^_/, ''),
     sandbox: opts.sandbox ?? 'prod',
     datasets: new Map(opts.datasets.map((d) => [d.id, d.schemaId])),
+    schemaVersions: new Map(opts.datasets.map((d) => [d.id, d.schemaVersion ?? '1.0'])),
     connections: new Map(opts.connections.map((c) => [c.id, { authenticated: c.authenticated }])),
+    flows: new Map((opts.flows ?? []).map((f) => [f.id, { connectionId: f.connectionId, datasetId: f.datasetId }])),
+    streaming: new StreamingBatches(opts.streamingSliceMs ?? DEFAULT_STREAMING_SLICE_MS),
+    syncValidationForTests: opts.syncValidationForTests ?? false,
     clients,
     orgIds: new Set(opts.clients.map((c) => c.orgId)),
     defaultOrgId: (opts.clients[0] as ClientCredentials).orgId,
     tokens: new TokenStore(),
     accepted: new AcceptedStore(opts.keep ?? 'records'),
     faults: new FaultQueue(),
-    counters: { messagesAccepted: 0, messagesRejected: 0 },
+    counters: { messagesAccepted: 0, messagesRejected: 0, recordsFailedValidation: 0 },
     nextSequence: () => (sequence += 1),
   };
   const ttl = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-  const batches = new BatchIngestion(ctx);
+  const batches = new BatchIngestion(ctx, opts.batchSettleDelayMs ?? 0);
+  /** Platform's asynchronous work, done lazily: whatever is due by now (or everything) happens before a read. */
+  const catchUp = (nowMs: number, all = false): void => {
+    ctx.streaming.settle(nowMs, all);
+    batches.advance(nowMs, all);
+  };
+  const allBatches = (): Array<ReturnType<BatchIngestion['catalogBatches']>[number]> => [
+    ...batches.catalogBatches(),
+    ...ctx.streaming.batches(),
+  ];
+  const findBatch = (id: string): ReturnType<BatchIngestion['find']> =>
+    batches.find(id) ?? ctx.streaming.batches().find((b) => b.id === id);
+  const queueFault = (fault: AepFault | PromotionFault): void => {
+    if (fault.kind !== 'promotion') return ctx.faults.push(fault);
+    const states = (fault as { states?: unknown }).states;
+    if (!Array.isArray(states) || states.length === 0 || !states.every((s) => (PROMOTION_STATES as readonly unknown[]).includes(s))) {
+      throw new Error(`promotion fault: states must be a non-empty list of ${PROMOTION_STATES.join(', ')}`);
+    }
+    batches.queuePromotion(states as BatchStatus[]);
+  };
   const requests: Array<{ method: string; path: string; status: number; bytes: number }> = [];
   let maxRequestBytes = 0;
 
@@ -128,9 +169,12 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     tokensIssued: ctx.tokens.issued,
     messagesAccepted: ctx.counters.messagesAccepted,
     messagesRejected: ctx.counters.messagesRejected,
+    recordsFailedValidation: ctx.counters.recordsFailedValidation,
+    streamingPending: ctx.streaming.pending,
     batches: batches.summary(),
   });
   const state = (): AepEmulatorState => {
+    catchUp(Date.now());
     const accepted = ctx.accepted.counts();
     const duplicatesTotal = Object.values(accepted).reduce((n, c) => n + c.duplicates, 0);
     return { stats: stats(), accepted, acceptedTotal: ctx.accepted.size, duplicatesTotal, pendingFaults: ctx.faults.pending };
@@ -183,10 +227,18 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       const action = ex.query.get('action') ?? '';
       return only('POST', () => platform(ex, 'batch-complete', nowMs, (grant) => batches.signal(ex, grant, batchId, action, nowMs)));
     }
+    const read = (serve: (grant: IssuedToken) => Promise<void>): Promise<void> =>
+      only('GET', () => platform(ex, 'catalog', nowMs, (grant) => (catchUp(nowMs), serve(grant))));
+    if (path === '/data/foundation/catalog/batches') return read((grant) => serveBatchList(ex, grant, allBatches()));
     m = CATALOG_BATCH.exec(path);
     if (m !== null) {
-      const batchId = m[1] as string;
-      return only('GET', () => platform(ex, 'catalog', nowMs, (grant) => batches.catalog(ex, grant, batchId)));
+      const id = m[1] as string;
+      return read((grant) => serveBatch(ex, grant, findBatch(id), id));
+    }
+    m = EXPORT_BATCH_FILES.exec(path);
+    if (m !== null) {
+      const [id, kind] = [m[1] as string, m[2] as 'failed' | 'meta'];
+      return read((grant) => serveBatchFiles(ex, grant, findBatch(id), id, kind));
     }
     return reply(ex, 404, { title: 'Not Found', status: 404, detail: `No emulated Adobe endpoint at ${method} ${path}` });
   };
@@ -196,6 +248,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     const { method, path } = ex;
     if (method === 'GET' && path === `${CONTROL_PREFIX}state`) return reply(ex, 200, state());
     if (method === 'GET' && path === `${CONTROL_PREFIX}accepted-ids`) {
+      catchUp(Date.now());
       return streamIds(ex, ctx.accepted.ids(ex.query.get('datasetId') ?? undefined));
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}faults`) {
@@ -203,11 +256,15 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       const parsed = read.tooLarge ? undefined : parseJson(read.body);
       if (parsed === undefined || !parsed.ok) return sendJson(ex, 400, { detail: 'body must be one AepFault as JSON' });
       try {
-        ctx.faults.push(parsed.value as AepFault);
+        queueFault(parsed.value as AepFault | PromotionFault);
       } catch (error) {
         return sendJson(ex, 400, { detail: (error as Error).message });
       }
       return sendJson(ex, 204);
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}settle`) {
+      catchUp(Date.now(), true);
+      return reply(ex, 204);
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}expire-tokens`) {
       ctx.tokens.expireAll();
@@ -256,11 +313,13 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
         server.close((error) => (error === undefined ? resolve() : reject(error)));
         server.closeAllConnections();
       }),
-    injectFault: (fault) => ctx.faults.push(fault),
+    injectFault: queueFault,
+    settle: () => catchUp(Date.now(), true),
     expireTokens: () => ctx.tokens.expireAll(),
-    acceptedIds: (datasetId) => ctx.accepted.ids(datasetId),
-    acceptedRecords: (datasetId) => ctx.accepted.records(datasetId),
+    acceptedIds: (datasetId) => (catchUp(Date.now()), ctx.accepted.ids(datasetId)),
+    acceptedRecords: (datasetId) => (catchUp(Date.now()), ctx.accepted.records(datasetId)),
     get stats() {
+      catchUp(Date.now());
       return stats();
     },
     requests,

@@ -3,15 +3,20 @@
  * ExperienceEvent record (a `body.xdmEntity`, or one line of a batch ingestion JSON file). No I/O, no clock: the caller
  * passes `nowMs`. Used by the DCS (streaming) and the batch ingestion paths of the AEP emulator.
  *
- * Real Platform validates streamed records asynchronously (bad records land in a failed batch of the dataset) and only
- * checks the envelope synchronously. The emulator reports the outcome of both synchronously, in the per-message
- * response, because that is what a test wants to assert on; a record it refuses is one Platform would not have put
- * in the dataset.
+ * Real Platform checks a streamed message's envelope synchronously and validates its record asynchronously (a bad
+ * record lands in a failed batch of the dataset): `checkStreamingMessage` tells the two apart, and the caller decides
+ * when a record-level refusal is reported.
  */
 
-/** `schemaRef.contentType` of an XDM message in full (not patch) format.
- * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/tutorials/streaming-multiple-messages.md */
+/** `schemaRef.contentType` of an XDM message in full (not patch) format, for schema version 1.0:
+ * `application/vnd.adobe.xed-full+json;version={SCHEMA_VERSION}` (streaming-ingestion.yaml, `SchemaReference`).
+ * https://github.com/AdobeDocs/experience-platform-apis/blob/main/static/swagger-specs/streaming-ingestion.yaml */
 export const XDM_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
+
+/** The content type naming a schema version. */
+export function xdmFullContentType(schemaVersion: string): string {
+  return `application/vnd.adobe.xed-full+json;version=${schemaVersion}`;
+}
 
 /** "The maximum record size is 1 MB". Adobe does not say whether 1 MB is 10^6 or 2^20 bytes: the stricter
  * 10^6 is enforced, so a record that fits here fits there.
@@ -303,21 +308,34 @@ function pointerAt(rootPointer: string, path: readonly string[], depth: number):
 export interface EnvelopeContext {
   /** Dataset id → schema `$id`. */
   readonly datasets: ReadonlyMap<string, string>;
+  /** Dataset id → schema version named in `schemaRef.contentType` (absent: '1.0'). */
+  readonly schemaVersions?: ReadonlyMap<string, string>;
   /** Organisations the sender may write for (the token's org, or the inlet's when unauthenticated). */
   readonly orgIds: ReadonlySet<string>;
+  /** HTTP API dataflows by id, and the connection the message came in on. */
+  readonly flows: ReadonlyMap<string, { readonly connectionId: string; readonly datasetId: string }>;
+  readonly connectionId: string;
+}
+
+/** A record-level refusal: what the failed batch file holds for it (the record, plus `_validationErrors`/`_errors`). */
+export interface InvalidRecord {
+  readonly datasetId: string;
+  readonly entity: Record<string, unknown> | undefined;
+  readonly errors: Record<string, unknown>;
 }
 
 export type EnvelopeResult =
   | { readonly ok: true; readonly datasetId: string; readonly entity: Record<string, unknown> }
-  /** `message` follows DCS's wording ("Message has unknown xdm format", ...), with the reason after a colon. */
-  | { readonly ok: false; readonly message: string; readonly problems?: XdmProblem[] };
+  /** `message` follows DCS's wording ("Message has unknown xdm format", ...), with the reason after a colon.
+   * `invalid` is set when the envelope was fine and the record is what failed (Platform reports it asynchronously). */
+  | { readonly ok: false; readonly message: string; readonly problems?: XdmProblem[]; readonly invalid?: InvalidRecord };
 
 /**
  * Checks a streaming message envelope (`header` + `body.xdmMeta` + `body.xdmEntity`) and then its record.
  * Wording of the DCS messages: https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/tutorials/streaming-multiple-messages.md
  * and help/ingestion/quality/retrieve-failed-batches.md.
  */
-export function checkStreamingMessage(message: unknown, envelope: EnvelopeContext, record: RecordCheckOptions): EnvelopeResult {
+export function checkStreamingMessage(message: unknown, envelope: EnvelopeContext, options: RecordCheckOptions): EnvelopeResult {
   if (!isPlainObject(message)) return unknownFormat('a message must be a JSON object with header and body');
   const header = message['header'];
   const body = message['body'];
@@ -330,28 +348,63 @@ export function checkStreamingMessage(message: unknown, envelope: EnvelopeContex
   }
   const headerRef = header['schemaRef'];
   if (!isPlainObject(headerRef) || typeof headerRef['id'] !== 'string') return unknownFormat('header.schemaRef.id is missing');
-  if (headerRef['contentType'] !== XDM_FULL_CONTENT_TYPE) {
-    return unknownFormat(`header.schemaRef.contentType must be ${XDM_FULL_CONTENT_TYPE}, found ${JSON.stringify(headerRef['contentType'])}`);
-  }
   const datasetId = header['datasetId'];
   if (typeof datasetId !== 'string') return unknownFormat('header.datasetId is missing');
   const datasetSchema = envelope.datasets.get(datasetId);
   if (datasetSchema === undefined) return { ok: false, message: `Dataset [${datasetId}] does not exist` };
+  const contentType = xdmFullContentType(envelope.schemaVersions?.get(datasetId) ?? '1.0');
+  if (headerRef['contentType'] !== contentType) {
+    return unknownFormat(`header.schemaRef.contentType must be ${contentType}, found ${JSON.stringify(headerRef['contentType'])}`);
+  }
   if (datasetSchema !== headerRef['id']) {
     return unknownFormat(`header.schemaRef.id [${headerRef['id']}] is not the schema of dataset [${datasetId}] (${datasetSchema})`);
   }
+  // `flowId` is required in the message header (streaming-ingestion.yaml `messageHeader.required`); an HTTP API
+  // dataflow ties one connection to one dataset (help/sources/tutorials/api/create/streaming/http.md). Adobe does not
+  // publish the refusal's wording: the emulator's.
+  const flowId = header['flowId'];
+  if (typeof flowId !== 'string' || flowId === '') return unknownFormat('header.flowId is missing');
+  const flow = envelope.flows.get(flowId);
+  if (flow === undefined) return { ok: false, message: `Message has an unknown flowId [${flowId}]: no such dataflow` };
+  if (flow.connectionId !== envelope.connectionId || flow.datasetId !== datasetId) {
+    return {
+      ok: false,
+      message:
+        `Message has a wrong flowId [${flowId}]: ` +
+        `the dataflow does not write from this connection to dataset [${datasetId}]`,
+    };
+  }
+  const source = header['source'];
+  if (source !== undefined && !isPlainObject(source)) return unknownFormat('header.source must be an object');
   const meta = body['xdmMeta'];
   const bodyRef = isPlainObject(meta) ? meta['schemaRef'] : undefined;
   if (!isPlainObject(bodyRef) || bodyRef['id'] !== headerRef['id'] || bodyRef['contentType'] !== headerRef['contentType']) {
     return unknownFormat('body.xdmMeta.schemaRef must repeat header.schemaRef');
   }
-  const entity = body['xdmEntity'];
-  if (entity === undefined) return { ok: false, message: 'Payload body is missing xdmEntity' };
 
-  const problems = checkXdmRecord(entity, record);
+  // Record level: what asynchronous validation puts in the failed batch (retrieve-failed-batches.md shows these
+  // messages in a failed file). The spec calls `source.name` optional; the failed-batch guide lists its absence as an
+  // error: the stricter reading is taken.
+  const entity = body['xdmEntity'];
+  if (entity === undefined) {
+    const message = 'Payload body is missing xdmEntity';
+    return { ok: false, message, invalid: { datasetId, entity: undefined, errors: { _validationErrors: [{ message }] } } };
+  }
+  const record = isPlainObject(entity) ? entity : undefined;
+  if (!isPlainObject(source) || typeof source['name'] !== 'string' || source['name'] === '') {
+    const message = 'Payload header is missing Source Name';
+    return { ok: false, message, invalid: { datasetId, entity: record, errors: { _errors: { _streamingValidation: [{ message }] } } } };
+  }
+  const problems = checkXdmRecord(entity, options);
   if (problems.length > 0) {
     const detail = problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ');
-    return { ok: false, message: `Message is invalid: ${problems.length} schema violations found: ${detail}`, problems };
+    const validationErrors = problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] }));
+    return {
+      ok: false,
+      message: `Message is invalid: ${problems.length} schema violations found: ${detail}`,
+      problems,
+      invalid: { datasetId, entity: record, errors: { _validationErrors: validationErrors } },
+    };
   }
   return { ok: true, datasetId, entity: entity as Record<string, unknown> };
 }

@@ -95,6 +95,8 @@ export const MAX_LIMIT = 100_000;
 export const DEFAULT_RATE_LIMIT = { perSecond: 3, perHour: 60, concurrent: 100 } as const;
 
 const CHUNK_BYTES = 64 * 1024;
+/** Bodies up to this size are sent uncompressed even when gzip is accepted (export.openapi.yaml, Accept-Encoding). */
+export const GZIP_MIN_BYTES = 1400;
 
 const CONTINUE = 0;
 const STOP = 1;
@@ -199,8 +201,19 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     if (header === undefined || header === '') {
       throw new HttpError(401, 'Unable to authenticate request', { 'WWW-Authenticate': 'Basic realm="Mixpanel"' });
     }
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    const decoded = m === null ? undefined : Buffer.from(m[1] as string, 'base64').toString('utf8');
+    // "While the Basic access standard calls for a base64 encoding of the colon-joined credentials our authentication
+    // accepts both base64 encoding and plain-text"
+    // (mixpanel/docs reference/Mixpanel APIs/authentication/service-accounts.md).
+    const m = /^Basic\s+(\S+)\s*$/i.exec(header);
+    const credentials = m?.[1];
+    const decoded =
+      credentials === undefined
+        ? undefined
+        : credentials.includes(':')
+          ? credentials
+          : /^[A-Za-z0-9+/=]+$/.test(credentials)
+            ? Buffer.from(credentials, 'base64').toString('utf8')
+            : undefined;
     const colon = decoded === undefined ? -1 : decoded.indexOf(':');
     // Bad credentials are a 400 in practice (see the shared Mixpanel reference), with this message.
     if (decoded === undefined || colon < 0) throw new HttpError(400, 'Unable to authenticate request');
@@ -346,7 +359,6 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
         return;
       }
       entry.status = 200;
-      entry.gzip = exportPlan.gzip;
       log.push(entry);
       await streamExport(req, res, exportPlan, fault, entry, () => closing);
     } catch (error) {
@@ -448,25 +460,6 @@ async function streamExport(
   entry: LogEntry,
   closing: () => boolean,
 ): Promise<void> {
-  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
-  if (plan.gzip) {
-    headers['Content-Encoding'] = 'gzip';
-    headers.Vary = 'Accept-Encoding';
-  }
-  res.writeHead(200, headers);
-  // Level 1: the emulator must stay fast; the client's work (inflating) is about the same at any level. A 1 MiB
-  // write buffer lets generation (main thread) overlap with compression (libuv thread pool), still bounded.
-  const gzip: Gzip | undefined = plan.gzip
-    ? createGzip({
-        level: zlibConstants.Z_BEST_SPEED,
-        memLevel: 9,
-        chunkSize: 128 * 1024,
-        writableHighWaterMark: 1024 * 1024,
-      } as ZlibOptions)
-    : undefined;
-  if (gzip !== undefined) gzip.pipe(res);
-  const sink: NodeJS.WritableStream = gzip ?? res;
-
   let aborted = false;
   res.once('close', () => {
     if (!res.writableFinished) aborted = true;
@@ -476,25 +469,56 @@ async function streamExport(
     aborted = true;
   };
   res.on('error', onStreamError);
-  gzip?.on('error', onStreamError);
   const stopped = (): boolean => aborted || closing();
+
+  // "If set to `gzip` and the response body is > 1400 bytes, the response will be compressed with gzip"
+  // (mixpanel/docs openapi/src/export.openapi.yaml, Accept-Encoding): the headers wait until the body is known to be
+  // over that size, or has ended.
+  let gzip: Gzip | undefined;
+  let sink: NodeJS.WritableStream | undefined;
+  const open = (bodyBytes: number): NodeJS.WritableStream => {
+    if (sink !== undefined) return sink;
+    const compress = plan.gzip && bodyBytes > GZIP_MIN_BYTES;
+    entry.gzip = compress;
+    const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+    if (plan.gzip) headers.Vary = 'Accept-Encoding';
+    if (compress) headers['Content-Encoding'] = 'gzip';
+    res.writeHead(200, headers);
+    // Level 1: the emulator must stay fast; the client's work (inflating) is about the same at any level. A 1 MiB
+    // write buffer lets generation (main thread) overlap with compression (libuv thread pool), still bounded.
+    if (compress) {
+      gzip = createGzip({
+        level: zlibConstants.Z_BEST_SPEED,
+        memLevel: 9,
+        chunkSize: 128 * 1024,
+        writableHighWaterMark: 1024 * 1024,
+      } as ZlibOptions);
+      gzip.pipe(res);
+      gzip.on('error', onStreamError);
+    }
+    sink = gzip ?? res;
+    return sink;
+  };
 
   const out = new LineBuffer(CHUNK_BYTES);
   let served = 0;
   const breakAt = fault !== undefined && fault.kind !== 'status' && fault.kind !== 'slow' ? fault.afterEvents : -1;
   const slow = fault?.kind === 'slow' ? fault : undefined;
 
-  /** Hands the buffered lines to the sink, waiting while it is full; yields to the event loop at least once. */
-  const flush = async (): Promise<void> => {
-    if (out.length > 0) {
-      const ok = sink.write(out.take());
+  /** Hands the buffered lines to the sink, waiting while it is full; yields to the event loop at least once. Until
+   * the body passes GZIP_MIN_BYTES nothing is written unless `final` (its size then decides the encoding). */
+  const flush = async (final = false): Promise<void> => {
+    if (out.length > 0 && (sink !== undefined || final || out.length > GZIP_MIN_BYTES)) {
+      const target = open(out.length);
+      const ok = target.write(out.take());
       if (!ok && !stopped()) {
-        await waitFor(sink as unknown as NodeJS.EventEmitter, 'drain', res);
+        await waitFor(target as unknown as NodeJS.EventEmitter, 'drain', res);
         return;
       }
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
   };
+  const end = (): void => void open(0).end();
 
   /**
    * After each served line: counts it, and says what to do next without a promise per line (the common case):
@@ -539,7 +563,8 @@ async function streamExport(
   }
 
   if (stopped()) {
-    sink.end();
+    if (sink !== undefined) sink.end();
+    else res.destroy();
     return;
   }
   // A fault whose threshold the export did not reach still happens, at the end: a consumed fault is always visible.
@@ -547,35 +572,42 @@ async function streamExport(
     case 'terminated-early':
       // Mixpanel ends a cut-short export with this literal line and a normal end (HTTP 200).
       out.ascii('terminated early\n');
-      await flush();
-      sink.end();
+      await flush(true);
+      end();
       return;
     case 'reset':
-      await flush();
-      if (gzip !== undefined) await new Promise<void>((resolve) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
+      await flush(true);
+      open(0);
+      if (gzip !== undefined) await syncFlush(gzip);
       await new Promise<void>((resolve) => setImmediate(resolve));
       // RST, not FIN: the client sees ECONNRESET mid-body.
       if (!req.socket.destroyed) req.socket.resetAndDestroy();
       return;
     case 'truncate-gzip':
-      await flush();
+      await flush(true);
+      open(0);
       if (gzip !== undefined) {
         // Emit everything written so far as complete deflate blocks, then end the HTTP body without the final block
         // and the gzip trailer (CRC32, ISIZE): a gunzip stream fails with "unexpected end of file".
-        await new Promise<void>((resolve) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
+        const zip: Gzip = gzip;
+        await syncFlush(zip);
         await new Promise<void>((resolve) => setImmediate(resolve));
-        gzip.unpipe(res);
-        gzip.destroy();
+        zip.unpipe(res);
+        zip.destroy();
         res.end();
       } else {
         // Without gzip the body simply ends early: a silent truncation, which only the gzip trailer can reveal.
-        sink.end();
+        end();
       }
       return;
     default:
-      await flush();
-      sink.end();
+      await flush(true);
+      end();
   }
+}
+
+function syncFlush(gzip: Gzip): Promise<void> {
+  return new Promise<void>((resolve) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
 }
 
 /** Streams the matching dataset lines; returns true when the export must stop (limit, fault or disconnect). */

@@ -13,7 +13,8 @@
  *   primary  := literal | '[' list ']' | '(' expr ')' | fn '(' expr ')' | 'properties' '[' string ']' | 'event' '[' string ']'
  *   fn       := number | string | boolean | datetime | defined | floor | round | ceil
  *
- * Keywords are lowercase only (`AND` is an error, as it is for Mixpanel). Typing: `==` between different types is
+ * The operator words `and`, `or`, `not`, `in` are read in any case (`AND` as in Mixpanel's examples); the other
+ * keywords are lowercase only. Typing: `==` between different types is
  * false; `<`, `>`… compare numbers (or datetimes) and are undefined otherwise; `and`/`or` read undefined as false;
  * `not undefined` is true. An event matches when the expression is exactly `true`.
  *
@@ -122,7 +123,10 @@ function tokenize(src: string): Token[] {
     }
     if (/[A-Za-z_$]/.test(c)) {
       const m = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(src.slice(i)) as RegExpExecArray;
-      out.push({ t: 'id', v: m[0], at });
+      // The grammar (mixpanel/docs reference/Mixpanel APIs/segmentation-expressions.md) writes the operators in
+      // lowercase without calling them case-sensitive, and queries written with `AND`/`OR` work: read any case.
+      const word = OPERATOR_WORDS.has(m[0].toLowerCase()) ? m[0].toLowerCase() : m[0];
+      out.push({ t: 'id', v: word, at });
       i += m[0].length;
       continue;
     }
@@ -156,6 +160,8 @@ type Node =
 
 const FUNCTIONS = new Set(['number', 'string', 'boolean', 'datetime', 'defined', 'floor', 'round', 'ceil']);
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false', 'properties', 'event', ...FUNCTIONS]);
+/** Operator keywords, case-insensitive; the other keywords (`properties`, `true`, function names) are lowercase. */
+const OPERATOR_WORDS = new Set(['and', 'or', 'not', 'in']);
 const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=', 'in']);
 // `event["…"]` keys that are not properties.
 const EVENT_NAME_KEYS = new Set(['$event_name', 'event', 'name']);

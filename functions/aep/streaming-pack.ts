@@ -21,7 +21,8 @@ export const DCS_MAX_REQUEST_BYTES = 1_000_000;
  */
 export const DEFAULT_MAX_MESSAGES_PER_REQUEST = Number.POSITIVE_INFINITY;
 
-/** Content type of an XDM record in a message (streaming-multiple-messages.md, with the schema version 1.0). */
+/** Content type of an XDM record in a message: `…;version={SCHEMA_VERSION}` (streaming-ingestion.yaml,
+ * SchemaReference), here for the default schema version 1.0. */
 export const XED_FULL_CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
 
 /** `source.name` in every message header, so AEP monitoring shows where the data came from. */
@@ -58,7 +59,10 @@ export interface StreamingTarget {
   readonly schemaId: string;
   /** `...@AdobeOrg` of the connection; defaults to the org of the credential. */
   readonly orgId?: string;
-  readonly flowId?: string;
+  /** The HTTP API dataflow id, `header.flowId` of every message (required: streaming-ingestion.yaml messageHeader). */
+  readonly flowId: string;
+  /** Version in `schemaRef.contentType`. @default '1.0' */
+  readonly schemaVersion?: string;
   /** @default DEFAULT_SOURCE_NAME */
   readonly sourceName?: string;
   readonly sandbox: string;
@@ -81,12 +85,16 @@ export interface Envelope {
 
 /** The envelope of every message to `target` on behalf of `orgId`. */
 export function envelopeFor(target: StreamingTarget, orgId: string): Envelope {
-  const schemaRef = { id: target.schemaId, contentType: XED_FULL_CONTENT_TYPE };
+  const contentType =
+    target.schemaVersion === undefined
+      ? XED_FULL_CONTENT_TYPE
+      : `application/vnd.adobe.xed-full+json;version=${target.schemaVersion}`;
+  const schemaRef = { id: target.schemaId, contentType };
   const header = {
     schemaRef,
     imsOrgId: orgId,
     datasetId: target.datasetId,
-    ...(target.flowId === undefined || target.flowId === '' ? {} : { flowId: target.flowId }),
+    flowId: target.flowId,
     source: { name: target.sourceName ?? DEFAULT_SOURCE_NAME },
   };
   const meta = `"xdmMeta":{"schemaRef":${JSON.stringify(schemaRef)}}`;

@@ -133,6 +133,7 @@ export class StreamingSink {
   readonly #bodies = new BodyPool();
 
   constructor(opts: StreamingSinkOptions) {
+    if (opts.target.flowId.trim() === '') throw new Error('A streaming target needs the dataflow id (AEP_FLOW_ID)');
     this.#opts = opts;
     this.#endpoint = batchEndpointOf(opts.target.inletUrl);
     this.#connection = new URL(this.#endpoint).pathname.split('/').filter(Boolean).pop() ?? '';

@@ -19,6 +19,10 @@ export {
   type WindowMode,
 } from './settings.ts';
 
+/** `schemaRef.contentType` names the schema's version, `application/vnd.adobe.xed-full+json;version={SCHEMA_VERSION}`
+ * (experience-platform-apis streaming-ingestion.yaml, `SchemaReference`); the Schema Registry reports it as the
+ * schema's `version`. `1.0` is what the connector always sent and what a new schema starts at. */
+export const DEFAULT_SCHEMA_VERSION = '1.0';
 export type Role = 'export' | 'forward' | 'local';
 
 const bool = (name: string) =>
@@ -64,7 +68,10 @@ const EnvSchema = z.object({
   AEP_DATASET_ID: optional(rules.datasetId('AEP_DATASET_ID')),
   AEP_SCHEMA_ID: optional(rules.schemaId('AEP_SCHEMA_ID')),
   AEP_TENANT_ID: optional(rules.tenantId('AEP_TENANT_ID')),
-  AEP_FLOW_ID: optional(z.string()),
+  AEP_FLOW_ID: optional(z.string().regex(/^\S+$/, 'AEP_FLOW_ID must be the dataflow id')),
+  AEP_SCHEMA_VERSION: optional(
+    z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
+  ),
   MAPPING: optional(z.string()),
 });
 
@@ -107,7 +114,10 @@ export interface AepConfig {
   readonly schemaId: string;
   /** Tenant id without the leading underscore. */
   readonly tenantId: string;
+  /** The HTTP API dataflow's id, sent as `header.flowId` of every streaming message (required for streaming). */
   readonly flowId?: string;
+  /** Schema version named in `schemaRef.contentType` (`…xed-full+json;version={SCHEMA_VERSION}`). */
+  readonly schemaVersion: string;
   readonly mapping: string;
 }
 
@@ -189,6 +199,14 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     need('AEP_SCHEMA_ID', 'to forward events (the schema $id)');
     need('AEP_TENANT_ID', 'to forward events (the tenant id, e.g. acme)');
     if (sink === 'streaming') need('AEP_INLET_URL', 'when AEP_SINK=streaming (the streaming connection URL)');
+    // DCS requires `flowId` in every message header (streaming-ingestion.yaml, `messageHeader.required`).
+    if (sink === 'streaming') {
+      need(
+        'AEP_FLOW_ID',
+        'when AEP_SINK=streaming (the id of the HTTP API dataflow from the streaming connection to the dataset: ' +
+          'Platform UI, Sources > Dataflows; or GET /flows of the Flow Service API)',
+      );
+    }
     const plain = e.AEP_CLIENT_ID !== undefined && e.AEP_CLIENT_SECRET !== undefined && e.AEP_ORG_ID !== undefined;
     if (e.AEP_SECRET_ID === undefined && !plain) {
       problems.push('AEP_SECRET_ID is required (Secrets Manager id of {"clientId","clientSecret","orgId","scopes"?}); locally AEP_CLIENT_ID, AEP_CLIENT_SECRET and AEP_ORG_ID may be used instead');
@@ -211,6 +229,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       schemaId: e.AEP_SCHEMA_ID ?? '',
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
+      schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }

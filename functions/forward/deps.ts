@@ -73,7 +73,14 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     };
   } else {
     const streaming = new StreamingSink({
-      target: { inletUrl: aep.inletUrl ?? '', datasetId: aep.datasetId, schemaId: aep.schemaId, sandbox: aep.sandbox, ...(aep.flowId ? { flowId: aep.flowId } : {}) },
+      target: {
+        inletUrl: aep.inletUrl ?? '',
+        datasetId: aep.datasetId,
+        schemaId: aep.schemaId,
+        schemaVersion: aep.schemaVersion,
+        sandbox: aep.sandbox,
+        flowId: aep.flowId ?? '',
+      },
       tokens,
       ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
       ...common,

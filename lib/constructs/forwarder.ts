@@ -86,6 +86,7 @@ export class Forwarder extends Construct {
       .addEnvironment('AEP_TENANT_ID', aep.tenantId);
     if (aep.inletUrl !== undefined) this.fn.addEnvironment('AEP_INLET_URL', aep.inletUrl);
     if (aep.flowId !== undefined) this.fn.addEnvironment('AEP_FLOW_ID', aep.flowId);
+    if (aep.schemaVersion !== undefined) this.fn.addEnvironment('AEP_SCHEMA_VERSION', aep.schemaVersion);
 
     // --- Mapping: a preset name, an S3 object (read access to that one object), or a file bundled with the code.
     if (localMapping !== undefined) {

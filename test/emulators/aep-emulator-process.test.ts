@@ -14,6 +14,7 @@ const CONFIG = {
   tenant: 'acme',
   datasets: [{ id: 'ds-events', schemaId: SCHEMA }],
   connections: [{ id: 'inlet-1', authenticated: false }],
+  flows: [{ id: 'flow-1', connectionId: 'inlet-1', datasetId: 'ds-events' }],
   keep: 'ids',
 };
 
@@ -53,7 +54,7 @@ async function startProcess(config: unknown): Promise<{ url: string; imsTokenUrl
 function message(id: string): unknown {
   const schemaRef = { id: SCHEMA, contentType: 'application/vnd.adobe.xed-full+json;version=1.0' };
   return {
-    header: { schemaRef, imsOrgId: ORG, datasetId: 'ds-events' },
+    header: { schemaRef, imsOrgId: ORG, datasetId: 'ds-events', flowId: 'flow-1', source: { name: 'test' } },
     body: { xdmMeta: { schemaRef }, xdmEntity: { _id: id, timestamp: '2024-05-17T22:05:48Z', _acme: { n: 1 } } },
   };
 }
@@ -63,7 +64,11 @@ describe('AEP emulator as a process', () => {
     // Prepare
     const urls = await startProcess(CONFIG);
     const post = (ids: string[]) =>
-      fetch(`${urls.url}/collection/batch/inlet-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: ids.map(message) }) });
+      fetch(`${urls.url}/collection/batch/inlet-1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-sandbox-name': 'prod' },
+        body: JSON.stringify({ messages: ids.map(message) }),
+      });
 
     // Act
     await post(['a', 'b']);
@@ -94,7 +99,11 @@ describe('AEP emulator as a process', () => {
     });
 
     // Act
-    const res = await fetch(`${urls.url}/collection/batch/inlet-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [message('a')] }) });
+    const res = await fetch(`${urls.url}/collection/batch/inlet-1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-sandbox-name': 'prod' },
+      body: JSON.stringify({ messages: [message('a')] }),
+    });
 
     // Assess
     expect(queued.status).toBe(204);

@@ -171,9 +171,14 @@ describe('AEP emulator XDM checks', () => {
   it('should check the streaming envelope with DCS wording', () => {
     // Prepare
     const ref = { id: SCHEMA, contentType: XDM_FULL_CONTENT_TYPE };
-    const envelope = { datasets: new Map([['ds1', SCHEMA]]), orgIds: new Set([ORG]) };
+    const envelope = {
+      datasets: new Map([['ds1', SCHEMA]]),
+      orgIds: new Set([ORG]),
+      flows: new Map([['flow-1', { connectionId: 'inlet-1', datasetId: 'ds1' }]]),
+      connectionId: 'inlet-1',
+    };
     const message = (header: Record<string, unknown>, body: Record<string, unknown> = { xdmMeta: { schemaRef: ref }, xdmEntity: record() }) => ({
-      header: { schemaRef: ref, imsOrgId: ORG, datasetId: 'ds1', ...header },
+      header: { schemaRef: ref, imsOrgId: ORG, datasetId: 'ds1', flowId: 'flow-1', source: { name: 'src' }, ...header },
       body,
     });
     const options = { tenant: 'acme', nowMs: NOW };
@@ -186,7 +191,7 @@ describe('AEP emulator XDM checks', () => {
       message({ schemaRef: { id: 'https://ns.adobe.com/acme/schemas/other', contentType: XDM_FULL_CONTENT_TYPE } }),
       message({ schemaRef: { id: SCHEMA, contentType: 'application/json' } }),
       message({}, { xdmMeta: { schemaRef: ref } }),
-      { header: { schemaRef: ref, imsOrgId: ORG, datasetId: 'ds1' } },
+      { header: { schemaRef: ref, imsOrgId: ORG, datasetId: 'ds1', flowId: 'flow-1' } },
     ].map((m) => checkStreamingMessage(m, envelope, options));
 
     // Assess

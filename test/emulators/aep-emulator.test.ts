@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AepEmulator, startAepEmulator } from '../../emulators/aep/server.ts';
+import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '../../emulators/aep/server.ts';
 
 const ORG = 'ORG1@AdobeOrg';
 const OTHER_ORG = 'ORG2@AdobeOrg';
@@ -9,22 +9,37 @@ const CONTENT_TYPE = 'application/vnd.adobe.xed-full+json;version=1.0';
 const AUTH_INLET = 'auth-inlet';
 const OPEN_INLET = 'open-inlet';
 
+const FLOW = 'flow-1';
+const OPEN_FLOW = 'flow-open';
+
 let emulator: AepEmulator;
 
+const OPTIONS: AepEmulatorOptions = {
+  clients: [
+    { clientId: 'connector', clientSecret: 's3cret', orgId: ORG },
+    { clientId: 'other-app', clientSecret: 'other-secret', orgId: OTHER_ORG },
+  ],
+  tenant: 'acme',
+  datasets: [{ id: DATASET, schemaId: SCHEMA }],
+  connections: [
+    { id: AUTH_INLET, authenticated: true },
+    { id: OPEN_INLET, authenticated: false },
+  ],
+  flows: [
+    { id: FLOW, connectionId: AUTH_INLET, datasetId: DATASET },
+    { id: OPEN_FLOW, connectionId: OPEN_INLET, datasetId: DATASET },
+  ],
+};
+
 beforeEach(async () => {
-  emulator = await startAepEmulator({
-    clients: [
-      { clientId: 'connector', clientSecret: 's3cret', orgId: ORG },
-      { clientId: 'other-app', clientSecret: 'other-secret', orgId: OTHER_ORG },
-    ],
-    tenant: 'acme',
-    datasets: [{ id: DATASET, schemaId: SCHEMA }],
-    connections: [
-      { id: AUTH_INLET, authenticated: true },
-      { id: OPEN_INLET, authenticated: false },
-    ],
-  });
+  emulator = await startAepEmulator(OPTIONS);
 });
+
+/** Replaces the emulator with one started with `extra` options. */
+async function restart(extra: Partial<AepEmulatorOptions>): Promise<void> {
+  await emulator.close();
+  emulator = await startAepEmulator({ ...OPTIONS, ...extra });
+}
 
 afterEach(async () => {
   await emulator.close();
@@ -66,7 +81,7 @@ function event(overrides: Record<string, unknown> = {}): Record<string, unknown>
 function message(entity: unknown, header: Record<string, unknown> = {}): Record<string, unknown> {
   const schemaRef = { id: SCHEMA, contentType: CONTENT_TYPE };
   return {
-    header: { schemaRef, imsOrgId: ORG, datasetId: DATASET, flowId: 'flow-1', source: { name: 'mixpanel-aep-connector' }, ...header },
+    header: { schemaRef, imsOrgId: ORG, datasetId: DATASET, flowId: FLOW, source: { name: 'mixpanel-aep-connector' }, ...header },
     body: { xdmMeta: { schemaRef }, xdmEntity: entity },
   };
 }
@@ -81,7 +96,11 @@ interface BatchResponse {
 async function postBatch(messages: unknown[], accessToken?: string, inlet = AUTH_INLET): Promise<Response> {
   return fetch(`${emulator.inletUrl(inlet).replace('/collection/', '/collection/batch/')}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(accessToken === undefined ? {} : platformHeaders(accessToken)) },
+    headers: {
+      'content-type': 'application/json',
+      'x-sandbox-name': 'prod',
+      ...(accessToken === undefined ? {} : platformHeaders(accessToken)),
+    },
     body: JSON.stringify({ messages }),
   });
 }
@@ -218,8 +237,9 @@ describe('AEP emulator: DCS streaming', () => {
     expect(emulator.stats).toMatchObject({ messagesAccepted: 3, messagesRejected: 0 });
   });
 
-  it('should answer 207 with a 400 naming the path for each invalid message and accept only the valid ones', async () => {
+  it('should answer 207 with a 400 naming the path for each invalid message when validating synchronously (test convenience)', async () => {
     // Prepare
+    await restart({ syncValidationForTests: true });
     const future = new Date(Date.now() + 60 * 60_000).toISOString();
     const valid = [event(), event()];
     const invalid = [
@@ -257,14 +277,18 @@ describe('AEP emulator: DCS streaming', () => {
       message(event(), { imsOrgId: OTHER_ORG }),
       message(event(), { datasetId: 'unknown-dataset' }),
       message(event(), { schemaRef: { id: SCHEMA, contentType: 'application/json' } }),
-      { header: (message(event()) as { header: unknown }).header, body: { xdmMeta: { schemaRef: { id: SCHEMA, contentType: CONTENT_TYPE } } } },
     ];
+    const noEntity = { header: (message(event()) as { header: unknown }).header, body: { xdmMeta: { schemaRef: { id: SCHEMA, contentType: CONTENT_TYPE } } } };
 
     // Act
     const body = (await (await postBatch(messages, await token())).json()) as BatchResponse;
+    await restart({ syncValidationForTests: true });
+    const sync = (await (await postBatch([noEntity], await token())).json()) as BatchResponse;
 
     // Assess
-    expect(body.responses.map((r) => r.message?.replace(/^inletId: \[[^\]]*\] imsOrgId: \[[^\]]*\] /, '').split(':')[0])).toEqual([
+    const reasons = [...body.responses, ...sync.responses].map((r) =>
+      r.message?.replace(/^inletId: \[[^\]]*\] imsOrgId: \[[^\]]*\] /, '').split(':')[0]);
+    expect(reasons).toEqual([
       'Message has an absent or wrong ims org in the header',
       'Dataset [unknown-dataset] does not exist',
       'Message has unknown xdm format',
@@ -308,8 +332,8 @@ describe('AEP emulator: DCS streaming', () => {
 
     // Act
     const refused = await postBatch([message(entity)], undefined, AUTH_INLET);
-    const accepted = await postBatch([message(entity)], undefined, OPEN_INLET);
-    const badToken = await postBatch([message(entity)], 'forged-token', OPEN_INLET);
+    const accepted = await postBatch([message(entity, { flowId: OPEN_FLOW })], undefined, OPEN_INLET);
+    const badToken = await postBatch([message(entity, { flowId: OPEN_FLOW })], 'forged-token', OPEN_INLET);
 
     // Assess
     expect(refused.status).toBe(401);
@@ -345,13 +369,17 @@ describe('AEP emulator: DCS streaming', () => {
   it('should answer the single-message endpoint with 200 and an xactionId, or 400 with the violations', async () => {
     // Prepare
     const accessToken = await token();
-    const post = (body: unknown) =>
-      fetch(emulator.inletUrl(AUTH_INLET), { method: 'POST', headers: { 'content-type': 'application/json', ...platformHeaders(accessToken) }, body: JSON.stringify(body) });
+    const post = (body: unknown, query = '') =>
+      fetch(emulator.inletUrl(AUTH_INLET) + query, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...platformHeaders(accessToken) },
+        body: JSON.stringify(body),
+      });
     const good = event();
 
     // Act
     const ok = await post(message(good));
-    const bad = await post(message(event({ web: { webPageDetails: { URL: '' } } })));
+    const bad = await post(message(event({ web: { webPageDetails: { URL: '' } } })), '?syncValidation=true');
 
     // Assess
     expect(ok.status).toBe(200);

@@ -112,6 +112,35 @@ describe('where: supported forms', () => {
   });
 });
 
+describe('where: the forms of Mixpanel\'s docs', () => {
+  it('should read the operator words in capitals as in lowercase', () => {
+    // Act
+    const upper = [
+      matches('properties["plan"] == "pro" AND properties["paid"] == true'),
+      matches('properties["plan"] == "free" OR properties["revenue"] > 100'),
+      matches('NOT defined(properties["city"])'),
+      matches('"Paulo" IN properties["city"]'),
+    ];
+
+    // Assess
+    expect(upper).toEqual([true, true, false, true]);
+    expect(compileWhere('number(properties["mp_processing_time_ms"]) >= 1 AND number(properties["mp_processing_time_ms"]) < 9').processingTime)
+      .toEqual({ lo: 1, hi: 9 });
+  });
+
+  it('should evaluate the examples of the segmentation expressions page', () => {
+    // Act
+    const examples = [
+      matches('properties["quantity_text"] in ["1", "42"]'),
+      matches('defined(properties["plan"])'),
+      matches('not defined(properties["city"])'),
+    ];
+
+    // Assess
+    expect(examples).toEqual([true, true, false]);
+  });
+});
+
 describe('where: precedence', () => {
   it('should bind and tighter than or, and not tighter than and but looser than comparisons', () => {
     // `true or false and false` is `true or (false and false)`
@@ -140,7 +169,7 @@ describe('where: errors', () => {
     const cases = {
       empty: syntaxError('   '),
       assign: syntaxError('properties["plan"] = "pro"'),
-      upper: syntaxError('properties["plan"] == "pro" AND properties["paid"] == true'),
+      upper: syntaxError('PROPERTIES["plan"] == "pro"'),
       symbols: syntaxError('properties["plan"] == "pro" && true'),
       unquoted: syntaxError('properties[plan] == "pro"'),
       unclosed: syntaxError('(properties["plan"] == "pro"'),
@@ -153,7 +182,7 @@ describe('where: errors', () => {
     // Assess
     expect(cases.empty.message).toMatch(/empty expression/);
     expect(cases.assign.message).toMatch(/use '==' to compare\) at position 19$/);
-    expect(cases.upper.message).toMatch(/'AND'.*lowercase/);
+    expect(cases.upper.message).toMatch(/'PROPERTIES'.*lowercase/);
     expect(cases.symbols.message).toMatch(/use the keywords and, or, not/);
     expect(cases.unquoted.message).toMatch(/quoted property name/);
     expect(cases.unclosed.message).toMatch(/expected '\)'/);

@@ -178,7 +178,7 @@ describe('parameters', () => {
       get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '100001' })),
       get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '-1' })),
       get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { event: 'Sign Up' })),
-      get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { where: 'properties["a"] == 1 AND true' })),
+      get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { where: 'properties["a"] == 1 AND TRUE' })),
     ]);
     // Assess
     expect(results.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400, 400, 400]);
@@ -314,6 +314,35 @@ describe('selection', () => {
     expect(zipped.headers['content-encoding']).toBe('gzip');
     expect(zipped.body.length).toBeLessThan(plain.body.length / 3);
     expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
+  });
+
+  it('should gzip only a body over 1,400 bytes, whatever the client accepts', async () => {
+    // Act: one event is a few hundred bytes, a day of them far more
+    const small = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09', { limit: '1' }), { gzip: true });
+    const large = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09'), { gzip: true });
+
+    // Assess
+    expect(small.body.length).toBeLessThanOrEqual(1400);
+    expect(small.headers['content-encoding']).toBeUndefined();
+    expect(lines(small)).toHaveLength(1);
+    expect(emulator.requests.at(-2)).toMatchObject({ status: 200, gzip: false });
+    expect(large.headers['content-encoding']).toBe('gzip');
+    expect(emulator.requests.at(-1)).toMatchObject({ status: 200, gzip: true });
+  });
+
+  it('should take plain-text Basic credentials as Mixpanel documents, as well as base64', async () => {
+    // Act
+    const plain = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09', { limit: '1' }), {
+      auth: `Basic ${SA.username}:${SA.secret}`,
+    });
+    const wrong = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09', { limit: '1' }), {
+      auth: `Basic ${SA.username}:not-the-secret`,
+    });
+
+    // Assess
+    expect(plain.status).toBe(200);
+    expect(lines(plain)).toHaveLength(1);
+    expect(wrong.status).toBe(400);
   });
 
   it('should serve added events like the dataset and raw lines verbatim, only by date', async () => {

@@ -31,6 +31,7 @@ export function twoProjectConfig(): ConnectorConfigInput {
     aep: {
       secret: { name: 'aep/creds' },
       inletUrl: 'https://dcs.adobedc.net/collection/abc123',
+      flowId: 'flow-abc123',
       datasetId: 'ds123',
       schemaId: 'https://ns.adobe.com/acme/schemas/s1',
       tenantId: 'acme',

@@ -42,6 +42,7 @@ const EXPORT_ENV_KEYS = [
 ];
 const FORWARD_ENV_KEYS = [
   'AEP_DATASET_ID',
+  'AEP_FLOW_ID',
   'AEP_IMS_URL',
   'AEP_INLET_URL',
   'AEP_PLATFORM_URL',

@@ -2,7 +2,7 @@
  * The AEP client (IMS token provider, streaming sink, batch sink) against the AEP emulator on loopback.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startAepEmulator, type AepEmulator } from '#emulators/aep/server';
+import { startAepEmulator, type AepEmulator, type AepEmulatorOptions } from '#emulators/aep/server';
 import type { RetryPolicy } from '#common/retry';
 import { ImsError, ImsTokenProvider, type AepCredentials } from '#aep/ims';
 import { DCS_MAX_REQUEST_BYTES, StreamingDeliveryError, StreamingSink, type SinkRecord } from '#aep/streaming';
@@ -17,14 +17,17 @@ const FAST: RetryPolicy = { maxAttempts: 5, baseDelayMs: 50, maxDelayMs: 500, ma
 let aep: AepEmulator;
 let waits: number[];
 
+const EMULATOR: AepEmulatorOptions = {
+  clients: [CREDS],
+  tenant: 'acme',
+  sandbox: 'dev',
+  datasets: [{ id: DATASET, schemaId: SCHEMA }],
+  connections: [{ id: CONNECTION, authenticated: true }],
+  flows: [{ id: 'flow-1', connectionId: CONNECTION, datasetId: DATASET }],
+};
+
 beforeEach(async () => {
-  aep = await startAepEmulator({
-    clients: [CREDS],
-    tenant: 'acme',
-    sandbox: 'dev',
-    datasets: [{ id: DATASET, schemaId: SCHEMA }],
-    connections: [{ id: CONNECTION, authenticated: true }],
-  });
+  aep = await startAepEmulator(EMULATOR);
   waits = [];
 });
 
@@ -126,7 +129,10 @@ describe('AEP client against the emulator: streaming', () => {
   });
 
   it('should report records the emulated Platform finds invalid as rejected with its validation message', async () => {
-    // Prepare: a custom field outside the tenant object
+    // Prepare: a custom field outside the tenant object; the emulator answers the refusal inside the 207 (its test
+    // convenience: Platform would accept the message and fail the record asynchronously)
+    await aep.close();
+    aep = await startAepEmulator({ ...EMULATOR, syncValidationForTests: true });
     const bad: SinkRecord = { id: 'bad-1', json: JSON.stringify({ _id: 'bad-1', timestamp: '2024-03-01T12:00:00Z', notMine: 1 }) };
 
     // Act
@@ -217,7 +223,7 @@ describe('AEP client against the emulator: streaming', () => {
   it('should stop with a clear error naming the connection when DCS does not know it', async () => {
     // Prepare
     const sink = new StreamingSink({
-      target: { inletUrl: aep.inletUrl('no-such-connection'), datasetId: DATASET, schemaId: SCHEMA, sandbox: 'dev' },
+      target: { inletUrl: aep.inletUrl('no-such-connection'), datasetId: DATASET, schemaId: SCHEMA, sandbox: 'dev', flowId: 'flow-1' },
       tokens: tokens(),
       retry: FAST,
       sleep,

@@ -617,18 +617,33 @@ describe('StreamingSink', () => {
     expect(waits).toHaveLength(4);
   });
 
-  it('should use the org of the credential when the target names none, and omit an empty flow id', async () => {
+  it('should use the org of the credential when the target names none, and refuse an empty flow id', async () => {
     // Prepare
     const server = await startServer(acceptAll);
-    const sink = new StreamingSink({ target: target(server.url, { flowId: '', sourceName: 'src' }), tokens: stubTokens() });
+    const sink = new StreamingSink({ target: target(server.url, { sourceName: 'src' }), tokens: stubTokens() });
+
+    // Act
+    await sink.send([record('a')]);
+    const noFlow = () => new StreamingSink({ target: target(server.url, { flowId: '' }), tokens: stubTokens() });
+
+    // Assess
+    const header = messagesOf(server.seen[0]!)[0]!.header;
+    expect(header.imsOrgId).toBe('ORG1@AdobeOrg');
+    expect(header.flowId).toBe('flow-1');
+    expect(noFlow).toThrow(/dataflow id \(AEP_FLOW_ID\)/);
+    expect(header.source).toEqual({ name: 'src' });
+  });
+
+  it('should name the configured schema version in schemaRef.contentType', async () => {
+    // Prepare
+    const server = await startServer(acceptAll);
+    const sink = new StreamingSink({ target: target(server.url, { schemaVersion: '1.3' }), tokens: stubTokens() });
 
     // Act
     await sink.send([record('a')]);
 
     // Assess
     const header = messagesOf(server.seen[0]!)[0]!.header;
-    expect(header.imsOrgId).toBe('ORG1@AdobeOrg');
-    expect(header).not.toHaveProperty('flowId');
-    expect(header.source).toEqual({ name: 'src' });
+    expect(header.schemaRef.contentType).toBe('application/vnd.adobe.xed-full+json;version=1.3');
   });
 });

@@ -6,6 +6,7 @@ const forwardEnv = {
   STAGING_BUCKET: 'my-staging',
   AEP_SECRET_ID: 'aep/oauth',
   AEP_INLET_URL: 'https://dcs.adobedc.net/collection/abc123',
+  AEP_FLOW_ID: 'f1e2d3c4-0000-4000-8000-000000000001',
   AEP_DATASET_ID: '64a1b2c3d4',
   AEP_SCHEMA_ID: 'https://ns.adobe.com/acme/schemas/0123abcd',
   AEP_TENANT_ID: '_acme',
@@ -68,6 +69,21 @@ describe('readConfig', () => {
     const { AEP_INLET_URL: _, ...noInlet } = forwardEnv;
     expect(() => readConfig(noInlet, 'forward')).toThrow(/AEP_INLET_URL is required when AEP_SINK=streaming/);
     expect(readConfig({ ...noInlet, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
+  });
+
+  it('should require the dataflow id for streaming, saying where to find it, and read the schema version', () => {
+    // Prepare
+    const { AEP_FLOW_ID: _, ...noFlow } = forwardEnv;
+
+    // Act
+    const missing = (): unknown => readConfig(noFlow, 'forward');
+    const c = readConfig({ ...forwardEnv, AEP_SCHEMA_VERSION: '1.4' }, 'forward');
+
+    // Assess
+    expect(missing).toThrow(/AEP_FLOW_ID is required when AEP_SINK=streaming \(the id of the HTTP API dataflow[^)]*Sources > Dataflows/);
+    expect(readConfig({ ...noFlow, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
+    expect(c.aep).toMatchObject({ flowId: forwardEnv.AEP_FLOW_ID, schemaVersion: '1.4' });
+    expect(readConfig(forwardEnv, 'forward').aep!.schemaVersion).toBe('1.0');
   });
 
   it('should refuse an inlet URL that is not a collection URL and a schema id that is not a $id', () => {
