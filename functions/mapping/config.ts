@@ -7,10 +7,18 @@
  *   "eventTypes": {"Order Completed": "commerce.purchases"},
  *   "identities": [{"from": "properties.distinct_id", "namespace": "MixpanelDistinctId", "primary": true}],
  *   "fields": [{"from": "properties.plan", "to": "_acme.mixpanel.plan", "type": "string"}],
- *   "drop": ["properties.$email"], "hash": ["properties.email"] }
+ *   "drop": ["properties.$email"], "hash": ["properties.email"],
+ *   "defaultEventType": "mixpanel.event", "requireIdentity": true,
+ *   "commerce": {"events": {"purchases": ["Order Completed"]}, "properties": {"priceTotal": "revenue"}} }
  * ```
  * - `preset` (`default` | `adobe-source`, default `default`) gives the base fields.
- * - `eventTypes` is merged over the preset table (`adobe-source` only writes `eventType` when it is given).
+ * - `eventTypes` is merged over the preset table of Mixpanel's standard events (event-types.ts) and the commerce
+ *   events (`adobe-source` only writes `eventType` when it is given). An event whose type is overridden loses the
+ *   table's counters. `defaultEventType` is the type of every other event (default `mixpanel.event`).
+ * - `commerce` (preset `default`): event names counted as purchases / cart adds / checkouts / product views and the
+ *   properties read for `commerce.order` and `productListItems` (commerce.ts).
+ * - `requireIdentity`: the target dataset is enabled for Profile, so a record without any identity is rejected as
+ *   `no-identity` (otherwise it is sent and counted). The primary namespace is the identity with `primary: true`.
  * - `identities`, when given, replaces the preset's list (`[]` writes no identityMap).
  * - `fields` adds mappings. `from` is `event` or `properties.<name>` (a top-level property, the rest of the string
  *   verbatim, dots included). `to` is a path under the tenant object (`_acme.…`, or `_{tenant}.…` to stay portable)
@@ -24,18 +32,20 @@ import {
   AUTHENTICATED_STATES,
   type AuthenticatedState,
   type Conversion,
-  DEFAULT_EVENT_TYPES,
   DEFAULT_IDENTITIES,
   DEFAULT_PROPERTIES_MAP_PATH,
   DEFAULT_STANDARD_FIELDS,
   DEFAULT_TENANT_FIELDS,
   FALLBACK_EVENT_TYPE,
+  COMMERCE_FIELD_GROUP,
   FIELD_TYPES,
   fieldTypeOf,
   type PresetField,
   type PresetSource,
   STANDARD_PATHS,
 } from './presets.ts';
+import { type EventConstant, STANDARD_EVENTS, DEFAULT_EVENT_TYPES } from './event-types.ts';
+import { type CommerceCounter, type CommercePlan, COMMERCE_COUNTERS, CommerceSchema, commercePlan, IAP_EVENT } from './commerce.ts';
 
 export const PRESET_NAMES = ['default', 'adobe-source'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -65,6 +75,9 @@ export const MappingConfigSchema = z.strictObject({
   fields: z.array(FieldSchema).optional(),
   drop: z.array(nonEmpty).optional(),
   hash: z.array(nonEmpty).optional(),
+  defaultEventType: nonEmpty.optional(),
+  commerce: CommerceSchema.optional(),
+  requireIdentity: z.boolean().optional(),
 });
 
 export type MappingConfig = z.infer<typeof MappingConfigSchema>;
@@ -76,7 +89,7 @@ export class MappingConfigError extends Error {
   /** `options.hint` replaces the closing advice (default: fix the entries in `source`). */
   constructor(source: string, issues: string[], options?: ErrorOptions & { hint?: string }) {
     const hint =
-      options?.hint ?? `Fix these entries in ${source}; the format is described in XDM-MAPPING.md ("Mapping config").`;
+      options?.hint ?? `Fix these entries in ${source}; the format is described in docs/xdm-mapping.md ("Mapping config").`;
     super(`Invalid mapping config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}\n${hint}`, options);
     this.name = 'MappingConfigError';
     this.issues = issues;
@@ -141,14 +154,26 @@ export interface IdentityPlan {
   authenticatedState: AuthenticatedState;
 }
 
+/** What an event of one name gets besides its fields: its eventType, constants and commerce counter. */
+export interface EventRule {
+  eventType: string;
+  constants: readonly EventConstant[];
+  /** The commerce measure the event counts (order and productListItems are read from its properties), or null. */
+  commerce: CommerceCounter | null;
+}
+
 /** A mapping config resolved against a tenant: what the mapper writes, in output order. */
 export interface MappingPlan {
   preset: PresetName;
   /** Tenant object key, with its underscore (`_acme`). */
   tenantKey: string;
-  /** Event name → eventType, or null when the record carries no eventType. */
-  eventTypes: ReadonlyMap<string, string> | null;
+  /** Event name → rule, or null when the record carries no eventType. */
+  eventRules: ReadonlyMap<string, EventRule> | null;
   fallbackEventType: string;
+  /** Commerce properties to read (preset default), or null. */
+  commerce: CommercePlan | null;
+  /** Reject records without an identity (`no-identity`). */
+  requireIdentity: boolean;
   identities: IdentityPlan[];
   fields: FieldPlan[];
   /** Path of the map of all other properties, or null (preset adobe-source). */
@@ -308,11 +333,30 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     }
   });
 
-  // Event types
-  let eventTypes: Map<string, string> | null = null;
+  // Event types: standard events, then commerce events, then the config's own names (which drop the counters).
+  let eventRules: Map<string, EventRule> | null = null;
+  const commerce = config.preset === 'default' ? commercePlan(config.commerce) : null;
+  if (config.preset !== 'default' && config.commerce !== undefined) issues.push('commerce: only preset default writes commerce fields');
+  if (config.requireIdentity === true && identitySpecs.length === 0) {
+    issues.push('requireIdentity: the mapping has no identities, so every record would be rejected as no-identity');
+  }
   if (config.preset === 'default' || config.eventTypes !== undefined) {
-    eventTypes = new Map(Object.entries(config.preset === 'default' ? DEFAULT_EVENT_TYPES : {}));
-    for (const [name, type] of Object.entries(config.eventTypes ?? {})) eventTypes.set(name, type);
+    eventRules = new Map();
+    if (commerce !== null) {
+      for (const [name, e] of Object.entries(STANDARD_EVENTS)) {
+        eventRules.set(name, { eventType: e.eventType, constants: e.constants, commerce: name === IAP_EVENT ? 'purchases' : null });
+      }
+      for (const counter of COMMERCE_COUNTERS) {
+        for (const name of commerce.events[counter]) {
+          const path = `commerce.${counter}.value`;
+          eventRules.set(name, { eventType: `commerce.${counter}`, constants: [{ path, value: 1, fieldGroup: COMMERCE_FIELD_GROUP }], commerce: counter });
+        }
+      }
+    }
+    for (const [name, type] of Object.entries(config.eventTypes ?? {})) {
+      const rule = eventRules.get(name);
+      if (rule === undefined || rule.eventType !== type) eventRules.set(name, { eventType: type, constants: [], commerce: null });
+    }
   }
 
   if (issues.length > 0 || tenant === undefined) return { issues };
@@ -327,8 +371,10 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     plan: {
       preset: config.preset,
       tenantKey,
-      eventTypes,
-      fallbackEventType: FALLBACK_EVENT_TYPE,
+      eventRules,
+      fallbackEventType: config.defaultEventType ?? FALLBACK_EVENT_TYPE,
+      commerce,
+      requireIdentity: config.requireIdentity === true,
       identities,
       fields,
       propertiesMapPath: mapPath === undefined ? null : [tenantKey, ...mapPath.split('.')],
@@ -398,7 +444,7 @@ function formatZodIssue(issue: z.ZodError['issues'][number]): string[] {
     else path += `[${JSON.stringify(String(seg))}]`;
   }
   if (issue.code === 'unrecognized_keys') {
-    const allowed = path === '' ? Object.keys(MappingConfigSchema.shape).join(', ') : 'see XDM-MAPPING.md';
+    const allowed = path === '' ? Object.keys(MappingConfigSchema.shape).join(', ') : 'see docs/xdm-mapping.md';
     return issue.keys.map((k) => `${path === '' ? k : `${path}.${k}`}: unknown key (allowed: ${allowed})`);
   }
   return [`${path === '' ? '(root)' : path}: ${issue.message}`];
