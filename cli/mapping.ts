@@ -170,7 +170,8 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
     row('mapped', mapped);
     row('rejected', rejected, rejected > 0 ? `  (${formatReasons(byReason)})` : '');
     row('duplicate _id', duplicates);
-    row('no identity', withoutIdentity, withoutIdentity > 0 ? '  (mapped without identityMap: Profile cannot use them)' : '');
+    const profileNote = '  (mapped without identityMap: Profile cannot use them)';
+    row('no identity', withoutIdentity, withoutIdentity > 0 ? profileNote : '');
     if (rejected > 0) {
       line(o);
       line(o, `Rejected lines${rejected > listed.length ? ` (first ${listed.length} of ${count(rejected)})` : ''}:`);

@@ -161,7 +161,8 @@ function checkStandardFields(record: Record<string, unknown>, problems: XdmProbl
     for (const [key, type] of PRODUCT_LIST_ITEM_TYPES) {
       const value = item[key];
       const violation = value === undefined || value === null ? undefined : typeViolation(value, type);
-      if (violation !== undefined) add(problems, `#/productListItems/${i}/${key}`, violation.keyword, violation.message);
+      if (violation === undefined) continue;
+      add(problems, `#/productListItems/${i}/${key}`, violation.keyword, violation.message);
     }
   });
 }

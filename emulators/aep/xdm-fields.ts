@@ -32,8 +32,8 @@ export const STANDARD_FIELD_TYPES: ReadonlyMap<string, FieldType> = new Map<stri
   ['web.webReferrer.URL', STRING],
   ['web.webReferrer.type', {
     type: 'string',
-    enum: ['internal', 'external', 'search_engine', 'typed_bookmarked', 'email', 'social', 'usenet', 'hard_drive', 'nojs',
-      'conversational_ai', 'unknown'],
+    enum: ['internal', 'external', 'search_engine', 'typed_bookmarked', 'email', 'social', 'usenet', 'hard_drive',
+      'nojs', 'conversational_ai', 'unknown'],
   }],
   ['web.webInteraction.URL', STRING],
   ['web.webInteraction.name', STRING],
@@ -50,8 +50,8 @@ export const STANDARD_FIELD_TYPES: ReadonlyMap<string, FieldType> = new Map<stri
   ['environment.carrier', STRING],
   ['environment.connectionType', {
     type: 'string',
-    enum: ['dialup', 'isdn', 'bisdn', 'dsl', 'cable', 'wireless_wifi', 'mobile', 'mobile_edge', 'mobile_gprs', 'mobile_2g',
-      'mobile_3g', 'mobile_lte', 't1', 't3', 'oc3', 'lan', 'modem'],
+    enum: ['dialup', 'isdn', 'bisdn', 'dsl', 'cable', 'wireless_wifi', 'mobile', 'mobile_edge', 'mobile_gprs',
+      'mobile_2g', 'mobile_3g', 'mobile_lte', 't1', 't3', 'oc3', 'lan', 'modem'],
   }],
   ['device.type', STRING],
   ['device.model', STRING],
@@ -76,7 +76,8 @@ export const STANDARD_FIELD_TYPES: ReadonlyMap<string, FieldType> = new Map<stri
   ['marketing.trackingCode', STRING],
   ['search.searchEngine', STRING],
   ['search.keywords', STRING],
-  ...measures('commerce', ['purchases', 'productListAdds', 'checkouts', 'productViews', 'productListViews', 'cartAbandons']),
+  ...measures('commerce', ['purchases', 'productListAdds', 'checkouts', 'productViews', 'productListViews']),
+  ...measures('commerce', ['cartAbandons']),
   ['commerce.order.purchaseID', STRING],
   ['commerce.order.priceTotal', NUMBER],
   ['commerce.order.currencyCode', CURRENCY],
@@ -91,8 +92,13 @@ export const PRODUCT_LIST_ITEM_TYPES: ReadonlyMap<string, FieldType> = new Map<s
   ['currencyCode', CURRENCY],
 ]);
 
+export interface TypeViolation {
+  keyword: 'type' | 'enum' | 'pattern' | 'minimum';
+  message: string;
+}
+
 /** Why a value does not fit its type, or undefined when it does. */
-export function typeViolation(value: unknown, t: FieldType): { keyword: 'type' | 'enum' | 'pattern' | 'minimum'; message: string } | undefined {
+export function typeViolation(value: unknown, t: FieldType): TypeViolation | undefined {
   const ok =
     t.type === 'integer' ? Number.isInteger(value)
     : t.type === 'number' ? typeof value === 'number' && Number.isFinite(value)

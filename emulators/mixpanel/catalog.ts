@@ -413,7 +413,9 @@ export const IAP_PRODUCTS: readonly Group[] = [
   ['Pro upgrade', 4.99],
   ['100 coins', 0.99],
   ['プレミアム 1か月', 9.99],
-].map(([name, price]) => group(field('$ae_iap_name', name), field('$ae_iap_quantity', 1), field('$ae_iap_price', price)));
+].map(([name, price]) =>
+  group(field('$ae_iap_name', name), field('$ae_iap_quantity', 1), field('$ae_iap_price', price)),
+);
 export const CRASH_REASONS: readonly Field[] = fieldsOf('$ae_crashed_reason', [
   'NSInvalidArgumentException',
   'java.lang.NullPointerException',

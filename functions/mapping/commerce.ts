@@ -23,7 +23,12 @@ const key = z.string().min(1, { error: 'must be a non-empty string' });
 /** The `commerce` block of a mapping config; every key is optional (defaults: {@link DEFAULT_COMMERCE}). */
 export const CommerceSchema = z.strictObject({
   events: z
-    .strictObject({ purchases: names.optional(), productListAdds: names.optional(), checkouts: names.optional(), productViews: names.optional() })
+    .strictObject({
+      purchases: names.optional(),
+      productListAdds: names.optional(),
+      checkouts: names.optional(),
+      productViews: names.optional(),
+    })
     .optional(),
   /** Event properties read on commerce events. */
   properties: z
@@ -38,14 +43,19 @@ export const CommerceSchema = z.strictObject({
     .optional(),
   /** Keys read inside each item object (the first present wins). */
   itemKeys: z
-    .strictObject({ sku: names.optional(), name: names.optional(), quantity: names.optional(), price: names.optional() })
+    .strictObject({
+      sku: names.optional(),
+      name: names.optional(),
+      quantity: names.optional(),
+      price: names.optional(),
+    })
     .optional(),
 });
 export type CommerceConfig = z.infer<typeof CommerceSchema>;
 
 export interface CommercePlan {
   events: Record<CommerceCounter, readonly string[]>;
-  properties: { orderId: string; priceTotal: string; currency: string; items: string; product: string; quantity: string };
+  properties: Record<'orderId' | 'priceTotal' | 'currency' | 'items' | 'product' | 'quantity', string>;
   itemKeys: { sku: readonly string[]; name: readonly string[]; quantity: readonly string[]; price: readonly string[] };
 }
 
@@ -56,7 +66,14 @@ export const DEFAULT_COMMERCE: CommercePlan = {
     checkouts: ['Checkout Started', 'Checkout'],
     productViews: ['Product Viewed'],
   },
-  properties: { orderId: 'order_id', priceTotal: 'revenue', currency: 'currency', items: 'items', product: 'product', quantity: 'quantity' },
+  properties: {
+    orderId: 'order_id',
+    priceTotal: 'revenue',
+    currency: 'currency',
+    items: 'items',
+    product: 'product',
+    quantity: 'quantity',
+  },
   itemKeys: { sku: ['sku', 'id', 'product_id'], name: ['name'], quantity: ['quantity'], price: ['price'] },
 };
 
@@ -105,11 +122,18 @@ export function productItem(
 ): ProductListItem | undefined {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return undefined;
   const obj = item as Record<string, unknown>;
-  return lineItem(first(obj, keys.sku), first(obj, keys.name), first(obj, keys.quantity) ?? fallbackQuantity, first(obj, keys.price), currency);
+  const quantity = first(obj, keys.quantity) ?? fallbackQuantity;
+  return lineItem(first(obj, keys.sku), first(obj, keys.name), quantity, first(obj, keys.price), currency);
 }
 
 /** A productListItems entry from loose values (also used for `$ae_iap`). */
-export function lineItem(sku: unknown, name: unknown, quantity: unknown, price: unknown, currency: string | undefined): ProductListItem | undefined {
+export function lineItem(
+  sku: unknown,
+  name: unknown,
+  quantity: unknown,
+  price: unknown,
+  currency: string | undefined,
+): ProductListItem | undefined {
   const out: ProductListItem = {};
   const skuText = identityText(sku);
   if (skuText !== undefined) out.SKU = skuText;

@@ -45,7 +45,14 @@ import {
   STANDARD_PATHS,
 } from './presets.ts';
 import { type EventConstant, STANDARD_EVENTS, DEFAULT_EVENT_TYPES } from './event-types.ts';
-import { type CommerceCounter, type CommercePlan, COMMERCE_COUNTERS, CommerceSchema, commercePlan, IAP_EVENT } from './commerce.ts';
+import {
+  type CommerceCounter,
+  type CommercePlan,
+  COMMERCE_COUNTERS,
+  CommerceSchema,
+  commercePlan,
+  IAP_EVENT,
+} from './commerce.ts';
 
 export const PRESET_NAMES = ['default', 'adobe-source'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -336,7 +343,9 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
   // Event types: standard events, then commerce events, then the config's own names (which drop the counters).
   let eventRules: Map<string, EventRule> | null = null;
   const commerce = config.preset === 'default' ? commercePlan(config.commerce) : null;
-  if (config.preset !== 'default' && config.commerce !== undefined) issues.push('commerce: only preset default writes commerce fields');
+  if (config.preset !== 'default' && config.commerce !== undefined) {
+    issues.push('commerce: only preset default writes commerce fields');
+  }
   if (config.requireIdentity === true && identitySpecs.length === 0) {
     issues.push('requireIdentity: the mapping has no identities, so every record would be rejected as no-identity');
   }
@@ -344,18 +353,21 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     eventRules = new Map();
     if (commerce !== null) {
       for (const [name, e] of Object.entries(STANDARD_EVENTS)) {
-        eventRules.set(name, { eventType: e.eventType, constants: e.constants, commerce: name === IAP_EVENT ? 'purchases' : null });
+        const counter = name === IAP_EVENT ? 'purchases' : null;
+        eventRules.set(name, { eventType: e.eventType, constants: e.constants, commerce: counter });
       }
       for (const counter of COMMERCE_COUNTERS) {
         for (const name of commerce.events[counter]) {
-          const path = `commerce.${counter}.value`;
-          eventRules.set(name, { eventType: `commerce.${counter}`, constants: [{ path, value: 1, fieldGroup: COMMERCE_FIELD_GROUP }], commerce: counter });
+          const constants = [{ path: `commerce.${counter}.value`, value: 1, fieldGroup: COMMERCE_FIELD_GROUP }];
+          eventRules.set(name, { eventType: `commerce.${counter}`, constants, commerce: counter });
         }
       }
     }
     for (const [name, type] of Object.entries(config.eventTypes ?? {})) {
       const rule = eventRules.get(name);
-      if (rule === undefined || rule.eventType !== type) eventRules.set(name, { eventType: type, constants: [], commerce: null });
+      if (rule === undefined || rule.eventType !== type) {
+        eventRules.set(name, { eventType: type, constants: [], commerce: null });
+      }
     }
   }
 

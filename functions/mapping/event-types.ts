@@ -4,8 +4,8 @@
  * built on Adobe's conventions count these (adobe/xdm components/datatypes/webinfo.example.1.json,
  * components/datatypes/application.example.1.json).
  *
- * `eventType` values come from the time-series behaviour's list (adobe/xdm components/behaviors/time-series.schema.json,
- * `xdm:eventType` `meta:enum`). That list is open (`meta:enum`, not `enum`): Mixpanel events it has no value for
+ * `eventType` values come from the time-series behaviour's list (adobe/xdm
+ * components/behaviors/time-series.schema.json, `xdm:eventType` `meta:enum`). That list is open (`meta:enum`, not `enum`): Mixpanel events it has no value for
  * (identity management, page leave) get a specific `mixpanel.*` value instead of the generic fallback, so they can be
  * told apart in Customer Journey Analytics.
  *
@@ -30,8 +30,9 @@ export interface StandardEvent {
   constants: readonly EventConstant[];
 }
 
-const web = (path: string, value: EventConstant['value']): EventConstant => ({ path, value, fieldGroup: WEB_DETAILS_FIELD_GROUP });
-const app = (path: string, value: EventConstant['value']): EventConstant => ({ path, value, fieldGroup: APPLICATION_FIELD_GROUP });
+type Value = EventConstant['value'];
+const web = (path: string, value: Value): EventConstant => ({ path, value, fieldGroup: WEB_DETAILS_FIELD_GROUP });
+const app = (path: string, value: Value): EventConstant => ({ path, value, fieldGroup: APPLICATION_FIELD_GROUP });
 
 const PAGE_VIEW: StandardEvent = {
   eventType: 'web.webpagedetails.pageViews',
@@ -70,12 +71,20 @@ export const STANDARD_EVENTS: Readonly<Record<string, StandardEvent>> = {
   // Sent when a session of more than 10 seconds ends, with its length (`$ae_session_length`).
   $ae_session: {
     eventType: 'application.close',
-    constants: [app('application.applicationCloses.value', 1), app('application.isClose', true), app('application.closeType', 'close')],
+    constants: [
+      app('application.applicationCloses.value', 1),
+      app('application.isClose', true),
+      app('application.closeType', 'close'),
+    ],
   },
   // closeType is a closed enum (close, unknown): a crash is not a regular close.
   $ae_crashed: {
     eventType: 'application.close',
-    constants: [app('application.crashes.value', 1), app('application.isClose', true), app('application.closeType', 'unknown')],
+    constants: [
+      app('application.crashes.value', 1),
+      app('application.isClose', true),
+      app('application.closeType', 'unknown'),
+    ],
   },
   $ae_iap: {
     eventType: 'commerce.purchases',

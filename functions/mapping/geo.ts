@@ -13,7 +13,8 @@ import { allCountries } from 'country-region-data';
 /** ISO 3166-2 code: country, hyphen, one to three letters or digits (geo.schema.json pattern). */
 const SUBDIVISION = /^[A-Z]{2}-[A-Z0-9]{1,3}$/;
 /** Words geolocation databases add to a region's name that the package's names do not carry. */
-const SUFFIXES = /(county|province|prefecture|governorate|region|state|oblast|voivodeship|district|teukbyeolsi|gwangyeoksi|do)$/;
+const SUFFIXES =
+  /(county|province|prefecture|governorate|region|state|oblast|voivodeship|district|teukbyeolsi|gwangyeoksi|do)$/;
 const CACHE_LIMIT = 4096;
 
 let countries: Map<string, readonly [string, string][]> | undefined;

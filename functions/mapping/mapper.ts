@@ -322,7 +322,8 @@ function buildMapper(
       }
       const identified = record.identityMap !== undefined;
       if (!identified && requireIdentity) {
-        return reject('no-identity', 'no identity property of the mapping has a value; the Profile-enabled dataset needs one');
+        const why = 'no identity property of the mapping has a value; the Profile-enabled dataset needs one';
+        return reject('no-identity', why);
       }
 
       for (let f = 0; f < fields.length; f++) {

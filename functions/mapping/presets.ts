@@ -88,8 +88,8 @@ export const COMMERCE_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experience
 
 /**
  * Standard paths a mapping may write to, with their XDM types (adobe/xdm components/datatypes): webinfo
- * (`URL`: string, format uri; names: string), browserdetails (name/version/userAgent: string; viewport sizes:
- * integer), environment (operatingSystem/Version, carrier: string), device (model/manufacturer: string;
+ * (`URL`: string, written as an RFC 3986 URI; names: string), browserdetails (name/version/userAgent: string;
+ * viewport sizes: integer), environment (operatingSystem/Version, carrier: string), device (model/manufacturer: string;
  * screenWidth/Height: integer), geo (countryCode: `^[A-Z]{2}$`; stateProvince: ISO 3166-2), application
  * (version: string; sessionLength: integer, minimum 0), marketing/marketing (campaignName, trackingCode: string) and
  * search (searchEngine, keywords: string). Mixpanel properties without a field in these data types (`$screen_dpi`,

@@ -4,8 +4,15 @@
  * (environment.ts). Property values are read from the mapper's slots, so `drop` and `hash` apply to them too.
  */
 import type { MappingPlan } from './config.ts';
-import { COMMERCE_COUNTERS, currencyCode, IAP_PROPERTIES, lineItem, type ProductListItem, productItem } from './commerce.ts';
-import type { CommercePlan } from './commerce.ts';
+import {
+  COMMERCE_COUNTERS,
+  type CommercePlan,
+  currencyCode,
+  IAP_PROPERTIES,
+  lineItem,
+  type ProductListItem,
+  productItem,
+} from './commerce.ts';
 import { connectionType, deviceType, environmentType } from './environment.ts';
 
 interface CompiledConstant {
@@ -179,7 +186,8 @@ function writeCommerce(
 }
 
 function toTotal(value: unknown): number | undefined {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && value.length > 0 ? Number(value) : Number.NaN;
+  if (typeof value === 'string' && value.length === 0) return undefined;
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
   return Number.isFinite(n) ? n : undefined;
 }
 

@@ -106,7 +106,8 @@ export function identityNamespaces(config: MappingConfig): IdentityNamespace[] {
       known.primary ||= i.primary;
       continue;
     }
-    out.push({ code: i.namespace, from: `properties.${i.key}`, primary: i.primary, authenticatedState: i.authenticatedState });
+    const from = `properties.${i.key}`;
+    out.push({ code: i.namespace, from, primary: i.primary, authenticatedState: i.authenticatedState });
   }
   return out;
 }
