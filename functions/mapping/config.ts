@@ -1,6 +1,7 @@
 /**
  * Mapping config: the JSON a user writes (or a preset name) and its resolution into a {@link MappingPlan}, the
- * precompiled form the mapper and the field-group generator work from.
+ * precompiled form the mapper and the field-group generator work from. Longer than 400 lines: the zod schema and the
+ * one pass of cross-entry checks that builds the plan belong together (every problem is reported at once).
  *
  * ```json
  * { "preset": "default", "tenant": "acme",
@@ -37,22 +38,16 @@ import {
   DEFAULT_STANDARD_FIELDS,
   DEFAULT_TENANT_FIELDS,
   FALLBACK_EVENT_TYPE,
-  COMMERCE_FIELD_GROUP,
   FIELD_TYPES,
   fieldTypeOf,
   type PresetField,
   type PresetSource,
   STANDARD_PATHS,
 } from './presets.ts';
-import { type EventConstant, STANDARD_EVENTS, DEFAULT_EVENT_TYPES } from './event-types.ts';
-import {
-  type CommerceCounter,
-  type CommercePlan,
-  COMMERCE_COUNTERS,
-  CommerceSchema,
-  commercePlan,
-  IAP_EVENT,
-} from './commerce.ts';
+import { DEFAULT_EVENT_TYPES, type EventRule, eventRulesOf } from './event-types.ts';
+import { type CommercePlan, CommerceSchema, commercePlan } from './commerce.ts';
+
+export type { EventRule };
 
 export const PRESET_NAMES = ['default', 'adobe-source'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -159,14 +154,6 @@ export interface IdentityPlan {
   namespace: string;
   primary: boolean;
   authenticatedState: AuthenticatedState;
-}
-
-/** What an event of one name gets besides its fields: its eventType, constants and commerce counter. */
-export interface EventRule {
-  eventType: string;
-  constants: readonly EventConstant[];
-  /** The commerce measure the event counts (order and productListItems are read from its properties), or null. */
-  commerce: CommerceCounter | null;
 }
 
 /** A mapping config resolved against a tenant: what the mapper writes, in output order. */
@@ -350,25 +337,7 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     issues.push('requireIdentity: the mapping has no identities, so every record would be rejected as no-identity');
   }
   if (config.preset === 'default' || config.eventTypes !== undefined) {
-    eventRules = new Map();
-    if (commerce !== null) {
-      for (const [name, e] of Object.entries(STANDARD_EVENTS)) {
-        const counter = name === IAP_EVENT ? 'purchases' : null;
-        eventRules.set(name, { eventType: e.eventType, constants: e.constants, commerce: counter });
-      }
-      for (const counter of COMMERCE_COUNTERS) {
-        for (const name of commerce.events[counter]) {
-          const constants = [{ path: `commerce.${counter}.value`, value: 1, fieldGroup: COMMERCE_FIELD_GROUP }];
-          eventRules.set(name, { eventType: `commerce.${counter}`, constants, commerce: counter });
-        }
-      }
-    }
-    for (const [name, type] of Object.entries(config.eventTypes ?? {})) {
-      const rule = eventRules.get(name);
-      if (rule === undefined || rule.eventType !== type) {
-        eventRules.set(name, { eventType: type, constants: [], commerce: null });
-      }
-    }
+    eventRules = eventRulesOf(commerce, config.eventTypes ?? {});
   }
 
   if (issues.length > 0 || tenant === undefined) return { issues };

@@ -5,9 +5,9 @@
  * components/datatypes/application.example.1.json).
  *
  * `eventType` values come from the time-series behaviour's list (adobe/xdm
- * components/behaviors/time-series.schema.json, `xdm:eventType` `meta:enum`). That list is open (`meta:enum`, not `enum`): Mixpanel events it has no value for
- * (identity management, page leave) get a specific `mixpanel.*` value instead of the generic fallback, so they can be
- * told apart in Customer Journey Analytics.
+ * components/behaviors/time-series.schema.json, `xdm:eventType` `meta:enum`). That list is open (`meta:enum`, not
+ * `enum`): Mixpanel events it has no value for (identity management, page leave) get a specific `mixpanel.*` value
+ * instead of the generic fallback, so they can be told apart in Customer Journey Analytics.
  *
  * Event names: mixpanel/docs docs/tracking-methods/sdks/javascript.mdx (`$mp_web_page_view`, autocapture),
  * docs/tracking-methods/sdks/javascript/javascript-replay.mdx (`$mp_rage_click`, `$mp_dead_click`, `$mp_page_leave`),
@@ -16,6 +16,7 @@
  * docs/tracking-methods/id-management/identifying-users-original.mdx (`$identify`, `$create_alias`, `$merge`).
  */
 import { APPLICATION_FIELD_GROUP, COMMERCE_FIELD_GROUP, WEB_DETAILS_FIELD_GROUP } from './presets.ts';
+import { type CommerceCounter, COMMERCE_COUNTERS, type CommercePlan, IAP_EVENT } from './commerce.ts';
 
 /** A constant written on every event of one name: `path` from the record root, and its value. */
 export interface EventConstant {
@@ -100,7 +101,40 @@ export const DEFAULT_EVENT_TYPES: Readonly<Record<string, string>> = Object.from
   Object.entries(STANDARD_EVENTS).map(([name, e]) => [name, e.eventType]),
 );
 
-/** Values of the time-series `eventType` list the mapping uses (the others of the table are `mixpanel.*`). */
-export function isStandardEventType(eventType: string): boolean {
-  return !eventType.startsWith('mixpanel.');
+/** What an event of one name gets besides its fields: its eventType, constants and commerce counter. */
+export interface EventRule {
+  eventType: string;
+  constants: readonly EventConstant[];
+  /** The commerce measure the event counts (order and productListItems are read from its properties), or null. */
+  commerce: CommerceCounter | null;
+}
+
+/**
+ * Event name → rule: the standard events and the commerce events (preset default, `commerce` non-null), then the
+ * config's own `eventTypes`; an event whose type the config changes loses the table's constants.
+ */
+export function eventRulesOf(
+  commerce: CommercePlan | null,
+  eventTypes: Readonly<Record<string, string>>,
+): Map<string, EventRule> {
+  const rules = new Map<string, EventRule>();
+  if (commerce !== null) {
+    for (const [name, e] of Object.entries(STANDARD_EVENTS)) {
+      const counter = name === IAP_EVENT ? 'purchases' : null;
+      rules.set(name, { eventType: e.eventType, constants: e.constants, commerce: counter });
+    }
+    for (const counter of COMMERCE_COUNTERS) {
+      for (const name of commerce.events[counter]) {
+        const constants = [{ path: `commerce.${counter}.value`, value: 1, fieldGroup: COMMERCE_FIELD_GROUP }];
+        rules.set(name, { eventType: `commerce.${counter}`, constants, commerce: counter });
+      }
+    }
+  }
+  for (const [name, type] of Object.entries(eventTypes)) {
+    const rule = rules.get(name);
+    if (rule === undefined || rule.eventType !== type) {
+      rules.set(name, { eventType: type, constants: [], commerce: null });
+    }
+  }
+  return rules;
 }
