@@ -11,7 +11,7 @@ import { IdSet } from '#forward/ledger';
 import { loadMappingConfig } from '#forward/mapping-source';
 import { type MappingConfig } from '#mapping/config';
 import { compileMapper } from '#mapping/mapper';
-import { fieldGroupForMapping, standardFieldGroupsForMapping } from '#mapping/schema';
+import { fieldGroupForMapping, identityNamespaces, requiredFieldGroups } from '#mapping/schema';
 import { UsageError, intFlag, parseFlags } from './args.ts';
 import { type MappingSettings, readMappingSettings } from './config.ts';
 import { type Env, loadEnv, s3ClientFor } from './env.ts';
@@ -23,7 +23,8 @@ export const SCHEMA_USAGE = `Usage: npm run cli -- schema [options]
 
 Prints the XDM custom field group (Schema Registry JSON) for the fields the configured mapping writes under
 _{AEP_TENANT_ID}. Create it with POST https://platform.adobe.io/data/foundation/schemaregistry/tenant/fieldgroups and
-add it, with the standard field groups listed on stderr, to an XDM ExperienceEvent schema.
+add it, with the standard field groups listed on stderr, to an XDM ExperienceEvent schema. Stderr also lists the
+identity namespaces the records use (create them in Identity Service; the primary one is marked).
 
 Configuration: MAPPING (preset default or adobe-source, a JSON file, or an s3:// URI; default "default") and
 AEP_TENANT_ID (e.g. acme → fields under _acme).
@@ -38,6 +39,8 @@ export const VALIDATE_USAGE = `Usage: npm run cli -- validate-mapping <file.json
 Maps every line of a file of raw Mixpanel export lines (JSON Lines, as the Raw Event Export API returns them) with the
 configured mapping and reports the lines it rejects, with the line number and the reason. Exits 1 if any line is
 rejected. Repeated _ids are reported separately (the forwarder rejects them as "duplicate"; they are not mapping errors).
+Records mapped without any identity are counted ("no identity"); with "requireIdentity": true in the mapping (a
+Profile-enabled dataset) they are rejected with the reason no-identity.
 
 Configuration: MAPPING, AEP_TENANT_ID, and MIXPANEL_PROJECT_ID / MIXPANEL_PROJECT_TIMEZONE /
 MIXPANEL_LEGACY_LOCAL_TIME when they matter for _id and timestamp (project id 0 when unset).
@@ -69,8 +72,15 @@ export async function schemaCommand(argv: readonly string[], rawEnv: Readonly<En
   const settings = readMappingSettings(env);
   const config = await withEnv(env, () => loadMapping(env, settings));
   io.stdout.write(JSON.stringify(fieldGroupForMapping(config, { tenant: settings.tenant }), null, 2) + '\n');
-  const standard = standardFieldGroupsForMapping(config, { tenant: settings.tenant });
+  const standard = requiredFieldGroups(config);
   if (standard.length > 0) line(io.stderr, `Add these standard field groups to the schema too: ${standard.join(', ')}`);
+  const namespaces = identityNamespaces(config);
+  if (namespaces.length > 0) {
+    const list = namespaces.map((n) => `${n.code} (${n.primary ? 'primary, ' : ''}from ${n.from})`);
+    line(io.stderr, `Identity namespaces to create: ${list.join(', ')}`);
+  } else {
+    line(io.stderr, 'The mapping writes no identityMap: Real-Time Profile cannot use these records.');
+  }
   return EXIT_OK;
 }
 
@@ -113,6 +123,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
   let mapped = 0;
   let rejected = 0;
   let duplicates = 0;
+  let withoutIdentity = 0;
   let n = 0;
   for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
     n++;
@@ -131,6 +142,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
       const out = mapper(event);
       if (out.ok) {
         mapped++;
+        if (!out.identified) withoutIdentity++;
         if (!ids.add(out.id)) duplicates++;
         if (output !== undefined && !output.write(out.json + '\n')) await once(output, 'drain');
         continue;
@@ -148,7 +160,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
   }
 
   if (flags.json) {
-    io.stdout.write(JSON.stringify({ file, mapping: settings.spec, tenant: settings.tenant, lines, mapped, rejected, duplicates, byReason, rejections: listed }, null, 2) + '\n');
+    io.stdout.write(JSON.stringify({ file, mapping: settings.spec, tenant: settings.tenant, lines, mapped, rejected, duplicates, withoutIdentity, byReason, rejections: listed }, null, 2) + '\n');
   } else {
     const o = io.stdout;
     line(o, `validate-mapping ${file}: mapping ${settings.spec}, tenant ${settings.tenant}, project ${settings.projectId}`);
@@ -158,6 +170,8 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
     row('mapped', mapped);
     row('rejected', rejected, rejected > 0 ? `  (${formatReasons(byReason)})` : '');
     row('duplicate _id', duplicates);
+    const profileNote = '  (mapped without identityMap: Profile cannot use them)';
+    row('no identity', withoutIdentity, withoutIdentity > 0 ? profileNote : '');
     if (rejected > 0) {
       line(o);
       line(o, `Rejected lines${rejected > listed.length ? ` (first ${listed.length} of ${count(rejected)})` : ''}:`);

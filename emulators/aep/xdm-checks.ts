@@ -8,6 +8,8 @@
  * when a record-level refusal is reported.
  */
 
+import { PRODUCT_LIST_ITEM_TYPES, STANDARD_FIELD_TYPES, typeViolation } from './xdm-fields.ts';
+
 /** `schemaRef.contentType` of an XDM message in full (not patch) format, for schema version 1.0:
  * `application/vnd.adobe.xed-full+json;version={SCHEMA_VERSION}` (streaming-ingestion.yaml, `SchemaReference`).
  * https://github.com/AdobeDocs/experience-platform-apis/blob/main/static/swagger-specs/streaming-ingestion.yaml */
@@ -79,7 +81,9 @@ const DATE_TIME_EXPECTED =
 export interface XdmProblem {
   /** JSON pointer of the offending value, `#/_acme/mixpanel/plan`. */
   readonly pointerToViolation: string;
-  readonly keyword: 'required' | 'type' | 'format' | 'additionalProperties' | 'minLength' | 'minItems' | 'minProperties' | 'enum' | 'maxLength' | 'future';
+  readonly keyword:
+    | 'required' | 'type' | 'format' | 'additionalProperties' | 'minLength' | 'minItems' | 'minProperties' | 'enum'
+    | 'maxLength' | 'future' | 'pattern' | 'minimum';
   readonly message: string;
 }
 
@@ -138,7 +142,34 @@ export function checkXdmRecord(record: unknown, options: RecordCheckOptions): Xd
     if (key === '_id' || key === 'timestamp') continue; // checked above, with a precise message
     checkNoEmpty(value, `#/${escapePointer(key)}`, problems);
   }
+  checkStandardFields(record, problems);
   return problems.slice(0, MAX_PROBLEMS_PER_RECORD);
+}
+
+/** Types of the standard fields (xdm-fields.ts), and of each productListItems entry. */
+function checkStandardFields(record: Record<string, unknown>, problems: XdmProblem[]): void {
+  for (const [path, type] of STANDARD_FIELD_TYPES) {
+    let value: unknown = record;
+    for (const segment of path.split('.')) value = isPlainObject(value) ? value[segment] : undefined;
+    if (value === undefined || value === null) continue;
+    const violation = typeViolation(value, type);
+    if (violation !== undefined) add(problems, `#/${path.replaceAll('.', '/')}`, violation.keyword, violation.message);
+  }
+  const items = record['productListItems'];
+  if (items === undefined) return;
+  if (!Array.isArray(items)) {
+    add(problems, '#/productListItems', 'type', `expected type: JSONArray, found: ${typeName(items)}`);
+    return;
+  }
+  items.forEach((item: unknown, i) => {
+    if (!isPlainObject(item)) return;
+    for (const [key, type] of PRODUCT_LIST_ITEM_TYPES) {
+      const value = item[key];
+      const violation = value === undefined || value === null ? undefined : typeViolation(value, type);
+      if (violation === undefined) continue;
+      add(problems, `#/productListItems/${i}/${key}`, violation.keyword, violation.message);
+    }
+  });
 }
 
 function checkId(id: unknown, problems: XdmProblem[]): void {

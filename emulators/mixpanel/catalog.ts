@@ -57,10 +57,17 @@ export const PLATFORMS = new Weighted<Platform>([
   ['server', 10],
 ]);
 
+// `$mp_page_view` is what trackScreenView sends; `$ae_*` are the SDKs' automatically tracked events (mixpanel/docs
+// docs/tracking-methods/sdks/swift.mdx and ios.mdx).
 const MOBILE_EVENTS: ReadonlyArray<readonly [string, number]> = [
-  ['Screen View', 30],
+  ['Screen View', 15],
+  ['$mp_page_view', 15],
   ['$ae_session', 15],
-  ['App Open', 15],
+  ['App Open', 11],
+  ['$ae_first_open', 2],
+  ['$ae_updated', 1],
+  ['$ae_iap', 1],
+  ['$ae_crashed', 0.5],
   ['Product Viewed', 10],
   ['Search', 8],
   ['Add To Cart', 7],
@@ -75,6 +82,9 @@ export const EVENTS: Readonly<Record<Platform, Weighted<string>>> = {
     ['$mp_web_page_view', 40],
     ['Product Viewed', 15],
     ['$mp_click', 10],
+    // Heatmap events of a recorded session (docs/tracking-methods/sdks/javascript/javascript-replay.mdx).
+    ['$mp_page_leave', 4],
+    ['$mp_rage_click', 1],
     ['Add To Cart', 8],
     ['Search', 8],
     ['Log In', 5],
@@ -398,6 +408,19 @@ export const MARKETING_OPT_IN = flags('marketing_opt_in');
 export const LOGIN_SUCCESS = field('success', true);
 export const VIDEO_QUALITIES: readonly Field[] = fieldsOf('quality', ['480p', '720p', '1080p', null]);
 export const FIRST_OPEN = flags('first_open');
+/** `$ae_iap` product, quantity and price; `$ae_crashed` reasons (docs/tracking-methods/sdks/ios.mdx). */
+export const IAP_PRODUCTS: readonly Group[] = [
+  ['Pro upgrade', 4.99],
+  ['100 coins', 0.99],
+  ['プレミアム 1か月', 9.99],
+].map(([name, price]) =>
+  group(field('$ae_iap_name', name), field('$ae_iap_quantity', 1), field('$ae_iap_price', price)),
+);
+export const CRASH_REASONS: readonly Field[] = fieldsOf('$ae_crashed_reason', [
+  'NSInvalidArgumentException',
+  'java.lang.NullPointerException',
+  'SIGABRT',
+]);
 export const FROM_BACKGROUND = flags('from_background');
 const SCREEN_NAMES = ['Home', 'Product Detail', '商品詳細', 'Cart', 'Профиль', 'Settings', 'البحث', 'Checkout'];
 export const SCREEN_NAME_FIELDS: readonly Field[] = fieldsOf('screen_name', SCREEN_NAMES);

@@ -664,6 +664,7 @@ function custom(w: Writer, g: Rng, name: string, extraU: number, user: UserProfi
       if (extraU < 0.3) w.g(g.pick(C.UTM));
       break;
     case '$mp_click':
+    case '$mp_rage_click':
       w.f(g.pick(C.EL_TAGS));
       w.f(g.pick(C.EL_TEXTS));
       w.f(g.pick(C.EL_CLASSES));
@@ -735,9 +736,21 @@ function custom(w: Writer, g: Rng, name: string, extraU: number, user: UserProfi
       w.f(C.FROM_BACKGROUND[g.chance(0.6) ? 1 : 0]);
       break;
     case 'Screen View':
+    case '$mp_page_view':
       w.f(g.pick(C.SCREEN_NAME_FIELDS));
       w.f(g.pick(C.PREVIOUS_SCREENS));
       break;
+    case '$ae_iap':
+      w.g(g.pick(C.IAP_PRODUCTS));
+      break;
+    case '$ae_crashed':
+      w.f(g.pick(C.CRASH_REASONS));
+      break;
+    case '$ae_updated': {
+      const version = (C.APP_VERSIONS[user.appVersion] as Group).fields.find((f) => f.key === '$app_version_string');
+      w.str('$ae_updated_version', String(version?.value));
+      break;
+    }
     case 'Push Notification Opened':
       w.num('campaign_id', 1000 + g.int(50));
       w.f(g.pick(C.PUSH_TITLES));

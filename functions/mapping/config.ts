@@ -1,16 +1,25 @@
 /**
  * Mapping config: the JSON a user writes (or a preset name) and its resolution into a {@link MappingPlan}, the
- * precompiled form the mapper and the field-group generator work from.
+ * precompiled form the mapper and the field-group generator work from. Longer than 400 lines: the zod schema and the
+ * one pass of cross-entry checks that builds the plan belong together (every problem is reported at once).
  *
  * ```json
  * { "preset": "default", "tenant": "acme",
  *   "eventTypes": {"Order Completed": "commerce.purchases"},
  *   "identities": [{"from": "properties.distinct_id", "namespace": "MixpanelDistinctId", "primary": true}],
  *   "fields": [{"from": "properties.plan", "to": "_acme.mixpanel.plan", "type": "string"}],
- *   "drop": ["properties.$email"], "hash": ["properties.email"] }
+ *   "drop": ["properties.$email"], "hash": ["properties.email"],
+ *   "defaultEventType": "mixpanel.event", "requireIdentity": true,
+ *   "commerce": {"events": {"purchases": ["Order Completed"]}, "properties": {"priceTotal": "revenue"}} }
  * ```
  * - `preset` (`default` | `adobe-source`, default `default`) gives the base fields.
- * - `eventTypes` is merged over the preset table (`adobe-source` only writes `eventType` when it is given).
+ * - `eventTypes` is merged over the preset table of Mixpanel's standard events (event-types.ts) and the commerce
+ *   events (`adobe-source` only writes `eventType` when it is given). An event whose type is overridden loses the
+ *   table's counters. `defaultEventType` is the type of every other event (default `mixpanel.event`).
+ * - `commerce` (preset `default`): event names counted as purchases / cart adds / checkouts / product views and the
+ *   properties read for `commerce.order` and `productListItems` (commerce.ts).
+ * - `requireIdentity`: the target dataset is enabled for Profile, so a record without any identity is rejected as
+ *   `no-identity` (otherwise it is sent and counted). The primary namespace is the identity with `primary: true`.
  * - `identities`, when given, replaces the preset's list (`[]` writes no identityMap).
  * - `fields` adds mappings. `from` is `event` or `properties.<name>` (a top-level property, the rest of the string
  *   verbatim, dots included). `to` is a path under the tenant object (`_acme.…`, or `_{tenant}.…` to stay portable)
@@ -25,7 +34,6 @@ import {
   AUTHENTICATED_STATES,
   type AuthenticatedState,
   type Conversion,
-  DEFAULT_EVENT_TYPES,
   DEFAULT_IDENTITIES,
   DEFAULT_PROPERTIES_MAP_PATH,
   DEFAULT_STANDARD_FIELDS,
@@ -38,6 +46,10 @@ import {
   STANDARD_PATHS,
 } from './presets.ts';
 import { ConnectorError } from '#common/errors';
+import { DEFAULT_EVENT_TYPES, type EventRule, eventRulesOf } from './event-types.ts';
+import { type CommercePlan, CommerceSchema, commercePlan } from './commerce.ts';
+
+export type { EventRule };
 
 export { PRESET_NAMES };
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -67,6 +79,9 @@ export const MappingConfigSchema = z.strictObject({
   fields: z.array(FieldSchema).optional(),
   drop: z.array(nonEmpty).optional(),
   hash: z.array(nonEmpty).optional(),
+  defaultEventType: nonEmpty.optional(),
+  commerce: CommerceSchema.optional(),
+  requireIdentity: z.boolean().optional(),
 });
 
 export type MappingConfig = z.infer<typeof MappingConfigSchema>;
@@ -78,7 +93,7 @@ export class MappingConfigError extends ConnectorError {
   /** `options.hint` replaces the closing advice (default: fix the entries in `source`). */
   constructor(source: string, issues: string[], options?: ErrorOptions & { hint?: string }) {
     const hint =
-      options?.hint ?? `Fix these entries in ${source}; the format is described in XDM-MAPPING.md ("Mapping config").`;
+      options?.hint ?? `Fix these entries in ${source}; the format is described in docs/xdm-mapping.md ("Mapping config").`;
     super('config', `Invalid mapping config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}\n${hint}`, {
       ...options,
       hint,
@@ -151,9 +166,13 @@ export interface MappingPlan {
   preset: PresetName;
   /** Tenant object key, with its underscore (`_acme`). */
   tenantKey: string;
-  /** Event name → eventType, or null when the record carries no eventType. */
-  eventTypes: ReadonlyMap<string, string> | null;
+  /** Event name → rule, or null when the record carries no eventType. */
+  eventRules: ReadonlyMap<string, EventRule> | null;
   fallbackEventType: string;
+  /** Commerce properties to read (preset default), or null. */
+  commerce: CommercePlan | null;
+  /** Reject records without an identity (`no-identity`). */
+  requireIdentity: boolean;
   identities: IdentityPlan[];
   fields: FieldPlan[];
   /** Path of the map of all other properties, or null (preset adobe-source). */
@@ -313,11 +332,17 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     }
   });
 
-  // Event types
-  let eventTypes: Map<string, string> | null = null;
+  // Event types: standard events, then commerce events, then the config's own names (which drop the counters).
+  let eventRules: Map<string, EventRule> | null = null;
+  const commerce = config.preset === 'default' ? commercePlan(config.commerce) : null;
+  if (config.preset !== 'default' && config.commerce !== undefined) {
+    issues.push('commerce: only preset default writes commerce fields');
+  }
+  if (config.requireIdentity === true && identitySpecs.length === 0) {
+    issues.push('requireIdentity: the mapping has no identities, so every record would be rejected as no-identity');
+  }
   if (config.preset === 'default' || config.eventTypes !== undefined) {
-    eventTypes = new Map(Object.entries(config.preset === 'default' ? DEFAULT_EVENT_TYPES : {}));
-    for (const [name, type] of Object.entries(config.eventTypes ?? {})) eventTypes.set(name, type);
+    eventRules = eventRulesOf(commerce, config.eventTypes ?? {});
   }
 
   if (issues.length > 0 || tenant === undefined) return { issues };
@@ -332,8 +357,10 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     plan: {
       preset: config.preset,
       tenantKey,
-      eventTypes,
-      fallbackEventType: FALLBACK_EVENT_TYPE,
+      eventRules,
+      fallbackEventType: config.defaultEventType ?? FALLBACK_EVENT_TYPE,
+      commerce,
+      requireIdentity: config.requireIdentity === true,
       identities,
       fields,
       propertiesMapPath: mapPath === undefined ? null : [tenantKey, ...mapPath.split('.')],
@@ -403,7 +430,7 @@ function formatZodIssue(issue: z.ZodError['issues'][number]): string[] {
     else path += `[${JSON.stringify(String(seg))}]`;
   }
   if (issue.code === 'unrecognized_keys') {
-    const allowed = path === '' ? Object.keys(MappingConfigSchema.shape).join(', ') : 'see XDM-MAPPING.md';
+    const allowed = path === '' ? Object.keys(MappingConfigSchema.shape).join(', ') : 'see docs/xdm-mapping.md';
     return issue.keys.map((k) => `${path === '' ? k : `${path}.${k}`}: unknown key (allowed: ${allowed})`);
   }
   return [`${path === '' ? '(root)' : path}: ${issue.message}`];

@@ -1,5 +1,5 @@
 /**
- * Deterministic `_id` of an ExperienceEvent (ARCHITECTURE.md invariant 1: the forwarder sends each `_id` once; Profile
+ * Deterministic `_id` of an ExperienceEvent (docs/architecture.md, invariant 1: the forwarder sends each `_id` once; Profile
  * drops an `_id` it already has, the data lake does not).
  *
  * Source: Mixpanel's deduplication key `(event, distinct_id, time, $insert_id)`

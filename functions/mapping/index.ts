@@ -19,5 +19,12 @@ export {
   type RejectReason,
   type XdmRecord,
 } from './mapper.ts';
-export { EXPERIENCE_EVENT_CLASS, fieldGroupForMapping, standardFieldGroupsForMapping } from './schema.ts';
+export {
+  EXPERIENCE_EVENT_CLASS,
+  fieldGroupForMapping,
+  type IdentityNamespace,
+  identityNamespaces,
+  requiredFieldGroups,
+  standardFieldGroupsForMapping,
+} from './schema.ts';
 export { eventInstantMs, MS_THRESHOLD } from './event-time.ts';

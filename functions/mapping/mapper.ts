@@ -1,32 +1,22 @@
 /**
  * The mapper: one raw Mixpanel export event (already JSON-parsed) → one XDM ExperienceEvent, or a rejection with a
- * machine-readable reason. Pure (no I/O, no clock) and never throws for bad input.
+ * machine-readable reason. Pure (no I/O, no clock) and never throws for bad input. The output rules are a contract,
+ * written in docs/xdm-mapping.md.
  *
  * `compileMapper` validates the config once and precompiles every path, table and conversion; the function it returns
  * does one pass over the event's properties, one SHA-256 for `_id` (plus one per hashed value) and one JSON.stringify
- * of the record.
- * It reuses per-mapper scratch arrays, so a mapper must not be re-entered (it is synchronous, so it cannot be).
- *
- * Output rules (XDM-MAPPING.md, contract):
- * - `_id`: see id.ts. `timestamp`: the true instant (time.ts), ISO 8601 UTC with milliseconds.
- * - No null, "", [] or {} anywhere: empty values are left out and objects are only created to hold a value.
- * - Standard fields carry their XDM type; a value that does not convert cleanly leaves the field out and stays in the
- *   properties map. A property goes to the properties map exactly when its value was not written anywhere else.
- * - identityMap: config order; ids are strings (numbers as their text); an identity without a usable value is skipped.
- *   Exactly one entry is primary (`primary: true`; the others omit the XDM default false): the configured primary when
- *   present, otherwise the first present identity (so an anonymous event still joins a profile through its device
- *   id). Without any identity there is no identityMap.
- * - Properties map (`_{tenant}.mixpanel.properties`, string values, objects/arrays as JSON text): keys are kept
- *   verbatim (`$os`, `Page URL`). XDM map keys only have to be strings (Adobe, "Define XDM fields in the Schema
- *   Registry API", custom maps); the one key left out is "" (not addressable in queries). Adobe advises maps under 16
- *   keys for Query Service speed; this map trades that for losing nothing.
+ * of the record. It reuses per-mapper scratch arrays, so a mapper must not be re-entered (it is synchronous).
+ * Slightly over 400 lines: the per-event function is one hot loop over shared scratch state, kept in one closure.
  */
 import { hash } from 'node:crypto';
 import { type MappingConfig, MappingConfigError, type MappingPlan, resolveMapping, type Source } from './config.ts';
 import { eventId } from './id.ts';
-import type { AuthenticatedState, Conversion } from './presets.ts';
+import type { AuthenticatedState } from './presets.ts';
 import { type LocalTimeConverter, localTimeConverter } from '#common/zone-time';
 import { IsoFormatter, MAX_DATE_MS, mixpanelTimeMs } from './event-time.ts';
+import { C_REGION, CONVERSION_CODES, convert, identityText, textOf } from './convert.ts';
+import { type CompiledRule, type CompiledRules, compileRules, ruleOf, writeRule } from './rules.ts';
+import { subdivisionCode } from './geo.ts';
 
 /**
  * Largest serialized record accepted: "The maximum record size is 1 MB, with the recommended size being 10 KB"
@@ -56,6 +46,7 @@ export type RejectReason =
   | 'missing-time'
   | 'invalid-time'
   | 'record-too-large'
+  | 'no-identity'
   | 'unmappable';
 
 /**
@@ -78,31 +69,12 @@ export interface XdmRecord {
   [field: string]: unknown;
 }
 
+/** `identified`: the record has an identityMap (Real-Time Profile can only use records that have one). */
 export type MapOutcome =
-  | { ok: true; id: string; record: XdmRecord; json: string }
+  | { ok: true; id: string; record: XdmRecord; json: string; identified: boolean }
   | { ok: false; reason: RejectReason; detail: string };
 
 export type Mapper = (event: unknown) => MapOutcome;
-
-// Conversion codes (switch on small integers on the hot path).
-const C_STRING = 0;
-const C_TEXT = 1;
-const C_URI = 2;
-const C_COUNTRY = 3;
-const C_INTEGER = 4;
-const C_NUMBER = 5;
-const C_BOOLEAN = 6;
-const C_DATE_TIME = 7;
-const CONVERSION_CODES: Readonly<Record<Conversion, number>> = {
-  string: C_STRING,
-  text: C_TEXT,
-  uri: C_URI,
-  country: C_COUNTRY,
-  integer: C_INTEGER,
-  number: C_NUMBER,
-  boolean: C_BOOLEAN,
-  'date-time': C_DATE_TIME,
-};
 
 // Source codes.
 const S_PROPERTY = 0;
@@ -158,7 +130,7 @@ export function compileMapper(config: MappingConfig, ctx: MapperContext): Mapper
     contextIssues.push(`maxRecordBytes: must be a positive integer, got ${String(ctx.maxRecordBytes)}`);
   }
   if (contextIssues.length > 0) {
-    throw new MappingConfigError('mapper context', contextIssues, { hint: 'Fix these settings of the forwarder (see ARCHITECTURE.md, "Configuration").' });
+    throw new MappingConfigError('mapper context', contextIssues, { hint: 'Fix these settings of the forwarder (see docs/architecture.md#configuration).' });
   }
   return buildMapper(plan, ctx.projectId, localTime, maxRecordBytes);
 }
@@ -231,6 +203,7 @@ function buildMapper(
   if (hasMap) slot(TIME_KEY);
   for (const key of plan.drop) slot(key);
   for (const key of plan.hash) slot(key);
+  const rules: CompiledRules | null = compileRules(plan, slot, container);
 
   const slotCount = slotKeys.length;
   const slotDropped = new Uint8Array(slotCount);
@@ -240,9 +213,8 @@ function buildMapper(
     slotDropped[s] = plan.drop.has(key) ? 1 : 0;
     slotHashed[s] = plan.hash.has(key) ? 1 : 0;
   }
+  const requireIdentity = plan.requireIdentity;
   const timeSlot = slotOf[TIME_KEY] ?? -1;
-  const eventTypes = plan.eventTypes;
-  const fallbackEventType = plan.fallbackEventType;
   const containerCount = containerParent.length;
   const iso = new IsoFormatter();
 
@@ -291,6 +263,11 @@ function buildMapper(
       const id = eventId(projectId, event, name, properties, timeMs);
       const record: XdmRecord = { _id: id, timestamp: iso.format(instant) };
       objects[0] = record;
+      let rule: CompiledRule | undefined;
+      if (rules !== null) {
+        rule = ruleOf(rules, name);
+        record.eventType = rule.eventType;
+      }
 
       // One pass over the properties: slot properties are kept for the fields and identities, every other property
       // goes straight to the properties map (nothing else reads it).
@@ -313,7 +290,6 @@ function buildMapper(
         }
       }
 
-      if (eventTypes !== null) record.eventType = eventTypes.get(name) ?? fallbackEventType;
 
       if (identities.length > 0) {
         let primary = -1;
@@ -345,6 +321,11 @@ function buildMapper(
           record.identityMap = identityMap;
         }
       }
+      const identified = record.identityMap !== undefined;
+      if (!identified && requireIdentity) {
+        const why = 'no identity property of the mapping has a value; the Profile-enabled dataset needs one';
+        return reject('no-identity', why);
+      }
 
       for (let f = 0; f < fields.length; f++) {
         const field = fields[f] as CompiledField;
@@ -365,13 +346,18 @@ function buildMapper(
             value = timeMs;
             break;
         }
-        let out = convert(value, field.conversion);
+        let out =
+          field.conversion === C_REGION
+            ? regionOf(objects[field.container], value)
+            : convert(value, field.conversion);
         if (out === undefined) {
           if (field.whenAbsent === undefined || (value !== undefined && value !== null)) continue;
           out = field.whenAbsent;
         } else if (field.slot >= 0) used[field.slot] = 1;
         ensure(field.container)[field.key] = out;
       }
+
+      if (rules !== null && rule !== undefined) writeRule(rules, rule, record, values, ensure);
 
       // Slot properties written nowhere else also belong in the properties map (after the others: map order is free).
       if (hasMap) {
@@ -392,7 +378,7 @@ function buildMapper(
       if (json.length > maxRecordBytes || (json.length * 3 > maxRecordBytes && Buffer.byteLength(json, 'utf8') > maxRecordBytes)) {
         return reject('record-too-large', `the record is ${Buffer.byteLength(json, 'utf8')} bytes, over the ${maxRecordBytes}-byte limit of one XDM record`);
       }
-      return { ok: true, id, record, json };
+      return { ok: true, id, record, json, identified };
     } catch (error) {
       return reject('unmappable', `mapping failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
@@ -441,131 +427,8 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? preview : `${preview} (${typeof value})`;
 }
 
-// ---------------------------------------------------------------------------------------------------------------------
-// Conversions: each returns undefined when the value does not convert cleanly (the field is then left out).
-
-/** Text of a value for the properties map and for hashing; undefined for null and empty values. */
-function textOf(value: unknown): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return value.length > 0 ? value : undefined;
-    case 'number':
-      return Number.isFinite(value) ? String(value) : undefined;
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'object':
-      return value === null || isEmptyObject(value) ? undefined : JSON.stringify(value);
-    default:
-      return undefined;
-  }
-}
-
-function identityText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.length > 0 ? value : undefined;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
-}
-
-function isEmptyObject(value: object): boolean {
-  if (Array.isArray(value)) return value.length === 0;
-  for (const _ in value) return false;
-  return true;
-}
-
-function convert(value: unknown, conversion: number): unknown {
-  if (value === undefined || value === null) return undefined;
-  switch (conversion) {
-    case C_STRING:
-      return textOf(value);
-    case C_TEXT:
-      return identityText(value);
-    case C_URI:
-      return typeof value === 'string' && isUri(value) ? value : undefined;
-    case C_COUNTRY:
-      return typeof value === 'string' ? countryCode(value) : undefined;
-    case C_INTEGER:
-      return toInteger(value);
-    case C_NUMBER:
-      return toNumber(value);
-    case C_BOOLEAN:
-      return value === true || value === 'true' ? true : value === false || value === 'false' ? false : undefined;
-    default:
-      return toDateTime(value);
-  }
-}
-
-/** ASCII codes RFC 3986 never allows in a URI: controls, space, DEL and `"<>\\^`{|}`. */
-const URI_FORBIDDEN = new Uint8Array(128);
-for (let c = 0; c <= 32; c++) URI_FORBIDDEN[c] = 1;
-for (const c of '"<>\\^`{|}\u007f') URI_FORBIDDEN[c.charCodeAt(0)] = 1;
-
-/** RFC 3986 absolute URI (JSON Schema `format: uri`): `scheme ":" …`, no spaces, controls or forbidden ASCII. */
-function isUri(value: string): boolean {
-  const first = value.charCodeAt(0);
-  if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122))) return false;
-  let i = 1;
-  for (; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 58) break; // ':'
-    const schemeChar = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
-    if (!schemeChar) return false;
-  }
-  if (i >= value.length - 1) return false; // no ':' or nothing after it
-  for (i++; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 128 && URI_FORBIDDEN[c] === 1) return false;
-  }
-  return true;
-}
-
-function countryCode(value: string): string | undefined {
-  if (value.length !== 2) return undefined;
-  const upper = value.toUpperCase();
-  const a = upper.charCodeAt(0);
-  const b = upper.charCodeAt(1);
-  return a >= 65 && a <= 90 && b >= 65 && b <= 90 ? upper : undefined;
-}
-
-function toInteger(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 17) return undefined;
-  let i = value.charCodeAt(0) === 45 ? 1 : 0; // '-'
-  if (i === value.length) return undefined;
-  for (; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
-  }
-  const n = Number(value);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-function toNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value !== 'string' || !DECIMAL.test(value)) return undefined;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : undefined;
-}
-
-const DECIMAL = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-/** ISO 8601 date or date-time; a date-time without a zone is UTC (Mixpanel's datetime properties are UTC). */
-const ISO_DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
-
-function toDateTime(value: unknown): string | undefined {
-  let ms: number;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) return undefined;
-    ms = mixpanelTimeMs(value);
-  } else if (typeof value === 'string') {
-    const m = ISO_DATE_TIME.exec(value);
-    if (m === null) return undefined;
-    const [, date, clock, zone] = m;
-    if (clock === undefined) ms = Date.parse(`${date}T00:00:00Z`);
-    else {
-      const [whole, fraction = ''] = clock.split('.');
-      const millis = fraction === '' ? '' : `.${fraction.slice(0, 3).padEnd(3, '0')}`;
-      const offset = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-      ms = Date.parse(`${date}T${(whole ?? '').length === 5 ? `${whole}:00` : whole}${millis}${offset}`);
-    }
-  } else return undefined;
-  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : undefined;
+/** `placeContext.geo.stateProvince`: the region's ISO 3166-2 code in the country already written next to it. */
+function regionOf(geo: Record<string, unknown> | undefined, value: unknown): string | undefined {
+  const country = geo?.countryCode;
+  return typeof country === 'string' && typeof value === 'string' ? subdivisionCode(country, value) : undefined;
 }

@@ -20,7 +20,13 @@ export type Conversion =
   /** Booleans, from booleans or the strings `"true"` / `"false"`. */
   | 'boolean'
   /** ISO 8601 UTC with milliseconds, from epoch seconds/ms (same unit rule as `time`) or ISO 8601 strings. */
-  | 'date-time';
+  | 'date-time'
+  /** Integers from any finite number or decimal string, rounded (`12.6` seconds → 13). */
+  | 'whole'
+  /** Epoch seconds as an integer from seconds or milliseconds (same unit rule as `time`), fraction dropped. */
+  | 'epoch-seconds'
+  /** ISO 3166-2 code of a region name in the record's `placeContext.geo.countryCode` (geo.ts). */
+  | 'region';
 
 /** Types a mapping config may ask for (`fields[].type`). */
 export const FIELD_TYPES = ['string', 'integer', 'number', 'boolean', 'date-time'] as const;
@@ -32,7 +38,11 @@ export function fieldTypeOf(conversion: Conversion): FieldType {
     case 'text':
     case 'uri':
     case 'country':
+    case 'region':
       return 'string';
+    case 'whole':
+    case 'epoch-seconds':
+      return 'integer';
     default:
       return conversion;
   }
@@ -69,13 +79,21 @@ export interface StandardPath {
 // Details", which carries environment, device and placeContext).
 export const WEB_DETAILS_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-web';
 export const ENVIRONMENT_DETAILS_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-environment-details';
+// experienceevent-application.schema.json, experienceevent-marketing.schema.json, experienceevent-search.schema.json,
+// experienceevent-commerce.schema.json (commerce and productListItems).
+export const APPLICATION_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-application';
+export const MARKETING_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-marketing';
+export const SEARCH_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-search';
+export const COMMERCE_FIELD_GROUP = 'https://ns.adobe.com/xdm/context/experienceevent-commerce';
 
 /**
- * Standard paths a mapping may write to, with their XDM types. Types from the XDM data types webpagedetails
- * (`URL`: string, format uri), browserdetails (name/version/userAgent: string; viewport sizes: integer), environment
- * (operatingSystem/Version: string), device (model/manufacturer: string; screenWidth/Height: integer) and geo
- * (countryCode: pattern ^[A-Z]{2}$). `stateProvince` is described as ISO 3166-2 but its pattern
- * `([A-Z]{2}-[A-Z0-9]{1,3}|)` is unanchored, so region names such as Mixpanel's "California" validate.
+ * Standard paths a mapping may write to, with their XDM types (adobe/xdm components/datatypes): webinfo
+ * (`URL`: string, written as an RFC 3986 URI; names: string), browserdetails (name/version/userAgent: string;
+ * viewport sizes: integer), environment (operatingSystem/Version, carrier: string), device (model/manufacturer: string;
+ * screenWidth/Height: integer), geo (countryCode: `^[A-Z]{2}$`; stateProvince: ISO 3166-2), application
+ * (version: string; sessionLength: integer, minimum 0), marketing/marketing (campaignName, trackingCode: string) and
+ * search (searchEngine, keywords: string). Mixpanel properties without a field in these data types (`$screen_dpi`,
+ * `$app_build_number`, `$initial_referrer`, `$brand`, `utm_source`, `utm_medium`…) stay in the properties map.
  */
 export const STANDARD_PATHS: Readonly<Record<string, StandardPath>> = {
   'web.webPageDetails.URL': { conversion: 'uri', fieldGroup: WEB_DETAILS_FIELD_GROUP },
@@ -94,11 +112,25 @@ export const STANDARD_PATHS: Readonly<Record<string, StandardPath>> = {
   'device.screenHeight': { conversion: 'integer', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
   'placeContext.geo.countryCode': { conversion: 'country', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
   'placeContext.geo.city': { conversion: 'text', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
-  'placeContext.geo.stateProvince': { conversion: 'text', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
+  'placeContext.geo.stateProvince': { conversion: 'region', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
   'placeContext.geo.postalCode': { conversion: 'text', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
+  'environment.carrier': { conversion: 'text', fieldGroup: ENVIRONMENT_DETAILS_FIELD_GROUP },
+  'web.webInteraction.URL': { conversion: 'uri', fieldGroup: WEB_DETAILS_FIELD_GROUP },
+  'web.webInteraction.name': { conversion: 'text', fieldGroup: WEB_DETAILS_FIELD_GROUP },
+  'application.version': { conversion: 'text', fieldGroup: APPLICATION_FIELD_GROUP },
+  'application.sessionLength': { conversion: 'whole', fieldGroup: APPLICATION_FIELD_GROUP },
+  'marketing.campaignName': { conversion: 'text', fieldGroup: MARKETING_FIELD_GROUP },
+  'marketing.trackingCode': { conversion: 'text', fieldGroup: MARKETING_FIELD_GROUP },
+  'search.searchEngine': { conversion: 'text', fieldGroup: SEARCH_FIELD_GROUP },
+  'search.keywords': { conversion: 'text', fieldGroup: SEARCH_FIELD_GROUP },
 };
 
-/** Preset `default`: Mixpanel default properties → standard XDM fields (XDM-MAPPING.md). */
+/**
+ * Preset `default`: Mixpanel default properties (mixpanel/docs docs/data-structure/property-reference/
+ * default-properties.mdx; autocapture: docs/tracking-methods/sdks/javascript.mdx; `$ae_session_length`:
+ * docs/tracking-methods/sdks/ios.mdx) → standard XDM fields (docs/xdm-mapping.md). `mp_country_code` comes before
+ * `$region`: the region's code is looked up in the country written first.
+ */
 export const DEFAULT_STANDARD_FIELDS: ReadonlyArray<{ key: string; path: string }> = [
   { key: '$current_url', path: 'web.webPageDetails.URL' },
   { key: '$referrer', path: 'web.webReferrer.URL' },
@@ -113,6 +145,17 @@ export const DEFAULT_STANDARD_FIELDS: ReadonlyArray<{ key: string; path: string 
   { key: 'mp_country_code', path: 'placeContext.geo.countryCode' },
   { key: '$city', path: 'placeContext.geo.city' },
   { key: '$region', path: 'placeContext.geo.stateProvince' },
+  { key: 'current_page_title', path: 'web.webPageDetails.name' },
+  { key: '$el_attr__href', path: 'web.webInteraction.URL' },
+  { key: '$viewportWidth', path: 'environment.browserDetails.viewportWidth' },
+  { key: '$viewportHeight', path: 'environment.browserDetails.viewportHeight' },
+  { key: '$carrier', path: 'environment.carrier' },
+  { key: '$app_version_string', path: 'application.version' },
+  { key: '$ae_session_length', path: 'application.sessionLength' },
+  { key: 'utm_campaign', path: 'marketing.campaignName' },
+  { key: 'utm_id', path: 'marketing.trackingCode' },
+  { key: '$search_engine', path: 'search.searchEngine' },
+  { key: 'mp_keyword', path: 'search.keywords' },
 ];
 
 /** Preset `default`: the `_{tenant}.mixpanel` object. */
@@ -144,17 +187,15 @@ export const ADOBE_SOURCE_FIELDS: readonly PresetField[] = [
   { path: 'item_name', source: { kind: 'property', key: 'item_name' }, conversion: 'string', title: 'item_name', description: 'Property `item_name`.' },
   { path: 'item_price', source: { kind: 'property', key: 'item_price' }, conversion: 'string', title: 'item_price', description: 'Property `item_price`, as text.' },
   { path: 'mp_api_endpoint', source: { kind: 'property', key: '$mp_api_endpoint' }, conversion: 'string', title: 'mp_api_endpoint', description: 'Mixpanel `$mp_api_endpoint`.' },
-  { path: 'mp_api_timestamp_ms', source: { kind: 'property', key: '$mp_api_timestamp_ms' }, conversion: 'integer', title: 'mp_api_timestamp_ms', description: 'Mixpanel `$mp_api_timestamp_ms`.' },
-  { path: 'mp_processing_time_ms', source: { kind: 'property', key: 'mp_processing_time_ms' }, conversion: 'integer', title: 'mp_processing_time_ms', description: 'Mixpanel `mp_processing_time_ms`.' },
-  { path: 'time', source: { kind: 'property', key: 'time' }, conversion: 'integer', title: 'time', description: 'Mixpanel `time` exactly as exported (epoch seconds).' },
+  { path: 'mp_api_timestamp_ms', source: { kind: 'property', key: '$mp_api_timestamp_ms' }, conversion: 'whole', title: 'mp_api_timestamp_ms', description: 'Mixpanel `$mp_api_timestamp_ms`.' },
+  { path: 'mp_processing_time_ms', source: { kind: 'property', key: 'mp_processing_time_ms' }, conversion: 'whole', title: 'mp_processing_time_ms', description: 'Mixpanel `mp_processing_time_ms`.' },
+  { path: 'time', source: { kind: 'property', key: 'time' }, conversion: 'epoch-seconds', title: 'time', description: 'Mixpanel `time` in whole epoch seconds (an export in milliseconds or with a fraction is brought to seconds).' },
 ];
 
-/** Event name → XDM `eventType` (standard values: XDM ExperienceEvent class, appendix "Accepted values for eventType"). */
-export const DEFAULT_EVENT_TYPES: Readonly<Record<string, string>> = {
-  $mp_web_page_view: 'web.webpagedetails.pageViews',
-};
-
-/** `eventType` of every event not in the table (eventType is an extensible enum, so custom values are allowed). */
+/**
+ * `eventType` of every event not in the tables (eventType is an extensible enum, so custom values are allowed:
+ * `meta:enum`, not `enum`, in adobe/xdm components/behaviors/time-series.schema.json). `defaultEventType` overrides it.
+ */
 export const FALLBACK_EVENT_TYPE = 'mixpanel.event';
 
 /** XDM identityMap `authenticatedState` values (identityitem data type; `ambiguous` is the XDM default). */
@@ -168,7 +209,7 @@ export interface IdentityDefault {
   authenticatedState?: AuthenticatedState;
 }
 
-/** Preset `default` identities (XDM-MAPPING.md). */
+/** Preset `default` identities (docs/xdm-mapping.md); `distinct_id` is the primary one. */
 export const DEFAULT_IDENTITIES: readonly IdentityDefault[] = [
   { from: 'properties.distinct_id', namespace: 'MixpanelDistinctId', primary: true },
   { from: 'properties.$device_id', namespace: 'MixpanelDeviceId' },

@@ -2,13 +2,14 @@
  * The XDM custom field group a mapping needs, in the Schema Registry's JSON (POST /tenant/fieldgroups,
  * Adobe "Field groups endpoint": `meta:intendedToExtend`, `definitions` with the fields nested under `_{TENANT_ID}`,
  * and an `allOf` referencing the definition), so a user creates the schema from it instead of by hand.
- * Standard fields (web, environment, device, placeContext) are not part of it: they come from Adobe's standard field
- * groups, listed by {@link standardFieldGroupsForMapping}. `_id`, `timestamp`, `eventType` and `identityMap` come with
- * the XDM ExperienceEvent class.
+ * Standard fields (web, environment, device, placeContext, application, commerce…) are not part of it: they come from
+ * Adobe's standard field groups, listed by {@link requiredFieldGroups}. `_id`, `timestamp`, `eventType` and
+ * `identityMap` come with the XDM ExperienceEvent class; {@link identityNamespaces} lists the identity namespaces
+ * the records use (to create in Identity Service before ingesting).
  */
-import { type FieldPlan, type MappingConfig, resolveMapping } from './config.ts';
 import type { MapperContext } from './mapper.ts';
-import type { Conversion } from './presets.ts';
+import { type FieldPlan, type MappingConfig, type MappingPlan, resolveMapping } from './config.ts';
+import { COMMERCE_FIELD_GROUP, type Conversion } from './presets.ts';
 
 /** `$id` of the XDM ExperienceEvent class, the class the field group extends. */
 export const EXPERIENCE_EVENT_CLASS = 'https://ns.adobe.com/xdm/context/experienceevent';
@@ -48,13 +49,13 @@ export function fieldGroupForMapping(config: MappingConfig, ctx: Pick<MapperCont
     });
   }
   const definition = 'mixpanel';
-  const standardGroups = standardFieldGroupsOf(plan.fields);
+  const standardGroups = standardFieldGroupsOf(plan);
   return {
     title: config.preset === 'adobe-source' ? 'Mixpanel source fields' : 'Mixpanel events',
     description:
       `Fields written by mixpanel-aep-connector (mapping preset ${plan.preset}) under ${plan.tenantKey}. ` +
       'Add it to an XDM ExperienceEvent schema' +
-      (standardGroups.length > 0 ? `, together with the standard field groups ${standardGroups.join(' and ')}.` : '.'),
+      (standardGroups.length > 0 ? `, together with the standard field groups ${standardGroups.join(', ')}.` : '.'),
     type: 'object',
     'meta:intendedToExtend': [EXPERIENCE_EVENT_CLASS],
     definitions: {
@@ -66,12 +67,56 @@ export function fieldGroupForMapping(config: MappingConfig, ctx: Pick<MapperCont
 
 /** `$id`s of the standard field groups whose fields the mapping writes (add them to the schema too). */
 export function standardFieldGroupsForMapping(config: MappingConfig, ctx: Pick<MapperContext, 'tenant'>): string[] {
-  return standardFieldGroupsOf(resolveMapping(config, ctx.tenant).fields);
+  return standardFieldGroupsOf(resolveMapping(config, ctx.tenant));
 }
 
-function standardFieldGroupsOf(fields: readonly FieldPlan[]): string[] {
+/** Tenant used to resolve a config when only its tenant-independent parts are asked for. */
+const ANY_TENANT = 'tenant';
+
+/**
+ * `$id`s of the standard ExperienceEvent field groups a schema needs for everything this mapping can write (standard
+ * fields, event-type counters, commerce). The tenant does not change them; the config's own tenant is used if set.
+ * @throws MappingConfigError when the config does not resolve
+ */
+export function requiredFieldGroups(config: MappingConfig): string[] {
+  return standardFieldGroupsOf(resolveMapping(config, config.tenant ?? ANY_TENANT));
+}
+
+/** An identity namespace the records use: create it (custom namespace) before ingesting. */
+export interface IdentityNamespace {
+  /** Identity symbol (the identityMap key). */
+  code: string;
+  /** The Mixpanel property it is read from. */
+  from: string;
+  /** Primary identity of the records (Real-Time Profile's key when present). */
+  primary: boolean;
+  authenticatedState: string;
+}
+
+/**
+ * The identity namespaces of a mapping, in identityMap order, one per namespace (the first mapping that names it).
+ * @throws MappingConfigError when the config does not resolve
+ */
+export function identityNamespaces(config: MappingConfig): IdentityNamespace[] {
+  const plan = resolveMapping(config, config.tenant ?? ANY_TENANT);
+  const out: IdentityNamespace[] = [];
+  for (const i of plan.identities) {
+    const known = out.find((n) => n.code === i.namespace);
+    if (known !== undefined) {
+      known.primary ||= i.primary;
+      continue;
+    }
+    const from = `properties.${i.key}`;
+    out.push({ code: i.namespace, from, primary: i.primary, authenticatedState: i.authenticatedState });
+  }
+  return out;
+}
+
+function standardFieldGroupsOf(plan: MappingPlan): string[] {
   const groups = new Set<string>();
-  for (const field of fields) if (field.fieldGroup !== undefined) groups.add(field.fieldGroup);
+  for (const field of plan.fields) if (field.fieldGroup !== undefined) groups.add(field.fieldGroup);
+  for (const rule of plan.eventRules?.values() ?? []) for (const c of rule.constants) groups.add(c.fieldGroup);
+  if (plan.commerce !== null) groups.add(COMMERCE_FIELD_GROUP);
   return [...groups];
 }
 
@@ -96,6 +141,8 @@ function leafSchema(field: FieldPlan): JsonSchema {
 function typeSchema(conversion: Conversion): JsonSchema {
   switch (conversion) {
     case 'integer':
+    case 'whole':
+    case 'epoch-seconds':
       return { type: 'integer', ...LONG_RANGE };
     case 'number':
       return { type: 'number' };

@@ -101,6 +101,9 @@ describe('schema', () => {
     const mixpanel = group.definitions.mixpanel.properties._acme!.properties.mixpanel!.properties;
     expect(Object.keys(mixpanel)).toEqual(expect.arrayContaining(['eventName', 'distinctId', 'insertId', 'time', 'properties']));
     expect(out.stderr).toContain('Add these standard field groups');
+    expect(out.stderr).toContain('https://ns.adobe.com/xdm/context/experienceevent-commerce');
+    expect(out.stderr).toContain('Identity namespaces to create: MixpanelDistinctId (primary, from properties.distinct_id), '
+      + 'MixpanelDeviceId (from properties.$device_id), MixpanelUserId (from properties.$user_id)');
   });
 
   it('should print the adobe-source fields for MAPPING=adobe-source, read from .env', async () => {
@@ -151,6 +154,31 @@ describe('validate-mapping', () => {
     const out = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme' });
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ lines: 4, mapped: 4, rejected: 0, duplicates: 0, rejections: [] });
+  });
+
+  it('should count lines without identity, and reject them as no-identity when the mapping requires one', async () => {
+    // Prepare: line 2 has no distinct_id, $device_id or $user_id
+    const file = path.join(dir, 'anonymous.jsonl');
+    const anonymous = JSON.stringify({ event: 'Invoice Paid', properties: { time: 1714521600, $insert_id: 'x1', amount: 9 } });
+    await writeFile(file, [good[0]!, anonymous, good[1]!].join('\n') + '\n');
+    const strict = path.join(dir, 'strict.json');
+    await writeFile(strict, JSON.stringify({ preset: 'default', requireIdentity: true }));
+
+    // Act
+    const lenient = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme' });
+    const profile = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme', MAPPING: strict });
+
+    // Assess
+    expect(lenient.code).toBe(0);
+    expect(JSON.parse(lenient.stdout)).toMatchObject({ mapped: 3, rejected: 0, withoutIdentity: 1 });
+    expect(profile.code).toBe(1);
+    expect(JSON.parse(profile.stdout)).toMatchObject({
+      mapped: 2,
+      rejected: 1,
+      withoutIdentity: 0,
+      byReason: { 'no-identity': 1 },
+      rejections: [{ line: 2, reason: 'no-identity' }],
+    });
   });
 
   it('should say which file cannot be read', async () => {

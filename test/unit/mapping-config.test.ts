@@ -54,7 +54,7 @@ describe('parseMappingConfig', () => {
     // Assess
     expect(issues).toEqual(expect.arrayContaining([
       expect.stringMatching(/^preset: Invalid option: expected one of "default"\|"adobe-source"/),
-      expect.stringMatching(/^colour: unknown key \(allowed: preset, tenant, eventTypes, identities, fields, drop, hash\)/),
+      expect.stringMatching(/^colour: unknown key \(allowed: preset, tenant, eventTypes, identities, fields, drop, hash, defaultEventType, commerce, requireIdentity\)/),
       expect.stringMatching(/^fields\[0\]\.type: /),
       expect.stringMatching(/^fields\[1\]\.from: /),
       'identities[0].namespace: must be a non-empty string',

@@ -82,6 +82,10 @@ describe('fieldGroupForMapping', () => {
     expect(standardFieldGroupsForMapping(config, { tenant: 'acme' })).toEqual([
       'https://ns.adobe.com/xdm/context/experienceevent-web',
       'https://ns.adobe.com/xdm/context/experienceevent-environment-details',
+      'https://ns.adobe.com/xdm/context/experienceevent-application',
+      'https://ns.adobe.com/xdm/context/experienceevent-marketing',
+      'https://ns.adobe.com/xdm/context/experienceevent-search',
+      'https://ns.adobe.com/xdm/context/experienceevent-commerce',
     ]);
   });
 

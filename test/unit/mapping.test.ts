@@ -275,16 +275,19 @@ describe('mapper, default preset', () => {
     // Assess
     expect(record.eventType).toBe('web.webpagedetails.pageViews');
     expect(record.web).toEqual({
-      webPageDetails: { URL: 'https://shop.example.com/products/42?utm_source=google' },
+      webPageDetails: { URL: 'https://shop.example.com/products/42?utm_source=google', pageViews: { value: 1 } },
       webReferrer: { URL: 'https://www.google.com/' },
     });
     expect(record.environment).toEqual({
       browserDetails: { name: 'Chrome', version: '125' },
       operatingSystem: 'Mac OS X',
       operatingSystemVersion: '14.5',
+      type: 'browser',
     });
-    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920, screenHeight: 1080 });
-    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', city: 'Paris', stateProvince: 'Ile-de-France' } });
+    expect(record.device).toEqual({
+      model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920, screenHeight: 1080, type: 'desktop',
+    });
+    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', city: 'Paris', stateProvince: 'FR-IDF' } });
     expect(record.identityMap).toEqual({
       MixpanelDistinctId: [{ id: 'user-42', primary: true }],
       MixpanelDeviceId: [{ id: '18f3a2b4-device' }],
@@ -338,8 +341,10 @@ describe('mapper, default preset', () => {
     const { record } = mapped(defaultMapper(webEvent({ $city: '', $os: null, plan: [], extra: {}, nested: { a: null } })));
 
     // Assess
-    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', stateProvince: 'Ile-de-France' } });
-    expect(record.environment).toEqual({ browserDetails: { name: 'Chrome', version: '125' }, operatingSystemVersion: '14.5' });
+    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', stateProvince: 'FR-IDF' } });
+    expect(record.environment).toEqual({
+      browserDetails: { name: 'Chrome', version: '125' }, operatingSystemVersion: '14.5', type: 'browser',
+    });
     expect(propertiesMapOf(record)).not.toHaveProperty('plan');
     expect(propertiesMapOf(record)).not.toHaveProperty('extra');
     expect(propertiesMapOf(record)?.nested).toBe('{"a":null}');
@@ -354,7 +359,7 @@ describe('mapper, default preset', () => {
     // Assess
     expect(numeric.environment).toMatchObject({ browserDetails: { version: '119.5' }, operatingSystemVersion: '17' });
     expect(text.environment).toMatchObject({ browserDetails: { version: '17.1' } });
-    expect(object.environment).toEqual({ browserDetails: { name: 'Chrome' }, operatingSystemVersion: '14.5' });
+    expect(object.environment).toEqual({ browserDetails: { name: 'Chrome' }, operatingSystemVersion: '14.5', type: 'browser' });
     expect(propertiesMapOf(object)).toMatchObject({ $browser_version: '{"major":1}', $os: 'true' });
   });
 
@@ -363,7 +368,7 @@ describe('mapper, default preset', () => {
     const { record } = mapped(defaultMapper(webEvent({ $screen_width: '1920', $screen_height: 'abc' })));
 
     // Assess
-    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920 });
+    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920, type: 'desktop' });
     expect(propertiesMapOf(record)?.$screen_height).toBe('abc');
     expect(propertiesMapOf(record)).not.toHaveProperty('$screen_width');
   });
@@ -373,23 +378,28 @@ describe('mapper, default preset', () => {
     const { record } = mapped(defaultMapper(webEvent({ $screen_width: 1920.5, $screen_height: ' 1080', mp_processing_time_ms: 2 ** 60 })));
 
     // Assess
-    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple' });
+    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', type: 'desktop' });
     expect(mixpanelOf(record)).not.toHaveProperty('processingTimeMs');
     expect(propertiesMapOf(record)).toMatchObject({ $screen_width: '1920.5', $screen_height: ' 1080', mp_processing_time_ms: String(2 ** 60) });
   });
 
-  it('should keep only absolute URIs in URL fields ("$direct" stays in the properties map)', () => {
+  it('should keep only absolute URIs in URL fields, percent-encoding what a URI cannot hold ("$direct" stays in the map)', () => {
     // Act
     const direct = mapped(defaultMapper(webEvent({ $referrer: '$direct' }))).record;
     const spaced = mapped(defaultMapper(webEvent({ $current_url: 'https://example.com/a b' }))).record;
     const unicode = mapped(defaultMapper(webEvent({ $current_url: 'https://example.com/café' }))).record;
 
     // Assess
-    expect(direct.web).toEqual({ webPageDetails: { URL: 'https://shop.example.com/products/42?utm_source=google' } });
+    expect(direct.web).toEqual({
+      webPageDetails: { URL: 'https://shop.example.com/products/42?utm_source=google', pageViews: { value: 1 } },
+    });
     expect(propertiesMapOf(direct)?.$referrer).toBe('$direct');
-    expect(spaced.web).toEqual({ webReferrer: { URL: 'https://www.google.com/' } });
-    expect(propertiesMapOf(spaced)?.$current_url).toBe('https://example.com/a b');
-    expect((unicode.web as Json).webPageDetails).toEqual({ URL: 'https://example.com/café' });
+    expect(spaced.web).toEqual({
+      webPageDetails: { URL: 'https://example.com/a%20b', pageViews: { value: 1 } },
+      webReferrer: { URL: 'https://www.google.com/' },
+    });
+    expect(propertiesMapOf(spaced)).not.toHaveProperty('$current_url');
+    expect((unicode.web as Json).webPageDetails).toEqual({ URL: 'https://example.com/caf%C3%A9', pageViews: { value: 1 } });
   });
 
   it('should upper-case two-letter country codes and leave other values out', () => {
@@ -399,8 +409,10 @@ describe('mapper, default preset', () => {
 
     // Assess
     expect(lower.placeContext).toMatchObject({ geo: { countryCode: 'US' } });
-    expect(long.placeContext).toEqual({ geo: { city: 'Paris', stateProvince: 'Ile-de-France' } });
+    // Without a country the region cannot be resolved to its ISO 3166-2 code: it stays in the properties map.
+    expect(long.placeContext).toEqual({ geo: { city: 'Paris' } });
     expect(propertiesMapOf(long)?.mp_country_code).toBe('USA');
+    expect(propertiesMapOf(long)?.$region).toBe('Ile-de-France');
   });
 
   it('should write objects and arrays as JSON text and keep map keys that are not XDM field names', () => {
@@ -584,7 +596,7 @@ describe('mapper, hash, drop and custom fields', () => {
     // Assess
     expect(propertiesMapOf(record)).not.toHaveProperty('$email');
     expect(record.identityMap).not.toHaveProperty('MixpanelUserId');
-    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', stateProvince: 'Ile-de-France' } });
+    expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', stateProvince: 'FR-IDF' } });
     expect(propertiesMapOf(record)).not.toHaveProperty('$city');
   });
 
