@@ -3,15 +3,16 @@ import type { AcceptedStore } from './accepted.ts';
 import type { AepFault, FaultQueue, RequestKind } from './faults.ts';
 import { type Exchange, drain, sendJson } from './http.ts';
 import type { ClientCredentials, TokenStore } from './ims.ts';
+import type { RecordCheckOptions } from './xdm-checks.ts';
 
 export interface EmulatorContext {
   /** Tenant id without underscore: custom fields live under `_${tenant}`. */
   readonly tenant: string;
   readonly sandbox: string;
   /** Dataset id → schema `$id`. */
-  readonly datasets: ReadonlyMap<string, string>;
+  readonly datasets: Map<string, string>;
   /** Streaming connection (inlet) id → whether it requires a token. */
-  readonly connections: ReadonlyMap<string, { readonly authenticated: boolean }>;
+  readonly connections: Map<string, { readonly authenticated: boolean }>;
   readonly clients: ReadonlyMap<string, ClientCredentials>;
   readonly orgIds: ReadonlySet<string>;
   /** The org named in DCS messages when no token says otherwise (the first client's). */
@@ -20,6 +21,8 @@ export interface EmulatorContext {
   readonly accepted: AcceptedStore;
   readonly faults: FaultQueue;
   readonly counters: { messagesAccepted: number; messagesRejected: number };
+  /** Validation against a provisioned schema (setup.ts), for records of datasets created through the Catalog. */
+  readonly schemaCheck?: RecordCheckOptions['schemaCheck'];
   /** A process-wide increasing number for ids (`xactionId`, DCS `batchId`). */
   nextSequence(): number;
 }

@@ -18,7 +18,7 @@ export const aepEmulatorOptionsSchema = z
       .min(1),
     sandbox: z.string().min(1).optional(),
     tenant: z.string().min(1),
-    datasets: z.array(z.object({ id: z.string().min(1), schemaId: z.url() })).min(1),
+    datasets: z.array(z.object({ id: z.string().min(1), schemaId: z.url() })),
     connections: z.array(z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() })),
     tokenTtlSeconds: z.number().int().positive().optional(),
     keep: z.enum(['records', 'ids']).optional(),
@@ -46,7 +46,8 @@ export interface AepEmulatorOptions {
   sandbox?: string;
   /** Tenant id without underscore, e.g. 'acme' → custom fields only under `_acme`. */
   tenant: string;
-  /** `schemaId` is the schema's full `$id`, https://ns.adobe.com/{tenant}/schemas/{id}. */
+  /** `schemaId` is the schema's full `$id`, https://ns.adobe.com/{tenant}/schemas/{id}. Empty for an emulator that is
+   * provisioned through its setup APIs (setup.ts). */
   datasets: Array<{ id: string; schemaId: string }>;
   /** Streaming connection (inlet) ids. */
   connections: Array<{ id: string; authenticated: boolean }>;

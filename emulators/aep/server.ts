@@ -16,6 +16,7 @@ import { type AepFault, FaultQueue, type FaultTarget } from './faults.ts';
 import { type Exchange, readBody, parseJson, sendJson } from './http.ts';
 import { type ClientCredentials, checkPlatformHeaders, IMS_TOKEN_PATH, type IssuedToken, serveImsToken, TokenStore } from './ims.ts';
 import { type AepEmulatorOptions, DEFAULT_TOKEN_TTL_SECONDS, parseAepEmulatorOptions } from './options.ts';
+import { PlatformSetup, type SetupCounts } from './setup.ts';
 
 export type { AepEmulatorOptions } from './options.ts';
 export type { AepFault } from './faults.ts';
@@ -52,6 +53,8 @@ export interface AepEmulator {
   /** A snapshot of the counters. */
   readonly stats: AepEmulatorStats;
   readonly requests: ReadonlyArray<{ method: string; path: string; status: number; bytes: number }>;
+  /** Objects created through the setup APIs (Schema Registry, Identity Service, Catalog datasets, Flow Service). */
+  setupCounts(): SetupCounts;
 }
 
 /** What `GET /__emulator/state` answers. */
@@ -115,8 +118,11 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     accepted: new AcceptedStore(opts.keep ?? 'records'),
     faults: new FaultQueue(),
     counters: { messagesAccepted: 0, messagesRejected: 0 },
+    schemaCheck: (record, datasetId) => setup.checkRecord(record, datasetId),
     nextSequence: () => (sequence += 1),
   };
+  let origin = '';
+  const setup = new PlatformSetup(ctx, (id) => `${origin}/collection/${encodeURIComponent(id)}`);
   const ttl = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
   const batches = new BatchIngestion(ctx);
   const requests: Array<{ method: string; path: string; status: number; bytes: number }> = [];
@@ -188,6 +194,12 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       const batchId = m[1] as string;
       return only('GET', () => platform(ex, 'catalog', nowMs, (grant) => batches.catalog(ex, grant, batchId)));
     }
+    if (PlatformSetup.handles(path)) {
+      return platform(ex, 'provision', nowMs, async () => {
+        const answer = await setup.serve(ex);
+        return reply(ex, answer.status, answer.body);
+      });
+    }
     return reply(ex, 404, { title: 'Not Found', status: 404, detail: `No emulated Adobe endpoint at ${method} ${path}` });
   };
 
@@ -244,7 +256,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     });
   });
   const { port } = server.address() as AddressInfo;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
     url: origin,
@@ -264,5 +276,6 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       return stats();
     },
     requests,
+    setupCounts: () => setup.counts(),
   };
 }

@@ -91,6 +91,10 @@ export interface RecordCheckOptions {
    * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/batch-ingestion/api-overview.md
    * @default false */
   readonly allowEpochMillisTimestamp?: boolean;
+  /** Checks against the schema the dataset was provisioned with (setup.ts), after the class-level checks. */
+  readonly schemaCheck?: (record: Record<string, unknown>, datasetId: string | undefined) => XdmProblem[];
+  /** The record's dataset, for `schemaCheck`. */
+  readonly datasetId?: string;
 }
 
 /**
@@ -133,6 +137,7 @@ export function checkXdmRecord(record: unknown, options: RecordCheckOptions): Xd
     if (key === '_id' || key === 'timestamp') continue; // checked above, with a precise message
     checkNoEmpty(value, `#/${escapePointer(key)}`, problems);
   }
+  if (options.schemaCheck !== undefined) problems.push(...options.schemaCheck(record, options.datasetId));
   return problems.slice(0, MAX_PROBLEMS_PER_RECORD);
 }
 
@@ -348,7 +353,7 @@ export function checkStreamingMessage(message: unknown, envelope: EnvelopeContex
   const entity = body['xdmEntity'];
   if (entity === undefined) return { ok: false, message: 'Payload body is missing xdmEntity' };
 
-  const problems = checkXdmRecord(entity, record);
+  const problems = checkXdmRecord(entity, record.schemaCheck === undefined ? record : { ...record, datasetId });
   if (problems.length > 0) {
     const detail = problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ');
     return { ok: false, message: `Message is invalid: ${problems.length} schema violations found: ${detail}`, problems };
