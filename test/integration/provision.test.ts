@@ -180,6 +180,21 @@ describe('provision', () => {
     expect(aep.setupCounts().schemas).toBe(0);
   });
 
+  it('should retry a 503 with Retry-After like the ingestion clients, and finish', async () => {
+    // Prepare
+    aep.injectFault({ kind: 'status', target: 'provision', status: 503, retryAfterSeconds: 2 });
+    const waits: number[] = [];
+    const io = { stdout: new Buffered(), stderr: new Buffered() };
+
+    // Act
+    const code = await runCli(['provision'], env, io, { cwd: dir, sleep: async (ms) => void waits.push(ms) });
+
+    // Assess
+    expect(code).toBe(0);
+    expect(waits).toEqual([2000]);
+    expect(aep.setupCounts().flows).toBe(1);
+  });
+
   it('should list every call and change nothing with --dry-run', async () => {
     // Act
     const run = await provision(['--dry-run']);
