@@ -7,6 +7,7 @@ import path from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AepConfig, ConfigError, readConfig } from '#common/config';
 import { ImsTokenProvider } from '#aep/ims';
+import { rereadAfterFirst } from '#common/secrets';
 import { PlatformApi } from '#aep/provision/api';
 import {
   DEFAULT_OBJECT_NAME,
@@ -83,14 +84,9 @@ export async function runProvision(
   const s3 = s3ClientFor(env);
   try {
     const secret = aepCredentials(aep, () => (sm ??= secretsManagerFor(env)));
-    let refresh = false;
     const tokens = new ImsTokenProvider({
       imsUrl: aep.imsUrl,
-      credentials: async () => {
-        const c = refresh ? await secret.refresh() : await secret.get();
-        refresh = true;
-        return c;
-      },
+      credentials: rereadAfterFirst(secret),
       ...(o.sleep ? { sleep: o.sleep } : {}),
     });
     const api = new PlatformApi({

@@ -10,7 +10,7 @@
  */
 import type { MappingConfig } from '#mapping/config';
 import { fieldGroupForMapping, identityNamespaces, type MappingNamespace, requiredFieldGroups } from '#mapping/schema';
-import { type PlatformApi } from './api.ts';
+import type { PlatformApi, PlatformCall } from './api.ts';
 import * as ep from './endpoints.ts';
 import { compareFieldGroups } from './field-group.ts';
 
@@ -60,6 +60,8 @@ export class ProvisionConflictError extends Error {
     this.name = 'ProvisionConflictError';
   }
 }
+
+const DESCRIPTION = 'Mixpanel events forwarded by mixpanel-aep-connector.';
 
 /** Default base name of the objects. */
 export const DEFAULT_OBJECT_NAME = 'Mixpanel events';
@@ -136,17 +138,8 @@ class Provisioner {
     const wanted = { ...(fieldGroupForMapping(this.#o.mapping, { tenant }) as Json), title };
     const existing = await this.#findByTitle(ep.TENANT_FIELD_GROUPS_PATH, title, 'find the field group');
     if (existing === undefined) {
-      const answer = await this.#api.write({
-        method: 'POST',
-        path: ep.TENANT_FIELD_GROUPS_PATH,
-        service: 'schema-registry',
-        what: `create field group "${title}"`,
-        body: wanted,
-        accept: ep.ACCEPT_XED_LOOKUP,
-      });
-      const id = answer === undefined ? placeholder('field group') : String((answer.body as Json)['$id']);
-      this.#step({ object: 'field group', name: title, action: this.#would('create'), id });
-      return id;
+      const call = { path: ep.TENANT_FIELD_GROUPS_PATH, service: 'schema-registry', body: wanted, accept: ep.ACCEPT_XED_LOOKUP } as const;
+      return (await this.#create('field group', title, call, (b) => asObject(b)['$id'])).id;
     }
     const id = String(existing['$id']);
     const comparison = compareFieldGroups(wanted, existing);
@@ -181,23 +174,12 @@ class Provisioner {
     const refs = [...requiredFieldGroups(this.#o.mapping, { tenant }), fieldGroupId];
     const existing = await this.#findByTitle(ep.TENANT_SCHEMAS_PATH, title, 'find the schema');
     if (existing === undefined) {
-      const answer = await this.#api.write({
-        method: 'POST',
-        path: ep.TENANT_SCHEMAS_PATH,
-        service: 'schema-registry',
-        what: `create schema "${title}"`,
-        body: {
-          type: 'object',
-          title,
-          description: 'Mixpanel events forwarded by mixpanel-aep-connector.',
-          allOf: [ep.EXPERIENCE_EVENT_CLASS_ID, ...refs].map(($ref) => ({ $ref })),
-        },
-        accept: ep.ACCEPT_XED_LOOKUP,
-      });
-      const body = (answer?.body ?? {}) as Json;
-      const id = answer === undefined ? placeholder('schema') : String(body['$id']);
-      this.#step({ object: 'schema', name: title, action: this.#would('create'), id });
-      return { id, altId: String(body['meta:altId'] ?? id), exists: answer !== undefined, immutableTags: [] };
+      const allOf = [ep.EXPERIENCE_EVENT_CLASS_ID, ...refs].map(($ref) => ({ $ref }));
+      const body = { type: 'object', title, description: DESCRIPTION, allOf };
+      const call = { path: ep.TENANT_SCHEMAS_PATH, service: 'schema-registry', body, accept: ep.ACCEPT_XED_LOOKUP } as const;
+      const created = await this.#create('schema', title, call, (b) => asObject(b)['$id']);
+      const altId = String(asObject(created.body)['meta:altId'] ?? created.id);
+      return { id: created.id, altId, exists: created.body !== undefined, immutableTags: [] };
     }
     const id = String(existing['$id']);
     const altId = String(existing['meta:altId'] ?? id);
@@ -243,15 +225,8 @@ class Provisioner {
         this.#step({ object: 'identity namespace', name: ns.code, action: 'found', id: String(found.id ?? ns.code) });
         continue;
       }
-      const answer = await this.#api.write({
-        method: 'POST',
-        path: ep.NAMESPACES_PATH,
-        service: 'identity',
-        what: `create identity namespace ${ns.code}`,
-        body: { name: `Mixpanel ${ns.property}`, code: ns.code, idType: ns.idType, description: `Mixpanel property ${ns.property}.` },
-      });
-      const id = answer === undefined ? placeholder('namespace') : String((answer.body as Json).id ?? ns.code);
-      this.#step({ object: 'identity namespace', name: ns.code, action: this.#would('create'), id });
+      const body = { name: `Mixpanel ${ns.property}`, code: ns.code, idType: ns.idType, description: `Mixpanel property ${ns.property}.` };
+      await this.#create('identity namespace', ns.code, { path: ep.NAMESPACES_PATH, service: 'identity', body }, (b) => asObject(b).id ?? ns.code);
     }
   }
 
@@ -281,24 +256,17 @@ class Provisioner {
         );
       }
     }
-    const answer = await this.#api.write({
-      method: 'POST',
-      path: ep.TENANT_DESCRIPTORS_PATH,
-      service: 'schema-registry',
-      what: `create the primary identity descriptor ${name}`,
-      body: {
-        '@type': 'xdm:descriptorIdentity',
-        'xdm:sourceSchema': schema.id,
-        'xdm:sourceVersion': 1,
-        'xdm:sourceProperty': primary.sourceProperty,
-        'xdm:namespace': primary.code,
-        'xdm:property': 'xdm:code',
-        'xdm:isPrimary': true,
-      },
-      accept: ep.ACCEPT_XDM_DESCRIPTORS,
-    });
-    const id = answer === undefined ? placeholder('descriptor') : String((answer.body as Json)['@id']);
-    this.#step({ object: 'identity descriptor', name, action: this.#would('create'), id });
+    const body = {
+      '@type': 'xdm:descriptorIdentity',
+      'xdm:sourceSchema': schema.id,
+      'xdm:sourceVersion': 1,
+      'xdm:sourceProperty': primary.sourceProperty,
+      'xdm:namespace': primary.code,
+      'xdm:property': 'xdm:code',
+      'xdm:isPrimary': true,
+    };
+    const call = { path: ep.TENANT_DESCRIPTORS_PATH, service: 'schema-registry', body, accept: ep.ACCEPT_XDM_DESCRIPTORS } as const;
+    await this.#create('identity descriptor', name, call, (b) => asObject(b)['@id']);
   }
 
   /** Adds `union` to the schema's `meta:immutableTags` (help/xdm/api/schemas.md, "Enable a schema for … Profile"). */
@@ -326,23 +294,15 @@ class Provisioner {
     });
     const found = Object.entries(asObject(body)).find(([, d]) => asObject(d).name === name);
     if (found === undefined) {
-      const answer = await this.#api.write({
-        method: 'POST',
-        path: ep.DATASETS_PATH,
-        service: 'catalog',
-        what: `create dataset "${name}"`,
-        body: {
-          name,
-          description: 'Mixpanel events forwarded by mixpanel-aep-connector.',
-          schemaRef: { id: schemaId, contentType: ep.XED_FULL_CONTENT_TYPE },
-          ...(this.#o.profile ? { tags: profileTags } : {}),
-        },
-      });
+      const body = {
+        name,
+        description: DESCRIPTION,
+        schemaRef: { id: schemaId, contentType: ep.XED_FULL_CONTENT_TYPE },
+        ...(this.#o.profile ? { tags: profileTags } : {}),
+      };
       // 201 `["@/dataSets/{id}"]` (catalog.yaml createDataset).
-      const ref = answer === undefined ? undefined : String(asArray(answer.body)[0] ?? '');
-      const id = ref === undefined ? placeholder('dataset') : ref.replace(/^@\/dataSets\//, '');
-      this.#step({ object: 'dataset', name, action: this.#would('create'), id });
-      return id;
+      const idOf = (b: unknown): string => String(asArray(b)[0] ?? '').replace(/^@\/dataSets\//, '');
+      return (await this.#create('dataset', name, { path: ep.DATASETS_PATH, service: 'catalog', body }, idOf)).id;
     }
     const [id, dataset] = [found[0], asObject(found[1])];
     const usedSchema = asObject(dataset.schemaRef).id;
@@ -412,22 +372,15 @@ class Provisioner {
       this.#step({ object: 'dataflow', name: String(flow.name), action: 'found', id: String(flow.id) });
       return { inletUrl, flowId: String(flow.id) };
     }
-    const answer = await this.#api.write({
-      method: 'POST',
-      path: ep.FLOWS_PATH,
-      service: 'flow-service',
-      what: `create dataflow "${base} dataflow"`,
-      body: {
-        name: `${base} dataflow`,
-        description: 'Streaming dataflow of mixpanel-aep-connector.',
-        flowSpec: ep.HTTP_API_FLOW_SPEC,
-        sourceConnectionIds: [source.id],
-        targetConnectionIds: [target.id],
-      },
-    });
-    const flowId = answer === undefined ? placeholder('dataflow') : String((answer.body as Json).id);
-    this.#step({ object: 'dataflow', name: `${base} dataflow`, action: this.#would('create'), id: flowId });
-    return { inletUrl, flowId };
+    const body = {
+      name: `${base} dataflow`,
+      description: DESCRIPTION,
+      flowSpec: ep.HTTP_API_FLOW_SPEC,
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+    };
+    const created = await this.#create('dataflow', `${base} dataflow`, { path: ep.FLOWS_PATH, service: 'flow-service', body }, (b) => asObject(b).id);
+    return { inletUrl, flowId: created.id };
   }
 
   /** A dataflow named so, or any HTTP API dataflow from this source connection into this target connection. */
@@ -462,10 +415,23 @@ class Provisioner {
       this.#step({ object, name, action: 'found', id: String(found.id) });
       return { id: String(found.id) };
     }
-    const answer = await this.#api.write({ method: 'POST', path, service: 'flow-service', what: `create ${object} "${name}"`, body });
-    const id = answer === undefined ? placeholder(object) : String((answer.body as Json).id);
+    return this.#create(object, name, { path, service: 'flow-service', body }, (b) => asObject(b).id);
+  }
+
+  /**
+   * POSTs a new object and reports it; in a dry run the call is only recorded and the id is a placeholder.
+   * @param idOf reads the new object's id from the answer
+   */
+  async #create(
+    object: string,
+    name: string,
+    call: Omit<PlatformCall, 'method' | 'what'>,
+    idOf: (body: unknown) => unknown,
+  ): Promise<{ id: string; body?: unknown }> {
+    const answer = await this.#api.write({ ...call, method: 'POST', what: `create ${object} "${name}"` });
+    const id = answer === undefined ? placeholder(object) : String(idOf(answer.body) ?? '');
     this.#step({ object, name, action: this.#would('create'), id });
-    return { id };
+    return answer === undefined ? { id } : { id, body: answer.body };
   }
 
   /** A Schema Registry resource of the tenant container with exactly this title, in full (`xed+json`). */
