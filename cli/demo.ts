@@ -61,7 +61,7 @@ export interface DemoOptions {
   readonly dir: string;
   readonly verbose: boolean;
   readonly now?: () => number;
-  /** Called with the running stack and the provisioned dataset before it is closed (tests read what the emulators saw). */
+  /** Called with the running stack and the provisioned dataset before it closes (tests read what the emulators saw). */
   readonly inspect?: (stack: LocalStack, datasetId: string) => void | Promise<void>;
 }
 
@@ -151,12 +151,14 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, 'Local services (loopback only; credentials are random for this run and never printed)');
     line(out, `  Mixpanel export emulator  ${s.mixpanel.url}  project ${projectId}: ${count(o.events)} events processed ${hhmm(start)}–${hhmm(end)} UTC (+ Mixpanel's duplicates)`);
     line(out, `  S3 (s3rver)               ${s.s3.endpoint}  bucket ${s.bucket}, files in ${shown(s3Dir)}`);
-    line(out, `  AEP emulator              ${s.aep.url}  IMS + Platform setup APIs + ${o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion'}`);
+    const ingestion = o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion';
+    line(out, `  AEP emulator              ${s.aep.url}  IMS + Platform setup APIs + ${ingestion}`);
     line(out);
 
     // The product sets up its own target first (`provision`); its schema is what the emulator validates records with.
     line(out, 'Platform setup (npm run cli -- provision): the schema, identities, dataset and dataflow the mapping needs');
-    const target: Record<string, string | undefined> = { AEP_DATASET_ID: undefined, AEP_SCHEMA_ID: undefined, AEP_INLET_URL: undefined, AEP_TENANT_ID: undefined };
+    const unset = ['AEP_DATASET_ID', 'AEP_SCHEMA_ID', 'AEP_INLET_URL', 'AEP_TENANT_ID'];
+    const target: Record<string, undefined> = Object.fromEntries(unset.map((k) => [k, undefined]));
     const { result: provisioned } = await runProvision({ ...s.env, ...target }, {
       onStep: (p) => line(out, `  ${p.action.padEnd(8)} ${p.object.padEnd(20)} ${p.name}`),
     });

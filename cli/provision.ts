@@ -77,7 +77,13 @@ export interface ProvisionRun {
 /** Provisions with the settings of `env` (the CLI command and the demo both call this). */
 export async function runProvision(
   env: Env,
-  o: { name?: string; profile?: boolean; dryRun?: boolean; onStep?: (s: ProvisionStep) => void; sleep?: (ms: number) => Promise<void> },
+  o: {
+    name?: string;
+    profile?: boolean;
+    dryRun?: boolean;
+    onStep?: (s: ProvisionStep) => void;
+    sleep?: (ms: number) => Promise<void>;
+  },
 ): Promise<ProvisionRun> {
   const aep = readProvisionSettings(env);
   let sm: SecretsManagerClient | undefined;
@@ -112,20 +118,29 @@ export async function runProvision(
   }
 }
 
-export async function provisionCommand(argv: readonly string[], rawEnv: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> {
+export async function provisionCommand(
+  argv: readonly string[],
+  rawEnv: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
   const { flags } = parseFlags(argv, FLAGS);
   if (flags.help) {
     io.stdout.write(PROVISION_USAGE);
     return EXIT_OK;
   }
   if (flags.name !== undefined && flags.name.trim() === '') throw new UsageError('--name must not be empty');
-  const env = await loadEnv(rawEnv, { ...(ctx.cwd ? { cwd: ctx.cwd } : {}), ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}) });
+  const env = await loadEnv(rawEnv, {
+    ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
+    ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}),
+  });
   const settings = readProvisionSettings(env);
   const dryRun = flags['dry-run'] === true;
   const out = io.stdout;
   if (flags.json !== true) {
-    line(out, `${dryRun ? 'Dry run: nothing is changed. ' : ''}Provisioning sandbox "${settings.sandbox}" at ${settings.platformUrl} ` +
-      `for the ${settings.sink} sink and mapping ${settings.mapping}`);
+    const what = `sandbox "${settings.sandbox}" at ${settings.platformUrl}`;
+    const intro = `${dryRun ? 'Dry run: nothing is changed. ' : ''}Provisioning ${what}`;
+    line(out, `${intro} for the ${settings.sink} sink and mapping ${settings.mapping}`);
   }
   const onStep = flags.json === true ? undefined : (s: ProvisionStep) => line(out, formatStep(s));
   const { result, api } = await withEnv(env, () =>
@@ -141,19 +156,26 @@ export async function provisionCommand(argv: readonly string[], rawEnv: Readonly
     ? await writeValues(path.resolve(ctx.cwd ?? process.cwd(), flags['write-config']), result.values)
     : undefined;
   if (flags.json === true) {
-    line(out, JSON.stringify({ dryRun, values: result.values, steps: result.steps, ...(dryRun ? { calls: api.writes } : {}) }, null, 2));
+    const calls = dryRun ? { calls: api.writes } : {};
+    line(out, JSON.stringify({ dryRun, values: result.values, steps: result.steps, ...calls }, null, 2));
     return EXIT_OK;
   }
   if (dryRun) {
     line(out);
-    line(out, api.writes.length === 0 ? 'Nothing to change: every object exists as the mapping needs it.' : `Calls that would be made (${api.writes.length}):`);
+    const nothing = 'Nothing to change: every object exists as the mapping needs it.';
+    line(out, api.writes.length === 0 ? nothing : `Calls that would be made (${api.writes.length}):`);
     for (const call of api.writes) {
       line(out, `  ${call.method} ${call.path}   ${call.what}`);
       if (call.body !== undefined) line(out, `      ${JSON.stringify(call.body)}`);
     }
   }
   line(out);
-  line(out, dryRun ? 'Values (placeholders stand for objects a real run creates):' : 'Values for connector.config.json (aep.*) or the environment:');
+  line(
+    out,
+    dryRun
+      ? 'Values (placeholders stand for objects a real run creates):'
+      : 'Values for connector.config.json (aep.*) or the environment:',
+  );
   for (const [key, value] of Object.entries(result.values)) line(out, `  ${key}=${value}`);
   if (written !== undefined) line(out, `Written to ${written}.`);
   return EXIT_OK;
@@ -171,7 +193,8 @@ const MARK: Record<ProvisionStep['action'], string> = {
 
 function formatStep(s: ProvisionStep): string {
   const detail = s.detail === undefined ? '' : ` (${s.detail})`;
-  return `  ${MARK[s.action].padEnd(2)} ${s.object.padEnd(20)} ${s.action.padEnd(12)} ${s.name}${s.id && s.id !== s.name ? `  ${s.id}` : ''}${detail}`;
+  const id = s.id !== undefined && s.id !== s.name ? `  ${s.id}` : '';
+  return `  ${MARK[s.action].padEnd(2)} ${s.object.padEnd(20)} ${s.action.padEnd(12)} ${s.name}${id}${detail}`;
 }
 
 /** connector.config.json key of each value (lib/config.ts `aep`). */
@@ -188,7 +211,8 @@ const CONFIG_KEYS: Record<keyof ProvisionedValues, string> = {
 async function writeValues(file: string, values: ProvisionedValues): Promise<string> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT' && !file.endsWith('.json')) return '';
-    throw new UsageError(`cannot read --write-config ${file} (${error.code ?? error.message}); copy connector.config.example.json first`);
+    const why = error.code ?? error.message;
+    throw new UsageError(`cannot read --write-config ${file} (${why}); copy connector.config.example.json first`);
   });
   const entries = Object.entries(values) as Array<[keyof ProvisionedValues, string]>;
   if (file.endsWith('.json')) {

@@ -60,7 +60,8 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} Request body is not valid JSON: ${parsed.error}`));
   }
   const envelope = { datasets: ctx.datasets, orgIds: grant === undefined ? ctx.orgIds : new Set([grant.orgId]) };
-  const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs, ...(ctx.schemaCheck ? { schemaCheck: ctx.schemaCheck } : {}) };
+  const schemaCheck = ctx.schemaCheck ? { schemaCheck: ctx.schemaCheck } : {};
+  const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs, ...schemaCheck };
   const receivedTimeMs = nowMs;
 
   if (!batch) {

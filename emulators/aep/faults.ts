@@ -2,7 +2,15 @@
 
 /** `provision`: the setup APIs (Schema Registry, Identity Service, Catalog datasets, Flow Service; setup.ts). */
 export type FaultTarget = 'ims' | 'dcs' | 'batch-create' | 'batch-upload' | 'batch-complete' | 'catalog' | 'provision';
-const TARGETS: readonly FaultTarget[] = ['ims', 'dcs', 'batch-create', 'batch-upload', 'batch-complete', 'catalog', 'provision'];
+const TARGETS: readonly FaultTarget[] = [
+  'ims',
+  'dcs',
+  'batch-create',
+  'batch-upload',
+  'batch-complete',
+  'catalog',
+  'provision',
+];
 
 export type AepFault =
   /** The next request to `target` is answered with `status` (and `Retry-After` when given) without being processed. */

@@ -79,19 +79,27 @@ export class SchemaRegistry {
     if (kind === 'descriptors') return this.#descriptors(ex, accept, id);
     const store = kind === 'fieldgroups' ? this.fieldGroups : this.schemas;
     if (ex.method === 'GET' && id === undefined) {
-      if (!LISTING_ACCEPT.test(accept)) return bad(`Accept must be application/vnd.adobe.xed-id+json or xed+json for a listing, got "${accept}"`);
+      if (!LISTING_ACCEPT.test(accept)) {
+        return bad(`Accept must be application/vnd.adobe.xed-id+json or xed+json for a listing, got "${accept}"`);
+      }
       const results = filter([...store.values()], ex.query.get('property'));
       const shortForm = accept.includes('xed-id');
-      return { status: 200, body: { results: shortForm ? results.map(summary) : results, _page: { count: results.length, next: null } } };
+      const page = { count: results.length, next: null };
+      return { status: 200, body: { results: shortForm ? results.map(summary) : results, _page: page } };
     }
     if (ex.method === 'GET' && id !== undefined) {
-      if (!LOOKUP_ACCEPT.test(accept)) return bad(`Accept must name a version for a lookup (application/vnd.adobe.xed+json; version=1), got "${accept}"`);
+      if (!LOOKUP_ACCEPT.test(accept)) {
+        const wanted = 'application/vnd.adobe.xed+json; version=1';
+        return bad(`Accept must name a version for a lookup (${wanted}), got "${accept}"`);
+      }
       const found = this.#lookup(store, id);
       return found === undefined ? notFound(id) : { status: 200, body: found };
     }
     const body = await readJson(ex);
     if ('error' in body) return bad(body.error);
-    if (ex.method === 'POST' && id === undefined) return kind === 'fieldgroups' ? this.#createFieldGroup(body.value) : this.#createSchema(body.value);
+    if (ex.method === 'POST' && id === undefined) {
+      return kind === 'fieldgroups' ? this.#createFieldGroup(body.value) : this.#createSchema(body.value);
+    }
     if (id === undefined) return undefined;
     const found = this.#lookup(store, id);
     if (found === undefined) return notFound(id);
@@ -124,10 +132,13 @@ export class SchemaRegistry {
     const problems: XdmProblem[] = [];
     for (const key of Object.keys(record)) {
       if (!allowed.has(key)) {
-        problems.push({ pointerToViolation: '#', keyword: 'additionalProperties', message: `extraneous key [${key}] is not permitted by schema ${schemaId}` });
+        const message = `extraneous key [${key}] is not permitted by schema ${schemaId}`;
+        problems.push({ pointerToViolation: '#', keyword: 'additionalProperties', message });
       }
     }
-    if (allowed.has(tenantKey) && record[tenantKey] !== undefined) checkValue(record[tenantKey], { type: 'object', properties: tenantProps }, `#/${tenantKey}`, problems);
+    if (allowed.has(tenantKey) && record[tenantKey] !== undefined) {
+      checkValue(record[tenantKey], { type: 'object', properties: tenantProps }, `#/${tenantKey}`, problems);
+    }
     return problems;
   }
 
@@ -141,7 +152,8 @@ export class SchemaRegistry {
 
   #newId(kind: 'mixins' | 'schemas'): { $id: string; 'meta:altId': string } {
     const hex = randomBytes(24).toString('hex');
-    return { $id: `https://ns.adobe.com/${this.#tenant}/${kind}/${hex}`, 'meta:altId': `_${this.#tenant}.${kind}.${hex}` };
+    const tenant = this.#tenant;
+    return { $id: `https://ns.adobe.com/${tenant}/${kind}/${hex}`, 'meta:altId': `_${tenant}.${kind}.${hex}` };
   }
 
   #titleTaken(store: Map<string, Json>, title: unknown, except?: Json): boolean {
@@ -155,28 +167,31 @@ export class SchemaRegistry {
     const fg = body as Json;
     // schema-registry.yaml lists only 400 here; a duplicate title gets 409, the Identity Service's documented answer to
     // a duplicate code, so a client that creates without looking up first fails loudly instead of duplicating.
-    if (this.#titleTaken(this.fieldGroups, fg.title)) return conflict(`A field group titled "${String(fg.title)}" already exists`);
-    const created = { ...this.#newId('mixins'), 'meta:resourceType': 'mixins', version: '1.0', ...fg, 'meta:containerId': 'tenant' };
-    this.fieldGroups.set(created.$id, created);
+    if (this.#titleTaken(this.fieldGroups, fg.title)) return titleConflict('field group', fg.title);
+    const created: Json = { ...this.#newId('mixins'), 'meta:resourceType': 'mixins', version: '1.0', ...fg };
+    created['meta:containerId'] = 'tenant';
+    this.fieldGroups.set(String(created.$id), created);
     return { status: 201, body: created };
   }
 
-  /** PUT /tenant/fieldgroups/{id}: the whole field group again; XDM only lets fields be added, never removed or retyped. */
+  /** PUT /tenant/fieldgroups/{id}: the whole field group again; XDM lets fields be added, never removed or retyped. */
   #replaceFieldGroup(existing: Json, body: unknown): RegistryAnswer {
     const problems = this.#fieldGroupProblems(body);
     if (problems.length > 0) return bad(problems.join('; '));
     const fg = body as Json;
-    if (this.#titleTaken(this.fieldGroups, fg.title, existing)) return conflict(`A field group titled "${String(fg.title)}" already exists`);
+    if (this.#titleTaken(this.fieldGroups, fg.title, existing)) return titleConflict('field group', fg.title);
     const breaking: string[] = [];
     for (const [name, def] of Object.entries(asObject(existing.definitions))) {
       const next = asObject(asObject(fg.definitions)[name]).properties;
       findBreaking(asObject(asObject(def).properties), asObject(next), '', breaking);
     }
     if (breaking.length > 0) {
-      return bad(`Only additive changes are allowed to an existing field group (help/xdm/schema/composition.md): ${breaking.join('; ')}`);
+      const rule = 'Only additive changes are allowed to an existing field group (help/xdm/schema/composition.md)';
+      return bad(`${rule}: ${breaking.join('; ')}`);
     }
     const [major, minor] = String(existing.version ?? '1.0').split('.').map(Number);
-    const updated = { ...fg, $id: existing.$id, 'meta:altId': existing['meta:altId'], 'meta:resourceType': 'mixins', version: `${major}.${(minor ?? 0) + 1}` };
+    const ids = { $id: existing.$id, 'meta:altId': existing['meta:altId'], 'meta:resourceType': 'mixins' };
+    const updated = { ...fg, ...ids, version: `${major}.${(minor ?? 0) + 1}` };
     this.fieldGroups.set(String(existing.$id), updated);
     return { status: 200, body: updated };
   }
@@ -195,12 +210,16 @@ export class SchemaRegistry {
     if (Object.keys(definitions).length === 0) problems.push('definitions must define the fields');
     for (const ref of refsOf(fg)) {
       const name = /^#\/definitions\/(.+)$/.exec(ref)?.[1];
-      if (name === undefined || definitions[name] === undefined) problems.push(`allOf $ref ${ref} does not name a definition`);
+      if (name === undefined || definitions[name] === undefined) {
+        problems.push(`allOf $ref ${ref} does not name a definition`);
+      }
     }
     for (const [name, def] of Object.entries(definitions)) {
       for (const key of Object.keys(asObject(asObject(def).properties))) {
         // Custom fields live under the tenant id (help/xdm/api/field-groups.md, "Create a field group").
-        if (key !== `_${this.#tenant}`) problems.push(`definitions.${name}: field "${key}" must be nested under _${this.#tenant}`);
+        if (key !== `_${this.#tenant}`) {
+          problems.push(`definitions.${name}: field "${key}" must be nested under _${this.#tenant}`);
+        }
       }
       checkFieldSchemas(asObject(asObject(def).properties), `definitions.${name}`, problems);
     }
@@ -217,7 +236,7 @@ export class SchemaRegistry {
     if (refs[0] !== EXPERIENCE_EVENT_CLASS) problems.push(`allOf must start with the class ${EXPERIENCE_EVENT_CLASS}`);
     problems.push(...refs.slice(1).flatMap((r) => this.#refProblem(r)));
     if (problems.length > 0) return bad(problems.join('; '));
-    if (this.#titleTaken(this.schemas, schema.title)) return conflict(`A schema titled "${String(schema.title)}" already exists`);
+    if (this.#titleTaken(this.schemas, schema.title)) return titleConflict('schema', schema.title);
     const created = {
       ...this.#newId('schemas'),
       'meta:resourceType': 'schemas',
@@ -250,10 +269,13 @@ export class SchemaRegistry {
         if (problem.length > 0) return bad(problem.join('; '));
         if (!refsOf(next).includes(ref)) (next.allOf as unknown[]).push({ $ref: ref });
       } else if ((op.op === 'add' || op.op === 'replace') && op.path === '/meta:immutableTags') {
-        if (!Array.isArray(op.value) || !op.value.every((t) => t === 'union')) return bad('meta:immutableTags takes ["union"]');
+        if (!Array.isArray(op.value) || !op.value.every((t) => t === 'union')) {
+          return bad('meta:immutableTags takes ["union"]');
+        }
         if (this.#primaryDescriptor(String(schema.$id)) === undefined) {
           // Profile needs a primary identity field (help/xdm/api/schemas.md, "Enable a schema for use in Profile").
-          return bad(`schema ${String(schema.$id)} has no primary identity descriptor, so it cannot be enabled for Profile`);
+          const id = String(schema.$id);
+          return bad(`schema ${id} has no primary identity descriptor, so it cannot be enabled for Profile`);
         }
         next['meta:immutableTags'] = ['union'];
       } else {
@@ -273,7 +295,9 @@ export class SchemaRegistry {
     for (const ref of refsOf(schema)) {
       for (const def of Object.values(asObject(this.fieldGroups.get(ref)?.definitions))) {
         let node = asObject(asObject(def).properties)[first] as Json | undefined;
-        for (const key of rest) node = node === undefined ? undefined : (asObject(node.properties)[key] as Json | undefined);
+        for (const key of rest) {
+          node = node === undefined ? undefined : (asObject(node.properties)[key] as Json | undefined);
+        }
         if (node !== undefined) return node;
       }
     }
@@ -287,7 +311,9 @@ export class SchemaRegistry {
   /** GET/POST /tenant/descriptors (schema-registry.yaml `createDescriptor`; help/xdm/api/descriptors.md). */
   async #descriptors(ex: Exchange, accept: string, id: string | undefined): Promise<RegistryAnswer | undefined> {
     if (ex.method === 'GET' && id === undefined) {
-      if (!DESCRIPTOR_ACCEPT.test(accept)) return bad(`Accept must be application/vnd.adobe.xdm+json for descriptors, got "${accept}"`);
+      if (!DESCRIPTOR_ACCEPT.test(accept)) {
+        return bad(`Accept must be application/vnd.adobe.xdm+json for descriptors, got "${accept}"`);
+      }
       const listed = filter(this.descriptors, ex.query.get('property'));
       const grouped: Record<string, unknown[]> = {};
       for (const d of listed) (grouped[String(d['@type'])] ??= []).push(accept.includes('-id') ? d['@id'] : d);
@@ -297,16 +323,24 @@ export class SchemaRegistry {
     const read = await readJson(ex);
     if ('error' in read) return bad(read.error);
     const d = asObject(read.value);
-    if (d['@type'] !== 'xdm:descriptorIdentity') return bad('the emulator creates xdm:descriptorIdentity descriptors only');
+    if (d['@type'] !== 'xdm:descriptorIdentity') {
+      return bad('the emulator creates xdm:descriptorIdentity descriptors only');
+    }
     const schema = this.schemas.get(String(d['xdm:sourceSchema']));
     const problems: string[] = [];
-    if (schema === undefined) problems.push(`xdm:sourceSchema ${String(d['xdm:sourceSchema'])} is not a schema of this sandbox`);
+    if (schema === undefined) {
+      problems.push(`xdm:sourceSchema ${String(d['xdm:sourceSchema'])} is not a schema of this sandbox`);
+    }
     if (d['xdm:sourceVersion'] === undefined) problems.push('xdm:sourceVersion is required');
     const property = String(d['xdm:sourceProperty'] ?? '');
     const field = schema === undefined ? undefined : this.#fieldAt(schema, property);
     // An identity field is a string field of the schema (help/xdm/ui/fields/identity.md).
-    if (schema !== undefined && field?.type !== 'string') problems.push(`xdm:sourceProperty ${property} is not a string field of the schema`);
-    if (d['xdm:property'] !== 'xdm:code' && d['xdm:property'] !== 'xdm:id') problems.push('xdm:property must be xdm:code or xdm:id');
+    if (schema !== undefined && field?.type !== 'string') {
+      problems.push(`xdm:sourceProperty ${property} is not a string field of the schema`);
+    }
+    if (d['xdm:property'] !== 'xdm:code' && d['xdm:property'] !== 'xdm:id') {
+      problems.push('xdm:property must be xdm:code or xdm:id');
+    }
     if (typeof d['xdm:namespace'] !== 'string' || !this.#hasNamespace(d['xdm:namespace'])) {
       problems.push(`xdm:namespace ${String(d['xdm:namespace'])} is not an identity namespace of this sandbox`);
     }
@@ -315,7 +349,8 @@ export class SchemaRegistry {
     if (d['xdm:isPrimary'] === true && this.#primaryDescriptor(String(d['xdm:sourceSchema'])) !== undefined) {
       return conflict('the schema already has a primary identity descriptor');
     }
-    const created = { ...d, '@id': randomBytes(20).toString('hex'), 'meta:containerId': 'tenant', imsOrg: this.#orgId, version: '1' };
+    const meta = { 'meta:containerId': 'tenant', imsOrg: this.#orgId, version: '1' };
+    const created = { ...d, '@id': randomBytes(20).toString('hex'), ...meta };
     this.descriptors.push(created);
     return { status: 201, body: created };
   }
@@ -344,7 +379,9 @@ function refsOf(resource: Json): string[] {
 function checkFieldSchemas(properties: Json, at: string, problems: string[]): void {
   for (const [key, value] of Object.entries(properties)) {
     const field = asObject(value);
-    if (!FIELD_TYPES.has(String(field.type))) problems.push(`${at}.${key}: type ${JSON.stringify(field.type)} is not an XDM field type`);
+    if (!FIELD_TYPES.has(String(field.type))) {
+      problems.push(`${at}.${key}: type ${JSON.stringify(field.type)} is not an XDM field type`);
+    }
     if (field.properties !== undefined) checkFieldSchemas(asObject(field.properties), `${at}.${key}`, problems);
   }
 }
@@ -358,7 +395,9 @@ function findBreaking(before: Json, after: Json, at: string, out: string[]): voi
       continue;
     }
     const [o, n] = [asObject(old), asObject(next)];
-    if (o.type !== n.type || o.format !== n.format) out.push(`${pointer} changed from ${String(o.type)} to ${String(n.type)}`);
+    if (o.type !== n.type || o.format !== n.format) {
+      out.push(`${pointer} changed from ${String(o.type)} to ${String(n.type)}`);
+    }
     else if (o.properties !== undefined) findBreaking(asObject(o.properties), asObject(n.properties), pointer, out);
   }
 }
@@ -382,7 +421,9 @@ function checkValue(value: unknown, schema: Json, pointer: string, problems: Xdm
   const type = schema.type;
   const fail = (message: string): void => void problems.push({ pointerToViolation: pointer, keyword: 'type', message });
   if (type === 'object') {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(`expected type: JSONObject, found: ${typeof value}`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return fail(`expected type: JSONObject, found: ${typeof value}`);
+    }
     if (schema['meta:xdmType'] === 'map') {
       const item = asObject(schema.additionalProperties);
       for (const [k, v] of Object.entries(value)) checkValue(v, item, `${pointer}/${k}`, problems);
@@ -391,7 +432,8 @@ function checkValue(value: unknown, schema: Json, pointer: string, problems: Xdm
     const props = asObject(schema.properties);
     for (const [k, v] of Object.entries(value)) {
       if (props[k] === undefined) {
-        problems.push({ pointerToViolation: pointer, keyword: 'additionalProperties', message: `extraneous key [${k}] is not permitted` });
+        const message = `extraneous key [${k}] is not permitted`;
+        problems.push({ pointerToViolation: pointer, keyword: 'additionalProperties', message });
       } else {
         checkValue(v, asObject(props[k]), `${pointer}/${k}`, problems);
       }
@@ -399,7 +441,9 @@ function checkValue(value: unknown, schema: Json, pointer: string, problems: Xdm
     return;
   }
   if (type === 'string' && typeof value !== 'string') return fail(`expected type: String, found: ${typeof value}`);
-  if (type === 'integer' && !Number.isInteger(value)) return fail(`expected type: Long, found: ${JSON.stringify(value)}`);
+  if (type === 'integer' && !Number.isInteger(value)) {
+    return fail(`expected type: Long, found: ${JSON.stringify(value)}`);
+  }
   if (type === 'number' && typeof value !== 'number') return fail(`expected type: Number, found: ${typeof value}`);
   if (type === 'boolean' && typeof value !== 'boolean') return fail(`expected type: Boolean, found: ${typeof value}`);
   if (type === 'array' && !Array.isArray(value)) return fail(`expected type: JSONArray, found: ${typeof value}`);
@@ -413,14 +457,20 @@ export async function readJson(ex: Exchange): Promise<{ value: unknown } | { err
   return parsed.ok ? { value: parsed.value } : { error: `request body is not JSON: ${parsed.error}` };
 }
 
-/** Errors in the Platform gateway's problem shape `{"type","title","status","detail"}` (help/landing/troubleshooting.md). */
+/**
+ * Errors in the Platform gateway's problem shape `{"type","title","status","detail"}`
+ * (help/landing/troubleshooting.md).
+ */
 function registryProblem(status: number, title: string, detail: string): RegistryAnswer {
   return { status, body: { type: `https://ns.adobe.com/aep/errors/XDM-${status}`, title, status, detail } };
 }
 
 const bad = (detail: string): RegistryAnswer => registryProblem(400, 'Bad Request', detail);
 const conflict = (detail: string): RegistryAnswer => registryProblem(409, 'Conflict', detail);
-const notFound = (id: string): RegistryAnswer => registryProblem(404, 'Not Found', `No resource ${id} in the tenant container`);
+const notFound = (id: string): RegistryAnswer =>
+  registryProblem(404, 'Not Found', `No resource ${id} in the tenant container`);
+const titleConflict = (what: string, title: unknown): RegistryAnswer =>
+  conflict(`A ${what} titled "${String(title)}" already exists`);
 
 export function asObject(value: unknown): Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : {};

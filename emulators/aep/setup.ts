@@ -67,7 +67,9 @@ export class PlatformSetup {
   constructor(ctx: EmulatorContext, inletUrl: (id: string) => string) {
     this.#ctx = ctx;
     this.#inletUrl = inletUrl;
-    this.#namespaces = STANDARD_NAMESPACES.map(([id, code, name, idType]) => ({ id, code, name, idType, status: 'ACTIVE', custom: false }));
+    this.#namespaces = STANDARD_NAMESPACES.map(([id, code, name, idType]) => {
+      return { id, code, name, idType, status: 'ACTIVE', custom: false };
+    });
     this.registry = new SchemaRegistry(ctx.tenant, ctx.defaultOrgId, (code) => this.#namespace(code) !== undefined);
   }
 
@@ -115,7 +117,7 @@ export class PlatformSetup {
     return this.#namespaces.find((n) => String(n.code).toLowerCase() === code.toLowerCase());
   }
 
-  /** GET lists every namespace; POST creates one, 409 when the code exists (identity-service.yaml `createNamespace`). */
+  /** GET lists every namespace; POST creates one, 409 when the code exists (identity-service.yaml). */
   async #namespacesApi(ex: Exchange): Promise<RegistryAnswer | undefined> {
     if (ex.method === 'GET') return { status: 200, body: this.#namespaces };
     if (ex.method !== 'POST') return undefined;
@@ -124,13 +126,21 @@ export class PlatformSetup {
     const ns = asObject(read.value);
     const problems: string[] = [];
     if (typeof ns.name !== 'string' || ns.name === '') problems.push('name is required');
-    if (typeof ns.code !== 'string' || !/^[A-Za-z0-9]+$/.test(ns.code)) problems.push('code is required and may contain only letters and numbers');
-    if (!ID_TYPES.has(String(ns.idType))) problems.push(`Please provide a valid value of idType. Valid values are: [${[...ID_TYPES].join(', ')}]`);
-    if (problems.length > 0) return problem(400, 'Namespace validation', problems.join('; '), { code: 'INVALID_REQUEST_PARAMS' });
-    if (this.#namespace(String(ns.code)) !== undefined) {
-      return problem(409, 'NAMESPACE_CODE_CONFLICT', 'Namespace code already exists. Please use a different code', { code: 'INTEGRATION_CODE_EXISTS' });
+    if (typeof ns.code !== 'string' || !/^[A-Za-z0-9]+$/.test(ns.code)) {
+      problems.push('code is required and may contain only letters and numbers');
     }
-    const created = { ...ns, id: 10_000_000 + this.#namespaces.length, status: 'ACTIVE', custom: true, createTime: Date.now() };
+    if (!ID_TYPES.has(String(ns.idType))) {
+      problems.push(`Please provide a valid value of idType. Valid values are: [${[...ID_TYPES].join(', ')}]`);
+    }
+    if (problems.length > 0) {
+      return problem(400, 'Namespace validation', problems.join('; '), { code: 'INVALID_REQUEST_PARAMS' });
+    }
+    if (this.#namespace(String(ns.code)) !== undefined) {
+      const detail = 'Namespace code already exists. Please use a different code';
+      return problem(409, 'NAMESPACE_CODE_CONFLICT', detail, { code: 'INTEGRATION_CODE_EXISTS' });
+    }
+    const id = 10_000_000 + this.#namespaces.length;
+    const created = { ...ns, id, status: 'ACTIVE', custom: true, createTime: Date.now() };
     this.#namespaces.push(created);
     return { status: 200, body: created };
   }
@@ -145,7 +155,8 @@ export class PlatformSetup {
     }
     if (ex.method === 'GET' && id !== undefined) {
       const ds = this.#datasets.get(id);
-      return ds === undefined ? problem(404, 'Not Found', `Dataset ${id} not found`) : { status: 200, body: { [id]: ds } };
+      if (ds === undefined) return problem(404, 'Not Found', `Dataset ${id} not found`);
+      return { status: 200, body: { [id]: ds } };
     }
     const read = await readJson(ex);
     if ('error' in read) return problem(400, 'Bad Request', read.error);
@@ -163,7 +174,9 @@ export class PlatformSetup {
     const schemaRef = asObject(body.schemaRef);
     const problems: string[] = [];
     if (typeof body.name !== 'string' || body.name === '') problems.push('name is required');
-    if (this.registry.schemas.get(String(schemaRef.id)) === undefined) problems.push(`schemaRef.id ${String(schemaRef.id)} is not a schema of this sandbox`);
+    if (this.registry.schemas.get(String(schemaRef.id)) === undefined) {
+      problems.push(`schemaRef.id ${String(schemaRef.id)} is not a schema of this sandbox`);
+    }
     if (typeof schemaRef.contentType !== 'string' || !schemaRef.contentType.startsWith('application/vnd.adobe.xed')) {
       problems.push('schemaRef.contentType must be an application/vnd.adobe.xed…+json; version=1 type');
     }
@@ -178,20 +191,26 @@ export class PlatformSetup {
 
   /** A dataset can be enabled for Profile only when its schema is (help/profile/tutorials/dataset-configuration.md). */
   #profileProblem(tags: Json, schemaId: string): RegistryAnswer | undefined {
-    const wantsProfile = (Array.isArray(tags.unifiedProfile) ? tags.unifiedProfile : []).some((t) => String(t).replace(/\s/g, '') === 'enabled:true');
-    const schema = this.registry.schemas.get(schemaId);
-    const unionTagged = Array.isArray(schema?.['meta:immutableTags']) && (schema['meta:immutableTags'] as unknown[]).includes('union');
+    const profileTags = Array.isArray(tags.unifiedProfile) ? tags.unifiedProfile : [];
+    const wantsProfile = profileTags.some((t) => String(t).replace(/\s/g, '') === 'enabled:true');
+    const immutableTags = this.registry.schemas.get(schemaId)?.['meta:immutableTags'];
+    const unionTagged = Array.isArray(immutableTags) && immutableTags.includes('union');
     if (!wantsProfile || unionTagged) return undefined;
-    return problem(400, 'Bad Request', `schema ${schemaId} is not enabled for Profile (meta:immutableTags ["union"]), so the dataset cannot be`);
+    const why = `schema ${schemaId} is not enabled for Profile (meta:immutableTags ["union"]), ` +
+      'so the dataset cannot be';
+    return problem(400, 'Bad Request', why);
   }
 
   /** Flow Service objects: list (`property=name==…`), look up, create with the references checked. */
   async #flowApi(ex: Exchange, kind: FlowKind, id: string | undefined): Promise<RegistryAnswer | undefined> {
     const store = this.#flow[kind];
     if (ex.method === 'GET') {
-      if (id === undefined) return { status: 200, body: { items: filter([...store.values()], ex.query.get('property')) } };
+      if (id === undefined) {
+        return { status: 200, body: { items: filter([...store.values()], ex.query.get('property')) } };
+      }
       const item = store.get(id);
-      return item === undefined ? problem(404, 'Not Found', `No ${kind} ${id}`) : { status: 200, body: { items: [item] } };
+      if (item === undefined) return problem(404, 'Not Found', `No ${kind} ${id}`);
+      return { status: 200, body: { items: [item] } };
     }
     if (ex.method !== 'POST' || id !== undefined) return undefined;
     const read = await readJson(ex);
@@ -208,7 +227,8 @@ export class PlatformSetup {
       const inletId = randomBytes(32).toString('hex');
       const authenticated = params.authenticationRequired === true;
       this.#ctx.connections.set(inletId, { authenticated });
-      stored = { ...stored, auth: { ...asObject(body.auth), params: { ...params, inletId, inletUrl: this.#inletUrl(inletId), authenticationRequired: authenticated } } };
+      const inlet = { inletId, inletUrl: this.#inletUrl(inletId), authenticationRequired: authenticated };
+      stored = { ...stored, auth: { ...asObject(body.auth), params: { ...params, ...inlet } } };
     }
     store.set(newId, stored);
     return { status: 201, body: { id: newId, etag } };
@@ -226,20 +246,28 @@ export class PlatformSetup {
       }
       case 'sourceConnections':
         if (spec !== HTTP_API_SPEC) return `connectionSpec.id must be the HTTP API spec ${HTTP_API_SPEC}`;
-        return this.#flow.connections.has(String(body.baseConnectionId)) ? undefined : `baseConnectionId ${String(body.baseConnectionId)} does not exist`;
+        if (this.#flow.connections.has(String(body.baseConnectionId))) return undefined;
+        return `baseConnectionId ${String(body.baseConnectionId)} does not exist`;
       case 'targetConnections': {
         if (spec !== DATA_LAKE_SPEC) return `connectionSpec.id must be the data lake spec ${DATA_LAKE_SPEC}`;
         const datasetId = String(asObject(body.params).dataSetId);
         const schemaId = String(asObject(asObject(body.data).schema).id);
         if (!this.#ctx.datasets.has(datasetId)) return `params.dataSetId ${datasetId} does not exist`;
-        return this.#ctx.datasets.get(datasetId) === schemaId ? undefined : `data.schema.id ${schemaId} is not the schema of dataset ${datasetId}`;
+        if (this.#ctx.datasets.get(datasetId) === schemaId) return undefined;
+        return `data.schema.id ${schemaId} is not the schema of dataset ${datasetId}`;
       }
       case 'flows': {
-        if (!HTTP_API_FLOW_SPECS.has(String(asObject(body.flowSpec).id))) return 'flowSpec.id must be an HTTP API streaming flow spec';
+        if (!HTTP_API_FLOW_SPECS.has(String(asObject(body.flowSpec).id))) {
+          return 'flowSpec.id must be an HTTP API streaming flow spec';
+        }
         const sources = Array.isArray(body.sourceConnectionIds) ? body.sourceConnectionIds.map(String) : [];
         const targets = Array.isArray(body.targetConnectionIds) ? body.targetConnectionIds.map(String) : [];
-        if (sources.length !== 1 || !this.#flow.sourceConnections.has(sources[0] as string)) return 'sourceConnectionIds must name one source connection';
-        if (targets.length !== 1 || !this.#flow.targetConnections.has(targets[0] as string)) return 'targetConnectionIds must name one target connection';
+        if (sources.length !== 1 || !this.#flow.sourceConnections.has(sources[0] as string)) {
+          return 'sourceConnectionIds must name one source connection';
+        }
+        if (targets.length !== 1 || !this.#flow.targetConnections.has(targets[0] as string)) {
+          return 'targetConnectionIds must name one target connection';
+        }
         return undefined;
       }
     }
@@ -248,5 +276,6 @@ export class PlatformSetup {
 
 /** The services' error shape `{"type","status","title","detail","report"}` (identity-service.yaml 400/409 examples). */
 function problem(status: number, title: string, detail: string, report?: Json): RegistryAnswer {
-  return { status, body: { type: 'http://ns.adobe.com/adobecloud/problem/emulated', status, title, detail, ...(report ? { report } : {}) } };
+  const type = 'http://ns.adobe.com/adobecloud/problem/emulated';
+  return { status, body: { type, status, title, detail, ...(report ? { report } : {}) } };
 }

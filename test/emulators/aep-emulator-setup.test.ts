@@ -24,7 +24,9 @@ afterEach(async () => {
   await aep.close();
 });
 
-async function call(method: string, path: string, body?: unknown, accept = 'application/json'): Promise<{ status: number; body: any }> {
+type Answer = { status: number; body: any };
+
+async function call(method: string, path: string, body?: unknown, accept = 'application/json'): Promise<Answer> {
   const response = await fetch(`${aep.platformUrl}${path}`, {
     method,
     headers: {
@@ -51,7 +53,8 @@ function fieldGroup(title: string, fields: Record<string, unknown>): unknown {
   };
 }
 
-const TENANT_FIELDS = { _acme: { type: 'object', properties: { userId: { type: 'string' }, plan: { type: 'string' } } } };
+const TENANT_PROPERTIES = { userId: { type: 'string' }, plan: { type: 'string' } };
+const TENANT_FIELDS = { _acme: { type: 'object', properties: TENANT_PROPERTIES } };
 
 /** A field group, a schema with it and Web Details, and a dataset; returns their ids. */
 async function provisionSchema(): Promise<{ fieldGroup: any; schema: any; datasetId: string }> {
@@ -79,9 +82,10 @@ describe('AEP emulator: Schema Registry', () => {
     expect(listing.body.detail).toMatch(/Accept must be application\/vnd\.adobe\.xed-id\+json/);
   });
 
-  it('should refuse a field group with fields outside the tenant object, and a second one with the same title', async () => {
+  it('should refuse a field group with fields outside the tenant object, and a duplicate title', async () => {
     // Act
-    const outside = await call('POST', `${SR}/tenant/fieldgroups`, fieldGroup('Bad', { plan: { type: 'string' } }), XED);
+    const bad = fieldGroup('Bad', { plan: { type: 'string' } });
+    const outside = await call('POST', `${SR}/tenant/fieldgroups`, bad, XED);
     const created = await call('POST', `${SR}/tenant/fieldgroups`, fieldGroup('Events', TENANT_FIELDS), XED);
     const again = await call('POST', `${SR}/tenant/fieldgroups`, fieldGroup('Events', TENANT_FIELDS), XED);
 
@@ -101,9 +105,11 @@ describe('AEP emulator: Schema Registry', () => {
     const fields = (extra: Record<string, unknown>) => ({ _acme: { type: 'object', properties: extra } });
 
     // Act
-    const removed = await call('PUT', `${SR}/tenant/fieldgroups/${id}`, fieldGroup('Events', fields({ userId: { type: 'string' } })), XED);
-    const retyped = await call('PUT', `${SR}/tenant/fieldgroups/${id}`, fieldGroup('Events', fields({ userId: { type: 'integer' }, plan: { type: 'string' } })), XED);
-    const added = await call('PUT', `${SR}/tenant/fieldgroups/${id}`, fieldGroup('Events', fields({ ...TENANT_FIELDS._acme.properties, seats: { type: 'integer' } })), XED);
+    const put = (extra: Record<string, unknown>) =>
+      call('PUT', `${SR}/tenant/fieldgroups/${id}`, fieldGroup('Events', fields(extra)), XED);
+    const removed = await put({ userId: { type: 'string' } });
+    const retyped = await put({ userId: { type: 'integer' }, plan: { type: 'string' } });
+    const added = await put({ ...TENANT_PROPERTIES, seats: { type: 'integer' } });
 
     // Assess
     expect(removed.status).toBe(400);
@@ -117,7 +123,10 @@ describe('AEP emulator: Schema Registry', () => {
   it('should refuse a schema that references a field group the sandbox does not have', async () => {
     // Act
     const answer = await call('POST', `${SR}/tenant/schemas`, {
-      type: 'object', title: 'S', description: 'd', allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/acme/mixins/nope' }],
+      type: 'object',
+      title: 'S',
+      description: 'd',
+      allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/acme/mixins/nope' }],
     }, XED);
 
     // Assess
@@ -130,17 +139,25 @@ describe('AEP emulator: Schema Registry', () => {
     const { schema } = await provisionSchema();
     await call('POST', '/data/core/idnamespace/identities', { name: 'User', code: 'AcmeUser', idType: 'Cross_device' });
     const descriptor = (extra: Record<string, unknown>) => ({
-      '@type': 'xdm:descriptorIdentity', 'xdm:sourceSchema': schema.$id, 'xdm:sourceVersion': 1,
-      'xdm:sourceProperty': '/_acme/userId', 'xdm:namespace': 'AcmeUser', 'xdm:property': 'xdm:code', 'xdm:isPrimary': true, ...extra,
+      '@type': 'xdm:descriptorIdentity',
+      'xdm:sourceSchema': schema.$id,
+      'xdm:sourceVersion': 1,
+      'xdm:sourceProperty': '/_acme/userId',
+      'xdm:namespace': 'AcmeUser',
+      'xdm:property': 'xdm:code',
+      'xdm:isPrimary': true,
+      ...extra,
     });
     const xdm = 'application/vnd.adobe.xdm+json';
 
     // Act
-    const noField = await call('POST', `${SR}/tenant/descriptors`, descriptor({ 'xdm:sourceProperty': '/_acme/nope' }), xdm);
-    const noNamespace = await call('POST', `${SR}/tenant/descriptors`, descriptor({ 'xdm:namespace': 'Nope' }), xdm);
-    const created = await call('POST', `${SR}/tenant/descriptors`, descriptor({}), xdm);
-    const second = await call('POST', `${SR}/tenant/descriptors`, descriptor({ 'xdm:sourceProperty': '/_acme/plan' }), xdm);
-    const listed = await call('GET', `${SR}/tenant/descriptors?property=${encodeURIComponent(`xdm:sourceSchema==${schema.$id}`)}`, undefined, xdm);
+    const post = (extra: Record<string, unknown>) => call('POST', `${SR}/tenant/descriptors`, descriptor(extra), xdm);
+    const noField = await post({ 'xdm:sourceProperty': '/_acme/nope' });
+    const noNamespace = await post({ 'xdm:namespace': 'Nope' });
+    const created = await post({});
+    const second = await post({ 'xdm:sourceProperty': '/_acme/plan' });
+    const filter = encodeURIComponent(`xdm:sourceSchema==${schema.$id}`);
+    const listed = await call('GET', `${SR}/tenant/descriptors?property=${filter}`, undefined, xdm);
 
     // Assess
     expect(noField.status).toBe(400);
@@ -154,14 +171,18 @@ describe('AEP emulator: Schema Registry', () => {
 });
 
 describe('AEP emulator: Identity Service, Catalog and Flow Service', () => {
-  it('should answer 409 NAMESPACE_CODE_CONFLICT for a namespace code that exists, and 400 for a bad idType', async () => {
+  it('should answer 409 NAMESPACE_CODE_CONFLICT for a code that exists, and 400 for a bad idType', async () => {
     // Act
-    const standard = await call('POST', '/data/core/idnamespace/identities', { name: 'E', code: 'email', idType: 'Email' });
-    const badType = await call('POST', '/data/core/idnamespace/identities', { name: 'X', code: 'Acme', idType: 'Person' });
+    const namespaces = '/data/core/idnamespace/identities';
+    const standard = await call('POST', namespaces, { name: 'E', code: 'email', idType: 'Email' });
+    const badType = await call('POST', namespaces, { name: 'X', code: 'Acme', idType: 'Person' });
 
     // Assess
     expect(standard.status).toBe(409);
-    expect(standard.body).toMatchObject({ title: 'NAMESPACE_CODE_CONFLICT', report: { code: 'INTEGRATION_CODE_EXISTS' } });
+    expect(standard.body).toMatchObject({
+      title: 'NAMESPACE_CODE_CONFLICT',
+      report: { code: 'INTEGRATION_CODE_EXISTS' },
+    });
     expect(badType.status).toBe(400);
     expect(badType.body.detail).toMatch(/valid value of idType/);
   });
@@ -198,7 +219,7 @@ describe('AEP emulator: Identity Service, Catalog and Flow Service', () => {
 });
 
 describe('AEP emulator: ingestion against a provisioned schema', () => {
-  it('should accept what the schema defines and refuse unknown fields, wrong types and missing field groups', async () => {
+  it('should accept what the schema defines, refuse unknown fields, wrong types and missing groups', async () => {
     // Prepare: a streaming connection created through the Flow Service, and four records
     const { schema, datasetId } = await provisionSchema();
     const created = await call('POST', '/data/foundation/flowservice/connections', {
@@ -222,7 +243,9 @@ describe('AEP emulator: ingestion against a provisioned schema', () => {
 
     // Act
     const response = await fetch(`${inletUrl.replace('/collection/', '/collection/batch/')}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: records.map(message) }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: records.map(message) }),
     });
     const answer = (await response.json()) as { responses: Array<{ xactionId?: string; message?: string }> };
 

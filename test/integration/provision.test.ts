@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { platformHeaders } from '#aep/headers';
 import { ImsTokenProvider } from '#aep/ims';
 import { StreamingSink } from '#aep/streaming';
 import { Buffered } from '#cli/io';
@@ -16,6 +17,7 @@ import { presetConfig } from '#mapping/config';
 import { type AepEmulator, startAepEmulator } from '#emulators/aep/server';
 
 const CREDS = { clientId: 'client-prov', clientSecret: 'secret-prov-123', orgId: 'ORGPROV@AdobeOrg' };
+const PLAN_FIELD = { from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' as const };
 
 let aep: AepEmulator;
 let dir: string;
@@ -48,21 +50,34 @@ async function provision(args: string[] = [], extra: Record<string, string> = {}
 }
 
 function values(out: string): Record<string, string> {
-  return Object.fromEntries([...out.matchAll(/^ {2}(AEP_[A-Z_]+)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]));
+  const pairs = [...out.matchAll(/^ {2}(AEP_[A-Z_]+)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]);
+  return Object.fromEntries(pairs);
 }
 
 /** Maps two Mixpanel events with `mapping` and streams them to the provisioned inlet; returns the accepted ids. */
-async function streamMapped(v: Record<string, string>, mapping = presetConfig('default'), properties: Record<string, unknown> = {}) {
-  const mapper = compileMapper(mapping, { projectId: '42', tenant: v.AEP_TENANT_ID as string, projectTimezone: 'UTC', legacyLocalTime: false });
+async function streamMapped(
+  v: Record<string, string>,
+  mapping = presetConfig('default'),
+  properties: Record<string, unknown> = {},
+) {
+  const tenant = v.AEP_TENANT_ID as string;
+  const mapper = compileMapper(mapping, { projectId: '42', tenant, projectTimezone: 'UTC', legacyLocalTime: false });
   const records = ['a', 'b'].map((u) => {
-    const raw = { event: 'Signed Up', properties: { time: 1_700_000_000, distinct_id: `u-${u}`, $insert_id: `i-${u}`, $browser: 'Chrome', ...properties } };
+    const props = { time: 1_700_000_000, distinct_id: `u-${u}`, $insert_id: `i-${u}`, $browser: 'Chrome' };
+    const raw = { event: 'Signed Up', properties: { ...props, ...properties } };
     const outcome = mapper(raw);
     if (!outcome.ok) throw new Error(`mapping failed: ${JSON.stringify(outcome)}`);
     return { id: outcome.id, json: outcome.json };
   });
   const tokens = new ImsTokenProvider({ imsUrl: aep.imsTokenUrl, credentials: async () => CREDS });
   const sink = new StreamingSink({
-    target: { inletUrl: v.AEP_INLET_URL as string, datasetId: v.AEP_DATASET_ID as string, schemaId: v.AEP_SCHEMA_ID as string, sandbox: 'dev', flowId: v.AEP_FLOW_ID as string },
+    target: {
+      inletUrl: v.AEP_INLET_URL as string,
+      datasetId: v.AEP_DATASET_ID as string,
+      schemaId: v.AEP_SCHEMA_ID as string,
+      sandbox: 'dev',
+      flowId: v.AEP_FLOW_ID as string,
+    },
     tokens,
     sleep: async () => {},
   });
@@ -111,7 +126,7 @@ describe('provision', () => {
   it('should extend the field group when the mapping adds a field, and the new field is then accepted', async () => {
     // Prepare: provisioned with the default preset
     await provision();
-    const mapping = { ...presetConfig('default'), fields: [{ from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' as const }] };
+    const mapping = { ...presetConfig('default'), fields: [PLAN_FIELD] };
     const file = path.join(dir, 'mapping.json');
     await writeFile(file, JSON.stringify(mapping));
 
@@ -128,10 +143,10 @@ describe('provision', () => {
     expect(result.accepted).toHaveLength(2);
   });
 
-  it('should refuse a mapping that changes the type of an existing field, saying which field and what to do', async () => {
+  it('should refuse a mapping that changes the type of a field, saying which field and what to do', async () => {
     // Prepare
     await provision();
-    const mapping = { ...presetConfig('default'), fields: [{ from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' as const }] };
+    const mapping = { ...presetConfig('default'), fields: [PLAN_FIELD] };
     const file = path.join(dir, 'mapping.json');
     await writeFile(file, JSON.stringify(mapping));
     await provision([], { MAPPING: file });
@@ -165,8 +180,9 @@ describe('provision', () => {
 
   it('should fail on a 403 with the permission and the sandbox to fix, and create nothing', async () => {
     // Prepare: Platform refuses the first setup call twice (the client renews its token once)
-    aep.injectFault({ kind: 'status', target: 'provision', status: 403, body: { error_code: '403027', message: 'User region is missing' } });
-    aep.injectFault({ kind: 'status', target: 'provision', status: 403, body: { error_code: '403027', message: 'User region is missing' } });
+    const body = { error_code: '403027', message: 'User region is missing' };
+    aep.injectFault({ kind: 'status', target: 'provision', status: 403, body });
+    aep.injectFault({ kind: 'status', target: 'provision', status: 403, body });
 
     // Act
     const run = await provision();
@@ -202,11 +218,17 @@ describe('provision', () => {
     // Assess
     expect(run.code).toBe(0);
     expect(Object.values(aep.setupCounts()).every((n) => n === 0)).toBe(true);
-    for (const call of ['POST /data/foundation/schemaregistry/tenant/fieldgroups', 'POST /data/foundation/schemaregistry/tenant/schemas',
-      'POST /data/core/idnamespace/identities', 'POST /data/foundation/schemaregistry/tenant/descriptors',
-      'POST /data/foundation/catalog/dataSets', 'POST /data/foundation/flowservice/connections',
-      'POST /data/foundation/flowservice/sourceConnections', 'POST /data/foundation/flowservice/targetConnections',
-      'POST /data/foundation/flowservice/flows']) {
+    for (const call of [
+      'POST /data/foundation/schemaregistry/tenant/fieldgroups',
+      'POST /data/foundation/schemaregistry/tenant/schemas',
+      'POST /data/core/idnamespace/identities',
+      'POST /data/foundation/schemaregistry/tenant/descriptors',
+      'POST /data/foundation/catalog/dataSets',
+      'POST /data/foundation/flowservice/connections',
+      'POST /data/foundation/flowservice/sourceConnections',
+      'POST /data/foundation/flowservice/targetConnections',
+      'POST /data/foundation/flowservice/flows',
+    ]) {
       expect(run.out).toContain(call);
     }
     expect(run.out).toMatch(/Calls that would be made \(11\)/);
@@ -215,7 +237,8 @@ describe('provision', () => {
   it('should write the values into connector.config.json with --write-config', async () => {
     // Prepare
     const file = path.join(dir, 'connector.config.json');
-    await writeFile(file, JSON.stringify({ projects: [], aep: { secret: { name: 'mixpanel-aep/aep' }, sandbox: 'dev' } }));
+    const config = { projects: [], aep: { secret: { name: 'mixpanel-aep/aep' }, sandbox: 'dev' } };
+    await writeFile(file, JSON.stringify(config));
 
     // Act
     const run = await provision(['--write-config', 'connector.config.json', '--profile']);
@@ -239,25 +262,34 @@ describe('provision', () => {
 
 /** Creates the streaming connection, source, target and a dataflow named "My own dataflow" straight on the API. */
 async function createDataflowByHand(schemaId: string, datasetId: string): Promise<string> {
-  const token = (await new ImsTokenProvider({ imsUrl: aep.imsTokenUrl, credentials: async () => CREDS }).auth()).accessToken;
+  const tokens = new ImsTokenProvider({ imsUrl: aep.imsTokenUrl, credentials: async () => CREDS });
+  const headers = {
+    ...platformHeaders((await tokens.auth()).accessToken, CREDS, 'dev'),
+    'content-type': 'application/json',
+  };
   const post = async (kind: string, body: unknown): Promise<string> => {
-    const response = await fetch(`${aep.platformUrl}/data/foundation/flowservice/${kind}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'x-api-key': CREDS.clientId, 'x-gw-ims-org-id': CREDS.orgId, 'x-sandbox-name': 'dev', 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const url = `${aep.platformUrl}/data/foundation/flowservice/${kind}`;
+    const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
     expect(response.status).toBe(201);
     return ((await response.json()) as { id: string }).id;
   };
   const http = { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' };
   const base = 'Mixpanel events streaming';
   const connection = await post('connections', {
-    name: `${base} connection`, connectionSpec: http, auth: { specName: 'Streaming Connection', params: { dataType: 'xdm', authenticationRequired: true } },
+    name: `${base} connection`,
+    connectionSpec: http,
+    auth: { specName: 'Streaming Connection', params: { dataType: 'xdm', authenticationRequired: true } },
   });
-  const source = await post('sourceConnections', { name: `${base} source`, baseConnectionId: connection, connectionSpec: http });
+  const source = await post('sourceConnections', {
+    name: `${base} source`,
+    baseConnectionId: connection,
+    connectionSpec: http,
+  });
   const target = await post('targetConnections', {
-    name: `${base} target`, connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
-    data: { schema: { id: schemaId, version: 'application/vnd.adobe.xed-full+json;version=1' } }, params: { dataSetId: datasetId },
+    name: `${base} target`,
+    connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
+    data: { schema: { id: schemaId, version: 'application/vnd.adobe.xed-full+json;version=1' } },
+    params: { dataSetId: datasetId },
   });
   return post('flows', {
     name: 'My own dataflow', flowSpec: { id: 'd8a6f005-7eaf-4153-983e-e8574508b877', version: '1.0' },

@@ -9,16 +9,23 @@ import { fieldGroupForMapping, identityNamespaces, requiredFieldGroups } from '#
 
 type Json = Record<string, unknown>;
 
-const withPlan = { ...presetConfig('default'), fields: [{ from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' as const }] };
+const PLAN_FIELD = { from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' as const };
+const withPlan = { ...presetConfig('default'), fields: [PLAN_FIELD] };
 
 describe('identityNamespaces', () => {
-  it('should list the default preset namespaces, primary first, with the tenant field that carries the primary id', () => {
+  it('should list the default namespaces, primary first, with the tenant field carrying the primary id', () => {
     // Act
     const namespaces = identityNamespaces(presetConfig('default'), { tenant: 'acme' });
 
     // Assess
     expect(namespaces).toEqual([
-      { code: 'MixpanelDistinctId', primary: true, idType: 'Cross_device', property: 'distinct_id', sourceProperty: '/_acme/mixpanel/distinctId' },
+      {
+        code: 'MixpanelDistinctId',
+        primary: true,
+        idType: 'Cross_device',
+        property: 'distinct_id',
+        sourceProperty: '/_acme/mixpanel/distinctId',
+      },
       { code: 'MixpanelDeviceId', primary: false, idType: 'Device', property: '$device_id' },
       { code: 'MixpanelUserId', primary: false, idType: 'Cross_device', property: '$user_id' },
     ]);
@@ -43,7 +50,8 @@ describe('compareFieldGroups', () => {
 
   it('should see the same field group through the attributes the registry adds', () => {
     // Prepare: the registry's copy carries ids and a meta:xdmType on every field
-    const stored = JSON.parse(JSON.stringify(base).replace(/"type":"string"/g, '"type":"string","meta:xdmType":"string"')) as Json;
+    const text = JSON.stringify(base).replace(/"type":"string"/g, '"type":"string","meta:xdmType":"string"');
+    const stored = JSON.parse(text) as Json;
 
     // Act / Assess
     expect(compareFieldGroups(base, { ...stored, $id: 'x', version: '1.0' })).toEqual({ kind: 'same' });
@@ -52,7 +60,8 @@ describe('compareFieldGroups', () => {
   it('should extend with the new field and keep the fields the mapping no longer writes', () => {
     // Prepare: the stored group has a field the mapping dropped since
     const stored = structuredClone(base);
-    const mixpanel = ((((stored.definitions as Json).mixpanel as Json).properties as Json)._acme as Json).properties as Json;
+    const definition = (stored.definitions as Json).mixpanel as Json;
+    const mixpanel = ((definition.properties as Json)._acme as Json).properties as Json;
     ((mixpanel.mixpanel as Json).properties as Json).legacy = { type: 'string' };
 
     // Act
@@ -75,6 +84,7 @@ describe('compareFieldGroups', () => {
     const result = compareFieldGroups(fieldGroupForMapping(retyped, { tenant: 'acme' }) as Json, stored);
 
     // Assess
-    expect(result).toEqual({ kind: 'conflict', conflicts: ['/_acme/mixpanel/plan: the field group has string, the mapping writes boolean'] });
+    const conflict = '/_acme/mixpanel/plan: the field group has string, the mapping writes boolean';
+    expect(result).toEqual({ kind: 'conflict', conflicts: [conflict] });
   });
 });

@@ -91,7 +91,8 @@ export class PlatformApi {
             sandbox: o.sandbox,
             fetch: o.fetch ?? globalThis.fetch,
             timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-            onTokenRefused: (status) => o.log?.warn('Platform refused the access token; renewing it once', { status, what }),
+            onTokenRefused: (status) =>
+              o.log?.warn('Platform refused the access token; renewing it once', { status, what }),
           },
           what,
           url,
@@ -107,7 +108,8 @@ export class PlatformApi {
         );
         if (!response.ok && !(call.okStatuses ?? []).includes(response.status)) {
           const hint = hintFor(response.status, call.service, o.sandbox);
-          throw await httpErrorFrom(response, { what, service: call.service, hint, ...(o.now ? { nowMs: o.now() } : {}) });
+          const nowMs = o.now ? { nowMs: o.now() } : {};
+          throw await httpErrorFrom(response, { what, service: call.service, hint, ...nowMs });
         }
         const text = await response.text();
         let body: unknown = {};
@@ -139,10 +141,10 @@ function hintFor(status: number, service: AepService, sandbox: string): string {
     case 401:
     case 403:
       return (
-        `The credential may not do this in sandbox "${sandbox}": give the Developer Console project's API credential a ` +
-        `role (product profile) with the permission "${permission ?? 'for this service'}" on sandbox "${sandbox}" ` +
-        '(Adobe Admin Console → Experience Platform → the profile → Permissions), or create the objects by hand as ' +
-        'docs/deploy.md describes ("Provision the Platform side by hand").'
+        `The credential may not do this in sandbox "${sandbox}": give the Developer Console project's API ` +
+        `credential a role (product profile) with the permission "${permission ?? 'for this service'}" on sandbox ` +
+        `"${sandbox}" (Adobe Admin Console → Experience Platform → the profile → Permissions), or create the ` +
+        'objects by hand as docs/deploy.md describes ("Provision the Platform side", "By hand").'
       );
     case 400:
     case 422:

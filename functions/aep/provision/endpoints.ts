@@ -3,7 +3,10 @@
  * relative to `AEP_PLATFORM_URL` (`https://platform.adobe.io`).
  */
 
-/** Schema Registry base path (AdobeDocs/experience-platform-apis static/swagger-specs/schema-registry.yaml `basePath`). */
+/**
+ * Schema Registry base path (AdobeDocs/experience-platform-apis static/swagger-specs/schema-registry.yaml
+ * `basePath`).
+ */
 export const SCHEMA_REGISTRY = '/data/foundation/schemaregistry';
 /** `GET /stats` → `{"imsOrg","tenantId",…}` (schema-registry.yaml `retrieveStats`, `statsResponse`). */
 export const STATS_PATH = `${SCHEMA_REGISTRY}/stats`;
@@ -12,8 +15,6 @@ export const STATS_PATH = `${SCHEMA_REGISTRY}/stats`;
  * `listFieldGroups`, `createFieldGroup`, `updateFieldGroup`; experience-platform.en help/xdm/api/field-groups.md).
  */
 export const TENANT_FIELD_GROUPS_PATH = `${SCHEMA_REGISTRY}/tenant/fieldgroups`;
-/** `GET /global/fieldgroups/{id}`: Adobe's standard field groups live in the global container (schema-registry.yaml). */
-export const GLOBAL_FIELD_GROUPS_PATH = `${SCHEMA_REGISTRY}/global/fieldgroups`;
 /**
  * `GET|POST /tenant/schemas`, `PUT|PATCH /tenant/schemas/{SCHEMA_ID}` (schema-registry.yaml `createSchema`,
  * `updateSchema`, `patchSchema`; help/xdm/api/schemas.md).

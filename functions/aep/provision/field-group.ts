@@ -29,7 +29,8 @@ export function compareFieldGroups(wanted: Json, existing: Json): FieldGroupComp
   for (const [name, definition] of Object.entries(wantedDefinitions)) {
     const target = asObject(mergedDefinitions[name]);
     mergedDefinitions[name] = target;
-    target.properties = mergeProperties(asObject(asObject(definition).properties), asObject(target.properties), '', added, conflicts);
+    const wantedProperties = asObject(asObject(definition).properties);
+    target.properties = mergeProperties(wantedProperties, asObject(target.properties), '', added, conflicts);
   }
   if (conflicts.length > 0) return { kind: 'conflict', conflicts };
   if (added.length === 0) return { kind: 'same' };
@@ -51,12 +52,13 @@ function mergeProperties(wanted: Json, existing: Json, at: string, added: string
     const wantsObject = w.properties !== undefined;
     const hasObject = h.properties !== undefined;
     if (wantsObject && hasObject) {
-      out[key] = { ...h, properties: mergeProperties(asObject(w.properties), asObject(h.properties), pointer, added, conflicts) };
+      const merged = mergeProperties(asObject(w.properties), asObject(h.properties), pointer, added, conflicts);
+      out[key] = { ...h, properties: merged };
       continue;
     }
-    // Only what the mapping states is compared: the registry adds attributes of its own (`meta:xdmType` on every field).
-    const differs =
-      wantsObject !== hasObject || TYPE_KEYS.some((k) => w[k] !== undefined && JSON.stringify(w[k]) !== JSON.stringify(h[k]));
+    // Only what the mapping states is compared: the registry adds attributes of its own (`meta:xdmType` everywhere).
+    const retyped = TYPE_KEYS.some((k) => w[k] !== undefined && JSON.stringify(w[k]) !== JSON.stringify(h[k]));
+    const differs = wantsObject !== hasObject || retyped;
     if (differs) conflicts.push(`${pointer}: the field group has ${describe(h)}, the mapping writes ${describe(w)}`);
   }
   return out;

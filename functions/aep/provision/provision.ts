@@ -28,7 +28,14 @@ export interface ProvisionOptions {
   readonly onStep?: (step: ProvisionStep) => void;
 }
 
-export type StepAction = 'found' | 'created' | 'extended' | 'updated' | 'would create' | 'would extend' | 'would update';
+export type StepAction =
+  | 'found'
+  | 'created'
+  | 'extended'
+  | 'updated'
+  | 'would create'
+  | 'would extend'
+  | 'would update';
 
 export interface ProvisionStep {
   readonly object: string;
@@ -82,7 +89,12 @@ export async function provisionPlatform(o: ProvisionOptions): Promise<ProvisionR
   await p.descriptor(schema, namespaces.find((n) => n.primary));
   if (o.profile) await p.enableSchemaForProfile(schema);
   const datasetId = await p.dataset(schema.id);
-  const values: ProvisionedValues = { AEP_TENANT_ID: tenant, AEP_SCHEMA_ID: schema.id, AEP_DATASET_ID: datasetId, AEP_SINK: o.sink };
+  const values: ProvisionedValues = {
+    AEP_TENANT_ID: tenant,
+    AEP_SCHEMA_ID: schema.id,
+    AEP_DATASET_ID: datasetId,
+    AEP_SINK: o.sink,
+  };
   if (o.sink === 'batch') return { values, steps };
   const streaming = await p.streaming(schema.id, datasetId);
   return { values: { ...values, AEP_INLET_URL: streaming.inletUrl, AEP_FLOW_ID: streaming.flowId }, steps };
@@ -125,7 +137,9 @@ class Provisioner {
     });
     const tenantId = (body as { tenantId?: unknown }).tenantId;
     if (typeof tenantId !== 'string' || tenantId === '') {
-      throw new ProvisionConflictError('The Schema Registry /stats answer has no tenantId: check AEP_PLATFORM_URL points at the Platform API.');
+      throw new ProvisionConflictError(
+        'The Schema Registry /stats answer has no tenantId: check AEP_PLATFORM_URL points at the Platform API.',
+      );
     }
     const tenant = tenantId.replace(/^_/, '');
     this.#step({ object: 'tenant', name: tenant, action: 'found', id: tenant });
@@ -138,7 +152,8 @@ class Provisioner {
     const wanted = { ...(fieldGroupForMapping(this.#o.mapping, { tenant }) as Json), title };
     const existing = await this.#findByTitle(ep.TENANT_FIELD_GROUPS_PATH, title, 'find the field group');
     if (existing === undefined) {
-      const call = { path: ep.TENANT_FIELD_GROUPS_PATH, service: 'schema-registry', body: wanted, accept: ep.ACCEPT_XED_LOOKUP } as const;
+      const path = ep.TENANT_FIELD_GROUPS_PATH;
+      const call = { path, service: 'schema-registry', body: wanted, accept: ep.ACCEPT_XED_LOOKUP } as const;
       return (await this.#create('field group', title, call, (b) => asObject(b)['$id'])).id;
     }
     const id = String(existing['$id']);
@@ -164,7 +179,8 @@ class Provisioner {
       body: comparison.merged,
       accept: ep.ACCEPT_XED_LOOKUP,
     });
-    this.#step({ object: 'field group', name: title, action: this.#would('extend'), id, detail: `adds ${comparison.added.join(', ')}` });
+    const detail = `adds ${comparison.added.join(', ')}`;
+    this.#step({ object: 'field group', name: title, action: this.#would('extend'), id, detail });
     return id;
   }
 
@@ -176,7 +192,8 @@ class Provisioner {
     if (existing === undefined) {
       const allOf = [ep.EXPERIENCE_EVENT_CLASS_ID, ...refs].map(($ref) => ({ $ref }));
       const body = { type: 'object', title, description: DESCRIPTION, allOf };
-      const call = { path: ep.TENANT_SCHEMAS_PATH, service: 'schema-registry', body, accept: ep.ACCEPT_XED_LOOKUP } as const;
+      const path = ep.TENANT_SCHEMAS_PATH;
+      const call = { path, service: 'schema-registry', body, accept: ep.ACCEPT_XED_LOOKUP } as const;
       const created = await this.#create('schema', title, call, (b) => asObject(b)['$id']);
       const altId = String(asObject(created.body)['meta:altId'] ?? created.id);
       return { id: created.id, altId, exists: created.body !== undefined, immutableTags: [] };
@@ -204,20 +221,23 @@ class Provisioner {
       body: missing.map(($ref) => ({ op: 'add', path: '/allOf/-', value: { $ref } })),
       accept: ep.ACCEPT_XED_LOOKUP,
     });
-    this.#step({ object: 'schema', name: title, action: this.#would('update'), id, detail: `adds ${missing.join(', ')}` });
+    const detail = `adds ${missing.join(', ')}`;
+    this.#step({ object: 'schema', name: title, action: this.#would('update'), id, detail });
     return state;
   }
 
   /** Creates the custom namespaces the mapping uses that the sandbox does not have yet. */
   async namespaces(wanted: readonly MappingNamespace[]): Promise<void> {
     if (wanted.length === 0) return;
-    const { body } = await this.#api.read({ path: ep.NAMESPACES_PATH, service: 'identity', what: 'list identity namespaces' });
+    const list = { path: ep.NAMESPACES_PATH, service: 'identity', what: 'list identity namespaces' } as const;
+    const { body } = await this.#api.read(list);
     const known = new Map(asArray(body).map((n) => [String((n as Json).code).toLowerCase(), n as Json]));
     for (const ns of wanted) {
       // "May contain only letters and numbers" (identity-service.yaml, createNamespace `code`).
       if (!/^[A-Za-z0-9]+$/.test(ns.code)) {
         throw new ProvisionConflictError(
-          `The mapping uses identity namespace "${ns.code}", but namespace codes may contain only letters and numbers; rename it in the mapping.`,
+          `The mapping uses identity namespace "${ns.code}", but namespace codes may contain only letters and ` +
+            'numbers; rename it in the mapping.',
         );
       }
       const found = known.get(ns.code.toLowerCase());
@@ -225,8 +245,10 @@ class Provisioner {
         this.#step({ object: 'identity namespace', name: ns.code, action: 'found', id: String(found.id ?? ns.code) });
         continue;
       }
-      const body = { name: `Mixpanel ${ns.property}`, code: ns.code, idType: ns.idType, description: `Mixpanel property ${ns.property}.` };
-      await this.#create('identity namespace', ns.code, { path: ep.NAMESPACES_PATH, service: 'identity', body }, (b) => asObject(b).id ?? ns.code);
+      const description = `Mixpanel property ${ns.property}.`;
+      const body = { name: `Mixpanel ${ns.property}`, code: ns.code, idType: ns.idType, description };
+      const call = { path: ep.NAMESPACES_PATH, service: 'identity', body } as const;
+      await this.#create('identity namespace', ns.code, call, (b) => asObject(b).id ?? ns.code);
     }
   }
 
@@ -243,7 +265,9 @@ class Provisioner {
       });
       const identities = asArray((body as Json)['xdm:descriptorIdentity']).map((d) => d as Json);
       const ours = identities.filter((d) => d['xdm:sourceSchema'] === schema.id);
-      const same = ours.find((d) => d['xdm:sourceProperty'] === primary.sourceProperty && d['xdm:namespace'] === primary.code);
+      const same = ours.find(
+        (d) => d['xdm:sourceProperty'] === primary.sourceProperty && d['xdm:namespace'] === primary.code,
+      );
       if (same !== undefined) {
         this.#step({ object: 'identity descriptor', name, action: 'found', id: String(same['@id']) });
         return;
@@ -252,7 +276,8 @@ class Provisioner {
       if (other !== undefined) {
         throw new ProvisionConflictError(
           `The schema ${schema.id} already has its primary identity on ${String(other['xdm:sourceProperty'])} ` +
-            `(${String(other['xdm:namespace'])}); the mapping's primary identity is ${name}. Make them agree in the mapping.`,
+            `(${String(other['xdm:namespace'])}); the mapping's primary identity is ${name}. ` +
+            'Make them agree in the mapping.',
         );
       }
     }
@@ -265,7 +290,8 @@ class Provisioner {
       'xdm:property': 'xdm:code',
       'xdm:isPrimary': true,
     };
-    const call = { path: ep.TENANT_DESCRIPTORS_PATH, service: 'schema-registry', body, accept: ep.ACCEPT_XDM_DESCRIPTORS } as const;
+    const path = ep.TENANT_DESCRIPTORS_PATH;
+    const call = { path, service: 'schema-registry', body, accept: ep.ACCEPT_XDM_DESCRIPTORS } as const;
     await this.#create('identity descriptor', name, call, (b) => asObject(b)['@id']);
   }
 
@@ -280,7 +306,8 @@ class Provisioner {
       body: [{ op: 'add', path: '/meta:immutableTags', value: ['union'] }],
       accept: ep.ACCEPT_XED_LOOKUP,
     });
-    this.#step({ object: 'schema', name: this.#o.name, action: this.#would('update'), id: schema.id, detail: 'enabled for Profile' });
+    const action = this.#would('update');
+    this.#step({ object: 'schema', name: this.#o.name, action, id: schema.id, detail: 'enabled for Profile' });
   }
 
   /** Finds the dataset by name (it must use the schema) or creates it. @returns the dataset id */
@@ -338,7 +365,12 @@ class Provisioner {
       connectionSpec: ep.HTTP_API_CONNECTION_SPEC,
       auth: {
         specName: 'Streaming Connection',
-        params: { sourceId: `${base} connection`, dataType: 'xdm', name: `${base} connection`, authenticationRequired: true },
+        params: {
+          sourceId: `${base} connection`,
+          dataType: 'xdm',
+          name: `${base} connection`,
+          authenticationRequired: true,
+        },
       },
     });
     let inletUrl = placeholder('streaming connection URL');
@@ -351,7 +383,9 @@ class Provisioner {
       });
       const item = asObject(asArray(asObject(body).items)[0]);
       inletUrl = String(asObject(asObject(item.auth).params).inletUrl ?? '');
-      if (inletUrl === '') throw new ProvisionConflictError(`The streaming connection ${connection.id} has no inletUrl.`);
+      if (inletUrl === '') {
+        throw new ProvisionConflictError(`The streaming connection ${connection.id} has no inletUrl.`);
+      }
     }
     const source = await this.#flowObject(ep.SOURCE_CONNECTIONS_PATH, `${base} source`, 'source connection', {
       name: `${base} source`,
@@ -379,7 +413,8 @@ class Provisioner {
       sourceConnectionIds: [source.id],
       targetConnectionIds: [target.id],
     };
-    const created = await this.#create('dataflow', `${base} dataflow`, { path: ep.FLOWS_PATH, service: 'flow-service', body }, (b) => asObject(b).id);
+    const call = { path: ep.FLOWS_PATH, service: 'flow-service', body } as const;
+    const created = await this.#create('dataflow', `${base} dataflow`, call, (b) => asObject(b).id);
     return { inletUrl, flowId: created.id };
   }
 
@@ -405,12 +440,16 @@ class Provisioner {
     body: Json,
     mismatch?: (found: Json) => string | undefined,
   ): Promise<{ id: string }> {
-    const { body: listing } = await this.#api.read({ path: `${path}?${titleFilter('name', name)}`, service: 'flow-service', what: `find the ${object}` });
+    const query = `${path}?${titleFilter('name', name)}`;
+    const find = { path: query, service: 'flow-service', what: `find the ${object}` } as const;
+    const { body: listing } = await this.#api.read(find);
     const found = asArray(asObject(listing).items).map(asObject).find((item) => item.name === name);
     if (found !== undefined) {
       const why = mismatch?.(found);
       if (why !== undefined) {
-        throw new ProvisionConflictError(`The ${object} "${name}" (${String(found.id)}) ${why}. Provision under another name (--name).`);
+        throw new ProvisionConflictError(
+          `The ${object} "${name}" (${String(found.id)}) ${why}. Provision under another name (--name).`,
+        );
       }
       this.#step({ object, name, action: 'found', id: String(found.id) });
       return { id: String(found.id) };
