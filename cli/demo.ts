@@ -156,7 +156,8 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out);
 
     // The product sets up its own target first (`provision`); its schema is what the emulator validates records with.
-    line(out, 'Platform setup (npm run cli -- provision): the schema, identities, dataset and dataflow the mapping needs');
+    const setup = 'the schema, identities, dataset and dataflow the mapping needs';
+    line(out, `Platform setup (npm run cli -- provision): ${setup}`);
     const unset = ['AEP_DATASET_ID', 'AEP_SCHEMA_ID', 'AEP_INLET_URL', 'AEP_TENANT_ID'];
     const target: Record<string, undefined> = Object.fromEntries(unset.map((k) => [k, undefined]));
     const { result: provisioned } = await runProvision({ ...s.env, ...target }, {
@@ -245,7 +246,8 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `  receipts (one per part)       ${shown(path.join(bucketDir, `delivery/project=${projectId}`))}/`);
     line(out, `  rejected records + reasons    ${shown(path.join(bucketDir, `rejected/project=${projectId}`))}/`);
     line(out, `  checkpoint                    ${shown(path.join(bucketDir, `state/project=${projectId}/checkpoint.json`))}._S3rver_object`);
-    line(out, `  AEP emulator                  ${count(new Set(acceptedIds).size)} distinct _ids accepted into dataset ${datasetId}`);
+    const distinct = count(new Set(acceptedIds).size);
+    line(out, `  AEP emulator                  ${distinct} distinct _ids accepted into dataset ${datasetId}`);
     line(out);
     line(out, 'Next: point it at your own Mixpanel project and Platform sandbox with `npm run cli -- sync --dry-run` (see the README).');
 
