@@ -178,6 +178,7 @@ export async function provisionCommand(
   );
   for (const [key, value] of Object.entries(result.values)) line(out, `  ${key}=${value}`);
   if (written !== undefined) line(out, `Written to ${written}.`);
+  if (dryRun && flags['write-config'] !== undefined) line(out, 'Nothing written: --write-config is ignored in a dry run.');
   return EXIT_OK;
 }
 
