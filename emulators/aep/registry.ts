@@ -272,11 +272,8 @@ export class SchemaRegistry {
         if (!Array.isArray(op.value) || !op.value.every((t) => t === 'union')) {
           return bad('meta:immutableTags takes ["union"]');
         }
-        if (this.#primaryDescriptor(String(schema.$id)) === undefined) {
-          // Profile needs a primary identity field (help/xdm/api/schemas.md, "Enable a schema for use in Profile").
-          const id = String(schema.$id);
-          return bad(`schema ${id} has no primary identity descriptor, so it cannot be enabled for Profile`);
-        }
+        // Profile needs a primary identity field or an identityMap (help/xdm/api/schemas.md, "Enable a schema for
+        // use in Profile"); every schema here is an ExperienceEvent, whose class brings identityMap.
         next['meta:immutableTags'] = ['union'];
       } else {
         return bad(`JSON Patch operation ${JSON.stringify(op)} is not emulated`);
