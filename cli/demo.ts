@@ -2,12 +2,14 @@
  * `demo` (`npm start`): the whole product on this machine with no account, configuration or network. It starts the
  * local stack (Mixpanel export emulator with a seeded dataset, s3rver over `.local/s3`, the AEP emulator), replays the
  * hourly schedule over the last few hours through the real export and forward handlers — including a missed run that
- * the next one catches up and a duplicate schedule delivery — then checks the invariants of docs/architecture.md
- * against what the emulators saw. Exit code 0 only if they held.
+ * the next one catches up and a duplicate schedule delivery — on a Platform target it first provisions itself
+ * (`provision` against the AEP emulator), then checks the invariants of docs/architecture.md against what the
+ * emulators saw. Exit code 0 only if they held.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readConfig } from '#common/config';
 import { type LocalStack, startLocalStack } from '#emulators/local-stack';
 import type { ExportResult } from '#export/run';
 import { StagingLayout } from '#staging/layout';
@@ -17,6 +19,7 @@ import { wireHandlers } from './handlers.ts';
 import { type InvariantReport, checkInvariants } from './invariants.ts';
 import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, duration, line } from './io.ts';
 import { createCliLog } from './log.ts';
+import { runProvision } from './provision.ts';
 import { runPipeline } from './pipeline.ts';
 import { RunReport } from './report.ts';
 
@@ -58,8 +61,8 @@ export interface DemoOptions {
   readonly dir: string;
   readonly verbose: boolean;
   readonly now?: () => number;
-  /** Called with the running stack before it is closed (tests read what the emulators saw). */
-  readonly inspect?: (stack: LocalStack) => void | Promise<void>;
+  /** Called with the running stack and the provisioned dataset before it closes (tests read what the emulators saw). */
+  readonly inspect?: (stack: LocalStack, datasetId: string) => void | Promise<void>;
 }
 
 export interface DemoResult {
@@ -148,10 +151,24 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, 'Local services (loopback only; credentials are random for this run and never printed)');
     line(out, `  Mixpanel export emulator  ${s.mixpanel.url}  project ${projectId}: ${count(o.events)} events processed ${hhmm(start)}–${hhmm(end)} UTC (+ Mixpanel's duplicates)`);
     line(out, `  S3 (s3rver)               ${s.s3.endpoint}  bucket ${s.bucket}, files in ${shown(s3Dir)}`);
-    line(out, `  AEP emulator              ${s.aep.url}  IMS + ${o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion'}, dataset ${s.datasetId}, tenant _acme`);
+    const ingestion = o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion';
+    line(out, `  AEP emulator              ${s.aep.url}  IMS + Platform setup APIs + ${ingestion}`);
     line(out);
 
-    const { exportHandler, forwardHandler } = wireHandlers(s.exportConfig, s.forwardConfig, {
+    // The product sets up its own target first (`provision`); its schema is what the emulator validates records with.
+    const setup = 'the schema, identities, dataset and dataflow the mapping needs';
+    line(out, `Platform setup (npm run cli -- provision): ${setup}`);
+    const unset = ['AEP_DATASET_ID', 'AEP_SCHEMA_ID', 'AEP_INLET_URL', 'AEP_TENANT_ID'];
+    const target: Record<string, undefined> = Object.fromEntries(unset.map((k) => [k, undefined]));
+    const { result: provisioned } = await runProvision({ ...s.env, ...target }, {
+      onStep: (p) => line(out, `  ${p.action.padEnd(8)} ${p.object.padEnd(20)} ${p.name}`),
+    });
+    const forwardEnv = { ...s.env, ...provisioned.values };
+    const datasetId = provisioned.values.AEP_DATASET_ID;
+    line(out, `  → dataset ${datasetId}, schema ${provisioned.values.AEP_SCHEMA_ID}`);
+    line(out);
+
+    const { exportHandler, forwardHandler } = wireHandlers(s.exportConfig, readConfig(forwardEnv, 'forward'), {
       s3: s.s3.client,
       log,
       report,
@@ -197,10 +214,10 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
 
     // What the emulators saw, against what the handlers reported.
     mixpanelLines = s.mixpanel.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.eventsServed, 0);
-    const acceptedIds = s.aep.acceptedIds(s.datasetId);
+    const acceptedIds = s.aep.acceptedIds(datasetId);
     aepAccepted = acceptedIds.length;
     const invariants = await checkInvariants({ s3: s.s3.client, bucket: s.bucket, layout: new StagingLayout(s.exportConfig.staging.prefix), projectId, acceptedIds });
-    await o.inspect?.(s);
+    await o.inspect?.(s, datasetId);
 
     const t = report.totals();
     line(out);
@@ -229,7 +246,8 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `  receipts (one per part)       ${shown(path.join(bucketDir, `delivery/project=${projectId}`))}/`);
     line(out, `  rejected records + reasons    ${shown(path.join(bucketDir, `rejected/project=${projectId}`))}/`);
     line(out, `  checkpoint                    ${shown(path.join(bucketDir, `state/project=${projectId}/checkpoint.json`))}._S3rver_object`);
-    line(out, `  AEP emulator                  ${count(new Set(acceptedIds).size)} distinct _ids accepted into dataset ${s.datasetId}`);
+    const distinct = count(new Set(acceptedIds).size);
+    line(out, `  AEP emulator                  ${distinct} distinct _ids accepted into dataset ${datasetId}`);
     line(out);
     line(out, 'Next: point it at your own Mixpanel project and Platform sandbox with `npm run cli -- sync --dry-run` (see the README).');
 

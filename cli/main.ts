@@ -1,5 +1,6 @@
 /**
- * The CLI: `demo` (what `npm start` runs), `sync`, `forward`, `replay`, `schema`, `validate-mapping`. Each command is
+ * The CLI: `demo` (what `npm start` runs), `sync`, `forward`, `replay`, `schema`, `provision`,
+ * `validate-mapping`. Each command is
  * a function `(argv, env, io, ctx?) → exit code`; this module dispatches and turns failures into messages that say
  * what to fix.
  * Exit codes: 0 success, 1 the run failed or found problems, 2 bad usage or configuration.
@@ -10,6 +11,7 @@ import { DEMO_USAGE, demoCommand } from './demo.ts';
 import { describeFailure } from './errors.ts';
 import { type CliContext, type CliIo, type Command, EXIT_OK, EXIT_USAGE, line } from './io.ts';
 import { SCHEMA_USAGE, VALIDATE_USAGE, schemaCommand, validateMappingCommand } from './mapping.ts';
+import { PROVISION_USAGE, provisionCommand } from './provision.ts';
 import { FORWARD_USAGE, REPLAY_USAGE, forwardCommand, replayCommand } from './window.ts';
 import { SYNC_USAGE, syncCommand } from './sync.ts';
 
@@ -22,6 +24,8 @@ Commands:
   forward --window <id>        forward a committed window from staging, sending only what was not delivered yet
   replay --window <id>         re-send a committed window from staging to Platform (on purpose: Platform stores it again)
   schema                       print the XDM field group JSON for the configured mapping
+  provision                    set up the Platform side (schema, identities, dataset, streaming dataflow) and print
+                               the AEP_* values (--dry-run: list the calls; --write-config: write them)
   validate-mapping <file>      map a file of raw Mixpanel export lines and report rejected lines with reasons
 
 Run \`npm run cli -- <command> --help\` for a command's options. Configuration for sync, forward, replay, schema
@@ -34,6 +38,7 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   forward: { run: forwardCommand, usage: FORWARD_USAGE },
   replay: { run: replayCommand, usage: REPLAY_USAGE },
   schema: { run: schemaCommand, usage: SCHEMA_USAGE },
+  provision: { run: provisionCommand, usage: PROVISION_USAGE },
   'validate-mapping': { run: validateMappingCommand, usage: VALIDATE_USAGE },
 };
 

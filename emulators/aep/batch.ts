@@ -168,7 +168,8 @@ export class BatchIngestion {
     const entities: unknown[] | undefined = keepRecords ? [] : undefined;
     const failures: RowFailure[] = [];
     let records = 0;
-    const options = { tenant: this.#ctx.tenant, nowMs, allowEpochMillisTimestamp: true };
+    const schemaCheck = this.#ctx.schemaCheck === undefined ? {} : { schemaCheck: this.#ctx.schemaCheck, datasetId };
+    const options = { tenant: this.#ctx.tenant, nowMs, allowEpochMillisTimestamp: true, ...schemaCheck };
     for await (const line of readLines(ex, MAX_RECORD_BYTES, MAX_UPLOAD_BYTES)) {
       if (line.text !== undefined && BLANK.test(line.text)) continue;
       records += 1;

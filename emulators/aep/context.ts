@@ -4,19 +4,20 @@ import type { AepFault, FaultQueue, RequestKind } from './faults.ts';
 import { type Exchange, drain, sendJson } from './http.ts';
 import type { ClientCredentials, TokenStore } from './ims.ts';
 import type { StreamingBatches } from './streaming-batches.ts';
+import type { RecordCheckOptions } from './xdm-checks.ts';
 
 export interface EmulatorContext {
   /** Tenant id without underscore: custom fields live under `_${tenant}`. */
   readonly tenant: string;
   readonly sandbox: string;
   /** Dataset id → schema `$id`. */
-  readonly datasets: ReadonlyMap<string, string>;
+  readonly datasets: Map<string, string>;
   /** Dataset id → schema version `schemaRef.contentType` must name. */
-  readonly schemaVersions: ReadonlyMap<string, string>;
+  readonly schemaVersions: Map<string, string>;
   /** Streaming connection (inlet) id → whether it requires a token. */
-  readonly connections: ReadonlyMap<string, { readonly authenticated: boolean }>;
+  readonly connections: Map<string, { readonly authenticated: boolean }>;
   /** HTTP API dataflow id → the connection it reads and the dataset it writes. */
-  readonly flows: ReadonlyMap<string, { readonly connectionId: string; readonly datasetId: string }>;
+  readonly flows: Map<string, { readonly connectionId: string; readonly datasetId: string }>;
   /** Streamed records on their way to the data lake (and the failed batches of refused ones). */
   readonly streaming: StreamingBatches;
   /** Test convenience: records refused in the DCS response instead of a failed batch. */
@@ -29,6 +30,8 @@ export interface EmulatorContext {
   readonly accepted: AcceptedStore;
   readonly faults: FaultQueue;
   readonly counters: { messagesAccepted: number; messagesRejected: number; recordsFailedValidation: number };
+  /** Validation against a provisioned schema (setup.ts), for records of datasets created through the Catalog. */
+  readonly schemaCheck?: RecordCheckOptions['schemaCheck'];
   /** A process-wide increasing number for ids (`xactionId`, DCS `batchId`). */
   nextSequence(): number;
 }

@@ -92,7 +92,8 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     flows: ctx.flows,
     connectionId: inletId,
   };
-  const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs };
+  const schemaCheck = ctx.schemaCheck ? { schemaCheck: ctx.schemaCheck } : {};
+  const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs, ...schemaCheck };
   const receivedTimeMs = nowMs;
   /** One message through the checks: accepted (valid, or invalid and left to asynchronous validation) or refused. */
   const handle = (message: unknown): { accepted: true } | { accepted: false; result: Extract<EnvelopeResult, { ok: false }> } => {

@@ -1,7 +1,16 @@
 /** Faults a test queues on the emulator; each is consumed by the first later request it applies to. */
 
-export type FaultTarget = 'ims' | 'dcs' | 'batch-create' | 'batch-upload' | 'batch-complete' | 'catalog';
-const TARGETS: readonly FaultTarget[] = ['ims', 'dcs', 'batch-create', 'batch-upload', 'batch-complete', 'catalog'];
+/** `provision`: the setup APIs (Schema Registry, Identity Service, Catalog datasets, Flow Service; setup.ts). */
+export type FaultTarget = 'ims' | 'dcs' | 'batch-create' | 'batch-upload' | 'batch-complete' | 'catalog' | 'provision';
+const TARGETS: readonly FaultTarget[] = [
+  'ims',
+  'dcs',
+  'batch-create',
+  'batch-upload',
+  'batch-complete',
+  'catalog',
+  'provision',
+];
 
 export type AepFault =
   /** The next request to `target` is answered with `status` (and `Retry-After` when given) without being processed. */

@@ -23,9 +23,9 @@ export const aepEmulatorOptionsSchema = z
       .min(1),
     sandbox: z.string().min(1).optional(),
     tenant: z.string().min(1),
-    datasets: z
-      .array(z.object({ id: z.string().min(1), schemaId: z.url(), schemaVersion: z.string().min(1).optional() }))
-      .min(1),
+    datasets: z.array(
+      z.object({ id: z.string().min(1), schemaId: z.url(), schemaVersion: z.string().min(1).optional() }),
+    ),
     connections: z.array(z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() })),
     flows: z.array(z.object({ id: z.string().min(1), connectionId: z.string().min(1), datasetId: z.string().min(1) })).optional(),
     streamingSliceMs: z.number().int().positive().optional(),
@@ -69,7 +69,8 @@ export interface AepEmulatorOptions {
   /** Tenant id without underscore, e.g. 'acme' → custom fields only under `_acme`. */
   tenant: string;
   /** `schemaId` is the schema's full `$id`, https://ns.adobe.com/{tenant}/schemas/{id}; `schemaVersion` is what
-   * `schemaRef.contentType` must name (`…xed-full+json;version={SCHEMA_VERSION}`). @default schemaVersion '1.0' */
+   * `schemaRef.contentType` must name (`…xed-full+json;version={SCHEMA_VERSION}`). Empty for an emulator that is
+   * provisioned through its setup APIs (setup.ts). @default schemaVersion '1.0' */
   datasets: Array<{ id: string; schemaId: string; schemaVersion?: string }>;
   /** Streaming connection (inlet) ids. */
   connections: Array<{ id: string; authenticated: boolean }>;

@@ -19,6 +19,7 @@ import { type AepFault, FaultQueue, type FaultTarget } from './faults.ts';
 import { type Exchange, readBody, parseJson, sendJson } from './http.ts';
 import { type ClientCredentials, checkPlatformHeaders, IMS_TOKEN_PATH, type IssuedToken, serveImsToken, TokenStore } from './ims.ts';
 import { type AepEmulatorOptions, DEFAULT_STREAMING_SLICE_MS, DEFAULT_TOKEN_TTL_SECONDS, parseAepEmulatorOptions } from './options.ts';
+import { PlatformSetup, type SetupCounts } from './setup.ts';
 import { StreamingBatches } from './streaming-batches.ts';
 
 export type { AepEmulatorOptions } from './options.ts';
@@ -69,6 +70,8 @@ export interface AepEmulator {
   /** A snapshot of the counters. */
   readonly stats: AepEmulatorStats;
   readonly requests: ReadonlyArray<{ method: string; path: string; status: number; bytes: number }>;
+  /** Objects created through the setup APIs (Schema Registry, Identity Service, Catalog datasets, Flow Service). */
+  setupCounts(): SetupCounts;
 }
 
 /** What `GET /__emulator/state` answers. */
@@ -137,8 +140,11 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     accepted: new AcceptedStore(opts.keep ?? 'records'),
     faults: new FaultQueue(),
     counters: { messagesAccepted: 0, messagesRejected: 0, recordsFailedValidation: 0 },
+    schemaCheck: (record, datasetId) => setup.checkRecord(record, datasetId),
     nextSequence: () => (sequence += 1),
   };
+  let origin = '';
+  const setup = new PlatformSetup(ctx, (id) => `${origin}/collection/${encodeURIComponent(id)}`);
   const ttl = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
   const batches = new BatchIngestion(ctx, opts.batchSettleDelayMs ?? 0);
   /** Platform's asynchronous work, done lazily: whatever is due by now (or everything) happens before a read. */
@@ -240,6 +246,12 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       const [id, kind] = [m[1] as string, m[2] as 'failed' | 'meta'];
       return read((grant) => serveBatchFiles(ex, grant, findBatch(id), id, kind));
     }
+    if (PlatformSetup.handles(path)) {
+      return platform(ex, 'provision', nowMs, async () => {
+        const answer = await setup.serve(ex);
+        return reply(ex, answer.status, answer.body);
+      });
+    }
     return reply(ex, 404, { title: 'Not Found', status: 404, detail: `No emulated Adobe endpoint at ${method} ${path}` });
   };
 
@@ -301,7 +313,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     });
   });
   const { port } = server.address() as AddressInfo;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
     url: origin,
@@ -323,5 +335,6 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       return stats();
     },
     requests,
+    setupCounts: () => setup.counts(),
   };
 }

@@ -100,6 +100,10 @@ export interface RecordCheckOptions {
    * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/batch-ingestion/api-overview.md
    * @default false */
   readonly allowEpochMillisTimestamp?: boolean;
+  /** Checks against the schema the dataset was provisioned with (setup.ts), after the class-level checks. */
+  readonly schemaCheck?: (record: Record<string, unknown>, datasetId: string | undefined) => XdmProblem[];
+  /** The record's dataset, for `schemaCheck`. */
+  readonly datasetId?: string;
 }
 
 /**
@@ -143,6 +147,7 @@ export function checkXdmRecord(record: unknown, options: RecordCheckOptions): Xd
     checkNoEmpty(value, `#/${escapePointer(key)}`, problems);
   }
   checkStandardFields(record, problems);
+  if (options.schemaCheck !== undefined) problems.push(...options.schemaCheck(record, options.datasetId));
   return problems.slice(0, MAX_PROBLEMS_PER_RECORD);
 }
 
@@ -426,7 +431,7 @@ export function checkStreamingMessage(message: unknown, envelope: EnvelopeContex
     const message = 'Payload header is missing Source Name';
     return { ok: false, message, invalid: { datasetId, entity: record, errors: { _errors: { _streamingValidation: [{ message }] } } } };
   }
-  const problems = checkXdmRecord(entity, options);
+  const problems = checkXdmRecord(entity, options.schemaCheck === undefined ? options : { ...options, datasetId });
   if (problems.length > 0) {
     const detail = problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ');
     const validationErrors = problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] }));

@@ -8,7 +8,7 @@ import { parseRetryAfter, type Verdict } from '#common/retry';
 import { ConnectorError } from '#common/errors';
 
 /** Which Adobe service answered: used to phrase what the operator should check. */
-export type AepService = 'ims' | 'dcs' | 'batch' | 'catalog';
+export type AepService = 'ims' | 'dcs' | 'batch' | 'catalog' | 'schema-registry' | 'identity' | 'flow-service';
 
 /** Statuses Adobe documents as "try again later" (429 too many requests, 500/503 retry, 502/504 gateway). */
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);

@@ -92,6 +92,19 @@ export function secretFromManager<T>(
   };
 }
 
+/**
+ * The credentials function of a token provider: the cached secret on the first call, a fresh read on every later one
+ * (a later call means the token was refused, so a rotated secret is picked up).
+ */
+export function rereadAfterFirst<T>(reader: SecretReader<T>): () => Promise<T> {
+  let refresh = false;
+  return async () => {
+    const value = refresh ? await reader.refresh() : await reader.get();
+    refresh = true;
+    return value;
+  };
+}
+
 /** A secret given directly (local runs, tests). */
 export function staticSecret<T>(value: T): SecretReader<T> {
   registerValues(value);

@@ -10,7 +10,7 @@ import { BatchSink } from '#aep/batch';
 import { type Log, logger } from '#common/log';
 import { type Mapper, compileMapper } from '#mapping/mapper';
 import type { MappingConfig } from '#mapping/config';
-import { AepSecretSchema, type SecretReader, secretFromManager, staticSecret } from '#common/secrets';
+import { AepSecretSchema, type SecretReader, rereadAfterFirst, secretFromManager, staticSecret } from '#common/secrets';
 import { StagingLayout } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { createS3Client } from '#staging/s3';
@@ -44,15 +44,10 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
   const now = o.now ?? Date.now;
   let sm = o.secretsManager;
   const secret = aepCredentials(aep, () => (sm ??= new SecretsManagerClient({})));
-  let refresh = false;
   const tokens = new ImsTokenProvider({
     imsUrl: aep.imsUrl,
     // After a refused token the provider is invalidated; read the secret again then, so a rotation is picked up.
-    credentials: async () => {
-      const c = refresh ? await secret.refresh() : await secret.get();
-      refresh = true;
-      return c;
-    },
+    credentials: rereadAfterFirst(secret),
     ...(o.fetch ? { fetch: o.fetch } : {}),
     now,
     ...(o.sleep ? { sleep: o.sleep } : {}),

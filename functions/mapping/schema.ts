@@ -156,3 +156,44 @@ function typeSchema(conversion: Conversion): JsonSchema {
       return { type: 'string' };
   }
 }
+
+/** Identity Service namespace types (identity-service.yaml `namespaceCreate.idType`). */
+export type IdentityNamespaceType = 'Cookie' | 'Cross_device' | 'Device' | 'Email' | 'Mobile' | 'Non_people' | 'Phone';
+
+/** An identity namespace the mapping writes into `identityMap`. */
+export interface MappingNamespace {
+  /** Namespace code (the `identityMap` key). */
+  readonly code: string;
+  readonly primary: boolean;
+  /** Type to create it with when the sandbox does not have it yet. */
+  readonly idType: IdentityNamespaceType;
+  /** The Mixpanel property its value comes from. */
+  readonly property: string;
+  /**
+   * JSON pointer of the tenant field that holds the same value (`/_acme/mixpanel/distinctId`), where an identity
+   * descriptor can mark it; absent when the mapping keeps the value only in `identityMap`.
+   */
+  readonly sourceProperty?: string;
+}
+
+/**
+ * The identity namespaces to provision for the mapping, primary first, each with its Identity Service type and the
+ * tenant field carrying its value if any (what an identity descriptor marks).
+ */
+export function namespacesToProvision(config: MappingConfig, ctx: Pick<MapperContext, 'tenant'>): MappingNamespace[] {
+  const plan = resolveMapping(config, ctx.tenant);
+  const out = plan.identities.map((identity): MappingNamespace => {
+    const field = plan.fields.find(
+      (f) => f.custom && f.source.kind === 'property' && f.source.key === identity.key && f.conversion === 'string',
+    );
+    return {
+      code: identity.namespace,
+      primary: identity.primary,
+      // Device ids identify a device; distinct ids and user ids follow a person across devices.
+      idType: /device/i.test(identity.namespace) ? 'Device' : 'Cross_device',
+      property: identity.key,
+      ...(field === undefined ? {} : { sourceProperty: `/${field.path.join('/')}` }),
+    };
+  });
+  return out.sort((a, b) => Number(b.primary) - Number(a.primary));
+}

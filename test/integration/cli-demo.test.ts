@@ -33,12 +33,13 @@ describe('demo (npm start)', () => {
     // Prepare: a stale file from an earlier run must not survive (each run starts from an empty .local/s3)
     await mkdir(path.join(dir, 's3', 'stale'), { recursive: true });
     await writeFile(path.join(dir, 's3', 'stale', 'old._S3rver_object'), 'x');
-    const seen = { served: 0, requests: 0, acceptedIds: [] as string[], unique: 0 };
-    const inspect = (s: LocalStack): void => {
+    const seen = { served: 0, requests: 0, acceptedIds: [] as string[], unique: 0, datasetId: '' };
+    const inspect = (s: LocalStack, datasetId: string): void => {
       const ok = s.mixpanel.requests.filter((r) => r.status === 200);
       seen.requests = ok.length;
       seen.served = ok.reduce((n, r) => n + r.eventsServed, 0);
-      seen.acceptedIds = s.aep.acceptedIds(s.datasetId);
+      seen.acceptedIds = s.aep.acceptedIds(datasetId);
+      seen.datasetId = datasetId;
       seen.unique = new Set(seen.acceptedIds).size;
     };
     const io = { stdout: new Buffered(), stderr: new Buffered() };
@@ -66,6 +67,12 @@ describe('demo (npm start)', () => {
     expect(result.invariants?.problems).toEqual([]);
     // The output walks through the schedule and says where to look.
     const out = io.stdout.text;
+    // The demo provisions its own target first, and the records land in that dataset.
+    expect(out).toMatch(/Platform setup \(npm run cli -- provision\)/);
+    expect(out).toMatch(/created\s+schema\s+Mixpanel events/);
+    expect(out).toMatch(/created\s+dataflow/);
+    expect(out).toContain(`→ dataset ${seen.datasetId}`);
+    expect(seen.acceptedIds.length).toBeGreaterThan(0);
     expect(out).toMatch(/scheduled run MISSED/);
     expect(out).toMatch(/catch-up, one Mixpanel query/);
     expect(out).toMatch(/delivered again \(at-least-once delivery\)\n\s+nothing to export/);
