@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { ConnectorConfig } from '../config.ts';
 import { BUNDLED_MAPPING_PATH, ConnectorFunction, FORWARD_TIMEOUT } from './connector-function.ts';
 import { AEP_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
+import type { FunctionNetwork } from './network.ts';
 import type { StagingBucket } from './staging-bucket.ts';
 
 /** Powertools `service` of the forward Lambda: a dimension of every forward metric. */
@@ -29,6 +30,8 @@ export interface ForwarderProps {
   readonly staging: StagingBucket;
   readonly entry: string;
   readonly logRetention: RetentionDays;
+  /** VPC placement (config `network`). @default - Lambda's own network */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -69,6 +72,7 @@ export class Forwarder extends Construct {
       metricsNamespace: config.metricsNamespace,
       logRetention: props.logRetention,
       ...(localMapping !== undefined ? { bundledMappingFile: localMapping } : {}),
+      ...(props.network !== undefined ? { network: props.network } : {}),
     });
 
     // --- Staging: read the manifests and parts, write receipts (delivery/) and refused records (rejected/).
