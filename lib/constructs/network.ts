@@ -82,17 +82,6 @@ export class ConnectorNetwork extends Construct {
       this.egressIps = config.egressIps ?? [];
     }
 
-    const vpcSubnets: SubnetSelection = { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
-    if (createEndpoints) {
-      this.vpc.addGatewayEndpoint('S3Endpoint', { service: GatewayVpcEndpointAwsService.S3, subnets: [vpcSubnets] });
-      // Private DNS: the SDK's default Secrets Manager host resolves to the endpoint inside the VPC.
-      this.vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
-        service: InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-        privateDnsEnabled: true,
-        subnets: vpcSubnets,
-      });
-    }
-
     // Outbound HTTPS only (Mixpanel, Adobe, and the endpoints); nothing inbound.
     const functionsGroup = new SecurityGroup(this, 'FunctionsSecurityGroup', {
       vpc: this.vpc,
@@ -100,6 +89,25 @@ export class ConnectorNetwork extends Construct {
       allowAllOutbound: false,
     });
     functionsGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS to Mixpanel, Adobe and the AWS endpoints');
+
+    const vpcSubnets: SubnetSelection = { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
+    if (createEndpoints) {
+      this.vpc.addGatewayEndpoint('S3Endpoint', { service: GatewayVpcEndpointAwsService.S3, subnets: [vpcSubnets] });
+      // Reachable from the connector's functions only; private DNS makes the SDK's default host resolve to it.
+      const endpointGroup = new SecurityGroup(this, 'SecretsManagerEndpointSecurityGroup', {
+        vpc: this.vpc,
+        description: 'Secrets Manager endpoint: HTTPS from the connector functions',
+        allowAllOutbound: false,
+      });
+      endpointGroup.addIngressRule(functionsGroup, Port.tcp(443), 'HTTPS from the connector functions');
+      this.vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
+        service: InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+        privateDnsEnabled: true,
+        subnets: vpcSubnets,
+        securityGroups: [endpointGroup],
+        open: false,
+      });
+    }
     this.functions = { vpc: this.vpc, vpcSubnets, securityGroups: [functionsGroup] };
   }
 }
