@@ -51,7 +51,7 @@ const UNUSED_ALLOWED: Record<string, string> = {
   'xray:PutTelemetryRecords': 'as xray:PutTraceSegments',
   'sqs:ReceiveMessage': 'the SQS event source mapping polls the manifest queue with the forwarder\'s role',
   'sqs:DeleteMessage': 'as sqs:ReceiveMessage',
-  'sqs:ChangeMessageVisibility': 'as sqs:ReceiveMessage',
+  'sqs:ChangeMessageVisibility': 'as sqs:ReceiveMessage (Lambda extends the visibility of a batch it is still processing)',
   'sqs:GetQueueAttributes': 'as sqs:ReceiveMessage',
   's3:AbortMultipartUpload': 'lib-storage aborts a multipart upload that failed (test/reliability/export-faults.test.ts)',
   's3:DeleteObject': 'the export deletes the parts of an attempt it could not commit (test/reliability/export-faults.test.ts)',
@@ -297,6 +297,25 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
       [MIXPANEL_SECRET, 200],
       [AEP_SECRET, 200],
     ]);
+  });
+
+  it.each([
+    ['an import that does not resolve', 'import "./missing-module.mjs";\n', 0o755, /Runtime\.|missing-module/],
+    ['an exec wrapper without its executable bit', null, 0o644, /could not start|EACCES|exited/],
+  ] as const)('should fail the invocation when the asset cannot start: %s', { timeout: 60_000 }, async (_name, index, wrapperMode, reason) => {
+    // Prepare: a copy of the export asset, broken one way, read-only like the real one.
+    const fn = functions.get('export')!;
+    const broken = join(work, `broken-${wrapperMode}`);
+    spawnSync('cp', ['-r', fn.spec.taskRoot, broken]);
+    spawnSync('chmod', ['-R', 'u+w', broken]);
+    if (index !== null) writeFileSync(join(broken, 'index.mjs'), index);
+    chmodSync(join(broken, 'exec-wrapper.sh'), wrapperMode);
+    spawnSync('chmod', ['-R', 'a+rX,a-w', broken]);
+    const r = await startFunction({ ...fn.spec, taskRoot: broken }, node.path, runtimeClient, user.prefix);
+    running.push(r);
+
+    // Act + Assess
+    await expect(r.invoke({ source: 'schedule', scheduledTime: new Date().toISOString() })).rejects.toThrow(reason);
   });
 
   it('should make only AWS calls the template allows, and use every action it grants (or say why not)', () => {
