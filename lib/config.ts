@@ -64,8 +64,9 @@ const SecretSchema = z
       .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN')
       .optional(),
     /**
-     * With `arn`: whether it is the complete ARN (ending in Secrets Manager's "-" + 6 random characters) or a partial
-     * one. Required when the ARN ends in "-" + 6 letters or digits, which reads either way (lib/constructs/secret-ref.ts).
+     * With `arn`: whether it is the complete ARN (ending in Secrets Manager's "-" + 6 random characters) or a
+     * partial one. Required when the ARN ends in "-" + 6 letters or digits, which reads either way
+     * (lib/constructs/secret-ref.ts).
      */
     complete: z.boolean().optional(),
     /** `true`: the stack creates a placeholder secret whose description says which JSON to store in it. */
@@ -244,7 +245,10 @@ const NetworkSchema = z.discriminatedUnion('mode', [
     availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone')).min(1),
     /** The subnets' route tables (same order), for the S3 gateway endpoint. */
     privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'must be a route table id (rtb-…)')).min(1),
-    /** `false` when the VPC already has S3 and Secrets Manager endpoints (a second private-DNS one fails). @default true */
+    /**
+     * `false` when the VPC already has S3 and Secrets Manager endpoints (a second private-DNS one fails).
+     * @default true
+     */
     createEndpoints: z.boolean().default(true),
     /** Your NAT's public addresses, repeated in the EgressIps output. */
     egressIps: z.array(ipv4).optional(),

@@ -198,7 +198,8 @@ export class ConnectorFunction extends Construct {
       acknowledge(
         this.role,
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-        'Added by CDK for a function in a VPC: Lambda uses it to create and delete the network interfaces in the subnets; the function code makes no EC2 call.',
+        'Added by CDK for a function in a VPC: Lambda uses it to create and delete the network interfaces in the ' +
+          'subnets; the function code makes no EC2 call.',
       );
     }
     acknowledge(

@@ -5,39 +5,18 @@
  */
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { ConnectorConfigError, parseConnectorConfig } from '../../lib/config.ts';
+import { parseConnectorConfig } from '../../lib/config.ts';
 import { secretArnRef } from '../../lib/constructs/secret-ref.ts';
-import {
-  actionsOf,
-  deployVariants,
-  exportFunctionId,
-  forwardFunctionId,
-  oneProjectConfig,
-  props,
-  render,
-  resourcesOf,
-  roleOf,
-  statementsOf,
-  synthStack,
-} from './helpers.ts';
+import * as h from './helpers.ts';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:';
-const variants = deployVariants();
+const variants = h.deployVariants();
 
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConnectorConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConnectorConfigError');
-}
 
 describe('alarm topic policy', () => {
   it('should let CloudWatch alarms of this account and region publish to the email topic, next to the TLS deny', () => {
     // Act
-    const { template } = synthStack(variants['two projects, EU, alarm email']!);
+    const { template } = h.synthStack(variants['two projects, EU, alarm email']!);
 
     // Assess
     const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
@@ -47,7 +26,7 @@ describe('alarm topic policy', () => {
     expect(allow).toHaveLength(1);
     expect(allow[0]).toMatchObject({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' });
     expect(allow[0]!.Condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
-    expect(render(allow[0]!.Condition.ArnLike['aws:SourceArn'])).toBe(
+    expect(h.render(allow[0]!.Condition.ArnLike['aws:SourceArn'])).toBe(
       'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*',
     );
     expect(statements.some((s) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false')).toBe(true);
@@ -55,11 +34,11 @@ describe('alarm topic policy', () => {
 
   it('should add no topic policy when alarms go to an existing topic only', () => {
     // Prepare
-    const input = oneProjectConfig();
+    const input = h.oneProjectConfig();
     input.alarms = { snsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' };
 
     // Act + Assess
-    synthStack(input).template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
+    h.synthStack(input).template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
   });
 });
 
@@ -83,56 +62,56 @@ describe('secret ARNs: complete vs partial', () => {
 
   it('should refuse an ambiguous ARN unless the config says whether it is complete', () => {
     // Prepare
-    const input = oneProjectConfig();
+    const input = h.oneProjectConfig();
     input.projects[0]!.secret = { arn: `${ARN}mixpanel-aep/app-mobile` };
 
     // Act + Assess
-    expect(problemsOf(() => parseConnectorConfig(input))).toEqual([
+    expect(h.problemsOf(() => parseConnectorConfig(input))).toEqual([
       expect.stringMatching(/^projects\[0\]\.secret\.complete: is required: "-mobile" may be Secrets Manager's random suffix/),
     ]);
     input.projects[0]!.secret = { arn: `${ARN}mixpanel/web`, complete: true };
-    expect(problemsOf(() => parseConnectorConfig(input))).toEqual([
+    expect(h.problemsOf(() => parseConnectorConfig(input))).toEqual([
       'projects[0].secret.complete: a complete ARN ends in "-" and the 6 characters Secrets Manager adds to the name',
     ]);
     input.projects[0]!.secret = { name: 'mixpanel/web', complete: false };
-    expect(problemsOf(() => parseConnectorConfig(input))).toEqual(['projects[0].secret.complete: only applies to "arn"']);
+    expect(h.problemsOf(() => parseConnectorConfig(input))).toEqual(['projects[0].secret.complete: only applies to "arn"']);
   });
 
   it('should put the name in the environment and the suffix wildcard in the policy of an ambiguous partial ARN', () => {
     // Prepare
-    const input = oneProjectConfig();
+    const input = h.oneProjectConfig();
     input.projects[0]!.secret = { arn: `${ARN}mixpanel-aep/app-mobile`, complete: false };
     input.aep.secret = { arn: `${ARN}mixpanel-aep/aep-Xy12Zw`, complete: true };
 
     // Act
-    const { template } = synthStack(input);
+    const { template } = h.synthStack(input);
 
     // Assess
-    const exp = exportFunctionId(template, '111');
-    const fwd = forwardFunctionId(template);
+    const exp = h.exportFunctionId(template, '111');
+    const fwd = h.forwardFunctionId(template);
     const secretGrants = (fn: string) =>
-      statementsOf(template, roleOf(template, fn)).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).flatMap(resourcesOf);
-    expect(props(template, exp).Environment.Variables.MIXPANEL_SECRET_ID).toBe('mixpanel-aep/app-mobile');
+      h.statementsOf(template, h.roleOf(template, fn)).filter((s) => h.actionsOf(s).includes('secretsmanager:GetSecretValue')).flatMap(h.resourcesOf);
+    expect(h.props(template, exp).Environment.Variables.MIXPANEL_SECRET_ID).toBe('mixpanel-aep/app-mobile');
     expect(secretGrants(exp)).toEqual([`${ARN}mixpanel-aep/app-mobile-??????`]);
-    expect(props(template, fwd).Environment.Variables.AEP_SECRET_ID).toBe(`${ARN}mixpanel-aep/aep-Xy12Zw`);
+    expect(h.props(template, fwd).Environment.Variables.AEP_SECRET_ID).toBe(`${ARN}mixpanel-aep/aep-Xy12Zw`);
     expect(secretGrants(fwd)).toEqual([`${ARN}mixpanel-aep/aep-Xy12Zw`]);
   });
 });
 
 describe('S3 grants', () => {
-  const { template } = synthStack(variants['three projects, prefix, customer-managed key, stack-created secrets']!);
+  const { template } = h.synthStack(variants['three projects, prefix, customer-managed key, stack-created secrets']!);
   const listConditions = (fn: string) =>
-    statementsOf(template, roleOf(template, fn))
-      .filter((s) => actionsOf(s).includes('s3:ListBucket'))
+    h.statementsOf(template, h.roleOf(template, fn))
+      .filter((s) => h.actionsOf(s).includes('s3:ListBucket'))
       .map((s) => (s.Condition as { StringLike: { 's3:prefix': string[] } }).StringLike['s3:prefix']);
 
   it('should let each export role list only its own project\'s keys', () => {
     for (const id of ['111', '222', '333']) {
-      expect(listConditions(exportFunctionId(template, id))).toEqual([
+      expect(listConditions(h.exportFunctionId(template, id))).toEqual([
         [`mixpanel/staging/project=${id}/*`, `mixpanel/quarantine/project=${id}/*`, `mixpanel/state/project=${id}/*`],
       ]);
     }
-    expect(listConditions(forwardFunctionId(template))).toEqual([['mixpanel/staging/*', 'mixpanel/delivery/*', 'mixpanel/rejected/*']]);
+    expect(listConditions(h.forwardFunctionId(template))).toEqual([['mixpanel/staging/*', 'mixpanel/delivery/*', 'mixpanel/rejected/*']]);
   });
 
   it('should grant no ListBucket without a prefix condition and no ListMultipartUploadParts anywhere', () => {
@@ -148,7 +127,7 @@ describe('S3 grants', () => {
 describe('log groups', () => {
   it.each(Object.keys(variants))('should give every log group a retention and every function its own group (%s)', (name) => {
     // Act
-    const { template } = synthStack(variants[name]!);
+    const { template } = h.synthStack(variants[name]!);
 
     // Assess
     const groups = template.findResources('AWS::Logs::LogGroup');
@@ -167,7 +146,7 @@ describe('reserved concurrency of the exports', () => {
 
   it('should reserve 1 per export and warn at synth about small account quotas', () => {
     // Act
-    const { stack, template } = synthStack(variants['two projects, EU, alarm email']!);
+    const { stack, template } = h.synthStack(variants['two projects, EU, alarm email']!);
 
     // Assess
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
@@ -179,7 +158,7 @@ describe('reserved concurrency of the exports', () => {
 
   it('should reserve nothing and not warn with reserveExportConcurrency false', () => {
     // Act
-    const { stack, template } = synthStack(variants['no reserved concurrency']!);
+    const { stack, template } = h.synthStack(variants['no reserved concurrency']!);
 
     // Assess
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: Match.anyValue() }, 0);
@@ -188,12 +167,12 @@ describe('reserved concurrency of the exports', () => {
 });
 
 describe('stable egress (network)', () => {
-  const connectorFunctions = (template: ReturnType<typeof synthStack>['template']) =>
+  const connectorFunctions = (template: ReturnType<typeof h.synthStack>['template']) =>
     Object.values(template.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME);
 
   it('should keep the functions out of any VPC by default', () => {
     // Act
-    const { template } = synthStack(variants['two projects, EU, alarm email']!);
+    const { template } = h.synthStack(variants['two projects, EU, alarm email']!);
 
     // Assess
     for (const fn of connectorFunctions(template)) expect(fn.Properties.VpcConfig).toBeUndefined();
@@ -203,7 +182,7 @@ describe('stable egress (network)', () => {
 
   it('should create a VPC whose NAT gateways leave through Elastic IPs, output those, and add S3 and Secrets Manager endpoints', () => {
     // Act
-    const { template } = synthStack(variants['created VPC with 2 NAT gateways']!);
+    const { template } = h.synthStack(variants['created VPC with 2 NAT gateways']!);
 
     // Assess
     const eips = Object.keys(template.findResources('AWS::EC2::EIP'));
@@ -213,7 +192,7 @@ describe('stable egress (network)', () => {
     expect(template.toJSON().Outputs.EgressIps.Value).toEqual({ 'Fn::Join': [',', eips.map((id) => ({ Ref: id }))] });
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: Match.objectLike({}) });
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true });
-    const endpoints = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => render(e.Properties.ServiceName));
+    const endpoints = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => h.render(e.Properties.ServiceName));
     expect(endpoints.sort()).toEqual(['com.amazonaws.${AWS::Region}.s3', 'com.amazonaws.${AWS::Region}.secretsmanager']);
     template.resourceCountIs('AWS::EC2::FlowLog', 1);
     for (const fn of connectorFunctions(template)) {
@@ -229,7 +208,7 @@ describe('stable egress (network)', () => {
 
   it('should place the functions in an existing VPC\'s private subnets and output the configured egress IPs', () => {
     // Act
-    const { template } = synthStack(variants['existing VPC']!);
+    const { template } = h.synthStack(variants['existing VPC']!);
 
     // Assess
     template.resourceCountIs('AWS::EC2::VPC', 0);
@@ -250,7 +229,7 @@ describe('stable egress (network)', () => {
     const input = { ...variants['existing VPC']!, network: { ...(variants['existing VPC']!.network as object), availabilityZones: ['eu-west-1a'] } };
 
     // Act + Assess
-    expect(problemsOf(() => parseConnectorConfig(input))).toEqual([
+    expect(h.problemsOf(() => parseConnectorConfig(input))).toEqual([
       'network.privateSubnetIds: needs one availability zone and one route table per subnet, in the same order',
     ]);
   });

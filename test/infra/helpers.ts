@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { type ConnectorConfigInput, parseConnectorConfig } from '../../lib/config.ts';
+import { ConnectorConfigError, type ConnectorConfigInput, parseConnectorConfig } from '../../lib/config.ts';
 import { ConnectorStack } from '../../lib/connector-stack.ts';
 
 /** Template tests skip bundling, so a stub stands in for both handlers (only its existence is checked). */
@@ -148,4 +148,15 @@ export function deployVariants(): Record<string, ConnectorConfigInput> {
     },
     'no reserved concurrency': { ...base, reserveExportConcurrency: false },
   };
+}
+
+/** The problems a config error lists (fails when `fn` does not throw one). */
+export function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConnectorConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConnectorConfigError');
 }
