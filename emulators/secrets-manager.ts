@@ -6,9 +6,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** One request the fake answered: which operation on which secret id, and how. */
+export interface SecretsManagerRequest {
+  readonly operation: string;
+  readonly secretId: string;
+  readonly status: number;
+}
+
 export interface SecretsManagerFake {
   readonly url: string;
   readonly calls: number;
+  /** Every request, in order (the deploy test maps them to IAM actions). */
+  readonly requests: readonly SecretsManagerRequest[];
   put(id: string, value: string): void;
   deny(id: string): void;
   close(): Promise<void>;
@@ -18,13 +27,17 @@ export async function startSecretsManagerFake(secrets: Record<string, string> = 
   const store = new Map(Object.entries(secrets));
   const denied = new Set<string>();
   let calls = 0;
+  const requests: SecretsManagerRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       calls++;
       const target = String(req.headers['x-amz-target'] ?? '');
+      let id = '';
       const reply = (status: number, body: unknown): void => {
+        const operation = target.replace(/^secretsmanager\./, '');
+        requests.push({ operation, secretId: id, status });
         res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
         res.end(JSON.stringify(body));
       };
@@ -32,7 +45,6 @@ export async function startSecretsManagerFake(secrets: Record<string, string> = 
         reply(400, { __type: 'UnknownOperationException', message: `operation ${target} is not emulated` });
         return;
       }
-      let id = '';
       try {
         id = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { SecretId?: string }).SecretId ?? '');
       } catch {
@@ -58,6 +70,7 @@ export async function startSecretsManagerFake(secrets: Record<string, string> = 
     get calls() {
       return calls;
     },
+    requests,
     put: (id, value) => void store.set(id, value),
     deny: (id) => void denied.add(id),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -29,6 +29,9 @@ const httpUrl = rules.httpUrl();
 
 const days = z.int().min(1).max(36_500).nullable();
 
+/** The end of a secret ARN that may be Secrets Manager's random suffix ("-" + 6 letters or digits). */
+export const SECRET_SUFFIX_LIKE = /-[A-Za-z0-9]{6}$/;
+
 /**
  * A secret is referenced by name or ARN, or created as a placeholder that the operator fills after the first deploy.
  * Only the id ever reaches a Lambda's environment, never the value.
@@ -45,6 +48,12 @@ const SecretSchema = z
       .string()
       .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN')
       .optional(),
+    /**
+     * With `arn`: whether it is the complete ARN (ending in Secrets Manager's "-" + 6 random characters) or a
+     * partial one. Required when the ARN ends in "-" + 6 letters or digits, which reads either way
+     * (lib/constructs/secret-ref.ts).
+     */
+    complete: z.boolean().optional(),
     /** `true`: the stack creates a placeholder secret whose description says which JSON to store in it. */
     create: z.literal(true).optional(),
     /** Customer managed KMS key the secret is encrypted with, if any (the function gets kms:Decrypt via Secrets Manager only). */
@@ -57,6 +66,18 @@ const SecretSchema = z
     const given = [s.name, s.arn, s.create].filter((v) => v !== undefined).length;
     if (given !== 1) {
       ctx.addIssue({ code: 'custom', message: 'give exactly one of "name", "arn" or "create": true' });
+    }
+    // --- Complete vs partial ARN (deploy proof, issue 17)
+    if (s.complete !== undefined && s.arn === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['complete'], message: 'only applies to "arn"' });
+    } else if (s.arn !== undefined && SECRET_SUFFIX_LIKE.test(s.arn) && s.complete === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['complete'],
+        message: `is required: "${s.arn.slice(-7)}" may be Secrets Manager's random suffix or the end of the name; set true for the complete ARN (as the console shows it), false for a partial one`,
+      });
+    } else if (s.arn !== undefined && s.complete === true && !SECRET_SUFFIX_LIKE.test(s.arn)) {
+      ctx.addIssue({ code: 'custom', path: ['complete'], message: 'a complete ARN ends in "-" and the 6 characters Secrets Manager adds to the name' });
     }
   });
 
@@ -179,6 +200,46 @@ const StagingSchema = z.strictObject({
   removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
 });
 
+// --- Deployment options: network placement and export concurrency (deploy proof, issue 17) ---
+
+const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'must be an IPv4 address');
+
+/**
+ * Where the functions run. `none`: Lambda's own network (egress from AWS's shared, changing addresses). `create`: a new
+ * VPC whose private subnets leave through NAT gateways with Elastic IPs, the stable addresses to allow-list.
+ * `existing`: your VPC's private subnets (egress through your NAT). Both VPC modes add endpoints for S3 and Secrets
+ * Manager, so only Mixpanel and Adobe traffic crosses the NAT (docs/deploy.md, costs included).
+ */
+const NetworkSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('none') }),
+  z.strictObject({
+    mode: z.literal('create'),
+    /** NAT gateways, one per AZ, each with its Elastic IP (1 is cheaper, 2 survives an AZ outage). @default 2 */
+    natGateways: z.int().min(1).max(3).default(2),
+    /** @default 10.80.0.0/16 */
+    cidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR from /16 to /24').default('10.80.0.0/16'),
+  }),
+  z.strictObject({
+    mode: z.literal('existing'),
+    vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id (vpc-…)'),
+    /** Private subnets with a route to a NAT gateway, one per AZ listed below (same order). */
+    privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')).min(1),
+    availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone')).min(1),
+    /** The subnets' route tables (same order), for the S3 gateway endpoint. */
+    privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'must be a route table id (rtb-…)')).min(1),
+    /**
+     * `false` when the VPC already has S3 and Secrets Manager endpoints (a second private-DNS one fails).
+     * @default true
+     */
+    createEndpoints: z.boolean().default(true),
+    /** Your NAT's public addresses, repeated in the EgressIps output. */
+    egressIps: z.array(ipv4).optional(),
+  }),
+]);
+export type NetworkConfig = z.output<typeof NetworkSchema>;
+
+// --- End of deployment options ---
+
 export const ConnectorConfigSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -200,6 +261,15 @@ export const ConnectorConfigSchema = z
     mapping: rules.mapping().default(DEFAULTS.mapping),
     alarms: AlarmsSchema.prefault({}),
     retention: RetentionSchema.prefault({}),
+    // --- Deployment options (deploy proof, issue 17)
+    /** VPC placement for stable egress IPs. @default {"mode": "none"} */
+    network: NetworkSchema.default({ mode: 'none' }),
+    /**
+     * Reserved concurrency 1 per export function (two exports of a project never overlap). Lambda keeps 100
+     * executions unreserved, so an account whose quota is below 100 + the number of projects (new accounts: 10)
+     * cannot deploy it: `false` there. @default true
+     */
+    reserveExportConcurrency: z.boolean().default(true),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();
@@ -229,6 +299,12 @@ export const ConnectorConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['projects', i, 'window', 'minutes'], message: 'must be at least 20 with aep.sink "batch" (one Platform batch per window stays under the ~90 batches/day guardrail)' });
       }
     });
+    if (c.network.mode === 'existing') {
+      const n = c.network;
+      if (n.privateSubnetIds.length !== n.availabilityZones.length || n.privateSubnetIds.length !== n.privateSubnetRouteTableIds.length) {
+        ctx.addIssue({ code: 'custom', path: ['network', 'privateSubnetIds'], message: 'needs one availability zone and one route table per subnet, in the same order' });
+      }
+    }
     if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
       ctx.addIssue({ code: 'custom', path: ['aep', 'inletUrl'], message: 'is required with aep.sink "streaming" (the streaming connection URL)' });
     }

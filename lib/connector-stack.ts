@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Aws, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Annotations, Aws, CfnOutput, CfnResource, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { ConnectorConfig } from './config.ts';
@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from './constructs/connector-function.ts';
 import { ExportProject } from './constructs/export-project.ts';
 import { Forwarder } from './constructs/forwarder.ts';
 import { Monitoring } from './constructs/monitoring.ts';
+import { ConnectorNetwork } from './constructs/network.ts';
 import { MIXPANEL_SECRET_SHAPE, SecretRef } from './constructs/secret-ref.ts';
 import { StagingBucket } from './constructs/staging-bucket.ts';
 import { acknowledge } from './nag.ts';
@@ -27,6 +28,9 @@ const FEATURE_FLAGS = {
   '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
   '@aws-cdk/aws-s3:createDefaultLoggingPolicy': true,
 } as const;
+
+/** The id of CDK's stack-singleton bucket-notifications handler (aws-s3 NotificationsResourceHandler). */
+const NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
 
 /** Props of {@link ConnectorStack}. */
 export interface ConnectorStackProps extends StackProps {
@@ -49,6 +53,8 @@ export class ConnectorStack extends Stack {
   readonly forwarder: Forwarder;
   readonly monitoring: Monitoring;
   readonly scheduleDeadLetterQueue: Queue;
+  /** The VPC the functions run in, when `network.mode` is not `none`. */
+  readonly network: ConnectorNetwork | undefined;
 
   constructor(scope: Construct, id: string, props: ConnectorStackProps) {
     super(scope, id, props);
@@ -77,6 +83,11 @@ export class ConnectorStack extends Stack {
       retentionPeriod: Duration.days(14),
     });
 
+    // --- Stable egress (optional): the functions in a VPC behind NAT with known addresses.
+    this.network = config.network.mode === 'none' ? undefined : new ConnectorNetwork(this, 'Network', { config: config.network, logRetention });
+    const network = this.network?.functions;
+    if (config.reserveExportConcurrency) this.warnReservedConcurrency(config.projects.length);
+
     // Projects that reference the same existing secret share one SecretRef (one grant per function either way).
     const sharedSecrets = new Map<string, SecretRef>();
     this.projects = config.projects.map((project) => {
@@ -97,10 +108,18 @@ export class ConnectorStack extends Stack {
         metricsNamespace: config.metricsNamespace,
         logRetention,
         ...(secret !== undefined ? { secret } : {}),
+        reserveConcurrency: config.reserveExportConcurrency,
+        ...(network !== undefined ? { network } : {}),
       });
     });
 
-    this.forwarder = new Forwarder(this, 'Forwarder', { config, staging: this.staging, entry: entries.forward, logRetention });
+    this.forwarder = new Forwarder(this, 'Forwarder', {
+      config,
+      staging: this.staging,
+      entry: entries.forward,
+      logRetention,
+      ...(network !== undefined ? { network } : {}),
+    });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       namespace: config.metricsNamespace,
@@ -112,6 +131,35 @@ export class ConnectorStack extends Stack {
 
     this.addOutputs();
     this.acknowledgeFrameworkFindings();
+    this.logFrameworkFunctions(logRetention);
+  }
+
+  /**
+   * CDK's own deploy-time Lambdas (the bucket-notifications handler) would log to a group Lambda creates on first
+   * use, kept forever. Each gets a log group of its own with the stack's retention, named in its LoggingConfig.
+   * https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html
+   */
+  private logFrameworkFunctions(retention: RetentionDays): void {
+    const handler = this.node.tryFindChild(NOTIFICATIONS_HANDLER_ID);
+    const fn = handler?.node.tryFindChild('Resource');
+    if (!(fn instanceof CfnResource) || fn.cfnResourceType !== 'AWS::Lambda::Function') return;
+    const logs = new LogGroup(this, 'BucketNotificationsHandlerLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
+    fn.addPropertyOverride('LoggingConfig', { LogGroup: logs.logGroupName });
+  }
+
+  /**
+   * Reserved concurrency must leave 100 executions unreserved in the account and region, so it fails to deploy on
+   * accounts whose quota is small (new accounts start at 10): said at synth, before CloudFormation rolls back.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   */
+  private warnReservedConcurrency(projects: number): void {
+    Annotations.of(this).addWarningV2(
+      'connector:reserved-export-concurrency',
+      `Each export function reserves 1 concurrent execution (${projects} in all). Lambda keeps 100 unreserved, so the ` +
+        `deploy fails where the account's Lambda concurrency quota is below ${100 + projects} (new accounts: 10). ` +
+        'Check: aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions. Below that, request an ' +
+        'increase or set "reserveExportConcurrency": false (docs/deploy.md).',
+    );
   }
 
   /** Findings on resources the CDK adds on our behalf, or that cdk-nag cannot see through. */
@@ -122,7 +170,7 @@ export class ConnectorStack extends Stack {
       'This queue is itself a dead-letter queue: the DeadLetterConfig of every export schedule points to it (cdk-nag only recognises DLQs referenced by an SQS RedrivePolicy).',
     );
     // S3 bucket notifications are configured by a CDK-provided custom resource Lambda.
-    const handler = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
+    const handler = this.node.tryFindChild(NOTIFICATIONS_HANDLER_ID);
     if (handler !== undefined) {
       acknowledge(
         handler,
@@ -162,6 +210,10 @@ export class ConnectorStack extends Stack {
           `Fills the placeholder Mixpanel secret of project ${pid}`,
         );
       }
+    }
+
+    if (this.network !== undefined && this.network.egressIps.length > 0) {
+      out('EgressIps', Fn.join(',', this.network.egressIps), 'Public addresses the functions leave through: allow-list these at Mixpanel and Adobe');
     }
 
     const fwd = this.forwarder;

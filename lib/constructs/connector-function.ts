@@ -7,6 +7,7 @@ import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } fro
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
+import type { FunctionNetwork } from './network.ts';
 
 /** The repository root (the directory holding package.json and package-lock.json). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -93,6 +94,8 @@ export interface ConnectorFunctionProps {
   readonly reservedConcurrentExecutions?: number;
   /** A file copied into the bundle as `mapping.json` (the forwarder's custom mapping). @default - none */
   readonly bundledMappingFile?: string;
+  /** The VPC placement for stable egress (lib/constructs/network.ts). @default - Lambda's own network */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -136,6 +139,7 @@ export class ConnectorFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+      ...(props.network ?? {}),
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
@@ -176,6 +180,14 @@ export class ConnectorFunction extends Construct {
       'AwsSolutions-IAM5[Resource::*]',
       'X-Ray has no resource-level permissions, so xray:PutTraceSegments and xray:PutTelemetryRecords can only be granted on "*" (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html). This policy holds nothing else.',
     );
+    if (props.network !== undefined) {
+      acknowledge(
+        this.role,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        'Added by CDK for a function in a VPC: Lambda uses it to create and delete the network interfaces in the ' +
+          'subnets; the function code makes no EC2 call.',
+      );
+    }
     acknowledge(
       this.function,
       'AwsSolutions-L1',

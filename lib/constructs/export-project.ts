@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import type { ProjectConfig } from '../config.ts';
 import { ConnectorFunction, EXPORT_TIMEOUT } from './connector-function.ts';
 import { MIXPANEL_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
+import type { FunctionNetwork } from './network.ts';
 import type { StagingBucket } from './staging-bucket.ts';
 
 /** Powertools `service` of the export Lambdas: a dimension of every export metric. */
@@ -40,6 +41,10 @@ export interface ExportProjectProps {
   readonly logRetention: RetentionDays;
   /** The secret, when several projects share one (see ConnectorStack). @default - one is made from project.secret */
   readonly secret?: SecretRef;
+  /** Reserved concurrency 1 (config `reserveExportConcurrency`). @default true */
+  readonly reserveConcurrency?: boolean;
+  /** VPC placement (config `network`). @default - Lambda's own network */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -68,7 +73,8 @@ export class ExportProject extends Construct {
       description: `Exports Mixpanel project ${label} raw events into the staging bucket`,
       timeout: EXPORT_TIMEOUT,
       memorySize: 1024,
-      reservedConcurrentExecutions: 1,
+      ...(props.reserveConcurrency === false ? {} : { reservedConcurrentExecutions: 1 }),
+      ...(props.network !== undefined ? { network: props.network } : {}),
       serviceName: EXPORT_SERVICE_NAME,
       metricsNamespace: props.metricsNamespace,
       logRetention: props.logRetention,

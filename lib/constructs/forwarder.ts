@@ -1,6 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EventType } from 'aws-cdk-lib/aws-s3';
 import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
@@ -9,6 +8,7 @@ import { Construct } from 'constructs';
 import type { ConnectorConfig } from '../config.ts';
 import { BUNDLED_MAPPING_PATH, ConnectorFunction, FORWARD_TIMEOUT } from './connector-function.ts';
 import { AEP_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
+import type { FunctionNetwork } from './network.ts';
 import type { StagingBucket } from './staging-bucket.ts';
 
 /** Powertools `service` of the forward Lambda: a dimension of every forward metric. */
@@ -29,6 +29,8 @@ export interface ForwarderProps {
   readonly staging: StagingBucket;
   readonly entry: string;
   readonly logRetention: RetentionDays;
+  /** VPC placement (config `network`). @default - Lambda's own network */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -59,6 +61,7 @@ export class Forwarder extends Construct {
       metricsNamespace: config.metricsNamespace,
       logRetention: props.logRetention,
       ...(localMapping !== undefined ? { bundledMappingFile: localMapping } : {}),
+      ...(props.network !== undefined ? { network: props.network } : {}),
     });
 
     // --- Staging: read the manifests and parts, write receipts (delivery/) and refused records (rejected/).
@@ -125,14 +128,23 @@ export class Forwarder extends Construct {
       suffix: 'manifest.json',
     });
 
-    // Adds sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes/ChangeMessageVisibility on this queue to the role.
-    this.fn.function.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: 1,
-        reportBatchItemFailures: true,
-        maxConcurrency: aep.maxConcurrency,
+    // The event source mapping polls the queue with the function's role. Written out instead of SqsEventSource, whose
+    // grantConsumeMessages also adds sqs:GetQueueUrl, which polling never uses (the deploy test checks every grant).
+    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html (execution role permissions)
+    this.fn.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:DeleteMessage'],
+        resources: [this.queue.queueArn],
       }),
     );
+    const source = this.fn.function.addEventSourceMapping('ManifestQueueSource', {
+      eventSourceArn: this.queue.queueArn,
+      batchSize: 1,
+      reportBatchItemFailures: true,
+      maxConcurrency: aep.maxConcurrency,
+    });
+    // Lambda checks the role's permissions when the mapping is created.
+    source.node.addDependency(this.fn.role);
   }
 }
 

@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -67,6 +68,29 @@ export class Monitoring extends Construct {
     if (props.alarms.email !== undefined) {
       const topic = new Topic(this, 'AlarmTopic', { displayName: 'Mixpanel → AEP connector alarms', enforceSSL: true });
       topic.addSubscription(new EmailSubscription(props.alarms.email));
+      // The topic's policy holds CDK's TLS-only deny; this lets the alarms of this account and region publish to it,
+      // and no one else (confused-deputy guard on both the source account and the alarm ARNs).
+      // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+      const stack = Stack.of(this);
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'AllowCloudWatchAlarmsToPublish',
+          principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': stack.account },
+            ArnLike: {
+              'aws:SourceArn': stack.formatArn({
+                service: 'cloudwatch',
+                resource: 'alarm',
+                resourceName: '*',
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              }),
+            },
+          },
+        }),
+      );
       this.topics.push(topic);
     }
     if (props.alarms.snsTopicArn !== undefined) {

@@ -2,7 +2,7 @@ import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { SecretConfig } from '../config.ts';
+import { SECRET_SUFFIX_LIKE, type SecretConfig } from '../config.ts';
 import { acknowledge } from '../nag.ts';
 
 /** What a placeholder secret must hold, written into its description and pre-filled as a template. */
@@ -72,9 +72,9 @@ export class SecretRef extends Construct {
       this.secretId = this.created.secretArn;
       this.policyArn = this.created.secretArn;
     } else if (config.arn !== undefined) {
-      this.secretId = config.arn;
-      // A complete ARN ends with Secrets Manager's random "-XXXXXX"; a partial one needs it matched.
-      this.policyArn = /-[A-Za-z0-9]{6}$/.test(config.arn) ? config.arn : `${config.arn}-??????`;
+      const ref = secretArnRef(config.arn, config.complete);
+      this.secretId = ref.secretId;
+      this.policyArn = ref.policyArn;
     } else {
       const name = config.name!;
       this.secretId = name;
@@ -102,4 +102,22 @@ export class SecretRef extends Construct {
       );
     }
   }
+}
+
+/**
+ * How an existing secret given by ARN is read and granted.
+ *
+ * A complete ARN ends with the "-" and 6 random characters Secrets Manager appends to the name; a partial ARN stops
+ * at the name and is granted with `-??????` for that suffix. Whether `…:secret:app-mobile` is complete or partial
+ * cannot be told from the text, and Secrets Manager itself takes such a partial ARN for a complete one (SecretId of
+ * GetSecretValue: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
+ * So the config says which (`complete`, checked by lib/config.ts), and a partial one whose name looks suffixed is read
+ * by its name, which Secrets Manager resolves without guessing.
+ * @param complete `true`/`false` from the config; required by the config schema when the ARN ends like a suffix
+ */
+export function secretArnRef(arn: string, complete: boolean | undefined): { secretId: string; policyArn: string } {
+  const isComplete = complete ?? SECRET_SUFFIX_LIKE.test(arn);
+  if (isComplete) return { secretId: arn, policyArn: arn };
+  const name = arn.slice(arn.indexOf(':secret:') + ':secret:'.length);
+  return { secretId: SECRET_SUFFIX_LIKE.test(name) ? name : arn, policyArn: `${arn}-??????` };
 }

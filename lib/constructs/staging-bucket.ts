@@ -103,28 +103,34 @@ export class StagingBucket extends Construct {
 
   /**
    * Grants object access per area, scoped to `${prefix}${area}/*` of this bucket (or one project's part of it), plus
-   * s3:ListBucket on the bucket.
+   * s3:ListBucket limited by `s3:prefix` to those same key prefixes.
    *
-   * ListBucket is unconditional on purpose: a HeadObject/GetObject of a missing key answers 404 only to callers that
-   * hold s3:ListBucket (otherwise 403), and the Lambdas probe for manifests and receipts that may not exist yet.
-   * https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+   * ListBucket is there for the answers to missing keys, not for listing (no code path lists): a HeadObject/GetObject
+   * of a missing key answers 404 only to callers allowed s3:ListBucket, otherwise 403
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), and the Lambdas probe for manifests and
+   * receipts that may not exist yet. For that check S3 evaluates the key as `s3:prefix`, so the prefix condition keeps
+   * the 404s inside the granted areas and stops one project's function from listing another's keys (the same rule as
+   * implemented for compatibility in ceph/ceph#68577).
    */
   grantAreas(grantee: IGrantable, access: AreaAccess): void {
     const prefixOf = (area: StagingArea) => (access.projectId === undefined ? this.keyPrefix(area) : this.projectKeyPrefix(area, access.projectId));
-    const objects = (areas: readonly StagingArea[] | undefined) => (areas ?? []).map((a) => this.bucket.arnForObjects(`${prefixOf(a)}*`));
-    const add = (actions: string[], resources: string[]) => {
-      if (resources.length > 0) grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
+    const areas = [...new Set([...(access.read ?? []), ...(access.write ?? []), ...(access.delete ?? [])])];
+    const objects = (list: readonly StagingArea[] | undefined) => (list ?? []).map((a) => this.bucket.arnForObjects(`${prefixOf(a)}*`));
+    const add = (actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>) => {
+      if (resources.length > 0) {
+        grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) }));
+      }
     };
-    add(['s3:ListBucket'], [this.bucket.bucketArn]);
+    if (areas.length > 0) add(['s3:ListBucket'], [this.bucket.bucketArn], { StringLike: { 's3:prefix': areas.map((a) => `${prefixOf(a)}*`) } });
     add(['s3:GetObject'], objects(access.read));
-    // PutObject covers Create/UploadPart/CompleteMultipartUpload; abort and list-parts are separate actions.
-    add(['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], objects(access.write));
+    // PutObject covers Create/UploadPart/CompleteMultipartUpload; AbortMultipartUpload is lib-storage's clean-up of a
+    // failed upload. Listing parts is never needed (lib-storage keeps the part list itself).
+    add(['s3:PutObject', 's3:AbortMultipartUpload'], objects(access.write));
     add(['s3:DeleteObject'], objects(access.delete));
 
     // The object wildcards above are the point of the grant: keys are generated per window under one area.
     if (Construct.isConstruct(grantee)) {
       const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket);
-      const areas = new Set([...(access.read ?? []), ...(access.write ?? []), ...(access.delete ?? [])]);
       for (const area of areas) {
         acknowledge(
           grantee,

@@ -3,20 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectorConfigError, loadConnectorConfig, parseConnectorConfig, scheduleIntervalMinutes } from '../../lib/config.ts';
-import { twoProjectConfig } from './helpers.ts';
+import { loadConnectorConfig, parseConnectorConfig, scheduleIntervalMinutes } from '../../lib/config.ts';
+import { problemsOf, twoProjectConfig } from './helpers.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../connector.config.example.json', import.meta.url));
 
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConnectorConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConnectorConfigError');
-}
 
 describe('connector config', () => {
   const dirs: string[] = [];

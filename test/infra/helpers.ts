@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { type ConnectorConfigInput, parseConnectorConfig } from '../../lib/config.ts';
+import { ConnectorConfigError, type ConnectorConfigInput, parseConnectorConfig } from '../../lib/config.ts';
 import { ConnectorStack } from '../../lib/connector-stack.ts';
 
 /** Template tests skip bundling, so a stub stands in for both handlers (only its existence is checked). */
@@ -113,4 +113,51 @@ export function render(value: unknown): string {
     if ('Ref' in v) return `\${${v.Ref}}`;
   }
   return JSON.stringify(value);
+}
+
+const KMS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+/**
+ * The configurations the deploy checks run over (template tests and AWS's validator): several projects, EU,
+ * customer-managed key, alarm email, stack-created secrets, VPC off / created / existing.
+ */
+export function deployVariants(): Record<string, ConnectorConfigInput> {
+  const base = twoProjectConfig(); // two projects (one EU, one stack-created secret), alarm email
+  const several: ConnectorConfigInput = {
+    ...base,
+    staging: { prefix: 'mixpanel/' },
+    projects: [
+      ...base.projects,
+      { ...base.projects[0]!, id: '333', name: 'app', secret: { name: 'mixpanel/app', kmsKeyArn: KMS_KEY } },
+    ],
+    aep: { ...base.aep, secret: { create: true } },
+  };
+  return {
+    'two projects, EU, alarm email': base,
+    'three projects, prefix, customer-managed key, stack-created secrets': several,
+    'created VPC with 2 NAT gateways': { ...base, network: { mode: 'create', natGateways: 2 } },
+    'existing VPC': {
+      ...base,
+      network: {
+        mode: 'existing',
+        vpcId: 'vpc-0123456789abcdef0',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+        privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+        privateSubnetRouteTableIds: ['rtb-0123456789abcdef0', 'rtb-0123456789abcdef1'],
+        egressIps: ['203.0.113.10', '203.0.113.11'],
+      },
+    },
+    'no reserved concurrency': { ...base, reserveExportConcurrency: false },
+  };
+}
+
+/** The problems a config error lists (fails when `fn` does not throw one). */
+export function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConnectorConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConnectorConfigError');
 }

@@ -9,7 +9,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { parseConnectorConfig } from '../../lib/config.ts';
 import { ConnectorStack } from '../../lib/connector-stack.ts';
-import { STUB_HANDLER, twoProjectConfig } from './helpers.ts';
+import { STUB_HANDLER, deployVariants, twoProjectConfig } from './helpers.ts';
 
 function checkedApp(mutate?: (stack: ConnectorStack) => void): App {
   const input = twoProjectConfig();
@@ -32,6 +32,17 @@ describe('cdk-nag AwsSolutions', () => {
   it('should find nothing unacknowledged with every optional feature on', () => {
     // Act + Assess
     expect(() => checkedApp().synth()).not.toThrow();
+  });
+
+  it.each(['created VPC with 2 NAT gateways', 'existing VPC'])('should find nothing unacknowledged with the functions in a VPC (%s)', (variant) => {
+    // Prepare
+    const config = parseConnectorConfig(deployVariants()[variant]!);
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    new ConnectorStack(app, 'NagVpc', { config, entries: { export: STUB_HANDLER, forward: STUB_HANDLER } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    // Act + Assess
+    expect(() => app.synth()).not.toThrow();
   });
 
   it('should still fail synth on a new finding (the checks are live, the acknowledgements narrow)', () => {

@@ -562,6 +562,7 @@ describe('ConnectorStack variants', () => {
     const input = oneProjectConfig();
     input.projects[0]!.secret = {
       arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:mixpanel/web-AbC123',
+      complete: true,
       kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     };
     input.aep.secret = { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aep' };
