@@ -37,8 +37,22 @@ interface Settings {
   readonly memoryLarge: number;
 }
 
-const FULL: Settings = { mapEvents: 100_000, mapRounds: 5, exportEvents: 500_000, exportRounds: 3, memorySmall: 100_000, memoryLarge: 2_000_000 };
-const QUICK: Settings = { mapEvents: 20_000, mapRounds: 3, exportEvents: 60_000, exportRounds: 1, memorySmall: 10_000, memoryLarge: 100_000 };
+const FULL: Settings = {
+  mapEvents: 100_000,
+  mapRounds: 5,
+  exportEvents: 500_000,
+  exportRounds: 3,
+  memorySmall: 100_000,
+  memoryLarge: 2_000_000,
+};
+const QUICK: Settings = {
+  mapEvents: 20_000,
+  mapRounds: 3,
+  exportEvents: 60_000,
+  exportRounds: 1,
+  memorySmall: 10_000,
+  memoryLarge: 100_000,
+};
 
 /** Mixpanel project ids of the three datasets (one emulator serves them all). */
 const PROJECT = { export: '1001', small: '1002', large: '1003' } as const;
@@ -55,13 +69,18 @@ const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 
 const rate = (events: number, ms: number): number => (events * 1000) / ms;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'cpu-prof': { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'cpu-prof': { type: 'boolean' } },
+    strict: true,
+  });
   const quick = values.quick === true;
   const settings = quick ? QUICK : FULL;
   const only = new Set<Section>(values.only === undefined ? SECTIONS : (values.only.split(',') as Section[]));
-  for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (one of ${SECTIONS.join(', ')})`);
+  for (const s of only)
+    if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (one of ${SECTIONS.join(', ')})`);
   if (only.has('forward')) only.add('export'); // forward sends the windows the export rounds commit
-  const profileDir = values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
+  const profileDir =
+    values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
   const started = performance.now();
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -82,10 +101,7 @@ async function main(): Promise<void> {
       outputChars: number;
       perRound: Array<{ rooflineMs: number; productMs: number }>;
       breakdown: { productMs: number; parseMs: number; serializeRecordsMs: number };
-    }>(
-      'bench/workers/map.ts',
-      [String(settings.mapEvents), String(settings.mapRounds), String(SEED)],
-    );
+    }>('bench/workers/map.ts', [String(settings.mapEvents), String(settings.mapRounds), String(SEED)]);
     const product = median(r.perRound.map((x) => rate(r.events, x.productMs)));
     const roofline = median(r.perRound.map((x) => rate(r.events, x.rooflineMs)));
     const ratio = median(r.perRound.map((x) => x.rooflineMs / x.productMs));
@@ -98,7 +114,11 @@ async function main(): Promise<void> {
       rounds: r.perRound.length,
       outputToInputBytes: round(r.outputChars / r.inputBytes, 2),
       // Shares of the product's time: parsing the line, and serialising the record it must output.
-      productShares: { parse: round(b.parseMs / b.productMs, 3), stringifyRecord: round(b.serializeRecordsMs / b.productMs, 3), mapping: round(1 - (b.parseMs + b.serializeRecordsMs) / b.productMs, 3) },
+      productShares: {
+        parse: round(b.parseMs / b.productMs, 3),
+        stringifyRecord: round(b.serializeRecordsMs / b.productMs, 3),
+        mapping: round(1 - (b.parseMs + b.serializeRecordsMs) / b.productMs, 3),
+      },
     };
     table.push(
       row('map', 'product mapper(JSON.parse(line))', product),
@@ -106,7 +126,9 @@ async function main(): Promise<void> {
       `${''.padEnd(8)}ratio ${ratio.toFixed(3)}; product time: parse ${Math.round((100 * b.parseMs) / b.productMs)}%, stringify of the record ${Math.round((100 * b.serializeRecordsMs) / b.productMs)}%, the rest ${Math.round(100 * (1 - (b.parseMs + b.serializeRecordsMs) / b.productMs))}%`,
     );
     if (profileDir !== undefined) {
-      await runWorker('bench/workers/map.ts', [String(settings.mapEvents), '2', String(SEED)], { env: profiled(profileDir, 'map') });
+      await runWorker('bench/workers/map.ts', [String(settings.mapEvents), '2', String(SEED)], {
+        env: profiled(profileDir, 'map'),
+      });
       profiles.map = await topFrames(path.join(profileDir, 'map.cpuprofile'));
     }
   }
@@ -117,18 +139,34 @@ async function main(): Promise<void> {
     if (needStack) {
       const projects = [
         ...(only.has('export') ? [{ projectId: PROJECT.export, dataset: dataset(settings.exportEvents) }] : []),
-        ...(only.has('memory') ? [{ projectId: PROJECT.small, dataset: dataset(settings.memorySmall) }, { projectId: PROJECT.large, dataset: dataset(settings.memoryLarge) }] : []),
+        ...(only.has('memory')
+          ? [
+              { projectId: PROJECT.small, dataset: dataset(settings.memorySmall) },
+              { projectId: PROJECT.large, dataset: dataset(settings.memoryLarge) },
+            ]
+          : []),
       ];
       stack = await startBenchStack(projects);
     }
     if (only.has('export') && stack !== undefined) {
-      Object.assign(result, await exportAndForward(stack, settings, from, to, only.has('forward'), profileDir, profiles, table, log));
+      Object.assign(
+        result,
+        await exportAndForward(stack, settings, from, to, only.has('forward'), profileDir, profiles, table, log),
+      );
     }
     if (only.has('memory') && stack !== undefined) {
       // The worker runs as a bundle built like the Lambdas', on plain Node: what a function's memory looks like.
       const bundleDir = await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-bundle-'));
       const worker = await bundleWorker('bench/workers/pipeline-memory.ts', bundleDir);
-      type MemoryRun = { exported: number; accepted: number; rejected: number; maxRssMb: number; peakHeapMb: number; ms: number; phasesMb: Record<'export' | 'forward', Record<string, number>> };
+      type MemoryRun = {
+        exported: number;
+        accepted: number;
+        rejected: number;
+        maxRssMb: number;
+        peakHeapMb: number;
+        ms: number;
+        phasesMb: Record<'export' | 'forward', Record<string, number>>;
+      };
       const memory = async (project: string, label: string): Promise<MemoryRun> => {
         log(`memory: ${label} window`);
         const seriesDir = process.env.BENCH_MEMORY_SERIES_DIR;
@@ -169,14 +207,25 @@ async function main(): Promise<void> {
   if (only.has('bundle')) {
     log('bundle: esbuild');
     const [exp, fwd] = [await measureBundle('export'), await measureBundle('forward')];
-    result.bundle = { exportBytes: exp.bytes, forwardBytes: fwd.bytes, largestInputs: { export: exp.largest, forward: fwd.largest } };
-    table.push(`bundle  export ${exp.bytes.toLocaleString('en-US')} B, forward ${fwd.bytes.toLocaleString('en-US')} B (index.mjs, minified)`);
+    result.bundle = {
+      exportBytes: exp.bytes,
+      forwardBytes: fwd.bytes,
+      largestInputs: { export: exp.largest, forward: fwd.largest },
+    };
+    table.push(
+      `bundle  export ${exp.bytes.toLocaleString('en-US')} B, forward ${fwd.bytes.toLocaleString('en-US')} B (index.mjs, minified)`,
+    );
   }
 
   if (profileDir !== undefined) {
     result.profile = profiles;
     for (const [name, p] of Object.entries(profiles)) {
-      table.push(`profile ${name}: busy ${p.busyMs} ms, idle ${p.idleMs} ms; top self time: ${p.top.slice(0, 5).map((t) => `${t.frame} ${t.selfPct}%`).join('; ')}`);
+      table.push(
+        `profile ${name}: busy ${p.busyMs} ms, idle ${p.idleMs} ms; top self time: ${p.top
+          .slice(0, 5)
+          .map((t) => `${t.frame} ${t.selfPct}%`)
+          .join('; ')}`,
+      );
     }
     await rm(profileDir, { recursive: true, force: true });
   }
@@ -222,7 +271,11 @@ async function exportAndForward(
   const window = makeWindow(from, to, 'processing-time');
   const env = stack.env(PROJECT.export);
   // The query the product sends for this window (same settings as its environment), for the roofline and the peer.
-  const query = exportQuery(window, { minutes: 60, settleMinutes: 0, lookbackDays: 5, maxWindowsPerRun: 24, dateZone: 'UTC' }, Date.now());
+  const query = exportQuery(
+    window,
+    { minutes: 60, settleMinutes: 0, lookbackDays: 5, maxWindowsPerRun: 24, dateZone: 'UTC' },
+    Date.now(),
+  );
   const url = new URL('/api/2.0/export', stack.mixpanelUrl);
   url.searchParams.set('project_id', PROJECT.export);
   url.searchParams.set('from_date', query.from_date);
@@ -231,19 +284,27 @@ async function exportAndForward(
   const authorization = `Basic ${Buffer.from(`${stack.credentials.username}:${stack.credentials.secret}`).toString('base64')}`;
   const runId = Date.now();
   const prefix = (r: number | string): string => `bench-${runId}-export-${r}/`;
-  const cpu = (): { emulator?: number; s3?: number } => ({ emulator: processCpuMs(stack.pids.mixpanelEmulator!), s3: processCpuMs(stack.pids.s3rver!) });
-  const measured = async <T extends { events: number; ms: number; cpuMs: number }>(run: () => Promise<T>): Promise<T & ExportRun> => {
+  const cpu = (): { emulator?: number; s3?: number } => ({
+    emulator: processCpuMs(stack.pids.mixpanelEmulator!),
+    s3: processCpuMs(stack.pids.s3rver!),
+  });
+  const measured = async <T extends { events: number; ms: number; cpuMs: number }>(
+    run: () => Promise<T>,
+  ): Promise<T & ExportRun> => {
     const before = cpu();
     const r = await run();
     const after = cpu();
     return {
       ...r,
-      ...(before.emulator !== undefined && after.emulator !== undefined ? { emulatorCpuMs: after.emulator - before.emulator } : {}),
+      ...(before.emulator !== undefined && after.emulator !== undefined
+        ? { emulatorCpuMs: after.emulator - before.emulator }
+        : {}),
       ...(before.s3 !== undefined && after.s3 !== undefined ? { s3CpuMs: after.s3 - before.s3 } : {}),
     };
   };
   const contenders = {
-    roofline: () => measured(() => runWorker<ExportRun>('bench/workers/export-roofline.ts', [url.toString(), authorization])),
+    roofline: () =>
+      measured(() => runWorker<ExportRun>('bench/workers/export-roofline.ts', [url.toString(), authorization])),
     product: (r: number) =>
       measured(() =>
         runWorker<ExportRun & { quarantined: number; manifestKeys: string[]; parts: number; bytes: number }>(
@@ -267,7 +328,11 @@ async function exportAndForward(
       ),
   };
 
-  const rounds: Array<{ roofline: ExportRun; product: ExportRun & { manifestKeys: string[]; quarantined: number }; peer?: ExportRun }> = [];
+  const rounds: Array<{
+    roofline: ExportRun;
+    product: ExportRun & { manifestKeys: string[]; quarantined: number };
+    peer?: ExportRun;
+  }> = [];
   let peerError: string | undefined;
   for (let r = 0; r < settings.exportRounds; r++) {
     const order = (['roofline', 'product', 'peer'] as const).map((_, i, a) => a[(i + r) % a.length]!);
@@ -289,14 +354,18 @@ async function exportAndForward(
   const productEvents = rounds[0]!.product.events + rounds[0]!.product.quarantined;
   const notes: string[] = [];
   for (const r of rounds) {
-    if (r.roofline.events !== productEvents) notes.push(`roofline read ${r.roofline.events} lines, the product ${productEvents}`);
-    if (r.peer !== undefined && r.peer.events !== productEvents) notes.push(`peer exported ${r.peer.events} lines, the product ${productEvents}`);
+    if (r.roofline.events !== productEvents)
+      notes.push(`roofline read ${r.roofline.events} lines, the product ${productEvents}`);
+    if (r.peer !== undefined && r.peer.events !== productEvents)
+      notes.push(`peer exported ${r.peer.events} lines, the product ${productEvents}`);
   }
   const product = median(rounds.map((r) => rate(r.product.events, r.product.ms)));
   const roofline = median(rounds.map((r) => rate(r.roofline.events, r.roofline.ms)));
   const peers = rounds.filter((r) => r.peer !== undefined);
   const peer = peers.length > 0 ? median(peers.map((r) => rate(r.peer!.events, r.peer!.ms))) : null;
-  const ratio = median(rounds.map((r) => rate(r.product.events, r.product.ms) / rate(r.roofline.events, r.roofline.ms)));
+  const ratio = median(
+    rounds.map((r) => rate(r.product.events, r.product.ms) / rate(r.roofline.events, r.roofline.ms)),
+  );
   const perKEvents = (x: (r: (typeof rounds)[number]) => number | undefined): number | null => {
     const xs = rounds.map(x).filter((v): v is number => v !== undefined);
     return xs.length === 0 ? null : round(median(xs) / (productEvents / 1000), 1);
@@ -324,26 +393,45 @@ async function exportAndForward(
   table.push(
     row('export', 'product client → check → gzip → s3rver', product),
     row('', 'roofline HTTP → gunzip → gzip → discard', roofline),
-    peer === null ? `${''.padEnd(8)}peer mixpanel-import: not measured (${peerError ?? 'not run'})` : row('', 'peer mixpanel-import (same query)', peer),
+    peer === null
+      ? `${''.padEnd(8)}peer mixpanel-import: not measured (${peerError ?? 'not run'})`
+      : row('', 'peer mixpanel-import (same query)', peer),
     `${''.padEnd(8)}ratio ${ratio.toFixed(3)} (product/roofline), ${peer === null ? 'n/a' : (product / peer).toFixed(3)} (product/peer)`,
   );
   let profiledManifest: string | undefined;
   if (profileDir !== undefined) {
-    const p = await runWorker<{ manifestKeys: string[] }>('bench/workers/export-product.ts', [new Date(from).toISOString(), new Date(to).toISOString()], {
-      env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'export') },
-    });
+    const p = await runWorker<{ manifestKeys: string[] }>(
+      'bench/workers/export-product.ts',
+      [new Date(from).toISOString(), new Date(to).toISOString()],
+      {
+        env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'export') },
+      },
+    );
     profiledManifest = p.manifestKeys[0];
     profiles.export = await topFrames(path.join(profileDir, 'export.cpuprofile'));
   }
 
   if (forward) {
-    const runs: Array<{ events: number; accepted: number; rejected: number; byReason: Record<string, number>; complete: boolean; requests: number; maxRequestBytes: number; ms: number; cpuMs: number; aepCpuMs?: number }> = [];
+    const runs: Array<{
+      events: number;
+      accepted: number;
+      rejected: number;
+      byReason: Record<string, number>;
+      complete: boolean;
+      requests: number;
+      maxRequestBytes: number;
+      ms: number;
+      cpuMs: number;
+      aepCpuMs?: number;
+    }> = [];
     for (let r = 0; r < rounds.length; r++) {
       const manifestKey = rounds[r]!.product.manifestKeys[0];
       if (manifestKey === undefined) throw new Error('the export committed no window to forward');
       log(`forward round ${r + 1}/${rounds.length}`);
       const before = processCpuMs(stack.pids.aepEmulator!);
-      const f = await runWorker<(typeof runs)[number]>('bench/workers/forward-product.ts', [manifestKey], { env: { ...env, STAGING_PREFIX: prefix(r) } });
+      const f = await runWorker<(typeof runs)[number]>('bench/workers/forward-product.ts', [manifestKey], {
+        env: { ...env, STAGING_PREFIX: prefix(r) },
+      });
       const after = processCpuMs(stack.pids.aepEmulator!);
       runs.push({ ...f, ...(before !== undefined && after !== undefined ? { aepCpuMs: after - before } : {}) });
       if (!f.complete) throw new Error(`forward round ${r + 1} did not complete: ${JSON.stringify(f)}`);
@@ -364,7 +452,9 @@ async function exportAndForward(
       rounds: runs.length,
       cpuMsPer1kEvents: {
         forwarder: round(median(runs.map((f) => f.cpuMs)) / (runs[0]!.events / 1000), 1),
-        aepEmulator: runs.every((f) => f.aepCpuMs !== undefined) ? round(median(runs.map((f) => f.aepCpuMs!)) / (runs[0]!.events / 1000), 1) : null,
+        aepEmulator: runs.every((f) => f.aepCpuMs !== undefined)
+          ? round(median(runs.map((f) => f.aepCpuMs!)) / (runs[0]!.events / 1000), 1)
+          : null,
       },
     };
     table.push(
@@ -373,7 +463,9 @@ async function exportAndForward(
     );
     if (profileDir !== undefined && profiledManifest !== undefined) {
       // The window the export's profiling pass committed: not forwarded yet.
-      await runWorker('bench/workers/forward-product.ts', [profiledManifest], { env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'forward') } });
+      await runWorker('bench/workers/forward-product.ts', [profiledManifest], {
+        env: { ...env, STAGING_PREFIX: prefix('profile'), ...profiled(profileDir, 'forward') },
+      });
       profiles.forward = await topFrames(path.join(profileDir, 'forward.cpuprofile'));
     }
   }
@@ -390,7 +482,8 @@ function goals(r: Record<string, unknown>): Record<string, boolean | null> {
   return {
     'map.ratio>=0.6': map === undefined ? null : map.ratio >= 0.6,
     'export.ratio>=0.5': exp === undefined ? null : exp.ratio >= 0.5,
-    'export.eventsPerSec>peer': exp === undefined || exp.peerEventsPerSec === null ? null : exp.eventsPerSec > exp.peerEventsPerSec,
+    'export.eventsPerSec>peer':
+      exp === undefined || exp.peerEventsPerSec === null ? null : exp.eventsPerSec > exp.peerEventsPerSec,
     'memory.peakRssLargeMb<=256': mem === undefined ? null : mem.peakRssLargeMb <= 256,
     'memory.ratio<=1.2': mem === undefined ? null : mem.ratio <= 1.2,
     'forward.eventsPerSec>=10000': fwd === undefined ? null : fwd.eventsPerSec >= 10_000,

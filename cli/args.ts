@@ -21,7 +21,11 @@ export interface Parsed<S extends FlagSpec> {
 }
 
 /** Parses `argv` (without the command name) against `spec`; `--help`/`-h` is always accepted. */
-export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S, opts: { positionals?: number } = {}): Parsed<S> {
+export function parseFlags<S extends FlagSpec>(
+  argv: readonly string[],
+  spec: S,
+  opts: { positionals?: number } = {},
+): Parsed<S> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -36,23 +40,37 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S,
     throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
   if (parsed.positionals.length > (opts.positionals ?? 0)) {
-    throw new UsageError(`unexpected argument${parsed.positionals.length > 1 ? 's' : ''}: ${parsed.positionals.join(' ')}`);
+    throw new UsageError(
+      `unexpected argument${parsed.positionals.length > 1 ? 's' : ''}: ${parsed.positionals.join(' ')}`,
+    );
   }
   return { flags: parsed.values as Parsed<S>['flags'], positionals: parsed.positionals };
 }
 
 /** A positive integer flag, or the default. */
-export function intFlag(value: string | undefined, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function intFlag(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.replace(/[_,]/g, ''))) throw new UsageError(`--${name} must be a whole number (got "${value}")`);
+  if (!/^\d+$/.test(value.replace(/[_,]/g, '')))
+    throw new UsageError(`--${name} must be a whole number (got "${value}")`);
   const n = Number(value.replace(/[_,]/g, ''));
   if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max} (got ${n})`);
   return n;
 }
 
 /** One of `choices`, or undefined. */
-export function choiceFlag<T extends string>(value: string | undefined, name: string, choices: readonly T[]): T | undefined {
+export function choiceFlag<T extends string>(
+  value: string | undefined,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
   if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be ${choices.join(' or ')} (got "${value}")`);
+  if (!(choices as readonly string[]).includes(value))
+    throw new UsageError(`--${name} must be ${choices.join(' or ')} (got "${value}")`);
   return value as T;
 }

@@ -40,17 +40,26 @@ export function readMappingSettings(env: Env, opts: { requireProject?: boolean }
   // The local role validates whatever is set; STAGING_BUCKET is not needed to map, so a placeholder stands in.
   let config: Config | undefined;
   try {
-    config = readConfig({ ...env, STAGING_BUCKET: 'unused-for-mapping', MIXPANEL_PROJECT_ID: undefined, AEP_DATASET_ID: undefined }, 'local');
+    config = readConfig(
+      { ...env, STAGING_BUCKET: 'unused-for-mapping', MIXPANEL_PROJECT_ID: undefined, AEP_DATASET_ID: undefined },
+      'local',
+    );
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
   const tenant = (env.AEP_TENANT_ID ?? '').trim();
-  if (tenant === '') problems.push('AEP_TENANT_ID is required to map events (the tenant id, e.g. acme: custom fields go under _acme)');
-  else if (!/^_?[a-z0-9]+$/i.test(tenant)) problems.push(`AEP_TENANT_ID: AEP_TENANT_ID must be the tenant id, e.g. acme (got ${JSON.stringify(tenant)})`);
+  if (tenant === '')
+    problems.push('AEP_TENANT_ID is required to map events (the tenant id, e.g. acme: custom fields go under _acme)');
+  else if (!/^_?[a-z0-9]+$/i.test(tenant))
+    problems.push(`AEP_TENANT_ID: AEP_TENANT_ID must be the tenant id, e.g. acme (got ${JSON.stringify(tenant)})`);
   const projectId = (env.MIXPANEL_PROJECT_ID ?? '').trim();
-  if (projectId !== '' && !/^\d+$/.test(projectId)) problems.push(`MIXPANEL_PROJECT_ID: MIXPANEL_PROJECT_ID must be the numeric project id (got ${JSON.stringify(projectId)})`);
-  if (projectId === '' && opts.requireProject === true) problems.push('MIXPANEL_PROJECT_ID is required (the numeric Mixpanel project id)');
+  if (projectId !== '' && !/^\d+$/.test(projectId))
+    problems.push(
+      `MIXPANEL_PROJECT_ID: MIXPANEL_PROJECT_ID must be the numeric project id (got ${JSON.stringify(projectId)})`,
+    );
+  if (projectId === '' && opts.requireProject === true)
+    problems.push('MIXPANEL_PROJECT_ID is required (the numeric Mixpanel project id)');
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
   return {
     spec: env.MAPPING?.trim() || 'default',

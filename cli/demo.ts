@@ -83,8 +83,19 @@ const shown = (p: string): string => {
   return rel === '' ? '.' : rel.startsWith('..') ? p : rel;
 };
 
-export async function demoCommand(argv: readonly string[], _env: unknown, io: CliIo, ctx: CliContext = {}): Promise<number> {
-  const { flags } = parseFlags(argv, { events: { type: 'string' }, hours: { type: 'string' }, sink: { type: 'string' }, dir: { type: 'string' }, verbose: { type: 'boolean' } });
+export async function demoCommand(
+  argv: readonly string[],
+  _env: unknown,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
+  const { flags } = parseFlags(argv, {
+    events: { type: 'string' },
+    hours: { type: 'string' },
+    sink: { type: 'string' },
+    dir: { type: 'string' },
+    verbose: { type: 'boolean' },
+  });
   if (flags.help) {
     io.stdout.write(DEMO_USAGE);
     return EXIT_OK;
@@ -124,7 +135,10 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
   await mkdir(o.dir, { recursive: true });
   const lock = await takeLock(path.join(o.dir, 'demo.pid'));
   if (typeof lock === 'number') {
-    line(io.stderr, `error: another demo (process ${lock}) is using ${shown(o.dir)}; wait for it to finish, or pass --dir <another folder>.`);
+    line(
+      io.stderr,
+      `error: another demo (process ${lock}) is using ${shown(o.dir)}; wait for it to finish, or pass --dir <another folder>.`,
+    );
     return { code: EXIT_FAILED, report: new RunReport(undefined), mixpanelLines: 0, aepAccepted: 0 };
   }
   await rm(s3Dir, { recursive: true, force: true });
@@ -149,7 +163,10 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, 'mixpanel-aep-connector demo: the whole pipeline on this machine, no account or network needed');
     line(out);
     line(out, 'Local services (loopback only; credentials are random for this run and never printed)');
-    line(out, `  Mixpanel export emulator  ${s.mixpanel.url}  project ${projectId}: ${count(o.events)} events processed ${hhmm(start)}–${hhmm(end)} UTC (+ Mixpanel's duplicates)`);
+    line(
+      out,
+      `  Mixpanel export emulator  ${s.mixpanel.url}  project ${projectId}: ${count(o.events)} events processed ${hhmm(start)}–${hhmm(end)} UTC (+ Mixpanel's duplicates)`,
+    );
     line(out, `  S3 (s3rver)               ${s.s3.endpoint}  bucket ${s.bucket}, files in ${shown(s3Dir)}`);
     const ingestion = o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion';
     line(out, `  AEP emulator              ${s.aep.url}  IMS + Platform setup APIs + ${ingestion}`);
@@ -160,9 +177,12 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `Platform setup (npm run cli -- provision): ${setup}`);
     const unset = ['AEP_DATASET_ID', 'AEP_SCHEMA_ID', 'AEP_INLET_URL', 'AEP_TENANT_ID'];
     const target: Record<string, undefined> = Object.fromEntries(unset.map((k) => [k, undefined]));
-    const { result: provisioned } = await runProvision({ ...s.env, ...target }, {
-      onStep: (p) => line(out, `  ${p.action.padEnd(8)} ${p.object.padEnd(20)} ${p.name}`),
-    });
+    const { result: provisioned } = await runProvision(
+      { ...s.env, ...target },
+      {
+        onStep: (p) => line(out, `  ${p.action.padEnd(8)} ${p.object.padEnd(20)} ${p.name}`),
+      },
+    );
     const forwardEnv = { ...s.env, ...provisioned.values };
     const datasetId = provisioned.values.AEP_DATASET_ID;
     line(out, `  → dataset ${datasetId}, schema ${provisioned.values.AEP_SCHEMA_ID}`);
@@ -183,7 +203,12 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       const at = start + k * HOUR + SETTLE_MINUTES * 60_000;
       const event = { source: 'schedule' as const, scheduledTime: new Date(at).toISOString() };
       if (k === missed) {
-        steps.push({ at, label: `${hhmm(at)} scheduled run MISSED (e.g. the schedule was paused): nothing runs`, event, missed: true });
+        steps.push({
+          at,
+          label: `${hhmm(at)} scheduled run MISSED (e.g. the schedule was paused): nothing runs`,
+          event,
+          missed: true,
+        });
         continue;
       }
       const catchUp = k === missed + 1;
@@ -191,24 +216,46 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
         at,
         label: `${hhmm(at)} scheduled run: ${catchUp ? 'the previous window plus the missed one (catch-up, one Mixpanel query)' : 'the previous window'}`,
         event,
-        ...(catchUp ? { before: (st: LocalStack) => st.mixpanel.addRawLines(projectId, MALFORMED_LINES.map((l) => ({ line: l, date: new Date(end - 1).toISOString().slice(0, 10) }))) } : {}),
+        ...(catchUp
+          ? {
+              before: (st: LocalStack) =>
+                st.mixpanel.addRawLines(
+                  projectId,
+                  MALFORMED_LINES.map((l) => ({ line: l, date: new Date(end - 1).toISOString().slice(0, 10) })),
+                ),
+            }
+          : {}),
       });
     }
     const last = steps[steps.length - 1]!;
-    steps.push({ at: last.at, label: `${hhmm(last.at)} the same schedule event delivered again (at-least-once delivery)`, event: last.event });
+    steps.push({
+      at: last.at,
+      label: `${hhmm(last.at)} the same schedule event delivered again (at-least-once delivery)`,
+      event: last.event,
+    });
 
-    line(out, `The hourly schedule over the last ${o.hours} hours (windows of ${WINDOW_MINUTES} min, exported ${SETTLE_MINUTES} min after they end):`);
+    line(
+      out,
+      `The hourly schedule over the last ${o.hours} hours (windows of ${WINDOW_MINUTES} min, exported ${SETTLE_MINUTES} min after they end):`,
+    );
     const forwardFailures: string[] = [];
     for (const step of steps) {
       line(out, `  ▸ ${step.label}`);
       if (step.missed) continue;
       if (step.before) {
         step.before(s);
-        line(out, `    (${MALFORMED_LINES.length} malformed lines are mixed into this export: they go to quarantine/, with a reason)`);
+        line(
+          out,
+          `    (${MALFORMED_LINES.length} malformed lines are mixed into this export: they go to quarantine/, with a reason)`,
+        );
       }
       const run = await runPipeline(step.event, exportHandler, forwardHandler!, s.bucket);
       forwardFailures.push(...run.forwardFailures);
-      if (run.export.windows.length === 0) line(out, `    nothing to export: every window up to ${hhmm(end)} is committed, so nothing is exported or sent again`);
+      if (run.export.windows.length === 0)
+        line(
+          out,
+          `    nothing to export: every window up to ${hhmm(end)} is committed, so nothing is exported or sent again`,
+        );
       printRemaining(out, run.export);
     }
 
@@ -216,7 +263,13 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     mixpanelLines = s.mixpanel.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.eventsServed, 0);
     const acceptedIds = s.aep.acceptedIds(datasetId);
     aepAccepted = acceptedIds.length;
-    const invariants = await checkInvariants({ s3: s.s3.client, bucket: s.bucket, layout: new StagingLayout(s.exportConfig.staging.prefix), projectId, acceptedIds });
+    const invariants = await checkInvariants({
+      s3: s.s3.client,
+      bucket: s.bucket,
+      layout: new StagingLayout(s.exportConfig.staging.prefix),
+      projectId,
+      acceptedIds,
+    });
     await o.inspect?.(s, datasetId);
 
     const t = report.totals();
@@ -232,24 +285,45 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out);
     line(out, 'Checks');
     const check = (ok: boolean, text: string): void => line(out, `  ${ok ? '✓' : '✗'} ${text}`);
-    check(servedOk, `staged what Mixpanel returned: the emulator served ${count(mixpanelLines)} lines = ${count(t.exported)} exported + ${count(t.quarantined)} quarantined`);
-    check(acceptedOk, `the AEP emulator accepted ${count(aepAccepted)} records = ${count(t.accepted)} accepted in the receipts`);
+    check(
+      servedOk,
+      `staged what Mixpanel returned: the emulator served ${count(mixpanelLines)} lines = ${count(t.exported)} exported + ${count(t.quarantined)} quarantined`,
+    );
+    check(
+      acceptedOk,
+      `the AEP emulator accepted ${count(aepAccepted)} records = ${count(t.accepted)} accepted in the receipts`,
+    );
     printInvariants(out, invariants, check);
-    check(forwardFailures.length === 0, `every committed window was forwarded completely${forwardFailures.length > 0 ? ` (not: ${forwardFailures.join(', ')})` : ''}`);
+    check(
+      forwardFailures.length === 0,
+      `every committed window was forwarded completely${forwardFailures.length > 0 ? ` (not: ${forwardFailures.join(', ')})` : ''}`,
+    );
 
     const bucketDir = path.join(s3Dir, s.bucket);
     const firstWindow = report.rows[0]?.window ?? '<window>';
     line(out);
-    line(out, `Where to look (s3rver keeps each object as a file named <key>._S3rver_object; parts are gzip: zcat them)`);
-    line(out, `  staged parts + manifest.json  ${shown(path.join(bucketDir, `staging/project=${projectId}/mode=processing-time/window=${firstWindow}`))}/`);
+    line(
+      out,
+      `Where to look (s3rver keeps each object as a file named <key>._S3rver_object; parts are gzip: zcat them)`,
+    );
+    line(
+      out,
+      `  staged parts + manifest.json  ${shown(path.join(bucketDir, `staging/project=${projectId}/mode=processing-time/window=${firstWindow}`))}/`,
+    );
     line(out, `  quarantined lines             ${shown(path.join(bucketDir, `quarantine/project=${projectId}`))}/`);
     line(out, `  receipts (one per part)       ${shown(path.join(bucketDir, `delivery/project=${projectId}`))}/`);
     line(out, `  rejected records + reasons    ${shown(path.join(bucketDir, `rejected/project=${projectId}`))}/`);
-    line(out, `  checkpoint                    ${shown(path.join(bucketDir, `state/project=${projectId}/checkpoint.json`))}._S3rver_object`);
+    line(
+      out,
+      `  checkpoint                    ${shown(path.join(bucketDir, `state/project=${projectId}/checkpoint.json`))}._S3rver_object`,
+    );
     const distinct = count(new Set(acceptedIds).size);
     line(out, `  AEP emulator                  ${distinct} distinct _ids accepted into dataset ${datasetId}`);
     line(out);
-    line(out, 'Next: point it at your own Mixpanel project and Platform sandbox with `npm run cli -- sync --dry-run` (see the README).');
+    line(
+      out,
+      'Next: point it at your own Mixpanel project and Platform sandbox with `npm run cli -- sync --dry-run` (see the README).',
+    );
 
     const ok = invariants.ok && servedOk && acceptedOk && forwardFailures.length === 0;
     line(out);
@@ -299,15 +373,25 @@ function printRemaining(out: CliIo['stdout'], result: ExportResult): void {
 }
 
 /** The three invariants of docs/architecture.md, each with the problems `checkInvariants` found for it. */
-function printInvariants(out: CliIo['stdout'], report: InvariantReport, check: (ok: boolean, text: string) => void): void {
+function printInvariants(
+  out: CliIo['stdout'],
+  report: InvariantReport,
+  check: (ok: boolean, text: string) => void,
+): void {
   const twice = report.problems.filter((p) => /more than once|Platform holds/.test(p));
   const checkpoint = report.problems.filter((p) => p.startsWith('checkpoint'));
   const lost = report.problems.filter((p) => !twice.includes(p) && !checkpoint.includes(p));
   const exported = report.windows.reduce((n, w) => n + w.exported, 0);
   const settled = report.windows.reduce((n, w) => n + w.accepted + w.rejected, 0);
-  check(lost.length === 0, `1. nothing lost: in every committed window, manifest events = accepted + rejected (${count(exported)} = ${count(settled)}), every rejected record kept with its reason`);
+  check(
+    lost.length === 0,
+    `1. nothing lost: in every committed window, manifest events = accepted + rejected (${count(exported)} = ${count(settled)}), every rejected record kept with its reason`,
+  );
   for (const p of lost) line(out, `      ${p}`);
-  check(twice.length === 0, `2. nothing sent twice: ${report.duplicatesAtPlatform} _id accepted more than once by Platform`);
+  check(
+    twice.length === 0,
+    `2. nothing sent twice: ${report.duplicatesAtPlatform} _id accepted more than once by Platform`,
+  );
   for (const p of twice) line(out, `      ${p}`);
   check(checkpoint.length === 0, '3. the checkpoint never passes a window without a manifest');
   for (const p of checkpoint) line(out, `      ${p}`);

@@ -87,7 +87,12 @@ export class MappingTap {
     if (!out.ok) {
       key = out.reason;
       if (t.samples.filter((s) => s.reason === out.reason).length < SAMPLES_PER_REASON) {
-        t.samples.push({ reason: out.reason, detail: out.detail, line: l.length > SAMPLE_CHARS ? `${l.slice(0, SAMPLE_CHARS)}…` : l, minute });
+        t.samples.push({
+          reason: out.reason,
+          detail: out.detail,
+          line: l.length > SAMPLE_CHARS ? `${l.slice(0, SAMPLE_CHARS)}…` : l,
+          minute,
+        });
       }
     } else {
       key = t.ledger.add(out.id) ? OK : DUPLICATE;

@@ -56,11 +56,15 @@ export async function loadEnv(env: Readonly<Env>, opts: { cwd?: string; envFile?
   } catch (error) {
     if (error instanceof UsageError) throw error;
     // A missing default .env is normal; a file named with --env-file must exist.
-    if (opts.envFile !== undefined) throw new UsageError(`cannot read --env-file ${opts.envFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (opts.envFile !== undefined)
+      throw new UsageError(
+        `cannot read --env-file ${opts.envFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
   }
   const merged: Env = { ...fromFile };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
-  for (const name of ['MIXPANEL_SECRET', 'AEP_CLIENT_SECRET', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) registerSecret(merged[name]);
+  for (const name of ['MIXPANEL_SECRET', 'AEP_CLIENT_SECRET', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    registerSecret(merged[name]);
   return merged;
 }
 
@@ -70,7 +74,11 @@ function awsSettings(env: Env, service: 'S3' | 'SECRETS_MANAGER') {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const keys =
     env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
       : undefined;
   return {
     ...(endpoint ? { endpoint } : {}),

@@ -40,21 +40,42 @@ export interface Endpoint {
 /** Every remote endpoint the configuration in `env` points at. */
 export function configuredEndpoints(env: Env): Endpoint[] {
   const out: Endpoint[] = [];
-  const add = (service: string, variable: string, url: string | undefined, fallback?: { url: string; variable: string }): void => {
+  const add = (
+    service: string,
+    variable: string,
+    url: string | undefined,
+    fallback?: { url: string; variable: string },
+  ): void => {
     if (url !== undefined && url !== '') out.push({ service, url, variable, isDefault: false });
-    else if (fallback !== undefined) out.push({ service, url: fallback.url, variable: fallback.variable, isDefault: true });
+    else if (fallback !== undefined)
+      out.push({ service, url: fallback.url, variable: fallback.variable, isDefault: true });
   };
   const region = (env.MIXPANEL_REGION ?? 'us') as MixpanelRegion;
-  add('Mixpanel (Raw Event Export API)', 'MIXPANEL_API_BASE_URL', env.MIXPANEL_API_BASE_URL, { url: MIXPANEL_EXPORT_HOSTS[region] ?? MIXPANEL_EXPORT_HOSTS.us, variable: 'MIXPANEL_REGION' });
+  add('Mixpanel (Raw Event Export API)', 'MIXPANEL_API_BASE_URL', env.MIXPANEL_API_BASE_URL, {
+    url: MIXPANEL_EXPORT_HOSTS[region] ?? MIXPANEL_EXPORT_HOSTS.us,
+    variable: 'MIXPANEL_REGION',
+  });
   add('Adobe IMS (token endpoint)', 'AEP_IMS_URL', env.AEP_IMS_URL, { url: DEFAULT_IMS_URL, variable: 'AEP_IMS_URL' });
   add('AEP streaming connection', 'AEP_INLET_URL', env.AEP_INLET_URL);
-  add('AEP Platform API', 'AEP_PLATFORM_URL', env.AEP_PLATFORM_URL, { url: DEFAULT_PLATFORM_URL, variable: 'AEP_PLATFORM_URL' });
-  const awsRegion = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  add('S3', env.AWS_ENDPOINT_URL_S3 !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL', env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL, {
-    url: `https://s3.${awsRegion}.amazonaws.com`,
-    variable: 'AWS_REGION',
+  add('AEP Platform API', 'AEP_PLATFORM_URL', env.AEP_PLATFORM_URL, {
+    url: DEFAULT_PLATFORM_URL,
+    variable: 'AEP_PLATFORM_URL',
   });
-  add('Secrets Manager', env.AWS_ENDPOINT_URL_SECRETS_MANAGER !== undefined ? 'AWS_ENDPOINT_URL_SECRETS_MANAGER' : 'AWS_ENDPOINT_URL', env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL);
+  const awsRegion = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  add(
+    'S3',
+    env.AWS_ENDPOINT_URL_S3 !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL',
+    env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL,
+    {
+      url: `https://s3.${awsRegion}.amazonaws.com`,
+      variable: 'AWS_REGION',
+    },
+  );
+  add(
+    'Secrets Manager',
+    env.AWS_ENDPOINT_URL_SECRETS_MANAGER !== undefined ? 'AWS_ENDPOINT_URL_SECRETS_MANAGER' : 'AWS_ENDPOINT_URL',
+    env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL,
+  );
   return out;
 }
 
@@ -75,7 +96,15 @@ export function findNetworkFailure(error: unknown): NetworkFailure | undefined {
   const visit = (e: unknown): void => {
     if (e === null || typeof e !== 'object' || seen.has(e)) return;
     seen.add(e);
-    const x = e as { code?: unknown; address?: unknown; port?: unknown; hostname?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+    const x = e as {
+      code?: unknown;
+      address?: unknown;
+      port?: unknown;
+      hostname?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      errors?: unknown;
+    };
     if (typeof x.message === 'string') messages.push(x.message);
     if (found === undefined && typeof x.code === 'string' && x.code in NETWORK_CODES) {
       found = {
@@ -121,12 +150,18 @@ export function explainUnreachable(error: unknown, env: Env): string | undefined
   const reason = NETWORK_CODES[f.code] ?? f.code;
   const hits = configuredEndpoints(env).filter((e) => matches(f, e));
   if (hits.length === 0) {
-    const where = f.hostname ?? (f.address !== undefined ? `${f.address}${f.port !== undefined ? `:${f.port}` : ''}` : 'a service');
+    const where =
+      f.hostname ?? (f.address !== undefined ? `${f.address}${f.port !== undefined ? `:${f.port}` : ''}` : 'a service');
     return `cannot reach ${where} (${f.code}: ${reason}). Check the service URLs in your configuration (MIXPANEL_API_BASE_URL, AEP_IMS_URL, AEP_INLET_URL, AEP_PLATFORM_URL, AWS_ENDPOINT_URL_S3).`;
   }
   const first = hits[0]!;
   const u = new URL(first.url);
-  const at = f.hostname !== undefined && f.hostname !== u.hostname ? `${u.protocol}//${f.hostname}` : first.url === u.origin + '/' ? u.origin : first.url;
+  const at =
+    f.hostname !== undefined && f.hostname !== u.hostname
+      ? `${u.protocol}//${f.hostname}`
+      : first.url === `${u.origin}/`
+        ? u.origin
+        : first.url;
   const services = [...new Set(hits.map((h) => h.service))].join(' / ');
   const explicit = [...new Set(hits.filter((h) => !h.isDefault).map((h) => h.variable))];
   let source: string;
@@ -134,7 +169,12 @@ export function explainUnreachable(error: unknown, env: Env): string | undefined
     source = `That URL is set by ${explicit.join(', ')}: check the value and that the service is running.`;
   } else {
     const v = first.variable;
-    const value = v === 'MIXPANEL_REGION' ? (env.MIXPANEL_REGION ?? 'us') : v === 'AWS_REGION' ? (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1') : undefined;
+    const value =
+      v === 'MIXPANEL_REGION'
+        ? (env.MIXPANEL_REGION ?? 'us')
+        : v === 'AWS_REGION'
+          ? (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1')
+          : undefined;
     source = `That is the default for ${v}${value !== undefined ? ` (${v}=${value})` : ''}: check your network, proxy and firewall, ${DEFAULT_ADVICE[v] ?? `or set ${v}`}.`;
   }
   return `cannot reach ${services} at ${at} (${f.code}: ${reason}).\n  ${source}`;
@@ -149,7 +189,10 @@ const DEFAULT_ADVICE: Record<string, string> = {
 /** The AWS SDK's own words for a machine without AWS settings, and what to do about them. */
 const AWS_HINTS: ReadonlyArray<readonly [RegExp, string]> = [
   [/Region is missing/i, 'Set AWS_REGION to the region of the staging bucket (or a region in your AWS profile).'],
-  [/Could not load credentials from any providers/i, 'Configure AWS credentials: AWS_PROFILE (aws configure / aws sso login), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.'],
+  [
+    /Could not load credentials from any providers/i,
+    'Configure AWS credentials: AWS_PROFILE (aws configure / aws sso login), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
+  ],
 ];
 
 const ENV = Symbol('cli.env');
@@ -162,14 +205,17 @@ export async function withEnv<T>(env: Env, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (error !== null && typeof error === 'object' && !(ENV in error)) Object.defineProperty(error, ENV, { value: env });
+    if (error !== null && typeof error === 'object' && !(ENV in error))
+      Object.defineProperty(error, ENV, { value: env });
     throw error;
   }
 }
 
 /** The text and exit code for a failure that ends a command. */
 export function describeFailure(error: unknown, fallbackEnv: Env): { text: string; code: number } {
-  const env = (error !== null && typeof error === 'object' && ENV in error ? (error as { [ENV]: Env })[ENV] : undefined) ?? fallbackEnv;
+  const env =
+    (error !== null && typeof error === 'object' && ENV in error ? (error as { [ENV]: Env })[ENV] : undefined) ??
+    fallbackEnv;
   const unreachable = explainUnreachable(error, env);
   if (unreachable !== undefined) return { text: `error: ${redact(unreachable)}`, code: EXIT_FAILED };
   const e = error instanceof Error ? error : new Error(String(error));

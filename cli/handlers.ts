@@ -64,7 +64,10 @@ export function wireHandlers(exportConfig: Config, forwardConfig: Config | undef
 
   let forwardDeps: Promise<ForwardBaseDeps> | undefined;
   const getForwardDeps = (): Promise<ForwardBaseDeps> => {
-    forwardDeps ??= createForwardDeps(forwardConfig, { ...common, ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}) }).catch((error: unknown) => {
+    forwardDeps ??= createForwardDeps(forwardConfig, {
+      ...common,
+      ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}),
+    }).catch((error: unknown) => {
       forwardDeps = undefined;
       throw error;
     });

@@ -59,7 +59,9 @@ export async function checkInvariants(opts: {
 }): Promise<InvariantReport> {
   const problems: string[] = [];
   const windows: WindowReconciliation[] = [];
-  const manifests = (await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}staging/project=${opts.projectId}/`)).filter((k) => k.endsWith('/manifest.json'));
+  const manifests = (
+    await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}staging/project=${opts.projectId}/`)
+  ).filter((k) => k.endsWith('/manifest.json'));
   for (const key of manifests) {
     const m: Manifest = parseManifest((await getText(opts.s3, opts.bucket, key))!, key);
     const ref = { projectId: m.projectId, mode: m.mode, windowId: m.window.id };
@@ -68,57 +70,105 @@ export async function checkInvariants(opts: {
     let retried = 0;
     let complete = 0;
     for (let i = 0; i < m.parts.length; i++) {
-      const r = await getJson<Receipt>(opts.s3, opts.bucket, opts.layout.receiptKey({ ...ref, runId: m.runId, part: i }));
+      const r = await getJson<Receipt>(
+        opts.s3,
+        opts.bucket,
+        opts.layout.receiptKey({ ...ref, runId: m.runId, part: i }),
+      );
       if (r === undefined || r.status !== 'complete') continue;
       complete++;
       accepted += r.accepted;
       rejected += r.rejected;
       retried += r.retried;
-      if (r.read !== m.parts[i]!.events) problems.push(`${m.window.id} part ${i}: receipt read ${r.read} ≠ ${m.parts[i]!.events} staged`);
+      if (r.read !== m.parts[i]!.events)
+        problems.push(`${m.window.id} part ${i}: receipt read ${r.read} ≠ ${m.parts[i]!.events} staged`);
       // Every rejected record is kept with its reason.
       let kept = 0;
       for (const rk of r.rejectedKeys) {
-        const lines = gunzipSync((await getBytes(opts.s3, opts.bucket, rk))!).toString('utf8').split('\n').filter(Boolean);
+        const lines = gunzipSync((await getBytes(opts.s3, opts.bucket, rk))!)
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean);
         for (const l of lines) {
           const j = JSON.parse(l) as { reason?: string };
           if (typeof j.reason !== 'string' || j.reason === '') problems.push(`${rk}: a rejected record has no reason`);
         }
         kept += lines.length;
       }
-      if (kept !== r.rejected) problems.push(`${m.window.id} part ${i}: ${r.rejected} rejected but ${kept} kept in rejected/`);
+      if (kept !== r.rejected)
+        problems.push(`${m.window.id} part ${i}: ${r.rejected} rejected but ${kept} kept in rejected/`);
     }
     const forwarded = complete === m.parts.length;
-    if (forwarded && accepted + rejected !== m.events) problems.push(`${m.window.id}: manifest.events ${m.events} ≠ accepted ${accepted} + rejected ${rejected}`);
-    if (!forwarded && opts.requireForwarded !== false) problems.push(`${m.window.id}: only ${complete} of ${m.parts.length} parts forwarded`);
-    if (m.lines !== m.events + m.quarantined) problems.push(`${m.window.id}: lines ${m.lines} ≠ events ${m.events} + quarantined ${m.quarantined}`);
+    if (forwarded && accepted + rejected !== m.events)
+      problems.push(`${m.window.id}: manifest.events ${m.events} ≠ accepted ${accepted} + rejected ${rejected}`);
+    if (!forwarded && opts.requireForwarded !== false)
+      problems.push(`${m.window.id}: only ${complete} of ${m.parts.length} parts forwarded`);
+    if (m.lines !== m.events + m.quarantined)
+      problems.push(`${m.window.id}: lines ${m.lines} ≠ events ${m.events} + quarantined ${m.quarantined}`);
     // Every quarantined line is kept, with its reason.
     if (m.quarantined > 0) {
       const bytes = m.quarantineKey === undefined ? undefined : await getBytes(opts.s3, opts.bucket, m.quarantineKey);
-      if (bytes === undefined) problems.push(`${m.window.id}: ${m.quarantined} quarantined line(s) but no quarantine object`);
+      if (bytes === undefined)
+        problems.push(`${m.window.id}: ${m.quarantined} quarantined line(s) but no quarantine object`);
       else {
         const kept = gunzipSync(bytes).toString('utf8').split('\n').filter(Boolean);
-        if (kept.length !== m.quarantined) problems.push(`${m.window.id}: ${m.quarantined} quarantined but ${kept.length} kept in quarantine/`);
-        if (kept.some((l) => typeof (JSON.parse(l) as { reason?: unknown }).reason !== 'string')) problems.push(`${m.quarantineKey}: a quarantined line has no reason`);
+        if (kept.length !== m.quarantined)
+          problems.push(`${m.window.id}: ${m.quarantined} quarantined but ${kept.length} kept in quarantine/`);
+        if (kept.some((l) => typeof (JSON.parse(l) as { reason?: unknown }).reason !== 'string'))
+          problems.push(`${m.quarantineKey}: a quarantined line has no reason`);
       }
     }
     // The window's reconciliation receipt agrees with its parts.
-    const summary = await getJson<WindowReceipt>(opts.s3, opts.bucket, opts.layout.windowReceiptKey({ ...ref, runId: m.runId }));
+    const summary = await getJson<WindowReceipt>(
+      opts.s3,
+      opts.bucket,
+      opts.layout.windowReceiptKey({ ...ref, runId: m.runId }),
+    );
     if (forwarded && summary !== undefined) {
       const expected = { exported: m.lines, quarantined: m.quarantined, events: m.events, accepted, rejected, retried };
-      const got = { exported: summary.exported, quarantined: summary.quarantined, events: summary.events, accepted: summary.accepted, rejected: summary.rejected, retried: summary.retried };
-      if (JSON.stringify(got) !== JSON.stringify(expected)) problems.push(`${m.window.id}: window.json ${JSON.stringify(got)} ≠ its parts ${JSON.stringify(expected)}`);
+      const got = {
+        exported: summary.exported,
+        quarantined: summary.quarantined,
+        events: summary.events,
+        accepted: summary.accepted,
+        rejected: summary.rejected,
+        retried: summary.retried,
+      };
+      if (JSON.stringify(got) !== JSON.stringify(expected))
+        problems.push(`${m.window.id}: window.json ${JSON.stringify(got)} ≠ its parts ${JSON.stringify(expected)}`);
     }
-    windows.push({ window: m.window.id, mode: m.mode, runId: m.runId, lines: m.lines, exported: m.events, quarantined: m.quarantined, accepted, rejected, retried, forwarded });
+    windows.push({
+      window: m.window.id,
+      mode: m.mode,
+      runId: m.runId,
+      lines: m.lines,
+      exported: m.events,
+      quarantined: m.quarantined,
+      accepted,
+      rejected,
+      retried,
+      forwarded,
+    });
   }
   // 3. The checkpoint covers only committed windows.
-  const cp = await getJson<Record<string, { to?: string; committed?: [string, string][] }>>(opts.s3, opts.bucket, opts.layout.checkpointKey(opts.projectId));
+  const cp = await getJson<Record<string, { to?: string; committed?: [string, string][] }>>(
+    opts.s3,
+    opts.bucket,
+    opts.layout.checkpointKey(opts.projectId),
+  );
   for (const mode of ['processing-time', 'event-time'] as const) {
     const committed = cp?.[mode]?.committed ?? [];
-    const ranges = windows.filter((w) => w.mode === mode).map((w) => parseWindowId(w.window)).sort((a, b) => a.from - b.from);
+    const ranges = windows
+      .filter((w) => w.mode === mode)
+      .map((w) => parseWindowId(w.window))
+      .sort((a, b) => a.from - b.from);
     for (const [a, b] of committed) {
       let cursor = Date.parse(a);
       for (const r of ranges) if (r.from <= cursor && r.to > cursor) cursor = r.to;
-      if (cursor < Date.parse(b)) problems.push(`checkpoint (${mode}) covers ${new Date(cursor).toISOString()} which no committed manifest covers`);
+      if (cursor < Date.parse(b))
+        problems.push(
+          `checkpoint (${mode}) covers ${new Date(cursor).toISOString()} which no committed manifest covers`,
+        );
     }
   }
   // Platform holds what every run of every window delivered (a forced re-export keeps the earlier run's records).
@@ -135,7 +185,8 @@ export async function checkInvariants(opts: {
       if (seen.has(id)) duplicatesAtPlatform++;
       seen.add(id);
     }
-    if (duplicatesAtPlatform > 0) problems.push(`${duplicatesAtPlatform} _id(s) were accepted by Platform more than once`);
+    if (duplicatesAtPlatform > 0)
+      problems.push(`${duplicatesAtPlatform} _id(s) were accepted by Platform more than once`);
     if (opts.requireForwarded !== false && seen.size !== deliveredTotal && duplicatesAtPlatform === 0) {
       problems.push(`Platform holds ${seen.size} records but the receipts count ${deliveredTotal} accepted`);
     }

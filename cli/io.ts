@@ -21,7 +21,12 @@ export interface CliContext {
   readonly cwd?: string;
 }
 
-export type Command = (argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo, ctx?: CliContext) => Promise<number>;
+export type Command = (
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  ctx?: CliContext,
+) => Promise<number>;
 
 /** Exit codes: 0 success, 1 the run failed (or found problems), 2 bad usage or configuration. */
 export const EXIT_OK = 0;
@@ -74,10 +79,16 @@ export function bytes(n: number): string {
 export function table(rows: readonly (readonly string[])[], opts: { total?: boolean; indent?: string } = {}): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  const numeric = widths.map((_, i) => rows.slice(1).every((r) => /^[-+]?[\d,.]+( ?[%a-zA-Z]+)?$|^—$/.test(r[i] ?? '')));
+  const numeric = widths.map((_, i) =>
+    rows.slice(1).every((r) => /^[-+]?[\d,.]+( ?[%a-zA-Z]+)?$|^—$/.test(r[i] ?? '')),
+  );
   const indent = opts.indent ?? '  ';
   const render = (row: readonly string[]): string =>
-    indent + row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+    indent +
+    row
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const rule = indent + widths.map((w) => '─'.repeat(w)).join('  ');
   const out = [render(rows[0] ?? []), rule];
   const body = rows.slice(1);

@@ -34,7 +34,11 @@ export function errorJson(error: unknown, withStack: boolean): Record<string, un
   };
 }
 
-function merge(input: unknown, extra: readonly unknown[], withStack: boolean): { message: string; fields: Record<string, unknown> } {
+function merge(
+  input: unknown,
+  extra: readonly unknown[],
+  withStack: boolean,
+): { message: string; fields: Record<string, unknown> } {
   const fields: Record<string, unknown> = {};
   let message = '';
   if (typeof input === 'string') message = input;
@@ -55,7 +59,12 @@ function merge(input: unknown, extra: readonly unknown[], withStack: boolean): {
 /** One short line for a human: the message and its fields as `key value`, errors by their message. */
 function humanLine(message: string, fields: Record<string, unknown>): string {
   const parts = Object.entries(fields).map(([k, v]) => {
-    const text = v !== null && typeof v === 'object' && 'message' in v ? String((v as { message: unknown }).message) : typeof v === 'string' ? v : JSON.stringify(v);
+    const text =
+      v !== null && typeof v === 'object' && 'message' in v
+        ? String((v as { message: unknown }).message)
+        : typeof v === 'string'
+          ? v
+          : JSON.stringify(v);
     return `${k} ${text}`;
   });
   const full = parts.length > 0 ? `${message} (${parts.join(', ')})` : message;
@@ -65,14 +74,24 @@ function humanLine(message: string, fields: Record<string, unknown>): string {
 export function createCliLog(sink: TextSink, opts: { verbose: boolean; service?: string }): CliLog {
   const problems: LoggedProblem[] = [];
   const write = (level: Level, input: unknown, extra: unknown[]): void => {
-    const firstError = extra.find((x) => x instanceof Error) ?? (input as { error?: unknown } | undefined)?.error ?? extra.map((x) => (x as { error?: unknown } | null)?.error).find((x) => x instanceof Error);
+    const firstError =
+      extra.find((x) => x instanceof Error) ??
+      (input as { error?: unknown } | undefined)?.error ??
+      extra.map((x) => (x as { error?: unknown } | null)?.error).find((x) => x instanceof Error);
     const { message, fields } = merge(input, extra, opts.verbose);
-    if (level === 'WARN' || level === 'ERROR') problems.push({ level, message, ...(firstError !== undefined ? { error: firstError } : {}) });
+    if (level === 'WARN' || level === 'ERROR')
+      problems.push({ level, message, ...(firstError !== undefined ? { error: firstError } : {}) });
     if (opts.verbose) {
-      const record = { level, message, timestamp: new Date().toISOString(), service: opts.service ?? 'mixpanel-aep-connector', ...fields };
-      sink.write(redact(JSON.stringify(record)) + '\n');
+      const record = {
+        level,
+        message,
+        timestamp: new Date().toISOString(),
+        service: opts.service ?? 'mixpanel-aep-connector',
+        ...fields,
+      };
+      sink.write(`${redact(JSON.stringify(record))}\n`);
     } else if (level === 'WARN' || level === 'ERROR') {
-      sink.write(redact(`  ${level === 'WARN' ? 'warning' : 'error'}: ${humanLine(message, fields)}`) + '\n');
+      sink.write(`${redact(`  ${level === 'WARN' ? 'warning' : 'error'}: ${humanLine(message, fields)}`)}\n`);
     }
   };
   return {

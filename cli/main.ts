@@ -43,7 +43,12 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
 };
 
 /** Runs one CLI invocation; never throws. */
-export async function runCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo, ctx: CliContext = {}): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout).write(USAGE);

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { IdSet } from '#forward/ledger';
 import { loadMappingConfig } from '#forward/mapping-source';
-import { type MappingConfig } from '#mapping/config';
+import type { MappingConfig } from '#mapping/config';
 import { compileMapper } from '#mapping/mapper';
 import { fieldGroupForMapping, identityNamespaces, requiredFieldGroups } from '#mapping/schema';
 import { UsageError, intFlag, parseFlags } from './args.ts';
@@ -62,16 +62,24 @@ async function loadMapping(env: Env, settings: MappingSettings): Promise<Mapping
   }
 }
 
-export async function schemaCommand(argv: readonly string[], rawEnv: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> {
+export async function schemaCommand(
+  argv: readonly string[],
+  rawEnv: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
   const { flags } = parseFlags(argv, { 'env-file': { type: 'string' } });
   if (flags.help) {
     io.stdout.write(SCHEMA_USAGE);
     return EXIT_OK;
   }
-  const env = await loadEnv(rawEnv, { ...(ctx.cwd ? { cwd: ctx.cwd } : {}), ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}) });
+  const env = await loadEnv(rawEnv, {
+    ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
+    ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}),
+  });
   const settings = readMappingSettings(env);
   const config = await withEnv(env, () => loadMapping(env, settings));
-  io.stdout.write(JSON.stringify(fieldGroupForMapping(config, { tenant: settings.tenant }), null, 2) + '\n');
+  io.stdout.write(`${JSON.stringify(fieldGroupForMapping(config, { tenant: settings.tenant }), null, 2)}\n`);
   const standard = requiredFieldGroups(config);
   if (standard.length > 0) line(io.stderr, `Add these standard field groups to the schema too: ${standard.join(', ')}`);
   const namespaces = identityNamespaces(config);
@@ -90,8 +98,22 @@ interface Rejection {
   readonly detail: string;
 }
 
-export async function validateMappingCommand(argv: readonly string[], rawEnv: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, { out: { type: 'string' }, 'max-listed': { type: 'string' }, json: { type: 'boolean' }, 'env-file': { type: 'string' } }, { positionals: 1 });
+export async function validateMappingCommand(
+  argv: readonly string[],
+  rawEnv: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
+  const { flags, positionals } = parseFlags(
+    argv,
+    {
+      out: { type: 'string' },
+      'max-listed': { type: 'string' },
+      json: { type: 'boolean' },
+      'env-file': { type: 'string' },
+    },
+    { positionals: 1 },
+  );
   if (flags.help) {
     io.stdout.write(VALIDATE_USAGE);
     return EXIT_OK;
@@ -99,7 +121,10 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
   const file = positionals[0];
   if (file === undefined) throw new UsageError('the file to validate is missing: validate-mapping <file.jsonl>');
   const maxListed = intFlag(flags['max-listed'], 'max-listed', 20, 0);
-  const env = await loadEnv(rawEnv, { ...(ctx.cwd ? { cwd: ctx.cwd } : {}), ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}) });
+  const env = await loadEnv(rawEnv, {
+    ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
+    ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}),
+  });
   const settings = readMappingSettings(env);
   const mapper = compileMapper(await withEnv(env, () => loadMapping(env, settings)), {
     projectId: settings.projectId,
@@ -144,7 +169,7 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
         mapped++;
         if (!out.identified) withoutIdentity++;
         if (!ids.add(out.id)) duplicates++;
-        if (output !== undefined && !output.write(out.json + '\n')) await once(output, 'drain');
+        if (output !== undefined && !output.write(`${out.json}\n`)) await once(output, 'drain');
         continue;
       }
       reason = out.reason;
@@ -160,12 +185,33 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
   }
 
   if (flags.json) {
-    io.stdout.write(JSON.stringify({ file, mapping: settings.spec, tenant: settings.tenant, lines, mapped, rejected, duplicates, withoutIdentity, byReason, rejections: listed }, null, 2) + '\n');
+    io.stdout.write(
+      `${JSON.stringify(
+        {
+          file,
+          mapping: settings.spec,
+          tenant: settings.tenant,
+          lines,
+          mapped,
+          rejected,
+          duplicates,
+          withoutIdentity,
+          byReason,
+          rejections: listed,
+        },
+        null,
+        2,
+      )}\n`,
+    );
   } else {
     const o = io.stdout;
-    line(o, `validate-mapping ${file}: mapping ${settings.spec}, tenant ${settings.tenant}, project ${settings.projectId}`);
+    line(
+      o,
+      `validate-mapping ${file}: mapping ${settings.spec}, tenant ${settings.tenant}, project ${settings.projectId}`,
+    );
     const width = count(lines).length;
-    const row = (label: string, n: number, note = ''): void => line(o, `  ${label.padEnd(14)}${count(n).padStart(width)}${note}`);
+    const row = (label: string, n: number, note = ''): void =>
+      line(o, `  ${label.padEnd(14)}${count(n).padStart(width)}${note}`);
     row('lines read', lines);
     row('mapped', mapped);
     row('rejected', rejected, rejected > 0 ? `  (${formatReasons(byReason)})` : '');
@@ -177,9 +223,18 @@ export async function validateMappingCommand(argv: readonly string[], rawEnv: Re
       line(o, `Rejected lines${rejected > listed.length ? ` (first ${listed.length} of ${count(rejected)})` : ''}:`);
       for (const r of listed) line(o, `  line ${r.line}: ${r.reason}: ${r.detail}`);
     }
-    if (duplicates > 0) line(o, `  ${count(duplicates)} line(s) repeat an _id seen earlier in the file: the forwarder sends each _id of a window once and counts repeats as rejected "duplicate".`);
+    if (duplicates > 0)
+      line(
+        o,
+        `  ${count(duplicates)} line(s) repeat an _id seen earlier in the file: the forwarder sends each _id of a window once and counts repeats as rejected "duplicate".`,
+      );
     if (flags.out !== undefined) line(o, `  mapped records written to ${flags.out}`);
-    line(o, rejected === 0 ? 'OK: every line maps.' : `FAILED: ${count(rejected)} line(s) would be rejected (the forwarder keeps them in rejected/ with the reason).`);
+    line(
+      o,
+      rejected === 0
+        ? 'OK: every line maps.'
+        : `FAILED: ${count(rejected)} line(s) would be rejected (the forwarder keeps them in rejected/ with the reason).`,
+    );
   }
   return rejected === 0 ? EXIT_OK : EXIT_FAILED;
 }

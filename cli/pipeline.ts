@@ -22,7 +22,11 @@ export function sqsEventFor(bucket: string, key: string): SQSEvent {
         awsRegion: 'us-east-1',
         eventTime: new Date().toISOString(),
         eventName: 'ObjectCreated:Put',
-        s3: { s3SchemaVersion: '1.0', bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` }, object: { key: encodedKey } },
+        s3: {
+          s3SchemaVersion: '1.0',
+          bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+          object: { key: encodedKey },
+        },
       },
     ],
   };
@@ -33,7 +37,12 @@ export function sqsEventFor(bucket: string, key: string): SQSEvent {
         messageId: `local-${messages}`,
         receiptHandle: `local-${messages}`,
         body: JSON.stringify(body),
-        attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: String(Date.now()),
+          SenderId: 'local',
+          ApproximateFirstReceiveTimestamp: String(Date.now()),
+        },
         messageAttributes: {},
         md5OfBody: '',
         eventSource: 'aws:sqs',
@@ -51,7 +60,12 @@ export interface PipelineRun {
 }
 
 /** Exports, then forwards each committed window (what S3 → SQS → Lambda does when deployed). */
-export async function runPipeline(event: unknown, exportHandler: ExportHandler, forwardHandler: ForwardHandler, bucket: string): Promise<PipelineRun> {
+export async function runPipeline(
+  event: unknown,
+  exportHandler: ExportHandler,
+  forwardHandler: ForwardHandler,
+  bucket: string,
+): Promise<PipelineRun> {
   const exported = await exportHandler(event);
   const forwardFailures: string[] = [];
   for (const w of exported.windows) {

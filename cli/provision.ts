@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AepConfig, ConfigError, readConfig } from '#common/config';
 import { ImsTokenProvider } from '#aep/ims';
 import { rereadAfterFirst } from '#common/secrets';
@@ -153,9 +153,10 @@ export async function provisionCommand(
       ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
     }),
   );
-  const written = flags['write-config'] !== undefined && !dryRun
-    ? await writeValues(path.resolve(ctx.cwd ?? process.cwd(), flags['write-config']), result.values)
-    : undefined;
+  const written =
+    flags['write-config'] !== undefined && !dryRun
+      ? await writeValues(path.resolve(ctx.cwd ?? process.cwd(), flags['write-config']), result.values)
+      : undefined;
   if (flags.json === true) {
     const calls = dryRun ? { calls: api.writes } : {};
     line(out, JSON.stringify({ dryRun, values: result.values, steps: result.steps, ...calls }, null, 2));
@@ -179,7 +180,8 @@ export async function provisionCommand(
   );
   for (const [key, value] of Object.entries(result.values)) line(out, `  ${key}=${value}`);
   if (written !== undefined) line(out, `Written to ${written}.`);
-  if (dryRun && flags['write-config'] !== undefined) line(out, 'Nothing written: --write-config is ignored in a dry run.');
+  if (dryRun && flags['write-config'] !== undefined)
+    line(out, 'Nothing written: --write-config is ignored in a dry run.');
   return EXIT_OK;
 }
 

@@ -98,7 +98,10 @@ export class RunReport {
     this.rows.push(row);
     if (this.#sink === undefined) return;
     const done = w.status === 'dry-run' ? 'checked' : 'exported';
-    const staged = w.status === 'dry-run' ? 'nothing staged (dry run)' : `${w.parts} part${w.parts === 1 ? '' : 's'}, ${bytes(w.bytes)} gzipped`;
+    const staged =
+      w.status === 'dry-run'
+        ? 'nothing staged (dry run)'
+        : `${w.parts} part${w.parts === 1 ? '' : 's'}, ${bytes(w.bytes)} gzipped`;
     const q = w.quarantined > 0 ? `, ${count(w.quarantined)} quarantined` : '';
     line(
       this.#sink,
@@ -108,7 +111,11 @@ export class RunReport {
 
   /** A window the export skipped (already committed): shown, not counted. */
   skipped(w: WindowSummary): void {
-    if (this.#sink !== undefined) line(this.#sink, `    ${verb('skipped')} ${windowLabel(w.from, w.to)}  already committed (use --force to export it again)`);
+    if (this.#sink !== undefined)
+      line(
+        this.#sink,
+        `    ${verb('skipped')} ${windowLabel(w.from, w.to)}  already committed (use --force to export it again)`,
+      );
   }
 
   /** Marks the start of a forward call; `forwarded` (the handler's `onWindow`, called inside it) times it. */
@@ -119,8 +126,18 @@ export class RunReport {
   /** The forward handler's `onWindow`. */
   forwarded(r: WindowForwardResult): void {
     const ms = this.#clock() - this.#forwardStart;
-    const row = this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ?? this.rows.find((x) => x.window === r.window && x.forward === undefined);
-    if (row !== undefined) row.forward = { accepted: r.accepted, rejected: r.rejected, retried: r.retried, byReason: r.byReason, complete: r.complete, ms };
+    const row =
+      this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ??
+      this.rows.find((x) => x.window === r.window && x.forward === undefined);
+    if (row !== undefined)
+      row.forward = {
+        accepted: r.accepted,
+        rejected: r.rejected,
+        retried: r.retried,
+        byReason: r.byReason,
+        complete: r.complete,
+        ms,
+      };
     if (this.#sink === undefined) return;
     const label = row !== undefined ? windowLabel(row.from, row.to) : r.window;
     const why = r.rejected > 0 ? ` (${reasons(r.byReason)})` : '';
@@ -185,7 +202,9 @@ export class RunReport {
   /** "rejected by reason: duplicate 120, missing-time 2" (or nothing). */
   reasonsLine(): string | undefined {
     const t = this.totals();
-    return t.rejected > 0 ? `rejected by reason: ${reasons(t.byReason)} (each kept in rejected/ with its reason)` : undefined;
+    return t.rejected > 0
+      ? `rejected by reason: ${reasons(t.byReason)} (each kept in rejected/ with its reason)`
+      : undefined;
   }
 }
 

@@ -68,23 +68,36 @@ interface DryRunWindow {
   readonly mapping: MappingCheck;
 }
 
-export async function syncCommand(argv: readonly string[], rawEnv: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> {
+export async function syncCommand(
+  argv: readonly string[],
+  rawEnv: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> {
   const { flags } = parseFlags(argv, FLAGS);
   if (flags.help) {
     io.stdout.write(SYNC_USAGE);
     return EXIT_OK;
   }
   const mode = choiceFlag(flags.mode, 'mode', ['processing-time', 'event-time'] as const);
-  if ((flags.from === undefined) !== (flags.to === undefined)) throw new UsageError('--from and --to go together (or give neither, for the previous window)');
-  if (flags.force && flags.from === undefined && flags['dry-run'] !== true) throw new UsageError('--force needs --from and --to: the scheduled run never re-exports a committed window');
+  if ((flags.from === undefined) !== (flags.to === undefined))
+    throw new UsageError('--from and --to go together (or give neither, for the previous window)');
+  if (flags.force && flags.from === undefined && flags['dry-run'] !== true)
+    throw new UsageError('--force needs --from and --to: the scheduled run never re-exports a committed window');
   const dryRun = flags['dry-run'] === true;
   const json = flags.json === true;
-  if (dryRun && flags['export-only']) throw new UsageError('--dry-run and --export-only exclude each other (a dry run stages nothing)');
+  if (dryRun && flags['export-only'])
+    throw new UsageError('--dry-run and --export-only exclude each other (a dry run stages nothing)');
 
-  const env = await loadEnv(rawEnv, { ...(ctx.cwd ? { cwd: ctx.cwd } : {}), ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}) });
+  const env = await loadEnv(rawEnv, {
+    ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
+    ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}),
+  });
   // The scheduled event carries no mode: the export takes it from WINDOW_MODE, as the deployed function does.
   const runEnv: Env = mode !== undefined && flags.from === undefined ? { ...env, WINDOW_MODE: mode } : env;
-  return withEnv(runEnv, () => runSync({ ...flags, mode, dryRun, json, exportOnly: flags['export-only'] === true }, runEnv, io, ctx));
+  return withEnv(runEnv, () =>
+    runSync({ ...flags, mode, dryRun, json, exportOnly: flags['export-only'] === true }, runEnv, io, ctx),
+  );
 }
 
 interface SyncOptions {
@@ -100,7 +113,10 @@ interface SyncOptions {
 
 async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliContext): Promise<number> {
   const { mode, dryRun, json, exportOnly } = flags;
-  const [exportConfig, forwardConfig] = readConfigs(runEnv, dryRun || exportOnly ? ['export'] : ['export', 'forward']) as [Config, Config | undefined];
+  const [exportConfig, forwardConfig] = readConfigs(
+    runEnv,
+    dryRun || exportOnly ? ['export'] : ['export', 'forward'],
+  ) as [Config, Config | undefined];
   const mapping = dryRun ? readMappingSettings(runEnv) : undefined;
 
   // Human progress goes to stdout, or to stderr when stdout carries the JSON.
@@ -117,22 +133,50 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
   let event: Record<string, unknown>;
   if (flags.from !== undefined) {
     // A dry run writes nothing, so it checks committed windows too (force) instead of skipping them.
-    event = { from: flags.from, to: flags.to, ...(mode ? { mode } : {}), ...(flags.force || dryRun ? { force: true } : {}), ...(dryRun ? { dryRun: true } : {}) };
+    event = {
+      from: flags.from,
+      to: flags.to,
+      ...(mode ? { mode } : {}),
+      ...(flags.force || dryRun ? { force: true } : {}),
+      ...(dryRun ? { dryRun: true } : {}),
+    };
   } else if (dryRun) {
     // The handler's dry run is a manual range: the previous window, as the schedule would export it now.
     const settings = planSettings(mp, exportConfig.windows);
     const end = lastSettledEnd(now(), windowMode, settings);
-    const start = windowMode === 'processing-time' ? end - exportConfig.windows.minutes * 60_000 : startOfDayContaining(end - 1, settings.dateZone);
-    event = { from: new Date(start).toISOString(), to: new Date(end).toISOString(), mode: windowMode, dryRun: true, force: true };
+    const start =
+      windowMode === 'processing-time'
+        ? end - exportConfig.windows.minutes * 60_000
+        : startOfDayContaining(end - 1, settings.dateZone);
+    event = {
+      from: new Date(start).toISOString(),
+      to: new Date(end).toISOString(),
+      mode: windowMode,
+      dryRun: true,
+      force: true,
+    };
   } else {
     event = { source: 'schedule', scheduledTime: new Date(now()).toISOString() };
   }
 
-  line(human, `${dryRun ? 'Dry run (nothing is staged or sent)' : exportOnly ? 'Export only (the deployed forwarder sends)' : 'Sync'}: Mixpanel project ${mp.projectId} (${mp.apiBaseUrl}) → s3://${exportConfig.staging.bucket}/${exportConfig.staging.prefix}${forwardConfig?.aep ? ` → AEP dataset ${forwardConfig.aep.datasetId} (${forwardConfig.aep.sink})` : ''}`);
-  line(human, `  ${'source' in event ? `scheduled run at ${String(event.scheduledTime)}: the previous ${windowMode} window, plus any missed since the checkpoint` : `range ${String(event.from)} → ${String(event.to)} (${windowMode})${flags.force ? ', forced' : ''}`}`);
+  line(
+    human,
+    `${dryRun ? 'Dry run (nothing is staged or sent)' : exportOnly ? 'Export only (the deployed forwarder sends)' : 'Sync'}: Mixpanel project ${mp.projectId} (${mp.apiBaseUrl}) → s3://${exportConfig.staging.bucket}/${exportConfig.staging.prefix}${forwardConfig?.aep ? ` → AEP dataset ${forwardConfig.aep.datasetId} (${forwardConfig.aep.sink})` : ''}`,
+  );
+  line(
+    human,
+    `  ${'source' in event ? `scheduled run at ${String(event.scheduledTime)}: the previous ${windowMode} window, plus any missed since the checkpoint` : `range ${String(event.from)} → ${String(event.to)} (${windowMode})${flags.force ? ', forced' : ''}`}`,
+  );
 
   // What every wiring below shares: the clients, the log and report, and the test clock.
-  const wiring = { s3, secretsManager, log, report, ...(ctx.now ? { now: ctx.now } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) };
+  const wiring = {
+    s3,
+    secretsManager,
+    log,
+    report,
+    ...(ctx.now ? { now: ctx.now } : {}),
+    ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
+  };
   try {
     if (dryRun) {
       const mapper = compileMapper(await loadMappingConfig(mapping!.spec, s3), {
@@ -150,12 +194,26 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
           const m = tap.check(w);
           checked.push({ window: w, mapping: m });
           const why = m.rejected > 0 ? ` (${formatReasons(m.byReason)})` : '';
-          line(human, progressLine('mapped', w.from, w.to, `${count(m.mapped)} would be sent, ${count(m.rejected)} rejected by the mapping${why}, ${count(m.duplicates)} duplicate${m.duplicates === 1 ? '' : 's'}`));
+          line(
+            human,
+            progressLine(
+              'mapped',
+              w.from,
+              w.to,
+              `${count(m.mapped)} would be sent, ${count(m.rejected)} rejected by the mapping${why}, ${count(m.duplicates)} duplicate${m.duplicates === 1 ? '' : 's'}`,
+            ),
+          );
         },
       });
       const result = await exportHandler(event);
       if (json) {
-        io.stdout.write(JSON.stringify({ dryRun: true, export: result, mapping: checked.map((c) => ({ window: c.window.id, ...c.mapping })) }, null, 2) + '\n');
+        io.stdout.write(
+          `${JSON.stringify(
+            { dryRun: true, export: result, mapping: checked.map((c) => ({ window: c.window.id, ...c.mapping })) },
+            null,
+            2,
+          )}\n`,
+        );
       } else {
         printDryRun(human, checked, result);
       }
@@ -165,7 +223,7 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
     if (exportOnly) {
       const { exportHandler } = wireHandlers(exportConfig, undefined, wiring);
       const result = await exportHandler(event);
-      if (json) io.stdout.write(JSON.stringify({ export: result }, null, 2) + '\n');
+      if (json) io.stdout.write(`${JSON.stringify({ export: result }, null, 2)}\n`);
       else printRun(human, report, result);
       return EXIT_OK;
     }
@@ -182,23 +240,40 @@ async function runSync(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliConte
       // The export failed part way: windows it committed before are safe in staging but were not forwarded here.
       const committed = report.rows.filter((r) => r.status === 'committed' && r.forward === undefined);
       if (committed.length > 0) {
-        line(io.stderr, `${committed.length} window(s) were committed before the failure but not forwarded; after fixing the cause, \`sync\` continues the export, and these forward them:`);
-        for (const r of committed) line(io.stderr, `  npm run cli -- forward --window ${r.window}${r.mode !== 'processing-time' ? ` --mode ${r.mode}` : ''}`);
+        line(
+          io.stderr,
+          `${committed.length} window(s) were committed before the failure but not forwarded; after fixing the cause, \`sync\` continues the export, and these forward them:`,
+        );
+        for (const r of committed)
+          line(
+            io.stderr,
+            `  npm run cli -- forward --window ${r.window}${r.mode !== 'processing-time' ? ` --mode ${r.mode}` : ''}`,
+          );
       }
       throw error;
     }
     const failed = run.forwardFailures.length > 0 || forwarded.some((r) => !r.complete);
     if (json) {
-      io.stdout.write(JSON.stringify({ export: run.export, forward: forwarded, forwardFailures: run.forwardFailures }, null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify({ export: run.export, forward: forwarded, forwardFailures: run.forwardFailures }, null, 2) +
+          '\n',
+      );
     } else {
       printRun(human, report, run.export);
     }
     if (failed) {
       const last = [...log.problems].reverse().find((p) => p.level === 'ERROR' && p.error !== undefined);
-      line(io.stderr, `error: ${run.forwardFailures.length} window(s) were not forwarded completely: ${run.forwardFailures.join(', ')}`);
-      if (last !== undefined) line(io.stderr, `  cause: ${describeFailure(last.error, runEnv).text.replace(/^error: /, '')}`);
+      line(
+        io.stderr,
+        `error: ${run.forwardFailures.length} window(s) were not forwarded completely: ${run.forwardFailures.join(', ')}`,
+      );
+      if (last !== undefined)
+        line(io.stderr, `  cause: ${describeFailure(last.error, runEnv).text.replace(/^error: /, '')}`);
       const ids = [...new Set(run.forwardFailures.map((f) => f.split(':')[0]))];
-      line(io.stderr, `  The window(s) stay committed in staging. Once the cause is fixed, finish them without re-sending anything: ${ids.map((id) => `\`npm run cli -- forward --window ${id}\``).join(', ')}`);
+      line(
+        io.stderr,
+        `  The window(s) stay committed in staging. Once the cause is fixed, finish them without re-sending anything: ${ids.map((id) => `\`npm run cli -- forward --window ${id}\``).join(', ')}`,
+      );
       return EXIT_FAILED;
     }
     return EXIT_OK;
@@ -213,16 +288,30 @@ function printRun(out: CliIo['stdout'], report: RunReport, result: ExportResult)
   for (const w of skipped) report.skipped(w);
   line(out);
   if (report.rows.length === 0) {
-    line(out, skipped.length > 0 ? 'Nothing new to export: the windows asked for are committed already.' : 'Nothing to export: every settled window up to now is committed.');
+    line(
+      out,
+      skipped.length > 0
+        ? 'Nothing new to export: the windows asked for are committed already.'
+        : 'Nothing to export: every settled window up to now is committed.',
+    );
   } else {
     line(out, report.table());
     const reasons = report.reasonsLine();
     if (reasons !== undefined) line(out, `  ${reasons}`);
   }
-  if (result.checkpoint !== undefined) line(out, `  checkpoint: ${Object.entries(result.checkpoint).map(([m, to]) => `${m} up to ${to}`).join(', ')}`);
+  if (result.checkpoint !== undefined)
+    line(
+      out,
+      `  checkpoint: ${Object.entries(result.checkpoint)
+        .map(([m, to]) => `${m} up to ${to}`)
+        .join(', ')}`,
+    );
   if (result.remaining !== undefined) {
     const r = result.remaining;
-    line(out, `  ${r.windows} window(s) remain (${r.from} → ${r.to}, stopped by ${r.reason}): the next run continues from the checkpoint.`);
+    line(
+      out,
+      `  ${r.windows} window(s) remain (${r.from} → ${r.to}, stopped by ${r.reason}): the next run continues from the checkpoint.`,
+    );
   }
 }
 
@@ -232,10 +321,29 @@ function printDryRun(out: CliIo['stdout'], checked: readonly DryRunWindow[], res
     line(out, 'Nothing to check: the range holds no window to export.');
     return;
   }
-  const rows = checked.map((c) => [c.window.id, count(c.window.events), count(c.window.quarantined), count(c.mapping.mapped), count(c.mapping.rejected), count(c.mapping.duplicates)]);
+  const rows = checked.map((c) => [
+    c.window.id,
+    count(c.window.events),
+    count(c.window.quarantined),
+    count(c.mapping.mapped),
+    count(c.mapping.rejected),
+    count(c.mapping.duplicates),
+  ]);
   const sum = (f: (c: DryRunWindow) => number) => count(checked.reduce((n, c) => n + f(c), 0));
-  rows.push([`total (${checked.length} window${checked.length === 1 ? '' : 's'})`, sum((c) => c.window.events), sum((c) => c.window.quarantined), sum((c) => c.mapping.mapped), sum((c) => c.mapping.rejected), sum((c) => c.mapping.duplicates)]);
-  line(out, table([['window', 'events', 'quarantined', 'would send', 'mapping rejects', 'duplicates'], ...rows], { total: true }));
+  rows.push([
+    `total (${checked.length} window${checked.length === 1 ? '' : 's'})`,
+    sum((c) => c.window.events),
+    sum((c) => c.window.quarantined),
+    sum((c) => c.mapping.mapped),
+    sum((c) => c.mapping.rejected),
+    sum((c) => c.mapping.duplicates),
+  ]);
+  line(
+    out,
+    table([['window', 'events', 'quarantined', 'would send', 'mapping rejects', 'duplicates'], ...rows], {
+      total: true,
+    }),
+  );
   const samples = checked.flatMap((c) => c.mapping.samples.map((s) => ({ ...s, window: c.window.id })));
   if (samples.length > 0) {
     line(out);
@@ -243,5 +351,8 @@ function printDryRun(out: CliIo['stdout'], checked: readonly DryRunWindow[], res
     for (const s of samples.slice(0, 10)) line(out, `    ${s.reason}: ${s.detail}\n      ${s.line}`);
   }
   line(out);
-  line(out, `  Nothing was staged or sent (the Mixpanel queries were counted in the query budget under state/).${result.remaining ? ` ${result.remaining.windows} more window(s) were not checked (${result.remaining.reason}).` : ''}`);
+  line(
+    out,
+    `  Nothing was staged or sent (the Mixpanel queries were counted in the query budget under state/).${result.remaining ? ` ${result.remaining.windows} more window(s) were not checked (${result.remaining.reason}).` : ''}`,
+  );
 }

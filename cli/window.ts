@@ -63,20 +63,48 @@ const FLAGS = {
 
 type Kind = 'forward' | 'replay';
 
-export const replayCommand = (argv: readonly string[], env: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> => windowCommand('replay', argv, env, io, ctx);
-export const forwardCommand = (argv: readonly string[], env: Readonly<Env>, io: CliIo, ctx: CliContext = {}): Promise<number> => windowCommand('forward', argv, env, io, ctx);
+export const replayCommand = (
+  argv: readonly string[],
+  env: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> => windowCommand('replay', argv, env, io, ctx);
+export const forwardCommand = (
+  argv: readonly string[],
+  env: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext = {},
+): Promise<number> => windowCommand('forward', argv, env, io, ctx);
 
-async function windowCommand(kind: Kind, argv: readonly string[], rawEnv: Readonly<Env>, io: CliIo, ctx: CliContext): Promise<number> {
+async function windowCommand(
+  kind: Kind,
+  argv: readonly string[],
+  rawEnv: Readonly<Env>,
+  io: CliIo,
+  ctx: CliContext,
+): Promise<number> {
   const { flags } = parseFlags(argv, FLAGS);
   if (flags.help) {
     io.stdout.write(kind === 'replay' ? REPLAY_USAGE : FORWARD_USAGE);
     return EXIT_OK;
   }
-  if (flags.window === undefined) throw new UsageError('--window <id> is required (the window id printed by sync or demo)');
+  if (flags.window === undefined)
+    throw new UsageError('--window <id> is required (the window id printed by sync or demo)');
   const { from, to } = parseWindowId(flags.window);
   const modeFlag = choiceFlag(flags.mode, 'mode', ['processing-time', 'event-time'] as const);
-  const env = await loadEnv(rawEnv, { ...(ctx.cwd ? { cwd: ctx.cwd } : {}), ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}) });
-  const options = { window: flags.window, from, to, mode: modeFlag, project: flags.project, json: flags.json === true, verbose: flags.verbose === true };
+  const env = await loadEnv(rawEnv, {
+    ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
+    ...(flags['env-file'] ? { envFile: flags['env-file'] } : {}),
+  });
+  const options = {
+    window: flags.window,
+    from,
+    to,
+    mode: modeFlag,
+    project: flags.project,
+    json: flags.json === true,
+    verbose: flags.verbose === true,
+  };
   return withEnv(env, () => forwardOne(kind, options, env, io, ctx));
 }
 
@@ -94,8 +122,12 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
   const { from, to } = flags;
   const projectId = flags.project ?? env.MIXPANEL_PROJECT_ID;
   const problems: string[] = [];
-  if (projectId === undefined || projectId === '') problems.push('MIXPANEL_PROJECT_ID is required to find the window in staging (the numeric Mixpanel project id), or pass --project');
-  else if (!/^\d+$/.test(projectId)) problems.push(`MIXPANEL_PROJECT_ID must be the numeric project id (got ${JSON.stringify(projectId)})`);
+  if (projectId === undefined || projectId === '')
+    problems.push(
+      'MIXPANEL_PROJECT_ID is required to find the window in staging (the numeric Mixpanel project id), or pass --project',
+    );
+  else if (!/^\d+$/.test(projectId))
+    problems.push(`MIXPANEL_PROJECT_ID must be the numeric project id (got ${JSON.stringify(projectId)})`);
   let config: Config | undefined;
   try {
     [config] = readConfigs(env, ['forward']);
@@ -110,13 +142,23 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
   const s3 = s3ClientFor(env);
   const sm = secretsManagerFor(env);
   try {
-    const deps = await createForwardDeps(config, { s3, secretsManager: sm, log, ...(ctx.now ? { now: ctx.now } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
+    const deps = await createForwardDeps(config, {
+      s3,
+      secretsManager: sm,
+      log,
+      ...(ctx.now ? { now: ctx.now } : {}),
+      ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
+    });
     const ref = { projectId: projectId!, mode, windowId: flags.window };
-    if (!(await exists(s3, config.staging.bucket, deps.layout.manifestKey(ref)))) return notCommitted(io, s3, config, deps.layout, ref);
+    if (!(await exists(s3, config.staging.bucket, deps.layout.manifestKey(ref))))
+      return notCommitted(io, s3, config, deps.layout, ref);
     const label = `window ${flags.window} (${windowLabel(new Date(from).toISOString(), new Date(to).toISOString())}, ${mode}) to AEP dataset ${config.aep!.datasetId}`;
     if (kind === 'replay') {
       line(out, `REPLAY of ${label}.`);
-      line(out, "  This re-sends every record of the window ON PURPOSE. Platform's data lake does not deduplicate: records");
+      line(
+        out,
+        "  This re-sends every record of the window ON PURPOSE. Platform's data lake does not deduplicate: records",
+      );
       line(out, '  delivered before will be stored again. Receipts of this replay are written under their own run id.');
     } else {
       line(out, `Forwarding ${label}: parts already delivered are skipped, no _id is sent twice.`);
@@ -131,15 +173,21 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
       return notCommitted(io, s3, config, deps.layout, ref);
     }
     const ms = Date.now() - started;
-    if (flags.json) io.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    const skipped = result.partsSkipped > 0 ? `, ${result.partsSkipped} of ${result.parts} part(s) skipped (delivered before)` : `, ${result.parts} part(s)`;
+    if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const skipped =
+      result.partsSkipped > 0
+        ? `, ${result.partsSkipped} of ${result.parts} part(s) skipped (delivered before)`
+        : `, ${result.parts} part(s)`;
     line(
       out,
       `  ${kind === 'replay' ? 're-sent' : 'forwarded'}: ${count(result.accepted)} accepted, ${count(result.rejected)} rejected${result.rejected > 0 ? ` (${formatReasons(result.byReason)})` : ''} of ${count(result.events)} staged events${skipped}, ${duration(ms)}.`,
     );
     line(out, `  receipts: s3://${config.staging.bucket}/${deps.layout.deliveryPrefix(ref)}run=${result.runId}/`);
     if (!result.complete) {
-      line(io.stderr, `error: the ${kind} stopped before the end; run \`forward --window ${flags.window}\` to send the rest.`);
+      line(
+        io.stderr,
+        `error: the ${kind} stopped before the end; run \`forward --window ${flags.window}\` to send the rest.`,
+      );
       return EXIT_FAILED;
     }
     return EXIT_OK;
@@ -150,11 +198,25 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
 }
 
 /** Says the window is not committed and lists the committed windows of the project and mode (latest last). */
-async function notCommitted(io: CliIo, s3: S3Client, config: Config, layout: StagingLayout, ref: WindowRef): Promise<number> {
-  line(io.stderr, `error: window ${ref.windowId} is not committed in s3://${config.staging.bucket}/${layout.windowPrefix(ref)} (no manifest.json).`);
-  const manifests = (await listKeys(s3, config.staging.bucket, `${layout.prefix}staging/project=${ref.projectId}/mode=${ref.mode}/`)).filter((k) => k.endsWith('/manifest.json'));
+async function notCommitted(
+  io: CliIo,
+  s3: S3Client,
+  config: Config,
+  layout: StagingLayout,
+  ref: WindowRef,
+): Promise<number> {
+  line(
+    io.stderr,
+    `error: window ${ref.windowId} is not committed in s3://${config.staging.bucket}/${layout.windowPrefix(ref)} (no manifest.json).`,
+  );
+  const manifests = (
+    await listKeys(s3, config.staging.bucket, `${layout.prefix}staging/project=${ref.projectId}/mode=${ref.mode}/`)
+  ).filter((k) => k.endsWith('/manifest.json'));
   if (manifests.length === 0) {
-    line(io.stderr, `  No committed window of project ${ref.projectId} in ${ref.mode} mode: check --mode, MIXPANEL_PROJECT_ID and STAGING_BUCKET/STAGING_PREFIX.`);
+    line(
+      io.stderr,
+      `  No committed window of project ${ref.projectId} in ${ref.mode} mode: check --mode, MIXPANEL_PROJECT_ID and STAGING_BUCKET/STAGING_PREFIX.`,
+    );
   } else {
     line(io.stderr, `  Committed windows (${ref.mode}), latest last:`);
     for (const k of manifests.slice(-10)) line(io.stderr, `    ${layout.parseManifestKey(k)?.windowId ?? k}`);

@@ -68,7 +68,9 @@ export async function startLambdaRuntimeApi(options: LambdaRuntimeApiOptions): P
     inFlight.set(next.id, next);
     next.timer = setTimeout(() => {
       inFlight.delete(next.id);
-      next.reject(new LambdaInvocationError('timeout', 'Sandbox.Timedout', `Task timed out after ${options.timeoutMs} ms`));
+      next.reject(
+        new LambdaInvocationError('timeout', 'Sandbox.Timedout', `Task timed out after ${options.timeoutMs} ms`),
+      );
     }, options.timeoutMs);
     res.writeHead(200, {
       'content-type': 'application/json',
@@ -104,7 +106,11 @@ export async function startLambdaRuntimeApi(options: LambdaRuntimeApiOptions): P
         return;
       }
       if (req.method === 'POST' && path === `${BASE}/init/error`) {
-        initError = new LambdaInvocationError('init', String(req.headers['lambda-runtime-function-error-type'] ?? 'Runtime.Unknown'), errorMessage(body));
+        initError = new LambdaInvocationError(
+          'init',
+          String(req.headers['lambda-runtime-function-error-type'] ?? 'Runtime.Unknown'),
+          errorMessage(body),
+        );
         failAll(initError);
         accepted();
         return;
@@ -113,7 +119,12 @@ export async function startLambdaRuntimeApi(options: LambdaRuntimeApiOptions): P
       const pending = m ? inFlight.get(decodeURIComponent(m[1]!)) : undefined;
       if (req.method !== 'POST' || m === null || pending === undefined) {
         res.writeHead(m === null ? 404 : 400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errorType: m === null ? 'NotFound' : 'InvalidRequestID', errorMessage: `${req.method} ${path}` }));
+        res.end(
+          JSON.stringify({
+            errorType: m === null ? 'NotFound' : 'InvalidRequestID',
+            errorMessage: `${req.method} ${path}`,
+          }),
+        );
         return;
       }
       inFlight.delete(pending.id);

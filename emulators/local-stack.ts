@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '#emulators/aep/server';
-import { type DatasetSpec } from '#emulators/mixpanel/generator';
+import type { DatasetSpec } from '#emulators/mixpanel/generator';
 import { type MixpanelEmulator, type MixpanelEmulatorOptions, startMixpanelEmulator } from '#emulators/mixpanel/server';
 import { type LocalS3, startLocalS3 } from '#emulators/s3';
 import { type Config, readConfig } from '#common/config';
@@ -66,7 +66,15 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
         projectId,
         timezone: o.timezone ?? 'UTC',
         legacyLocalTime: o.legacyLocalTime ?? false,
-        ...(o.dataset ? { dataset: { ...o.dataset, projectTimezone: o.timezone ?? 'UTC', legacyLocalTime: o.legacyLocalTime ?? false } } : {}),
+        ...(o.dataset
+          ? {
+              dataset: {
+                ...o.dataset,
+                projectTimezone: o.timezone ?? 'UTC',
+                legacyLocalTime: o.legacyLocalTime ?? false,
+              },
+            }
+          : {}),
       },
     ],
     serviceAccounts: [{ username: mixpanelUser, secret: mixpanelSecret, projectIds: [projectId] }],

@@ -13,7 +13,13 @@
  *
  * The proxy keeps the client's `Host` header so s3rver sees the request as signed.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /** What an S3 request does, as far as faults are concerned. */
@@ -85,10 +91,24 @@ interface Rule {
 }
 
 /** Request headers that describe the body of a write: dropped when the proxy asks S3 about an object itself. */
-const BODY_HEADERS = ['content-length', 'content-md5', 'content-type', 'content-encoding', 'expect', 'transfer-encoding', 'if-match', 'if-none-match'];
+const BODY_HEADERS = [
+  'content-length',
+  'content-md5',
+  'content-type',
+  'content-encoding',
+  'expect',
+  'transfer-encoding',
+  'if-match',
+  'if-none-match',
+];
 
 /** Classifies a path-style S3 request. */
-export function s3Operation(method: string, key: string, query: URLSearchParams, headers: IncomingHttpHeaders): S3Operation {
+export function s3Operation(
+  method: string,
+  key: string,
+  query: URLSearchParams,
+  headers: IncomingHttpHeaders,
+): S3Operation {
   const uploadId = query.has('uploadId');
   switch (method) {
     case 'PUT':
@@ -155,7 +175,12 @@ export async function startS3FaultProxy(upstream: string): Promise<S3FaultProxy>
   };
 
   /** Sends a request upstream; resolves with the upstream response (body not consumed). */
-  const upstreamRequest = (method: string, path: string, headers: IncomingHttpHeaders, body?: IncomingMessage): Promise<IncomingMessage> =>
+  const upstreamRequest = (
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    body?: IncomingMessage,
+  ): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {
       const out = httpRequest({ host: target.hostname, port: target.port, method, path, headers }, resolve);
       out.on('error', reject);
@@ -191,7 +216,13 @@ export async function startS3FaultProxy(upstream: string): Promise<S3FaultProxy>
     if (fault?.kind === 'status') {
       record(fault.status, 'status');
       await drain(req);
-      return sendError(res, fault.status, fault.code ?? codeFor(fault.status), fault.message ?? messageFor(fault.status), key);
+      return sendError(
+        res,
+        fault.status,
+        fault.code ?? codeFor(fault.status),
+        fault.message ?? messageFor(fault.status),
+        key,
+      );
     }
     const before = fault !== undefined && (fault.when ?? 'before') === 'before';
     if (fault?.kind === 'reset' && before) {
@@ -224,13 +255,23 @@ export async function startS3FaultProxy(upstream: string): Promise<S3FaultProxy>
 
     const ifNoneMatch = header(req.headers, 'if-none-match');
     const ifMatch = header(req.headers, 'if-match');
-    if ((op === 'put' || op === 'delete') && method !== 'POST' && (ifNoneMatch !== undefined || ifMatch !== undefined)) {
+    if (
+      (op === 'put' || op === 'delete') &&
+      method !== 'POST' &&
+      (ifNoneMatch !== undefined || ifMatch !== undefined)
+    ) {
       await withLock(key, async () => {
         const etag = await currentEtag(req.url ?? '/', req.headers);
         if (ifNoneMatch === '*' && etag !== undefined) {
           record(412, 'precondition');
           await drain(req);
-          return sendError(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', key);
+          return sendError(
+            res,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+            key,
+          );
         }
         if (ifMatch !== undefined && etag === undefined) {
           record(404, 'precondition');
@@ -240,7 +281,13 @@ export async function startS3FaultProxy(upstream: string): Promise<S3FaultProxy>
         if (ifMatch !== undefined && unquote(ifMatch) !== unquote(etag ?? '')) {
           record(412, 'precondition');
           await drain(req);
-          return sendError(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', key);
+          return sendError(
+            res,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+            key,
+          );
         }
         await forward();
       });
@@ -330,7 +377,9 @@ function drain(req: IncomingMessage): Promise<void> {
 
 /** What a dead process's request gets: a non-retryable error at once (no S3 SDK retry delays in tests). */
 function refuse(req: IncomingMessage, res: ServerResponse): void {
-  void drain(req).then(() => sendError(res, 403, 'EmulatedCrash', 'The process that sent this request has crashed (S3 fault proxy)', ''));
+  void drain(req).then(() =>
+    sendError(res, 403, 'EmulatedCrash', 'The process that sent this request has crashed (S3 fault proxy)', ''),
+  );
 }
 
 function codeFor(status: number): string {
@@ -356,7 +405,11 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   const body =
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<Error><Code>${code}</Code><Message>${message}</Message><Key>${escapeXml(key)}</Key><RequestId>FAULT${Date.now().toString(16)}</RequestId></Error>`;
-  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': 'FAULT' });
+  res.writeHead(status, {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(body),
+    'x-amz-request-id': 'FAULT',
+  });
   res.end(body);
 }
 

@@ -52,15 +52,28 @@ export async function startSecretsManagerFake(secrets: Record<string, string> = 
         return;
       }
       if (denied.has(id)) {
-        reply(400, { __type: 'AccessDeniedException', Message: `User is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}` });
+        reply(400, {
+          __type: 'AccessDeniedException',
+          Message: `User is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}`,
+        });
         return;
       }
       const value = store.get(id);
       if (value === undefined) {
-        reply(400, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." });
+        reply(400, {
+          __type: 'ResourceNotFoundException',
+          Message: "Secrets Manager can't find the specified secret.",
+        });
         return;
       }
-      reply(200, { ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${id}`, Name: id, SecretString: value, VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 0 });
+      reply(200, {
+        ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${id}`,
+        Name: id,
+        SecretString: value,
+        VersionId: 'v1',
+        VersionStages: ['AWSCURRENT'],
+        CreatedDate: 0,
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

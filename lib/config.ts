@@ -46,7 +46,10 @@ const SecretSchema = z
     /** ARN of an existing secret (complete, with the 6-character suffix, or partial). */
     arn: z
       .string()
-      .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN')
+      .regex(
+        /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/,
+        'must be a Secrets Manager secret ARN',
+      )
       .optional(),
     /**
      * With `arn`: whether it is the complete ARN (ending in Secrets Manager's "-" + 6 random characters) or a
@@ -59,7 +62,10 @@ const SecretSchema = z
     /** Customer managed KMS key the secret is encrypted with, if any (the function gets kms:Decrypt via Secrets Manager only). */
     kmsKeyArn: z
       .string()
-      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (arn:aws:kms:region:account:key/id)')
+      .regex(
+        /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+        'must be a KMS key ARN (arn:aws:kms:region:account:key/id)',
+      )
       .optional(),
   })
   .superRefine((s, ctx) => {
@@ -77,7 +83,11 @@ const SecretSchema = z
         message: `is required: "${s.arn.slice(-7)}" may be Secrets Manager's random suffix or the end of the name; set true for the complete ARN (as the console shows it), false for a partial one`,
       });
     } else if (s.arn !== undefined && s.complete === true && !SECRET_SUFFIX_LIKE.test(s.arn)) {
-      ctx.addIssue({ code: 'custom', path: ['complete'], message: 'a complete ARN ends in "-" and the 6 characters Secrets Manager adds to the name' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['complete'],
+        message: 'a complete ARN ends in "-" and the 6 characters Secrets Manager adds to the name',
+      });
     }
   });
 
@@ -90,14 +100,18 @@ const ScheduleSchema = z.strictObject({
       const singular = !rate[2]!.endsWith('s');
       if (n < 1) ctx.addIssue({ code: 'custom', message: 'a rate must be at least 1' });
       else if (singular !== (n === 1)) {
-        ctx.addIssue({ code: 'custom', message: `write "rate(1 ${rate[2]!.replace(/s$/, '')})" for one and "rate(${n} ${rate[2]!.replace(/s?$/, 's')})" for more` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `write "rate(1 ${rate[2]!.replace(/s$/, '')})" for one and "rate(${n} ${rate[2]!.replace(/s?$/, 's')})" for more`,
+        });
       }
       return;
     }
     if (/^cron\(\S+( \S+){5}\)$/.test(expr)) return;
     ctx.addIssue({
       code: 'custom',
-      message: 'must be "rate(<n> minute[s]|hour[s]|day[s])" or "cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)"',
+      message:
+        'must be "rate(<n> minute[s]|hour[s]|day[s])" or "cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)"',
     });
   }),
   /** Zone the cron expression is read in. @default the project's timezone */
@@ -128,7 +142,10 @@ const ProjectSchema = z.strictObject({
   /** Numeric Mixpanel project id. */
   id: z.union([z.string(), z.int().positive()]).transform(String).pipe(rules.projectId()),
   /** A label for humans (dashboard, descriptions). @default the id */
-  name: z.string().regex(/^[A-Za-z0-9 _.-]{1,40}$/, 'must be 1-40 letters, digits, spaces or _.-').optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9 _.-]{1,40}$/, 'must be 1-40 letters, digits, spaces or _.-')
+    .optional(),
   /** Data residency of the project. @default us */
   region: rules.region().default(DEFAULTS.region),
   /** The project's timezone (Project Settings → Overview). */
@@ -160,7 +177,10 @@ const AepSchema = z.strictObject({
   /** The HTTP API dataflow id sent as `header.flowId` of every message; required for the streaming sink. */
   flowId: z.string().regex(/^\S+$/, 'must be the dataflow id').optional(),
   /** Schema version named in `schemaRef.contentType`. @default "1.0" */
-  schemaVersion: z.string().regex(/^\d+(\.\d+)*$/, 'must be the schema version, e.g. 1.0').optional(),
+  schemaVersion: z
+    .string()
+    .regex(/^\d+(\.\d+)*$/, 'must be the schema version, e.g. 1.0')
+    .optional(),
   /**
    * Forward Lambdas running at once (the SQS event source's maximum concurrency). AEP streaming ingestion allows
    * ~1,000 requests/s per organisation; the arithmetic: docs/deploy.md "Forwarder concurrency and AEP's limits".
@@ -173,7 +193,10 @@ const AlarmsSchema = z.strictObject({
   /** An email address subscribed to a new SNS topic that receives every alarm. */
   email: z.email().optional(),
   /** An existing SNS topic that receives every alarm. */
-  snsTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, 'must be an SNS topic ARN').optional(),
+  snsTopicArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, 'must be an SNS topic ARN')
+    .optional(),
   /** Alarm when rejected/(accepted+rejected) over an hour exceeds this share. @default 0.05 */
   maxRejectionRate: z.number().gt(0).lte(1).default(0.05),
   /** Alarm when this many schedule intervals pass without a committed window. @default 3 */
@@ -217,7 +240,10 @@ const NetworkSchema = z.discriminatedUnion('mode', [
     /** NAT gateways, one per AZ, each with its Elastic IP (1 is cheaper, 2 survives an AZ outage). @default 2 */
     natGateways: z.int().min(1).max(3).default(2),
     /** @default 10.80.0.0/16 */
-    cidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR from /16 to /24').default('10.80.0.0/16'),
+    cidr: z
+      .string()
+      .regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR from /16 to /24')
+      .default('10.80.0.0/16'),
   }),
   z.strictObject({
     mode: z.literal('existing'),
@@ -226,7 +252,9 @@ const NetworkSchema = z.discriminatedUnion('mode', [
     privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')).min(1),
     availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone')).min(1),
     /** The subnets' route tables (same order), for the S3 gateway endpoint. */
-    privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'must be a route table id (rtb-…)')).min(1),
+    privateSubnetRouteTableIds: z
+      .array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'must be a route table id (rtb-…)'))
+      .min(1),
     /**
      * `false` when the VPC already has S3 and Secrets Manager endpoints (a second private-DNS one fails).
      * @default true
@@ -244,15 +272,35 @@ export const ConnectorConfigSchema = z
   .strictObject({
     $schema: z.string().optional(),
     /** @default MixpanelAepConnector */
-    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must start with a letter and hold only letters, digits and -').default('MixpanelAepConnector'),
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must start with a letter and hold only letters, digits and -')
+      .default('MixpanelAepConnector'),
     /** Account and region to deploy to. @default the CLI's current credentials and region */
-    env: z.strictObject({ account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(), region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional() }).optional(),
+    env: z
+      .strictObject({
+        account: z
+          .string()
+          .regex(/^\d{12}$/, 'must be a 12-digit account id')
+          .optional(),
+        region: z
+          .string()
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
+          .optional(),
+      })
+      .optional(),
     /** CloudWatch namespace of the connector's metrics. @default MixpanelAepConnector */
-    metricsNamespace: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be a CloudWatch namespace').default('MixpanelAepConnector'),
+    metricsNamespace: z
+      .string()
+      .regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be a CloudWatch namespace')
+      .default('MixpanelAepConnector'),
     /** Days the Lambdas' logs are kept. @default 30 */
     logRetentionDays: z
       .int()
-      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .refine(
+        (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n),
+        `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      )
       .default(30),
     staging: StagingSchema.prefault({}),
     projects: z.array(ProjectSchema).min(1, 'configure at least one Mixpanel project'),
@@ -275,13 +323,23 @@ export const ConnectorConfigSchema = z
     const seen = new Map<string, number>();
     c.projects.forEach((p, i) => {
       const first = seen.get(p.id);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['projects', i, 'id'], message: `duplicates projects[${first}].id (${p.id})` });
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['projects', i, 'id'],
+          message: `duplicates projects[${first}].id (${p.id})`,
+        });
       else seen.set(p.id, i);
 
       const interval = scheduleIntervalMinutes(p.schedule);
       if (interval === undefined) {
         // An invalid expression is already reported; only a cron expression lacks an interval.
-        if (p.schedule.expression.startsWith('cron(')) ctx.addIssue({ code: 'custom', path: ['projects', i, 'schedule', 'intervalMinutes'], message: 'is required with a cron expression (how often it fires, for the missed-window alarm)' });
+        if (p.schedule.expression.startsWith('cron('))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['projects', i, 'schedule', 'intervalMinutes'],
+            message: 'is required with a cron expression (how often it fires, for the missed-window alarm)',
+          });
       } else {
         const period = Math.max(interval, p.window.minutes) * 60; // see missedWindowPeriodMinutes
         const lookback = period * c.alarms.missedWindows;
@@ -296,17 +354,33 @@ export const ConnectorConfigSchema = z
       }
       if (c.aep.sink === 'batch' && p.window.minutes < 20) {
         // One Platform batch per window; ~90 ExperienceEvent batches/day per sandbox (AEP ingestion guardrails).
-        ctx.addIssue({ code: 'custom', path: ['projects', i, 'window', 'minutes'], message: 'must be at least 20 with aep.sink "batch" (one Platform batch per window stays under the ~90 batches/day guardrail)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['projects', i, 'window', 'minutes'],
+          message:
+            'must be at least 20 with aep.sink "batch" (one Platform batch per window stays under the ~90 batches/day guardrail)',
+        });
       }
     });
     if (c.network.mode === 'existing') {
       const n = c.network;
-      if (n.privateSubnetIds.length !== n.availabilityZones.length || n.privateSubnetIds.length !== n.privateSubnetRouteTableIds.length) {
-        ctx.addIssue({ code: 'custom', path: ['network', 'privateSubnetIds'], message: 'needs one availability zone and one route table per subnet, in the same order' });
+      if (
+        n.privateSubnetIds.length !== n.availabilityZones.length ||
+        n.privateSubnetIds.length !== n.privateSubnetRouteTableIds.length
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'privateSubnetIds'],
+          message: 'needs one availability zone and one route table per subnet, in the same order',
+        });
       }
     }
     if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['aep', 'inletUrl'], message: 'is required with aep.sink "streaming" (the streaming connection URL)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aep', 'inletUrl'],
+        message: 'is required with aep.sink "streaming" (the streaming connection URL)',
+      });
     }
     if (c.aep.sink === 'streaming' && c.aep.flowId === undefined) {
       ctx.addIssue({
@@ -337,7 +411,12 @@ export class ConnectorConfigError extends ConnectorError {
 
 /** `projects[1].schedule.expression` from a zod issue path. */
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '') || '(root)';
+  return (
+    path.reduce<string>(
+      (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+      '',
+    ) || '(root)'
+  );
 }
 
 /**
@@ -352,11 +431,14 @@ export function parseConnectorConfig(input: unknown, source = 'config', baseDir 
     ? []
     : result.error.issues.flatMap((i) =>
         // A typo'd key is reported at its own path, so `projects[0].timezon` reads as what it is.
-        i.code === 'unrecognized_keys' ? i.keys.map((k) => `${formatPath([...i.path, k])}: unknown setting`) : [`${formatPath(i.path)}: ${i.message}`],
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((k) => `${formatPath([...i.path, k])}: unknown setting`)
+          : [`${formatPath(i.path)}: ${i.message}`],
       );
   if (result.success) {
     const mappingFile = localMappingPath(result.data.mapping, baseDir);
-    if (mappingFile !== undefined && !existsSync(mappingFile)) problems.push(`mapping: file ${result.data.mapping} not found (resolved against ${baseDir})`);
+    if (mappingFile !== undefined && !existsSync(mappingFile))
+      problems.push(`mapping: file ${result.data.mapping} not found (resolved against ${baseDir})`);
   }
   if (problems.length > 0 || !result.success) throw new ConnectorConfigError(source, problems);
   const mappingFile = localMappingPath(result.data.mapping, baseDir);
@@ -365,12 +447,15 @@ export function parseConnectorConfig(input: unknown, source = 'config', baseDir 
 
 /** Reads and validates a config file. @throws ConnectorConfigError (also for unreadable or non-JSON files) */
 export function loadConnectorConfig(file: string): ConnectorConfig {
-  if (!existsSync(file)) throw new ConnectorConfigError(file, ['(file): not found (copy connector.config.example.json and fill it in)']);
+  if (!existsSync(file))
+    throw new ConnectorConfigError(file, ['(file): not found (copy connector.config.example.json and fill it in)']);
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new ConnectorConfigError(file, [`(file): cannot be read as JSON (${error instanceof Error ? error.message : String(error)})`]);
+    throw new ConnectorConfigError(file, [
+      `(file): cannot be read as JSON (${error instanceof Error ? error.message : String(error)})`,
+    ]);
   }
   return parseConnectorConfig(json, file, dirname(resolve(file)));
 }
@@ -382,7 +467,10 @@ export function localMappingPath(mapping: string, baseDir: string): string | und
 }
 
 /** Minutes between two firings of a schedule: from a rate expression, else the configured intervalMinutes. */
-export function scheduleIntervalMinutes(schedule: { expression: string; intervalMinutes?: number | undefined }): number | undefined {
+export function scheduleIntervalMinutes(schedule: {
+  expression: string;
+  intervalMinutes?: number | undefined;
+}): number | undefined {
   if (schedule.intervalMinutes !== undefined) return schedule.intervalMinutes;
   const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule.expression);
   if (!rate) return undefined;
@@ -395,7 +483,10 @@ export function scheduleIntervalMinutes(schedule: { expression: string; interval
  * least one per schedule interval — or per window, when windows are longer than the interval (then some runs
  * legitimately commit nothing).
  */
-export function missedWindowPeriodMinutes(project: { schedule: { expression: string; intervalMinutes?: number | undefined }; window: { minutes: number } }): number {
+export function missedWindowPeriodMinutes(project: {
+  schedule: { expression: string; intervalMinutes?: number | undefined };
+  window: { minutes: number };
+}): number {
   const interval = scheduleIntervalMinutes(project.schedule);
   if (interval === undefined) throw new Error(`schedule ${project.schedule.expression} needs intervalMinutes`); // the schema requires it
   return Math.max(interval, project.window.minutes);

@@ -1,6 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Annotations, Aws, CfnOutput, CfnResource, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Annotations,
+  Aws,
+  CfnOutput,
+  CfnResource,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -84,7 +94,10 @@ export class ConnectorStack extends Stack {
     });
 
     // --- Stable egress (optional): the functions in a VPC behind NAT with known addresses.
-    this.network = config.network.mode === 'none' ? undefined : new ConnectorNetwork(this, 'Network', { config: config.network, logRetention });
+    this.network =
+      config.network.mode === 'none'
+        ? undefined
+        : new ConnectorNetwork(this, 'Network', { config: config.network, logRetention });
     const network = this.network?.functions;
     if (config.reserveExportConcurrency) this.warnReservedConcurrency(config.projects.length);
 
@@ -96,7 +109,11 @@ export class ConnectorStack extends Stack {
         const key = JSON.stringify(project.secret);
         secret = sharedSecrets.get(key);
         if (secret === undefined) {
-          secret = new SecretRef(this, `MixpanelSecret${sharedSecrets.size}`, { config: project.secret, shape: MIXPANEL_SECRET_SHAPE, purpose: 'Mixpanel service account' });
+          secret = new SecretRef(this, `MixpanelSecret${sharedSecrets.size}`, {
+            config: project.secret,
+            shape: MIXPANEL_SECRET_SHAPE,
+            purpose: 'Mixpanel service account',
+          });
           sharedSecrets.set(key, secret);
         }
       }
@@ -143,7 +160,10 @@ export class ConnectorStack extends Stack {
     const handler = this.node.tryFindChild(NOTIFICATIONS_HANDLER_ID);
     const fn = handler?.node.tryFindChild('Resource');
     if (!(fn instanceof CfnResource) || fn.cfnResourceType !== 'AWS::Lambda::Function') return;
-    const logs = new LogGroup(this, 'BucketNotificationsHandlerLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
+    const logs = new LogGroup(this, 'BucketNotificationsHandlerLogs', {
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     fn.addPropertyOverride('LoggingConfig', { LogGroup: logs.logGroupName });
   }
 
@@ -175,7 +195,7 @@ export class ConnectorStack extends Stack {
       acknowledge(
         handler,
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        'CDK\'s BucketNotificationsHandler (runs only during deployment to put the manifest.json notification) ships with the basic execution role for its logs; its only other permission is s3:PutBucketNotification on the staging bucket.',
+        "CDK's BucketNotificationsHandler (runs only during deployment to put the manifest.json notification) ships with the basic execution role for its logs; its only other permission is s3:PutBucketNotification on the staging bucket.",
       );
     }
   }
@@ -186,7 +206,19 @@ export class ConnectorStack extends Stack {
     const bucket = this.staging.bucket.bucketName;
 
     out('StagingBucketName', bucket, 'The staging bucket (parts, manifests, checkpoints, receipts, rejects)');
-    out('StagingListCommand', Fn.join('', ['aws s3 ls --recursive s3://', bucket, '/', this.staging.keyPrefix('staging'), ' --region ', region, ' | grep manifest.json | tail']), 'Lists the latest committed windows');
+    out(
+      'StagingListCommand',
+      Fn.join('', [
+        'aws s3 ls --recursive s3://',
+        bucket,
+        '/',
+        this.staging.keyPrefix('staging'),
+        ' --region ',
+        region,
+        ' | grep manifest.json | tail',
+      ]),
+      'Lists the latest committed windows',
+    );
 
     for (const p of this.projects) {
       const pid = p.project.id;
@@ -196,49 +228,95 @@ export class ConnectorStack extends Stack {
         `BackfillCommand${pid}`,
         Fn.join('', [
           // A backfill can run the full 15 minutes: the CLI's default 60 s read timeout would retry (and re-invoke).
-          'aws lambda invoke --function-name ', fnName, ' --region ', region,
+          'aws lambda invoke --function-name ',
+          fnName,
+          ' --region ',
+          region,
           ' --cli-read-timeout 900 --cli-binary-format raw-in-base64-out',
           ` --payload '{"from":"2024-01-01T00:00:00Z","to":"2024-01-02T00:00:00Z","mode":"event-time"}' backfill-${pid}.json && cat backfill-${pid}.json`,
         ]),
         `Backfills project ${pid} (edit from/to; add "dryRun":true to preview, "force":true to redo committed windows)`,
       );
-      out(`TailExportLogsCommand${pid}`, Fn.join('', ['aws logs tail ', p.fn.logGroup.logGroupName, ' --follow --region ', region]), `Follows the export logs of project ${pid}`);
+      out(
+        `TailExportLogsCommand${pid}`,
+        Fn.join('', ['aws logs tail ', p.fn.logGroup.logGroupName, ' --follow --region ', region]),
+        `Follows the export logs of project ${pid}`,
+      );
       if (p.secret.created) {
         out(
           `PutMixpanelSecretCommand${pid}`,
-          Fn.join('', ['aws secretsmanager put-secret-value --region ', region, ' --secret-id ', p.secret.secretId, ` --secret-string '{"username":"<service account username>","secret":"<service account secret>"}'`]),
+          Fn.join('', [
+            'aws secretsmanager put-secret-value --region ',
+            region,
+            ' --secret-id ',
+            p.secret.secretId,
+            ` --secret-string '{"username":"<service account username>","secret":"<service account secret>"}'`,
+          ]),
           `Fills the placeholder Mixpanel secret of project ${pid}`,
         );
       }
     }
 
     if (this.network !== undefined && this.network.egressIps.length > 0) {
-      out('EgressIps', Fn.join(',', this.network.egressIps), 'Public addresses the functions leave through: allow-list these at Mixpanel and Adobe');
+      out(
+        'EgressIps',
+        Fn.join(',', this.network.egressIps),
+        'Public addresses the functions leave through: allow-list these at Mixpanel and Adobe',
+      );
     }
 
     const fwd = this.forwarder;
     out('ForwardFunctionName', fwd.fn.function.functionName, 'The forward function');
-    out('TailForwardLogsCommand', Fn.join('', ['aws logs tail ', fwd.fn.logGroup.logGroupName, ' --follow --region ', region]), 'Follows the forward logs');
+    out(
+      'TailForwardLogsCommand',
+      Fn.join('', ['aws logs tail ', fwd.fn.logGroup.logGroupName, ' --follow --region ', region]),
+      'Follows the forward logs',
+    );
     out(
       'ForwardDlqRedriveCommand',
-      Fn.join('', ['aws sqs start-message-move-task --region ', region, ' --source-arn ', fwd.deadLetterQueue.queueArn, ' --destination-arn ', fwd.queue.queueArn]),
+      Fn.join('', [
+        'aws sqs start-message-move-task --region ',
+        region,
+        ' --source-arn ',
+        fwd.deadLetterQueue.queueArn,
+        ' --destination-arn ',
+        fwd.queue.queueArn,
+      ]),
       'Moves manifests from the forward DLQ back to the manifest queue (after fixing the cause)',
     );
     out(
       'ScheduleDlqInspectCommand',
-      Fn.join('', ['aws sqs receive-message --region ', region, ' --max-number-of-messages 10 --queue-url ', this.scheduleDeadLetterQueue.queueUrl]),
+      Fn.join('', [
+        'aws sqs receive-message --region ',
+        region,
+        ' --max-number-of-messages 10 --queue-url ',
+        this.scheduleDeadLetterQueue.queueUrl,
+      ]),
       'Shows scheduled export events Scheduler could not deliver',
     );
     if (fwd.secret.created) {
       out(
         'PutAepSecretCommand',
-        Fn.join('', ['aws secretsmanager put-secret-value --region ', region, ' --secret-id ', fwd.secret.secretId, ` --secret-string '{"clientId":"...","clientSecret":"...","orgId":"...@AdobeOrg"}'`]),
+        Fn.join('', [
+          'aws secretsmanager put-secret-value --region ',
+          region,
+          ' --secret-id ',
+          fwd.secret.secretId,
+          ` --secret-string '{"clientId":"...","clientSecret":"...","orgId":"...@AdobeOrg"}'`,
+        ]),
         'Fills the placeholder AEP secret',
       );
     }
     out(
       'DashboardUrl',
-      Fn.join('', ['https://', region, '.console.aws.amazon.com/cloudwatch/home?region=', region, '#dashboards/dashboard/', this.monitoring.dashboard.dashboardName]),
+      Fn.join('', [
+        'https://',
+        region,
+        '.console.aws.amazon.com/cloudwatch/home?region=',
+        region,
+        '#dashboards/dashboard/',
+        this.monitoring.dashboard.dashboardName,
+      ]),
       'The CloudWatch dashboard',
     );
   }

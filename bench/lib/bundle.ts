@@ -37,7 +37,10 @@ function lambdaOptions(entry: string, outfile: string): BuildOptions {
 
 export async function measureBundle(role: keyof typeof HANDLER_ENTRIES): Promise<BundleSize> {
   const result = await build({
-    ...lambdaOptions(path.join(PROJECT_ROOT, HANDLER_ENTRIES[role]), path.join(PROJECT_ROOT, 'cdk.out', 'bench-bundle', role, 'index.mjs')),
+    ...lambdaOptions(
+      path.join(PROJECT_ROOT, HANDLER_ENTRIES[role]),
+      path.join(PROJECT_ROOT, 'cdk.out', 'bench-bundle', role, 'index.mjs'),
+    ),
     write: false,
     metafile: true,
   });
@@ -70,5 +73,8 @@ function largestInputs(metafile: Metafile, limit = 6): BundleSize['largest'] {
       totals.set(group, (totals.get(group) ?? 0) + bytesInOutput);
     }
   }
-  return [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([input, bytes]) => ({ input, bytes }));
+  return [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([input, bytes]) => ({ input, bytes }));
 }

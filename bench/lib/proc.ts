@@ -27,15 +27,24 @@ export interface SpawnOptions {
 }
 
 function start(script: string, args: readonly string[], o: SpawnOptions): ChildProcess {
-  return spawn(process.execPath, [...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx']), script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    [...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx']), script, ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 
 /** Starts a service and resolves with the JSON line it prints once it is ready. */
-export async function startService<T>(name: string, script: string, args: readonly string[], o: SpawnOptions = {}): Promise<Service<T>> {
+export async function startService<T>(
+  name: string,
+  script: string,
+  args: readonly string[],
+  o: SpawnOptions = {},
+): Promise<Service<T>> {
   const child = start(script, args, o);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -81,7 +90,8 @@ export async function runWorker<T>(script: string, args: readonly string[], o: S
     stderr = (stderr + d.toString('utf8')).slice(-8000);
   });
   const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`worker ${script} ${args.join(' ')} failed (${code}):\n${stderr || stdout.slice(-4000)}`);
+  if (code !== 0)
+    throw new Error(`worker ${script} ${args.join(' ')} failed (${code}):\n${stderr || stdout.slice(-4000)}`);
   const at = stdout.lastIndexOf(RESULT_MARKER);
   try {
     if (at < 0) throw new Error('no result');

@@ -25,7 +25,10 @@ export interface BenchStack {
   /** Environment of a connector function for `projectId` (staging prefix set per run by the caller). */
   env(projectId: string): Record<string, string>;
   /** Current AEP emulator counters (`GET /__emulator/state`). */
-  aepState(): Promise<{ stats: { requests: number; maxRequestBytes: number; messagesAccepted: number; messagesRejected: number }; acceptedTotal: number }>;
+  aepState(): Promise<{
+    stats: { requests: number; maxRequestBytes: number; messagesAccepted: number; messagesRejected: number };
+    acceptedTotal: number;
+  }>;
   readonly pids: Record<string, number>;
   close(): Promise<void>;
 }
@@ -69,16 +72,25 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
   );
   const services: Array<Service<unknown>> = [];
   const started = await Promise.allSettled([
-    startService<{ url: string }>('s3rver', 'bench/services/s3-server.ts', [bucket], { nodeArgs: ['--openssl-legacy-provider'] }),
+    startService<{ url: string }>('s3rver', 'bench/services/s3-server.ts', [bucket], {
+      nodeArgs: ['--openssl-legacy-provider'],
+    }),
     startService<{ url: string }>('Mixpanel emulator', 'emulators/mixpanel/main.ts', ['--config', mixpanelConfig]),
-    startService<{ url: string; imsTokenUrl: string; platformUrl: string }>('AEP emulator', 'emulators/aep/main.ts', ['--config', aepConfig]),
+    startService<{ url: string; imsTokenUrl: string; platformUrl: string }>('AEP emulator', 'emulators/aep/main.ts', [
+      '--config',
+      aepConfig,
+    ]),
   ]);
   for (const s of started) if (s.status === 'fulfilled') services.push(s.value as Service<unknown>);
   try {
     const [s3, mixpanel, aep] = started.map((s) => {
       if (s.status === 'rejected') throw s.reason;
       return s.value;
-    }) as [Service<{ url: string }>, Service<{ url: string }>, Service<{ url: string; imsTokenUrl: string; platformUrl: string }>];
+    }) as [
+      Service<{ url: string }>,
+      Service<{ url: string }>,
+      Service<{ url: string; imsTokenUrl: string; platformUrl: string }>,
+    ];
     return {
       mixpanelUrl: mixpanel.info.url,
       aepUrl: aep.info.url,

@@ -5,11 +5,19 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Log } from '#common/log';
 import { createS3Client } from '#staging/s3';
 
-export const quiet: Log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+export const quiet: Log = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 /** The S3 client of a worker: s3rver through the SDK's own AWS_ENDPOINT_URL_S3, as the product reads it. */
 export function benchS3(): S3Client {
-  return createS3Client(process.env, { region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  return createS3Client(process.env, {
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
 }
 
 /** Peak resident set size of this process so far, in MB (`maxRSS` is in KiB, Node docs). */
@@ -43,7 +51,9 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: nu
 }
 
 function post(session: Session, method: string): Promise<unknown> {
-  return new Promise((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
+  return new Promise((resolve, reject) =>
+    session.post(method, (error, result) => (error ? reject(error) : resolve(result))),
+  );
 }
 
 /** The worker's result: one JSON line after the marker the parent looks for (lib/proc.ts). */

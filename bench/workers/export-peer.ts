@@ -12,7 +12,16 @@ import { createRequire } from 'node:module';
 import { rm } from 'node:fs/promises';
 import { report, timed } from './common.ts';
 
-const [origin, acct, pass, project, start, end, whereClause, file] = process.argv.slice(2) as [string, string, string, string, string, string, string, string];
+const [origin, acct, pass, project, start, end, whereClause, file] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const MIXPANEL_DATA_HOSTS = new Set(['data.mixpanel.com', 'data-eu.mixpanel.com', 'data-in.mixpanel.com']);
 const target = new URL(origin);
 const agent = new http.Agent({ keepAlive: true });
@@ -38,9 +47,17 @@ const intercept = ((...args: unknown[]) => {
 https.request = intercept;
 
 const require = createRequire(import.meta.url);
-const mixpanelImport = require('mixpanel-import') as (creds: Record<string, unknown>, data: unknown, opts: Record<string, unknown>) => Promise<Record<string, unknown>>;
+const mixpanelImport = require('mixpanel-import') as (
+  creds: Record<string, unknown>,
+  data: unknown,
+  opts: Record<string, unknown>,
+) => Promise<Record<string, unknown>>;
 
-const { value: summary, ms, cpuMs } = await timed(() =>
+const {
+  value: summary,
+  ms,
+  cpuMs,
+} = await timed(() =>
   mixpanelImport({ acct, pass, project }, null, {
     recordType: 'export',
     region: 'US',

@@ -20,7 +20,8 @@ const { ms, cpuMs } = await timed(async () => {
     req.on('error', reject);
     req.end();
   });
-  if (res.statusCode !== 200 || res.headers['content-encoding'] !== 'gzip') throw new Error(`roofline: HTTP ${res.statusCode} ${String(res.headers['content-encoding'])}`);
+  if (res.statusCode !== 200 || res.headers['content-encoding'] !== 'gzip')
+    throw new Error(`roofline: HTTP ${res.statusCode} ${String(res.headers['content-encoding'])}`);
   const gunzip = createGunzip();
   // Counting newlines (memchr) is the one extra step, so that the rate is in events like the others.
   gunzip.on('data', (chunk: Buffer) => {

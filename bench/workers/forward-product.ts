@@ -18,7 +18,14 @@ const measuringFetch: typeof fetch = async (input, init) => {
   const body = init?.body;
   // The sink streams its bodies with their length in content-length.
   const length = Number(new Headers(init?.headers).get('content-length') ?? Number.NaN);
-  const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : Number.isFinite(length) ? length : 0;
+  const bytes =
+    typeof body === 'string'
+      ? Buffer.byteLength(body)
+      : body instanceof Uint8Array
+        ? body.byteLength
+        : Number.isFinite(length)
+          ? length
+          : 0;
   if (String(input instanceof Request ? input.url : input).includes('/collection/')) {
     requests++;
     maxRequestBytes = Math.max(maxRequestBytes, bytes);
@@ -27,7 +34,10 @@ const measuringFetch: typeof fetch = async (input, init) => {
 };
 const deps = await createForwardDeps(config, { s3: benchS3(), log: quiet, fetch: measuringFetch });
 const results: WindowForwardResult[] = [];
-const handler = createForwardHandler(async () => deps, (r) => results.push(r));
+const handler = createForwardHandler(
+  async () => deps,
+  (r) => results.push(r),
+);
 const { value: reply, ms, cpuMs } = await timed(() => handler(sqsEventFor(config.staging.bucket, manifestKey)));
 const r = results[0];
 report({

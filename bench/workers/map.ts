@@ -18,7 +18,12 @@ for (const event of generateDataset({ seed, count, start, end: start + H })) {
   inputBytes += Buffer.byteLength(line);
   lines.push(line);
 }
-const mapper = compileMapper(presetConfig('default'), { projectId: '3141592', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false });
+const mapper = compileMapper(presetConfig('default'), {
+  projectId: '3141592',
+  tenant: 'acme',
+  projectTimezone: 'UTC',
+  legacyLocalTime: false,
+});
 
 let sink = 0;
 let outputChars = 0;
@@ -83,4 +88,12 @@ for (let r = 0; r < 3; r++) {
   for (const line of sample) sink += mapper(JSON.parse(line)).ok ? 1 : 0;
   sampleProductMs = Math.min(sampleProductMs, performance.now() - t0);
 }
-report({ events: lines.length, mapped, inputBytes, outputChars, perRound, breakdown: { events: sample.length, productMs: sampleProductMs, parseMs, serializeRecordsMs: serializeMs }, sink: sink % 10 });
+report({
+  events: lines.length,
+  mapped,
+  inputBytes,
+  outputChars,
+  perRound,
+  breakdown: { events: sample.length, productMs: sampleProductMs, parseMs, serializeRecordsMs: serializeMs },
+  sink: sink % 10,
+});

@@ -33,7 +33,10 @@ const sample = (): void => {
   p.heapTotal = Math.max(p.heapTotal, m.heapTotal);
   p.external = Math.max(p.external, m.external);
   p.arrayBuffers = Math.max(p.arrayBuffers, m.arrayBuffers);
-  if (series !== undefined) series.push(`${phase} ${Math.round(performance.now())} ${[m.rss, m.heapUsed, m.heapTotal, m.external, m.arrayBuffers].map((v) => Math.round(v / MB)).join(' ')}`);
+  if (series !== undefined)
+    series.push(
+      `${phase} ${Math.round(performance.now())} ${[m.rss, m.heapUsed, m.heapTotal, m.external, m.arrayBuffers].map((v) => Math.round(v / MB)).join(' ')}`,
+    );
 };
 // BENCH_MEMORY_SERIES=<file>: every sample is also written there (phase, ms, rss, heapUsed, heapTotal, external, arrayBuffers in MB).
 const seriesFile = process.env.BENCH_MEMORY_SERIES;
@@ -44,7 +47,10 @@ const rssAtStart = process.memoryUsage().rss;
 const exported = await timed(() => createExportHandler(() => exportDeps)({ from, to, mode: 'processing-time' }));
 sample();
 phase = 'forward';
-const forwardHandler = createForwardHandler(async () => forwardDeps, (r) => forwarded.push(r));
+const forwardHandler = createForwardHandler(
+  async () => forwardDeps,
+  (r) => forwarded.push(r),
+);
 const forward = await timed(async () => {
   const failures: string[] = [];
   for (const w of exported.value.windows) {
@@ -57,7 +63,8 @@ const forward = await timed(async () => {
 sample();
 clearInterval(timer);
 if (seriesFile !== undefined) writeFileSync(seriesFile, `${series!.join('\n')}\n`);
-const mb = (p: ReturnType<typeof blank>) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Math.round((10 * v) / MB) / 10]));
+const mb = (p: ReturnType<typeof blank>) =>
+  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Math.round((10 * v) / MB) / 10]));
 report({
   exported: exported.value.windows.reduce((n, w) => n + w.events, 0),
   windows: exported.value.windows.length,

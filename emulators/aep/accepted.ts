@@ -48,7 +48,9 @@ export class AcceptedStore {
 
   records(datasetId?: string): unknown[] {
     if (this.#keep !== 'records') {
-      throw new Error("acceptedRecords() needs the emulator started with keep: 'records' (it was started with keep: 'ids')");
+      throw new Error(
+        "acceptedRecords() needs the emulator started with keep: 'records' (it was started with keep: 'ids')",
+      );
     }
     return this.#select(this.#records, datasetId);
   }

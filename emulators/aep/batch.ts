@@ -26,20 +26,32 @@ const BLANK = /^\s*$/;
 /** Error codes and descriptions Catalog reports for rows that fail.
  * https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/batch-ingestion/partial.md */
 const ERRORS = {
-  corrupt: { code: 'INGEST-1401-400', description: 'The row has corrupted data and cannot be read or parsed. Fix the corrupted data and try again.' },
-  missing: { code: 'INGEST-1555-400', description: 'A required field is either missing or has a value of null. Add the required field to the input row and try again.' },
+  corrupt: {
+    code: 'INGEST-1401-400',
+    description: 'The row has corrupted data and cannot be read or parsed. Fix the corrupted data and try again.',
+  },
+  missing: {
+    code: 'INGEST-1555-400',
+    description:
+      'A required field is either missing or has a value of null. Add the required field to the input row and try again.',
+  },
   /** Other schema violations: Adobe does not publish a code for them; this one is the emulator's. */
   schema: { code: 'EMULATOR-XDM-400', description: "The row does not conform to the dataset's XDM schema." },
   noDiagnostics: {
     code: 'INGEST-1211-400',
-    description: 'Encountered errors while parsing, converting or otherwise validating the data. Please resend the data with error diagnostics enabled to collect additional information on failure types',
+    description:
+      'Encountered errors while parsing, converting or otherwise validating the data. Please resend the data with error diagnostics enabled to collect additional information on failure types',
   },
 } as const;
 type ErrorKind = 'corrupt' | 'missing' | 'schema';
 
 /** "Dataset file is empty. Please upload file with data." fails the batch (troubleshooting.md, "What happens after a
  * batch fails?"; status code 106 "The dataset file is empty"). */
-const EMPTY_FILE = { code: '106', description: 'Dataset file is empty. Please upload file with data.', rows: [] as string[] };
+const EMPTY_FILE = {
+  code: '106',
+  description: 'Dataset file is empty. Please upload file with data.',
+  rows: [] as string[],
+};
 
 /** Codes inside a row error file's `_errors` (error-diagnostics.md shows `"code": "1401"` for a corrupt row). */
 const ROW_ERROR_CODES: Record<ErrorKind, string> = { corrupt: '1401', missing: '1555', schema: 'EMULATOR-XDM' };
@@ -64,11 +76,22 @@ interface BatchFile {
 
 /** Catalog's status words (catalog.yaml `batchResponse.status`); the emulator reaches those listed here and
  * `loading`/`aborted`. */
-export const PROMOTION_STATES = ['staging', 'processing', 'loaded', 'queued', 'retrying', 'stalled', 'success', 'active',
-  'failed', 'failure', 'abandoned'] as const;
+export const PROMOTION_STATES = [
+  'staging',
+  'processing',
+  'loaded',
+  'queued',
+  'retrying',
+  'stalled',
+  'success',
+  'active',
+  'failed',
+  'failure',
+  'abandoned',
+] as const;
 export type BatchStatus = 'loading' | 'aborted' | (typeof PROMOTION_STATES)[number];
 /** States after which nothing changes any more. */
-const FINAL = new Set<BatchStatus>(['success', 'active', 'failed', 'failure', 'stalled', 'abandoned', 'aborted']);
+const _FINAL = new Set<BatchStatus>(['success', 'active', 'failed', 'failure', 'stalled', 'abandoned', 'aborted']);
 
 interface Batch {
   readonly id: string;
@@ -115,20 +138,29 @@ export class BatchIngestion {
     const parsed = parseJson(read.body);
     if (!parsed.ok) return sendJson(ex, 400, problem(400, `Request body is not valid JSON: ${parsed.error}`));
     const body = parsed.value as Record<string, unknown> | null;
-    const datasetId = body?.['datasetId'];
+    const datasetId = body?.datasetId;
     if (typeof datasetId !== 'string') return sendJson(ex, 400, problem(400, 'datasetId is required'));
-    if (!this.#ctx.datasets.has(datasetId)) return sendJson(ex, 400, problem(400, `Dataset ${datasetId} does not exist`));
-    const inputFormat = body?.['inputFormat'] as Record<string, unknown> | undefined;
-    const format = typeof inputFormat?.['format'] === 'string' ? inputFormat['format'].toLowerCase() : undefined;
+    if (!this.#ctx.datasets.has(datasetId))
+      return sendJson(ex, 400, problem(400, `Dataset ${datasetId} does not exist`));
+    const inputFormat = body?.inputFormat as Record<string, unknown> | undefined;
+    const format = typeof inputFormat?.format === 'string' ? inputFormat.format.toLowerCase() : undefined;
     if (format === undefined) return sendJson(ex, 400, problem(400, 'inputFormat.format is required'));
     if (format !== 'json') {
-      return sendJson(ex, 400, problem(400, `inputFormat.format ${format}: the emulator ingests JSON (JSON Lines) only`));
+      return sendJson(
+        ex,
+        400,
+        problem(400, `inputFormat.format ${format}: the emulator ingests JSON (JSON Lines) only`),
+      );
     }
-    if (inputFormat?.['isMultiLineJson'] === true) {
-      return sendJson(ex, 400, problem(400, 'isMultiLineJson: the emulator ingests single-line JSON (JSON Lines) only'));
+    if (inputFormat?.isMultiLineJson === true) {
+      return sendJson(
+        ex,
+        400,
+        problem(400, 'isMultiLineJson: the emulator ingests single-line JSON (JSON Lines) only'),
+      );
     }
     // The current docs name it partialIngestionPercent; an older page says partialIngestionPercentage. Both are read.
-    const percent = body?.['partialIngestionPercent'] ?? body?.['partialIngestionPercentage'];
+    const percent = body?.partialIngestionPercent ?? body?.partialIngestionPercentage;
     if (percent !== undefined && (typeof percent !== 'number' || !(percent > 0 && percent <= 100))) {
       return sendJson(ex, 400, problem(400, 'partialIngestionPercent must be a number in (0, 100]'));
     }
@@ -142,7 +174,7 @@ export class BatchIngestion {
       status: 'loading',
       files: new Map(),
       partialIngestionPercent: percent,
-      errorDiagnostics: body?.['enableErrorDiagnostics'] === true || percent !== undefined,
+      errorDiagnostics: body?.enableErrorDiagnostics === true || percent !== undefined,
       inputFormat: { format },
     };
     this.#batches.set(batch.id, batch);
@@ -150,17 +182,33 @@ export class BatchIngestion {
   }
 
   /** `PUT /data/foundation/import/batches/{batchId}/datasets/{datasetId}/files/{name}`: validates line by line. */
-  async upload(ex: Exchange, grant: IssuedToken, batchId: string, datasetId: string, name: string, nowMs: number): Promise<void> {
+  async upload(
+    ex: Exchange,
+    grant: IssuedToken,
+    batchId: string,
+    datasetId: string,
+    name: string,
+    nowMs: number,
+  ): Promise<void> {
     const batch = this.#find(batchId, grant);
     if (batch === undefined) return reply(ex, 404, problem(404, `Batch ${batchId} not found`));
-    if (datasetId !== batch.datasetId) return reply(ex, 404, problem(404, `Dataset ${datasetId} is not part of batch ${batchId}`));
+    if (datasetId !== batch.datasetId)
+      return reply(ex, 404, problem(404, `Dataset ${datasetId} is not part of batch ${batchId}`));
     if (batch.status !== 'loading') {
-      return reply(ex, 400, problem(400, `Batch ${batchId} is ${batch.status}: files can only be uploaded while it is loading`));
+      return reply(
+        ex,
+        400,
+        problem(400, `Batch ${batchId} is ${batch.status}: files can only be uploaded while it is loading`),
+      );
     }
     if (name === '') return reply(ex, 400, problem(400, 'File name is required'));
     const contentType = (header(ex, 'content-type') ?? '').toLowerCase();
     if (!contentType.startsWith('application/octet-stream')) {
-      return reply(ex, 415, problem(415, `Content-Type must be application/octet-stream, got ${contentType || 'none'}`));
+      return reply(
+        ex,
+        415,
+        problem(415, `Content-Type must be application/octet-stream, got ${contentType || 'none'}`),
+      );
     }
 
     const keepRecords = this.#ctx.accepted.keep === 'records';
@@ -197,7 +245,14 @@ export class BatchIngestion {
       entities?.push(parsed.value);
     }
     if (ex.bytes > MAX_UPLOAD_BYTES) {
-      return sendJson(ex, 413, problem(413, `File of ${ex.bytes} bytes is over the ${MAX_UPLOAD_BYTES}-byte limit of a single PUT; use the large file upload`));
+      return sendJson(
+        ex,
+        413,
+        problem(
+          413,
+          `File of ${ex.bytes} bytes is over the ${MAX_UPLOAD_BYTES}-byte limit of a single PUT; use the large file upload`,
+        ),
+      );
     }
     // PUT is idempotent on the file path: a re-upload replaces the file.
     batch.files.set(name, { bytes: ex.bytes, records, ids, entities, failures });
@@ -292,7 +347,8 @@ export class BatchIngestion {
     const files = [...batch.files.values()];
     const input = files.reduce((n, f) => n + f.records, 0);
     const failed = files.reduce((n, f) => n + f.failures.length, 0);
-    const withinThreshold = batch.partialIngestionPercent !== undefined && failed * 100 <= batch.partialIngestionPercent * input;
+    const withinThreshold =
+      batch.partialIngestionPercent !== undefined && failed * 100 <= batch.partialIngestionPercent * input;
     const empty = files.length === 0 || files.some((f) => f.records === 0);
     const succeeded = !empty && (failed === 0 || withinThreshold);
     const queued = this.#nextPromotions.shift();
@@ -356,8 +412,8 @@ export class BatchIngestion {
   #describe(batch: Batch): Record<string, unknown> {
     const user = `${batch.clientId}@techacct.adobe.com`;
     const tags: Record<string, unknown> = {};
-    if (batch.errorDiagnostics) tags['acp_enableErrorDiagnostics'] = true;
-    if (batch.partialIngestionPercent !== undefined) tags['acp_partialIngestionPercent'] = batch.partialIngestionPercent;
+    if (batch.errorDiagnostics) tags.acp_enableErrorDiagnostics = true;
+    if (batch.partialIngestionPercent !== undefined) tags.acp_partialIngestionPercent = batch.partialIngestionPercent;
     return {
       id: batch.id,
       externalId: batch.id,
@@ -389,7 +445,15 @@ function problem(status: number, detail: string): Record<string, unknown> {
 }
 
 function titleOf(status: number): string {
-  return { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 501: 'Not Implemented' }[status] ?? 'Error';
+  return (
+    {
+      400: 'Bad Request',
+      404: 'Not Found',
+      413: 'Payload Too Large',
+      415: 'Unsupported Media Type',
+      501: 'Not Implemented',
+    }[status] ?? 'Error'
+  );
 }
 
 /**
@@ -399,14 +463,22 @@ function titleOf(status: number): string {
  */
 function rowErrorFiles(failures: Array<RowFailure & { file: string }>): StoredFile[] {
   const files: StoredFile[] = [];
-  for (const [name, corrupt] of [['parsing_errors_0.json', true], ['conversion_errors_0.json', false]] as const) {
+  for (const [name, corrupt] of [
+    ['parsing_errors_0.json', true],
+    ['conversion_errors_0.json', false],
+  ] as const) {
     const lines = failures
       .filter((f) => (f.kind === 'corrupt') === corrupt)
       .map((f) => {
         const parsed = corrupt || f.text === undefined ? undefined : parseJson(f.text);
-        const row = parsed?.ok === true && typeof parsed.value === 'object' && parsed.value !== null ? parsed.value : {};
+        const row =
+          parsed?.ok === true && typeof parsed.value === 'object' && parsed.value !== null ? parsed.value : {};
         const errors = [{ code: ROW_ERROR_CODES[f.kind], message: f.message }];
-        return JSON.stringify(corrupt ? { _corrupt_record: f.text, _errors: errors, _filename: name } : { ...row, _errors: errors, _filename: name });
+        return JSON.stringify(
+          corrupt
+            ? { _corrupt_record: f.text, _errors: errors, _filename: name }
+            : { ...row, _errors: errors, _filename: name },
+        );
       });
     if (lines.length > 0) files.push({ name, text: `${lines.join('\n')}\n` });
   }

@@ -39,31 +39,39 @@ const MAX_FILES_PER_PAGE = 100;
 type Filter = (batch: Record<string, unknown>, value: string) => boolean;
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
 const dataSetOf = (b: Record<string, unknown>): unknown =>
-  (b['relatedObjects'] as Array<{ type: string; id: string }> | undefined)?.find((o) => o.type === 'dataSet')?.id;
+  (b.relatedObjects as Array<{ type: string; id: string }> | undefined)?.find((o) => o.type === 'dataSet')?.id;
 
 /** Filters of `GET /catalog/batches` the emulator applies (catalog.yaml `listBatches`; `createdAfter` and
  * `createdBefore` are exclusive, as documented). */
 const FILTERS: Record<string, Filter> = {
-  createdAfter: (b, v) => num(b['created']) > Number(v),
-  createdBefore: (b, v) => num(b['created']) < Number(v),
-  created: (b, v) => num(b['created']) === Number(v),
-  updated: (b, v) => num(b['updated']) === Number(v),
-  started: (b, v) => num(b['started']) === Number(v),
-  completed: (b, v) => num(b['completed']) === Number(v),
-  createdClient: (b, v) => b['createdClient'] === v,
-  createdUser: (b, v) => b['createdUser'] === v,
-  updatedUser: (b, v) => b['updatedUser'] === v,
+  createdAfter: (b, v) => num(b.created) > Number(v),
+  createdBefore: (b, v) => num(b.created) < Number(v),
+  created: (b, v) => num(b.created) === Number(v),
+  updated: (b, v) => num(b.updated) === Number(v),
+  started: (b, v) => num(b.started) === Number(v),
+  completed: (b, v) => num(b.completed) === Number(v),
+  createdClient: (b, v) => b.createdClient === v,
+  createdUser: (b, v) => b.createdUser === v,
+  updatedUser: (b, v) => b.updatedUser === v,
   // "Filter by the current (mutable) status": a comma-separated list matches any of its words.
-  status: (b, v) => v.split(',').includes(String(b['status'])),
+  status: (b, v) => v.split(',').includes(String(b.status)),
   dataSet: (b, v) => dataSetOf(b) === v,
-  batch: (b, v) => b['id'] === v,
-  externalId: (b, v) => b['externalId'] === v,
-  version: (b, v) => b['version'] === v,
+  batch: (b, v) => b.id === v,
+  externalId: (b, v) => b.externalId === v,
+  version: (b, v) => b.version === v,
 };
 const INTEGER_FILTERS = new Set(['createdAfter', 'createdBefore', 'created', 'updated', 'started', 'completed']);
 /** Documented parameters the emulator does not implement: answered 501 rather than silently ignored. */
 const NOT_EMULATED = new Set([
-  'tags', 'recordCount', 'failedRecordCount', 'size', 'startAfter', 'startBefore', 'endAfter', 'endBefore', 'property',
+  'tags',
+  'recordCount',
+  'failedRecordCount',
+  'size',
+  'startAfter',
+  'startBefore',
+  'endAfter',
+  'endBefore',
+  'property',
 ]);
 const SORTABLE = new Set(['created', 'updated', 'started', 'completed', 'id']);
 
@@ -99,7 +107,10 @@ export function serveBatchList(ex: Exchange, grant: IssuedToken, batches: Iterab
         order.push({ field: m[2] as string, desc });
       }
     } else if (name === 'properties') {
-      properties = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+      properties = value
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '');
     } else if (FILTERS[name] !== undefined) {
       if (INTEGER_FILTERS.has(name) && !/^\d+$/.test(value)) return bad('expected a Unix time in milliseconds');
       filters.push([FILTERS[name], value]);
@@ -124,7 +135,7 @@ export function serveBatchList(ex: Exchange, grant: IssuedToken, batches: Iterab
   }
   const out: Record<string, unknown> = {};
   for (const view of views.slice(start, start + limit)) {
-    out[view['id'] as string] = properties === undefined ? view : pick(view, properties);
+    out[view.id as string] = properties === undefined ? view : pick(view, properties);
   }
   return reply(ex, 200, out);
 }
@@ -134,7 +145,12 @@ function pick(view: Record<string, unknown>, keys: string[]): Record<string, unk
 }
 
 /** `GET /data/foundation/catalog/batches/{id}` → `{"<id>": {...}}`. */
-export function serveBatch(ex: Exchange, grant: IssuedToken, batch: CatalogBatch | undefined, id: string): Promise<void> {
+export function serveBatch(
+  ex: Exchange,
+  grant: IssuedToken,
+  batch: CatalogBatch | undefined,
+  id: string,
+): Promise<void> {
   if (batch === undefined || batch.orgId !== grant.orgId) {
     return reply(ex, 404, problem(404, 'Not Found', `Batch ${id} not found`));
   }
@@ -175,7 +191,10 @@ export function serveBatchFiles(
   if (wanted !== null) {
     const file = files.find((f) => f.name === wanted);
     if (file === undefined) return reply(ex, 404, problem(404, 'Not Found', `No file ${wanted} in batch ${id}`));
-    ex.res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(Buffer.byteLength(file.text)) });
+    ex.res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(Buffer.byteLength(file.text)),
+    });
     ex.res.end(file.text);
     return Promise.resolve();
   }

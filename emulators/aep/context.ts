@@ -70,7 +70,12 @@ export async function applyFault(
 }
 
 /** Drains the request body, then replies (an early reply would otherwise reset the client's connection). */
-export async function reply(ex: Exchange, status: number, body?: unknown, headers?: Record<string, string>): Promise<void> {
+export async function reply(
+  ex: Exchange,
+  status: number,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<void> {
   await drain(ex);
   sendJson(ex, status, body, headers);
 }

@@ -7,7 +7,12 @@ import { STATUS_CODES } from 'node:http';
 import { type EmulatorContext, applyFault, reply } from './context.ts';
 import { type Exchange, bearerToken, header, parseJson, readBody, sendJson } from './http.ts';
 import type { IssuedToken } from './ims.ts';
-import { checkStreamingMessage, type EnvelopeContext, type EnvelopeResult, type RecordCheckOptions } from './xdm-checks.ts';
+import {
+  checkStreamingMessage,
+  type EnvelopeContext,
+  type EnvelopeResult,
+  type RecordCheckOptions,
+} from './xdm-checks.ts';
 
 /** "413 Payload too large - thrown when the total payload request is greater than 1MB" (same page as above).
  * Adobe does not say whether 1 MB is 10^6 or 2^20 bytes: the stricter 10^6 is enforced, so a request the connector
@@ -21,7 +26,13 @@ const AUTH_PROBLEM = 'https://ns.adobe.com/adobecloud/problem/data-collection-se
 const NODE = process.pid % 10_000;
 
 /** Serves one DCS request. `batch` selects the multi-message endpoint. */
-export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: string, batch: boolean, nowMs: number): Promise<void> {
+export async function serveDcs(
+  ex: Exchange,
+  ctx: EmulatorContext,
+  inletId: string,
+  batch: boolean,
+  nowMs: number,
+): Promise<void> {
   const connection = ctx.connections.get(inletId);
   const prefix = (org: string): string => `inletId: [${inletId}] imsOrgId: [${org}]`;
   const problem = (status: number, title: string, message: string, cause?: unknown): unknown => ({
@@ -34,7 +45,8 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     return reply(ex, 404, problem(404, 'Not Found', `${prefix(ctx.defaultOrgId)} Inlet not found`));
   }
   const fault = await applyFault(ex, ctx, batch ? 'dcs-batch' : 'dcs', (status) =>
-    problem(status, STATUS_CODES[status] ?? 'Error', `${prefix(ctx.defaultOrgId)} ${STATUS_CODES[status] ?? 'Error'}`));
+    problem(status, STATUS_CODES[status] ?? 'Error', `${prefix(ctx.defaultOrgId)} ${STATUS_CODES[status] ?? 'Error'}`),
+  );
   if (fault.answered) return;
 
   // Authenticated inlets need a token; any inlet refuses a token that is sent but not valid (401: "Your request is
@@ -44,10 +56,20 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
   if (token !== undefined) {
     grant = ctx.tokens.resolve(token, nowMs);
     if (grant === undefined) {
-      return reply(ex, 401, { type: AUTH_PROBLEM, status: '401', title: 'Authorization', report: { message: `[${inletId}] Ims service token is not valid` } });
+      return reply(ex, 401, {
+        type: AUTH_PROBLEM,
+        status: '401',
+        title: 'Authorization',
+        report: { message: `[${inletId}] Ims service token is not valid` },
+      });
     }
   } else if (connection.authenticated) {
-    return reply(ex, 401, { type: AUTH_PROBLEM, status: '401', title: 'Authorization', report: { message: `[${inletId}] Ims service token is empty` } });
+    return reply(ex, 401, {
+      type: AUTH_PROBLEM,
+      status: '401',
+      title: 'Authorization',
+      report: { message: `[${inletId}] Ims service token is empty` },
+    });
   }
   const org = grant?.orgId ?? ctx.defaultOrgId;
   const refused = (status: number, title: string, message: string): Promise<void> =>
@@ -58,13 +80,15 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
   // follows help/landing/troubleshooting.md ("A valid content-type must be specified").
   const sandbox = header(ex, 'x-sandbox-name');
   if (sandbox === undefined) return refused(400, 'Bad Request', 'Missing header: x-sandbox-name');
-  if (sandbox !== ctx.sandbox) return refused(403, 'Forbidden', `Sandbox '${sandbox}' is not the sandbox of this connection`);
+  if (sandbox !== ctx.sandbox)
+    return refused(403, 'Forbidden', `Sandbox '${sandbox}' is not the sandbox of this connection`);
   const contentType = (header(ex, 'content-type') ?? '').toLowerCase();
   if (contentType.startsWith('application/x-jackson-smile')) {
     const why = 'Smile-encoded payloads are valid on Platform but not emulated; send application/json';
     return refused(501, 'Not Implemented', why);
   }
-  if (!/^application\/json\s*(;|$)/.test(contentType)) return refused(400, 'Bad Request', 'A valid content-type must be specified');
+  if (!/^application\/json\s*(;|$)/.test(contentType))
+    return refused(400, 'Bad Request', 'A valid content-type must be specified');
   // "The `syncValidation` query parameter is only available for the single message endpoint and cannot be used for
   // the batch endpoint" (help/ingestion/quality/streaming-validation.md); a boolean (streaming-ingestion.yaml).
   const syncParam = ex.query.get('syncValidation');
@@ -78,12 +102,23 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
 
   const read = await readBody(ex, MAX_DCS_REQUEST_BYTES);
   if (read.tooLarge) {
-    return sendJson(ex, 413, problem(413, 'Payload Too Large',
-      `${prefix(org)} Request body of ${ex.bytes} bytes is over the ${MAX_DCS_REQUEST_BYTES}-byte limit`));
+    return sendJson(
+      ex,
+      413,
+      problem(
+        413,
+        'Payload Too Large',
+        `${prefix(org)} Request body of ${ex.bytes} bytes is over the ${MAX_DCS_REQUEST_BYTES}-byte limit`,
+      ),
+    );
   }
   const parsed = parseJson(read.body);
   if (!parsed.ok) {
-    return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} Request body is not valid JSON: ${parsed.error}`));
+    return sendJson(
+      ex,
+      400,
+      problem(400, 'Invalid XDM Message Format', `${prefix(org)} Request body is not valid JSON: ${parsed.error}`),
+    );
   }
   const envelope: EnvelopeContext = {
     datasets: ctx.datasets,
@@ -96,10 +131,12 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
   const record: RecordCheckOptions = { tenant: ctx.tenant, nowMs, ...schemaCheck };
   const receivedTimeMs = nowMs;
   /** One message through the checks: accepted (valid, or invalid and left to asynchronous validation) or refused. */
-  const handle = (message: unknown): { accepted: true } | { accepted: false; result: Extract<EnvelopeResult, { ok: false }> } => {
+  const handle = (
+    message: unknown,
+  ): { accepted: true } | { accepted: false; result: Extract<EnvelopeResult, { ok: false }> } => {
     const result = checkStreamingMessage(message, envelope, record);
     if (result.ok) {
-      ctx.accepted.add(result.datasetId, result.entity['_id'] as string, result.entity);
+      ctx.accepted.add(result.datasetId, result.entity._id as string, result.entity);
       ctx.streaming.accepted(result.datasetId, org, nowMs);
       ctx.counters.messagesAccepted += 1;
       return { accepted: true };
@@ -119,14 +156,19 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
     const outcome = handle(parsed.value);
     if (!outcome.accepted) {
       const { problems, message } = outcome.result;
-      const cause = problems === undefined ? undefined : {
-        _streamingValidation: [{
-          schemaLocation: '#',
-          pointerToViolation: '#',
-          causingExceptions: problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] })),
-          message: `${problems.length} schema violations found`,
-        }],
-      };
+      const cause =
+        problems === undefined
+          ? undefined
+          : {
+              _streamingValidation: [
+                {
+                  schemaLocation: '#',
+                  pointerToViolation: '#',
+                  causingExceptions: problems.map((p) => ({ ...p, schemaLocation: '#', causingExceptions: [] })),
+                  message: `${problems.length} schema violations found`,
+                },
+              ],
+            };
       return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format', `${prefix(org)} ${message}`, cause));
     }
     const xactionId = `${receivedTimeMs}:${NODE}:${ctx.nextSequence()}`;
@@ -137,8 +179,15 @@ export async function serveDcs(ex: Exchange, ctx: EmulatorContext, inletId: stri
 
   const messages = (parsed.value as { messages?: unknown } | null)?.messages;
   if (!Array.isArray(messages) || messages.length === 0) {
-    return sendJson(ex, 400, problem(400, 'Invalid XDM Message Format',
-      `${prefix(org)} Request body must be {"messages": [...]} with at least one message`));
+    return sendJson(
+      ex,
+      400,
+      problem(
+        400,
+        'Invalid XDM Message Format',
+        `${prefix(org)} Request body must be {"messages": [...]} with at least one message`,
+      ),
+    );
   }
   const batchId = `${receivedTimeMs}:${NODE}:${ctx.nextSequence()}`;
   const partial = fault.partial;

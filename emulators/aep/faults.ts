@@ -38,11 +38,17 @@ export class FaultQueue {
   readonly #queue: AepFault[] = [];
 
   push(fault: AepFault): void {
-    if (typeof fault !== 'object' || fault === null || !['status', 'partial', 'expire-token'].includes((fault as { kind?: unknown }).kind as string)) {
+    if (
+      typeof fault !== 'object' ||
+      fault === null ||
+      !['status', 'partial', 'expire-token'].includes((fault as { kind?: unknown }).kind as string)
+    ) {
       throw new Error(`unknown fault ${JSON.stringify(fault)}: expected a kind of status, partial or expire-token`);
     }
     if (fault.kind === 'status' && !TARGETS.includes(fault.target)) {
-      throw new Error(`status fault: unknown target ${JSON.stringify(fault.target)}: expected one of ${TARGETS.join(', ')}`);
+      throw new Error(
+        `status fault: unknown target ${JSON.stringify(fault.target)}: expected one of ${TARGETS.join(', ')}`,
+      );
     }
     if (fault.kind === 'partial' && ![400, 500, 503].includes(fault.statusCode)) {
       throw new Error(`partial fault: statusCode must be 400, 500 or 503, got ${fault.statusCode}`);

@@ -32,7 +32,9 @@ export async function readBody(ex: Exchange, limit: number): Promise<BodyRead> {
     }
     chunks.push(chunk);
   }
-  return tooLarge ? { tooLarge: true } : { tooLarge: false, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) };
+  return tooLarge
+    ? { tooLarge: true }
+    : { tooLarge: false, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) };
 }
 
 /** Reads and discards the request body (so an early error reply does not reset the connection). */
@@ -113,7 +115,9 @@ export function sendJson(ex: Exchange, status: number, body?: unknown, headers: 
 }
 
 /** Parses JSON into a result instead of throwing (the caller answers 400). */
-export function parseJson(body: Buffer | string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string } {
+export function parseJson(
+  body: Buffer | string,
+): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string } {
   try {
     return { ok: true, value: JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) };
   } catch (error) {
@@ -123,7 +127,7 @@ export function parseJson(body: Buffer | string): { readonly ok: true; readonly 
 
 /** The bearer token of a request (`Authorization: Bearer <t>`; DCS also takes the bare token), or undefined. */
 export function bearerToken(ex: Exchange): string | undefined {
-  const header = ex.req.headers['authorization'];
+  const header = ex.req.headers.authorization;
   if (typeof header !== 'string' || header.trim() === '') return undefined;
   const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1] ?? header.trim();

@@ -77,7 +77,8 @@ export async function serveImsToken(
 
   const grantType = form.get('grant_type');
   if (grantType === null || grantType === '') return oauthError(400, 'invalid_request', 'missing grant_type parameter');
-  if (grantType !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', `unsupported grant_type ${grantType}`);
+  if (grantType !== 'client_credentials')
+    return oauthError(400, 'unsupported_grant_type', `unsupported grant_type ${grantType}`);
   const clientId = form.get('client_id');
   if (clientId === null || clientId === '') return oauthError(400, 'invalid_request', 'missing client_id parameter');
   const client = clients.get(clientId);

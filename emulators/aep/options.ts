@@ -26,8 +26,12 @@ export const aepEmulatorOptionsSchema = z
     datasets: z.array(
       z.object({ id: z.string().min(1), schemaId: z.url(), schemaVersion: z.string().min(1).optional() }),
     ),
-    connections: z.array(z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() })),
-    flows: z.array(z.object({ id: z.string().min(1), connectionId: z.string().min(1), datasetId: z.string().min(1) })).optional(),
+    connections: z.array(
+      z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() }),
+    ),
+    flows: z
+      .array(z.object({ id: z.string().min(1), connectionId: z.string().min(1), datasetId: z.string().min(1) }))
+      .optional(),
     streamingSliceMs: z.number().int().positive().optional(),
     batchSettleDelayMs: z.number().int().min(0).optional(),
     syncValidationForTests: z.boolean().optional(),
@@ -40,22 +44,43 @@ export const aepEmulatorOptionsSchema = z
     const duplicates = (label: string, values: string[]): void => {
       const seen = new Set<string>();
       for (const value of values) {
-        if (seen.has(value)) issue.addIssue({ code: 'custom', path: [label], message: `duplicate ${label} id ${value}` });
+        if (seen.has(value))
+          issue.addIssue({ code: 'custom', path: [label], message: `duplicate ${label} id ${value}` });
         seen.add(value);
       }
     };
-    duplicates('clients', options.clients.map((c) => c.clientId));
-    duplicates('datasets', options.datasets.map((d) => d.id));
-    duplicates('connections', options.connections.map((c) => c.id));
-    duplicates('flows', (options.flows ?? []).map((f) => f.id));
+    duplicates(
+      'clients',
+      options.clients.map((c) => c.clientId),
+    );
+    duplicates(
+      'datasets',
+      options.datasets.map((d) => d.id),
+    );
+    duplicates(
+      'connections',
+      options.connections.map((c) => c.id),
+    );
+    duplicates(
+      'flows',
+      (options.flows ?? []).map((f) => f.id),
+    );
     const connections = new Set(options.connections.map((c) => c.id));
     const datasets = new Set(options.datasets.map((d) => d.id));
     (options.flows ?? []).forEach((flow, i) => {
       if (!connections.has(flow.connectionId)) {
-        issue.addIssue({ code: 'custom', path: ['flows', i, 'connectionId'], message: `unknown connection ${flow.connectionId}` });
+        issue.addIssue({
+          code: 'custom',
+          path: ['flows', i, 'connectionId'],
+          message: `unknown connection ${flow.connectionId}`,
+        });
       }
       if (!datasets.has(flow.datasetId)) {
-        issue.addIssue({ code: 'custom', path: ['flows', i, 'datasetId'], message: `unknown dataset ${flow.datasetId}` });
+        issue.addIssue({
+          code: 'custom',
+          path: ['flows', i, 'datasetId'],
+          message: `unknown dataset ${flow.datasetId}`,
+        });
       }
     });
   });

@@ -189,7 +189,9 @@ export class SchemaRegistry {
       const rule = 'Only additive changes are allowed to an existing field group (help/xdm/schema/composition.md)';
       return bad(`${rule}: ${breaking.join('; ')}`);
     }
-    const [major, minor] = String(existing.version ?? '1.0').split('.').map(Number);
+    const [major, minor] = String(existing.version ?? '1.0')
+      .split('.')
+      .map(Number);
     const ids = { $id: existing.$id, 'meta:altId': existing['meta:altId'], 'meta:resourceType': 'mixins' };
     const updated = { ...fg, ...ids, version: `${major}.${(minor ?? 0) + 1}` };
     this.fieldGroups.set(String(existing.$id), updated);
@@ -279,7 +281,9 @@ export class SchemaRegistry {
         return bad(`JSON Patch operation ${JSON.stringify(op)} is not emulated`);
       }
     }
-    const [major, minor] = String(schema.version ?? '1.0').split('.').map(Number);
+    const [major, minor] = String(schema.version ?? '1.0')
+      .split('.')
+      .map(Number);
     next.version = `${major}.${(minor ?? 0) + 1}`;
     this.schemas.set(String(schema.$id), next);
     return { status: 200, body: next };
@@ -356,7 +360,10 @@ export class SchemaRegistry {
 /** `property=field==value` filters of listing calls; an array field matches when it contains the value. */
 export function filter<T extends Json>(items: readonly T[], property: string | null): T[] {
   if (property === null || property === '') return [...items];
-  const clauses = property.split(',').map((c) => /^([^=!<>]+)==(.*)$/.exec(c)).filter((m) => m !== null);
+  const clauses = property
+    .split(',')
+    .map((c) => /^([^=!<>]+)==(.*)$/.exec(c))
+    .filter((m) => m !== null);
   return items.filter((item) =>
     clauses.every((m) => {
       const value = item[m[1] as string];
@@ -394,8 +401,7 @@ function findBreaking(before: Json, after: Json, at: string, out: string[]): voi
     const [o, n] = [asObject(old), asObject(next)];
     if (o.type !== n.type || o.format !== n.format) {
       out.push(`${pointer} changed from ${String(o.type)} to ${String(n.type)}`);
-    }
-    else if (o.properties !== undefined) findBreaking(asObject(o.properties), asObject(n.properties), pointer, out);
+    } else if (o.properties !== undefined) findBreaking(asObject(o.properties), asObject(n.properties), pointer, out);
   }
 }
 

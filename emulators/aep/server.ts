@@ -17,8 +17,20 @@ import { applyFault, type EmulatorContext, reply } from './context.ts';
 import { serveDcs } from './dcs.ts';
 import { type AepFault, FaultQueue, type FaultTarget } from './faults.ts';
 import { type Exchange, readBody, parseJson, sendJson } from './http.ts';
-import { type ClientCredentials, checkPlatformHeaders, IMS_TOKEN_PATH, type IssuedToken, serveImsToken, TokenStore } from './ims.ts';
-import { type AepEmulatorOptions, DEFAULT_STREAMING_SLICE_MS, DEFAULT_TOKEN_TTL_SECONDS, parseAepEmulatorOptions } from './options.ts';
+import {
+  type ClientCredentials,
+  checkPlatformHeaders,
+  IMS_TOKEN_PATH,
+  type IssuedToken,
+  serveImsToken,
+  TokenStore,
+} from './ims.ts';
+import {
+  type AepEmulatorOptions,
+  DEFAULT_STREAMING_SLICE_MS,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  parseAepEmulatorOptions,
+} from './options.ts';
 import { PlatformSetup, type SetupCounts } from './setup.ts';
 import { StreamingBatches } from './streaming-batches.ts';
 
@@ -107,7 +119,12 @@ async function streamIds(ex: Exchange, ids: string[]): Promise<void> {
   ex.res.writeHead(200, { 'content-type': 'application/json;charset=utf-8' });
   ex.res.write('{"ids":[');
   for (let i = 0; i < ids.length; i += SLICE) {
-    const text = (i === 0 ? '' : ',') + ids.slice(i, i + SLICE).map((id) => JSON.stringify(id)).join(',');
+    const text =
+      (i === 0 ? '' : ',') +
+      ids
+        .slice(i, i + SLICE)
+        .map((id) => JSON.stringify(id))
+        .join(',');
     if (!ex.res.write(text)) {
       await new Promise((resolve) => {
         ex.res.once('drain', resolve);
@@ -161,7 +178,11 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
   const queueFault = (fault: AepFault | PromotionFault): void => {
     if (fault.kind !== 'promotion') return ctx.faults.push(fault);
     const states = (fault as { states?: unknown }).states;
-    if (!Array.isArray(states) || states.length === 0 || !states.every((s) => (PROMOTION_STATES as readonly unknown[]).includes(s))) {
+    if (
+      !Array.isArray(states) ||
+      states.length === 0 ||
+      !states.every((s) => (PROMOTION_STATES as readonly unknown[]).includes(s))
+    ) {
       throw new Error(`promotion fault: states must be a non-empty list of ${PROMOTION_STATES.join(', ')}`);
     }
     batches.queuePromotion(states as BatchStatus[]);
@@ -183,11 +204,22 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     catchUp(Date.now());
     const accepted = ctx.accepted.counts();
     const duplicatesTotal = Object.values(accepted).reduce((n, c) => n + c.duplicates, 0);
-    return { stats: stats(), accepted, acceptedTotal: ctx.accepted.size, duplicatesTotal, pendingFaults: ctx.faults.pending };
+    return {
+      stats: stats(),
+      accepted,
+      acceptedTotal: ctx.accepted.size,
+      duplicatesTotal,
+      pendingFaults: ctx.faults.pending,
+    };
   };
 
   /** A Platform API call: fault step, gateway header checks, then the handler. */
-  const platform = async (ex: Exchange, kind: FaultTarget, nowMs: number, handle: (grant: IssuedToken) => Promise<void>): Promise<void> => {
+  const platform = async (
+    ex: Exchange,
+    kind: FaultTarget,
+    nowMs: number,
+    handle: (grant: IssuedToken) => Promise<void>,
+  ): Promise<void> => {
     const fault = await applyFault(ex, ctx, kind, (status) => ({
       type: 'https://ns.adobe.com/aep/errors/emulated-fault',
       status,
@@ -204,11 +236,16 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     const nowMs = Date.now();
     const { method, path } = ex;
     const only = async (allowed: string, serve: () => Promise<void>): Promise<void> =>
-      method === allowed ? serve() : reply(ex, 405, { title: 'Method Not Allowed', status: 405, detail: `${method} ${path}` }, { allow: allowed });
+      method === allowed
+        ? serve()
+        : reply(ex, 405, { title: 'Method Not Allowed', status: 405, detail: `${method} ${path}` }, { allow: allowed });
 
     if (path === IMS_TOKEN_PATH) {
       return only('POST', async () => {
-        const fault = await applyFault(ex, ctx, 'ims', (status) => ({ error: 'server_error', error_description: STATUS_CODES[status] ?? 'Error' }));
+        const fault = await applyFault(ex, ctx, 'ims', (status) => ({
+          error: 'server_error',
+          error_description: STATUS_CODES[status] ?? 'Error',
+        }));
         if (!fault.answered) await serveImsToken(ex, clients, ctx.tokens, ttl, nowMs);
       });
     }
@@ -223,15 +260,24 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     m = BATCH_FILE.exec(path);
     if (m !== null) {
       const [batchId, datasetId, name] = [m[1], m[2], m[3]] as [string, string, string];
-      if (method === 'PUT') return platform(ex, 'batch-upload', nowMs, (grant) => batches.upload(ex, grant, batchId, datasetId, name, nowMs));
+      if (method === 'PUT')
+        return platform(ex, 'batch-upload', nowMs, (grant) =>
+          batches.upload(ex, grant, batchId, datasetId, name, nowMs),
+        );
       // Large file upload (POST ?action=INITIALIZE|COMPLETE, PATCH with Content-Range, HEAD) is not emulated.
-      return reply(ex, 501, { title: 'Not Implemented', status: 501, detail: `${method} on a batch file (large file upload) is not emulated; PUT the file` });
+      return reply(ex, 501, {
+        title: 'Not Implemented',
+        status: 501,
+        detail: `${method} on a batch file (large file upload) is not emulated; PUT the file`,
+      });
     }
     m = BATCHES.exec(path);
     if (m !== null) {
       const batchId = m[1] as string;
       const action = ex.query.get('action') ?? '';
-      return only('POST', () => platform(ex, 'batch-complete', nowMs, (grant) => batches.signal(ex, grant, batchId, action, nowMs)));
+      return only('POST', () =>
+        platform(ex, 'batch-complete', nowMs, (grant) => batches.signal(ex, grant, batchId, action, nowMs)),
+      );
     }
     const read = (serve: (grant: IssuedToken) => Promise<void>): Promise<void> =>
       only('GET', () => platform(ex, 'catalog', nowMs, (grant) => (catchUp(nowMs), serve(grant))));
@@ -252,7 +298,11 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
         return reply(ex, answer.status, answer.body);
       });
     }
-    return reply(ex, 404, { title: 'Not Found', status: 404, detail: `No emulated Adobe endpoint at ${method} ${path}` });
+    return reply(ex, 404, {
+      title: 'Not Found',
+      status: 404,
+      detail: `No emulated Adobe endpoint at ${method} ${path}`,
+    });
   };
 
   /** Test and tooling endpoints, outside Adobe's surface and not counted in stats. */
@@ -287,7 +337,14 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://emulator');
-    const ex: Exchange = { req, res, method: req.method ?? 'GET', path: decodePath(url.pathname), query: url.searchParams, bytes: 0 };
+    const ex: Exchange = {
+      req,
+      res,
+      method: req.method ?? 'GET',
+      path: decodePath(url.pathname),
+      query: url.searchParams,
+      bytes: 0,
+    };
     const isControl = ex.path.startsWith(CONTROL_PREFIX);
     if (!isControl) {
       res.once('close', () => {
@@ -298,8 +355,15 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     (isControl ? control(ex) : route(ex)).catch((error: unknown) => {
       // A request the client aborted mid-body lands here too; anything else is an emulator bug, said out loud.
       if (req.destroyed && !res.headersSent) return;
-      process.stderr.write(`AEP emulator: ${ex.method} ${ex.path} failed: ${(error as Error).stack ?? String(error)}\n`);
-      if (!res.headersSent) sendJson(ex, 500, { title: 'Internal Server Error', status: 500, detail: `AEP emulator error: ${(error as Error).message}` });
+      process.stderr.write(
+        `AEP emulator: ${ex.method} ${ex.path} failed: ${(error as Error).stack ?? String(error)}\n`,
+      );
+      if (!res.headersSent)
+        sendJson(ex, 500, {
+          title: 'Internal Server Error',
+          status: 500,
+          detail: `AEP emulator error: ${(error as Error).message}`,
+        });
       else res.destroy();
     });
   });

@@ -196,8 +196,7 @@ export class PlatformSetup {
     const immutableTags = this.registry.schemas.get(schemaId)?.['meta:immutableTags'];
     const unionTagged = Array.isArray(immutableTags) && immutableTags.includes('union');
     if (!wantsProfile || unionTagged) return undefined;
-    const why = `schema ${schemaId} is not enabled for Profile (meta:immutableTags ["union"]), ` +
-      'so the dataset cannot be';
+    const why = `schema ${schemaId} is not enabled for Profile (meta:immutableTags ["union"]), so the dataset cannot be`;
     return problem(400, 'Bad Request', why);
   }
 

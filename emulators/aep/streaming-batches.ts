@@ -133,7 +133,10 @@ function failedBatch(slice: Slice, completed: number): CatalogBatch {
   const n = slice.failed.length;
   const lines = slice.failed.map((r) => JSON.stringify({ ...r.entity, ...r.errors }));
   // Adobe's example listing holds an empty `_SUCCESS` marker next to the part file.
-  const files: StoredFile[] = [{ name: '_SUCCESS', text: '' }, { name: partFileName(0), text: `${lines.join('\n')}\n` }];
+  const files: StoredFile[] = [
+    { name: '_SUCCESS', text: '' },
+    { name: partFileName(0), text: `${lines.join('\n')}\n` },
+  ];
   return {
     id,
     orgId: slice.orgId,
@@ -143,7 +146,9 @@ function failedBatch(slice: Slice, completed: number): CatalogBatch {
       recordCount: n,
       failedRecordCount: n,
       metrics: { inputRecordCount: n, outputRecordCount: 0, failedRecordCount: n },
-      errors: [{ code: STREAMING_VALIDATION_ERROR, description: `${n} record(s) failed XDM validation`, recordCount: n }],
+      errors: [
+        { code: STREAMING_VALIDATION_ERROR, description: `${n} record(s) failed XDM validation`, recordCount: n },
+      ],
     }),
     failedFiles: files,
     metaFiles: new Map(),

@@ -82,8 +82,18 @@ export interface XdmProblem {
   /** JSON pointer of the offending value, `#/_acme/mixpanel/plan`. */
   readonly pointerToViolation: string;
   readonly keyword:
-    | 'required' | 'type' | 'format' | 'additionalProperties' | 'minLength' | 'minItems' | 'minProperties' | 'enum'
-    | 'maxLength' | 'future' | 'pattern' | 'minimum';
+    | 'required'
+    | 'type'
+    | 'format'
+    | 'additionalProperties'
+    | 'minLength'
+    | 'minItems'
+    | 'minProperties'
+    | 'enum'
+    | 'maxLength'
+    | 'future'
+    | 'pattern'
+    | 'minimum';
   readonly message: string;
 }
 
@@ -113,7 +123,11 @@ export interface RecordCheckOptions {
 export function checkXdmRecord(record: unknown, options: RecordCheckOptions): XdmProblem[] {
   const problems: XdmProblem[] = [];
   if (!isPlainObject(record)) {
-    problems.push({ pointerToViolation: '#', keyword: 'type', message: `expected type: JSONObject, found: ${typeName(record)}` });
+    problems.push({
+      pointerToViolation: '#',
+      keyword: 'type',
+      message: `expected type: JSONObject, found: ${typeName(record)}`,
+    });
     return problems;
   }
   if (options.sizeBytes !== undefined && options.sizeBytes > MAX_RECORD_BYTES) {
@@ -125,10 +139,10 @@ export function checkXdmRecord(record: unknown, options: RecordCheckOptions): Xd
   }
   const tenantKey = `_${options.tenant.replace(/^_/, '')}`;
 
-  checkId(record['_id'], problems);
-  checkTimestamp(record['timestamp'], options, problems);
-  if ('eventType' in record && record['eventType'] !== null && typeof record['eventType'] !== 'string') {
-    add(problems, '#/eventType', 'type', `expected type: String, found: ${typeName(record['eventType'])}`);
+  checkId(record._id, problems);
+  checkTimestamp(record.timestamp, options, problems);
+  if ('eventType' in record && record.eventType !== null && typeof record.eventType !== 'string') {
+    add(problems, '#/eventType', 'type', `expected type: String, found: ${typeName(record.eventType)}`);
   }
 
   for (const key of Object.keys(record)) {
@@ -160,7 +174,7 @@ function checkStandardFields(record: Record<string, unknown>, problems: XdmProbl
     const violation = typeViolation(value, type);
     if (violation !== undefined) add(problems, `#/${path.replaceAll('.', '/')}`, violation.keyword, violation.message);
   }
-  const items = record['productListItems'];
+  const items = record.productListItems;
   if (items === undefined) return;
   if (!Array.isArray(items)) {
     add(problems, '#/productListItems', 'type', `expected type: JSONArray, found: ${typeName(items)}`);
@@ -265,25 +279,34 @@ function checkIdentityMap(value: unknown, problems: XdmProblem[]): void {
         continue;
       }
       for (const key of Object.keys(item)) {
-        if (!IDENTITY_ITEM_KEYS.has(key)) add(problems, itemPointer, 'additionalProperties', `extraneous key [${key}] is not permitted`);
+        if (!IDENTITY_ITEM_KEYS.has(key))
+          add(problems, itemPointer, 'additionalProperties', `extraneous key [${key}] is not permitted`);
       }
-      const id = item['id'];
+      const id = item.id;
       if (typeof id !== 'string') {
-        add(problems, `${itemPointer}/id`, id === undefined ? 'required' : 'type',
-          id === undefined ? 'required key [id] not found' : `expected type: String, found: ${typeName(id)}`);
+        add(
+          problems,
+          `${itemPointer}/id`,
+          id === undefined ? 'required' : 'type',
+          id === undefined ? 'required key [id] not found' : `expected type: String, found: ${typeName(id)}`,
+        );
       } else if (id.length === 0) {
         add(problems, `${itemPointer}/id`, 'minLength', 'expected minLength: 1, actual: 0');
       }
-      const primary = item['primary'];
+      const primary = item.primary;
       if (primary !== undefined && typeof primary !== 'boolean') {
         add(problems, `${itemPointer}/primary`, 'type', `expected type: Boolean, found: ${typeName(primary)}`);
       } else if (primary === true) {
         primaries += 1;
       }
-      const state = item['authenticatedState'];
+      const state = item.authenticatedState;
       if (state !== undefined && (typeof state !== 'string' || !AUTHENTICATED_STATES.has(state))) {
-        add(problems, `${itemPointer}/authenticatedState`, 'enum',
-          `${JSON.stringify(state)} is not a valid enum value (ambiguous, authenticated, loggedOut)`);
+        add(
+          problems,
+          `${itemPointer}/authenticatedState`,
+          'enum',
+          `${JSON.stringify(state)} is not a valid enum value (ambiguous, authenticated, loggedOut)`,
+        );
       }
     }
   }
@@ -309,9 +332,11 @@ function checkNoEmpty(root: unknown, rootPointer: string, problems: XdmProblem[]
     if (value === null) {
       add(problems, pointerAt(rootPointer, path, depth), 'type', 'null value is not permitted: omit the key');
     } else if (typeof value === 'string') {
-      if (value.length === 0) add(problems, pointerAt(rootPointer, path, depth), 'minLength', 'empty string is not permitted: omit the key');
+      if (value.length === 0)
+        add(problems, pointerAt(rootPointer, path, depth), 'minLength', 'empty string is not permitted: omit the key');
     } else if (Array.isArray(value)) {
-      if (value.length === 0) add(problems, pointerAt(rootPointer, path, depth), 'minItems', 'empty array is not permitted: omit the key');
+      if (value.length === 0)
+        add(problems, pointerAt(rootPointer, path, depth), 'minItems', 'empty array is not permitted: omit the key');
       for (let i = value.length - 1; i >= 0; i -= 1) {
         values.push(value[i]);
         depths.push(depth + 1);
@@ -319,7 +344,13 @@ function checkNoEmpty(root: unknown, rootPointer: string, problems: XdmProblem[]
       }
     } else if (typeof value === 'object') {
       const names = Object.keys(value);
-      if (names.length === 0) add(problems, pointerAt(rootPointer, path, depth), 'minProperties', 'empty object is not permitted: omit the key');
+      if (names.length === 0)
+        add(
+          problems,
+          pointerAt(rootPointer, path, depth),
+          'minProperties',
+          'empty object is not permitted: omit the key',
+        );
       for (let i = names.length - 1; i >= 0; i -= 1) {
         const name = names[i] as string;
         values.push((value as Record<string, unknown>)[name]);
@@ -364,41 +395,55 @@ export type EnvelopeResult =
   | { readonly ok: true; readonly datasetId: string; readonly entity: Record<string, unknown> }
   /** `message` follows DCS's wording ("Message has unknown xdm format", ...), with the reason after a colon.
    * `invalid` is set when the envelope was fine and the record is what failed (Platform reports it asynchronously). */
-  | { readonly ok: false; readonly message: string; readonly problems?: XdmProblem[]; readonly invalid?: InvalidRecord };
+  | {
+      readonly ok: false;
+      readonly message: string;
+      readonly problems?: XdmProblem[];
+      readonly invalid?: InvalidRecord;
+    };
 
 /**
  * Checks a streaming message envelope (`header` + `body.xdmMeta` + `body.xdmEntity`) and then its record.
  * Wording of the DCS messages: https://github.com/AdobeDocs/experience-platform.en/blob/main/help/ingestion/tutorials/streaming-multiple-messages.md
  * and help/ingestion/quality/retrieve-failed-batches.md.
  */
-export function checkStreamingMessage(message: unknown, envelope: EnvelopeContext, options: RecordCheckOptions): EnvelopeResult {
+export function checkStreamingMessage(
+  message: unknown,
+  envelope: EnvelopeContext,
+  options: RecordCheckOptions,
+): EnvelopeResult {
   if (!isPlainObject(message)) return unknownFormat('a message must be a JSON object with header and body');
-  const header = message['header'];
-  const body = message['body'];
+  const header = message.header;
+  const body = message.body;
   if (!isPlainObject(header)) return unknownFormat('header is missing');
   if (!isPlainObject(body)) return unknownFormat('body is missing');
 
-  const org = header['imsOrgId'];
+  const org = header.imsOrgId;
   if (typeof org !== 'string' || !envelope.orgIds.has(org)) {
     return { ok: false, message: 'Message has an absent or wrong ims org in the header' };
   }
-  const headerRef = header['schemaRef'];
-  if (!isPlainObject(headerRef) || typeof headerRef['id'] !== 'string') return unknownFormat('header.schemaRef.id is missing');
-  const datasetId = header['datasetId'];
+  const headerRef = header.schemaRef;
+  if (!isPlainObject(headerRef) || typeof headerRef.id !== 'string')
+    return unknownFormat('header.schemaRef.id is missing');
+  const datasetId = header.datasetId;
   if (typeof datasetId !== 'string') return unknownFormat('header.datasetId is missing');
   const datasetSchema = envelope.datasets.get(datasetId);
   if (datasetSchema === undefined) return { ok: false, message: `Dataset [${datasetId}] does not exist` };
   const contentType = xdmFullContentType(envelope.schemaVersions?.get(datasetId) ?? '1.0');
-  if (headerRef['contentType'] !== contentType) {
-    return unknownFormat(`header.schemaRef.contentType must be ${contentType}, found ${JSON.stringify(headerRef['contentType'])}`);
+  if (headerRef.contentType !== contentType) {
+    return unknownFormat(
+      `header.schemaRef.contentType must be ${contentType}, found ${JSON.stringify(headerRef.contentType)}`,
+    );
   }
-  if (datasetSchema !== headerRef['id']) {
-    return unknownFormat(`header.schemaRef.id [${headerRef['id']}] is not the schema of dataset [${datasetId}] (${datasetSchema})`);
+  if (datasetSchema !== headerRef.id) {
+    return unknownFormat(
+      `header.schemaRef.id [${headerRef.id}] is not the schema of dataset [${datasetId}] (${datasetSchema})`,
+    );
   }
   // `flowId` is required in the message header (streaming-ingestion.yaml `messageHeader.required`); an HTTP API
   // dataflow ties one connection to one dataset (help/sources/tutorials/api/create/streaming/http.md). Adobe does not
   // publish the refusal's wording: the emulator's.
-  const flowId = header['flowId'];
+  const flowId = header.flowId;
   if (typeof flowId !== 'string' || flowId === '') return unknownFormat('header.flowId is missing');
   const flow = envelope.flows.get(flowId);
   if (flow === undefined) return { ok: false, message: `Message has an unknown flowId [${flowId}]: no such dataflow` };
@@ -410,26 +455,34 @@ export function checkStreamingMessage(message: unknown, envelope: EnvelopeContex
         `the dataflow does not write from this connection to dataset [${datasetId}]`,
     };
   }
-  const source = header['source'];
+  const source = header.source;
   if (source !== undefined && !isPlainObject(source)) return unknownFormat('header.source must be an object');
-  const meta = body['xdmMeta'];
-  const bodyRef = isPlainObject(meta) ? meta['schemaRef'] : undefined;
-  if (!isPlainObject(bodyRef) || bodyRef['id'] !== headerRef['id'] || bodyRef['contentType'] !== headerRef['contentType']) {
+  const meta = body.xdmMeta;
+  const bodyRef = isPlainObject(meta) ? meta.schemaRef : undefined;
+  if (!isPlainObject(bodyRef) || bodyRef.id !== headerRef.id || bodyRef.contentType !== headerRef.contentType) {
     return unknownFormat('body.xdmMeta.schemaRef must repeat header.schemaRef');
   }
 
   // Record level: what asynchronous validation puts in the failed batch (retrieve-failed-batches.md shows these
   // messages in a failed file). The spec calls `source.name` optional; the failed-batch guide lists its absence as an
   // error: the stricter reading is taken.
-  const entity = body['xdmEntity'];
+  const entity = body.xdmEntity;
   if (entity === undefined) {
     const message = 'Payload body is missing xdmEntity';
-    return { ok: false, message, invalid: { datasetId, entity: undefined, errors: { _validationErrors: [{ message }] } } };
+    return {
+      ok: false,
+      message,
+      invalid: { datasetId, entity: undefined, errors: { _validationErrors: [{ message }] } },
+    };
   }
   const record = isPlainObject(entity) ? entity : undefined;
-  if (!isPlainObject(source) || typeof source['name'] !== 'string' || source['name'] === '') {
+  if (!isPlainObject(source) || typeof source.name !== 'string' || source.name === '') {
     const message = 'Payload header is missing Source Name';
-    return { ok: false, message, invalid: { datasetId, entity: record, errors: { _errors: { _streamingValidation: [{ message }] } } } };
+    return {
+      ok: false,
+      message,
+      invalid: { datasetId, entity: record, errors: { _errors: { _streamingValidation: [{ message }] } } },
+    };
   }
   const problems = checkXdmRecord(entity, options.schemaCheck === undefined ? options : { ...options, datasetId });
   if (problems.length > 0) {
@@ -451,7 +504,12 @@ function unknownFormat(why: string): EnvelopeResult {
   return { ok: false, message: `Message has unknown xdm format: ${why}` };
 }
 
-function add(problems: XdmProblem[], pointerToViolation: string, keyword: XdmProblem['keyword'], message: string): void {
+function add(
+  problems: XdmProblem[],
+  pointerToViolation: string,
+  keyword: XdmProblem['keyword'],
+  message: string,
+): void {
   if (problems.length < MAX_PROBLEMS_PER_RECORD) problems.push({ pointerToViolation, keyword, message });
 }
 
@@ -463,11 +521,16 @@ function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'JSONArray';
   switch (typeof value) {
-    case 'string': return 'String';
-    case 'number': return Number.isInteger(value) ? 'Long' : 'Double';
-    case 'boolean': return 'Boolean';
-    case 'object': return 'JSONObject';
-    default: return typeof value;
+    case 'string':
+      return 'String';
+    case 'number':
+      return Number.isInteger(value) ? 'Long' : 'Double';
+    case 'boolean':
+      return 'Boolean';
+    case 'object':
+      return 'JSONObject';
+    default:
+      return typeof value;
   }
 }
 

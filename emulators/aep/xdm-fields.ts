@@ -30,11 +30,25 @@ export const STANDARD_FIELD_TYPES: ReadonlyMap<string, FieldType> = new Map<stri
   ['web.webPageDetails.URL', STRING],
   ['web.webPageDetails.name', STRING],
   ['web.webReferrer.URL', STRING],
-  ['web.webReferrer.type', {
-    type: 'string',
-    enum: ['internal', 'external', 'search_engine', 'typed_bookmarked', 'email', 'social', 'usenet', 'hard_drive',
-      'nojs', 'conversational_ai', 'unknown'],
-  }],
+  [
+    'web.webReferrer.type',
+    {
+      type: 'string',
+      enum: [
+        'internal',
+        'external',
+        'search_engine',
+        'typed_bookmarked',
+        'email',
+        'social',
+        'usenet',
+        'hard_drive',
+        'nojs',
+        'conversational_ai',
+        'unknown',
+      ],
+    },
+  ],
   ['web.webInteraction.URL', STRING],
   ['web.webInteraction.name', STRING],
   ['web.webInteraction.type', { type: 'string', enum: ['download', 'exit', 'other'] }],
@@ -48,11 +62,31 @@ export const STANDARD_FIELD_TYPES: ReadonlyMap<string, FieldType> = new Map<stri
   ['environment.operatingSystem', STRING],
   ['environment.operatingSystemVersion', STRING],
   ['environment.carrier', STRING],
-  ['environment.connectionType', {
-    type: 'string',
-    enum: ['dialup', 'isdn', 'bisdn', 'dsl', 'cable', 'wireless_wifi', 'mobile', 'mobile_edge', 'mobile_gprs',
-      'mobile_2g', 'mobile_3g', 'mobile_lte', 't1', 't3', 'oc3', 'lan', 'modem'],
-  }],
+  [
+    'environment.connectionType',
+    {
+      type: 'string',
+      enum: [
+        'dialup',
+        'isdn',
+        'bisdn',
+        'dsl',
+        'cable',
+        'wireless_wifi',
+        'mobile',
+        'mobile_edge',
+        'mobile_gprs',
+        'mobile_2g',
+        'mobile_3g',
+        'mobile_lte',
+        't1',
+        't3',
+        'oc3',
+        'lan',
+        'modem',
+      ],
+    },
+  ],
   ['device.type', STRING],
   ['device.model', STRING],
   ['device.manufacturer', STRING],
@@ -100,9 +134,11 @@ export interface TypeViolation {
 /** Why a value does not fit its type, or undefined when it does. */
 export function typeViolation(value: unknown, t: FieldType): TypeViolation | undefined {
   const ok =
-    t.type === 'integer' ? Number.isInteger(value)
-    : t.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
-    : typeof value === t.type;
+    t.type === 'integer'
+      ? Number.isInteger(value)
+      : t.type === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : typeof value === t.type;
   if (!ok) return { keyword: 'type', message: `expected type: ${TYPE_NAMES[t.type]}, found: ${describe(value)}` };
   if (t.enum !== undefined && !t.enum.includes(value as string)) {
     return { keyword: 'enum', message: `${JSON.stringify(value)} is not a valid enum value (${t.enum.join(', ')})` };

@@ -215,7 +215,9 @@ const REFERRERS: ReadonlyArray<readonly [string, string]> = [
 /** Index 0 is a direct visit. */
 export const INITIAL_REFERRERS: readonly Group[] = [
   group(field('$initial_referrer', '$direct'), field('$initial_referring_domain', '$direct')),
-  ...REFERRERS.map(([url, domain]) => group(field('$initial_referrer', url), field('$initial_referring_domain', domain))),
+  ...REFERRERS.map(([url, domain]) =>
+    group(field('$initial_referrer', url), field('$initial_referring_domain', domain)),
+  ),
 ];
 export const REFERRER_GROUPS: readonly Group[] = REFERRERS.map(([url, domain]) =>
   group(field('$referrer', url), field('$referring_domain', domain)),
@@ -375,13 +377,16 @@ export const PRODUCT_FIELDS: readonly Field[] = PRODUCTS.flatMap(([id, name, pri
   field('product', { id, name, price, category, tags: [] }),
 ]);
 /** One order line per product and quantity (1 or 2): the JSON bytes and the price. */
-export const ORDER_ITEMS: ReadonlyArray<{ readonly bytes: Uint8Array; readonly value: unknown; readonly amount: number }> =
-  PRODUCTS.flatMap(([sku, name, price]) =>
-    [1, 2].map((quantity) => {
-      const value = { sku, name, price, quantity };
-      return { bytes: utf8(JSON.stringify(value)), value, amount: price * quantity };
-    }),
-  );
+export const ORDER_ITEMS: ReadonlyArray<{
+  readonly bytes: Uint8Array;
+  readonly value: unknown;
+  readonly amount: number;
+}> = PRODUCTS.flatMap(([sku, name, price]) =>
+  [1, 2].map((quantity) => {
+    const value = { sku, name, price, quantity };
+    return { bytes: utf8(JSON.stringify(value)), value, amount: price * quantity };
+  }),
+);
 export const CURRENCIES: readonly Field[] = fieldsOf('currency', ['USD', 'USD', 'EUR', 'JPY', 'ILS', 'BRL', 'GBP']);
 export const COUPONS: readonly Field[] = [field('coupon', null), field('coupon', 'SPRING24')];
 export const SHIPPING: readonly Field[] = ['standard', 'express', 'pickup'].flatMap((method) =>
@@ -393,12 +398,24 @@ export const SEARCH_FILTERS: readonly Field[] = [null, ...new Set(PRODUCTS.map((
 );
 export const UTM: readonly Group[] = ['google', 'newsletter', 'twitter'].flatMap((source) =>
   ['', 'spring_sale_🌸'].map((campaign) =>
-    group(field('utm_source', source), field('utm_medium', source === 'google' ? 'cpc' : 'social'), field('utm_campaign', campaign)),
+    group(
+      field('utm_source', source),
+      field('utm_medium', source === 'google' ? 'cpc' : 'social'),
+      field('utm_campaign', campaign),
+    ),
   ),
 );
 export const EL_TAGS: readonly Field[] = fieldsOf('$el_tag_name', ['button', 'a', 'div']);
-export const EL_TEXTS: readonly Field[] = fieldsOf('$el_text', ['Add to cart', 'カートに追加', 'הוסף לסל', 'Buy now 🛒', '']);
-export const EL_CLASSES: readonly Field[] = ['btn-primary', 'btn-link', 'cta'].map((c) => field('$el_classes', ['btn', c]));
+export const EL_TEXTS: readonly Field[] = fieldsOf('$el_text', [
+  'Add to cart',
+  'カートに追加',
+  'הוסף לסל',
+  'Buy now 🛒',
+  '',
+]);
+export const EL_CLASSES: readonly Field[] = ['btn-primary', 'btn-link', 'cta'].map((c) =>
+  field('$el_classes', ['btn', c]),
+);
 export const CLICK = field('$event_type', 'click');
 export const PLANS: readonly Field[] = fieldsOf('plan', ['free', 'pro', 'team', 'enterprise']);
 export const SIGNUP_METHODS: readonly Field[] = fieldsOf('method', ['email', 'google', 'apple']);
@@ -440,9 +457,24 @@ export const LINE_ITEMS: readonly Field[] = [false, true].map((proration) =>
     { description: 'Seats × 3', amount: 27, meta: { proration } },
   ]),
 );
-export const REFUND_REASONS: readonly Field[] = fieldsOf('reason', ['', '', '', 'damaged', 'late delivery', 'נפגע במשלוח']);
+export const REFUND_REASONS: readonly Field[] = fieldsOf('reason', [
+  '',
+  '',
+  '',
+  'damaged',
+  'late delivery',
+  'נפגע במשלוח',
+]);
 export const EMAIL_TEMPLATES: readonly Field[] = fieldsOf('template', ['order_shipped', 'welcome', 'invoice']);
-export const LOCALES: readonly Field[] = fieldsOf('locale', ['en-US', 'ja-JP', 'he-IL', 'ar-EG', 'ru-RU', 'pt-BR', 'ko-KR']);
+export const LOCALES: readonly Field[] = fieldsOf('locale', [
+  'en-US',
+  'ja-JP',
+  'he-IL',
+  'ar-EG',
+  'ru-RU',
+  'pt-BR',
+  'ko-KR',
+]);
 export const EMAIL_SUBJECTS: readonly Field[] = fieldsOf('subject', [
   'Your order has shipped 📦',
   'ご注文ありがとうございます',

@@ -18,7 +18,7 @@
  */
 
 import * as C from './catalog.ts';
-import { type Field, type Group, type Platform } from './catalog.ts';
+import type { Field, Group, Platform } from './catalog.ts';
 import { LineBuffer, utf8 } from './line-buffer.ts';
 import { type IdKind, Rng, seedFor } from './prng.ts';
 import { zoneOffsets, type ZoneOffsets } from './time.ts';
@@ -647,7 +647,11 @@ export class DatasetCursor {
     w.g(user.wrapper === 0 ? device.screen : device.screenAsStrings);
     w.f(C.WIFI[g.chance(0.55) ? 1 : 0]);
     w.f(
-      user.wrapper === 1 ? C.MOBILE_LIBS.reactNative : user.wrapper === 2 ? C.MOBILE_LIBS.flutter : C.MOBILE_LIBS[platform],
+      user.wrapper === 1
+        ? C.MOBILE_LIBS.reactNative
+        : user.wrapper === 2
+          ? C.MOBILE_LIBS.flutter
+          : C.MOBILE_LIBS[platform],
     );
   }
 }
@@ -658,7 +662,14 @@ function userIdProperty(w: Writer, key: string, user: UserProfile): void {
   else w.encoded(key, user.userIdJson, user.userId);
 }
 
-function custom(w: Writer, g: Rng, name: string, extraU: number, user: UserProfile, deviceId: string | undefined): void {
+function custom(
+  w: Writer,
+  g: Rng,
+  name: string,
+  extraU: number,
+  user: UserProfile,
+  deviceId: string | undefined,
+): void {
   switch (name) {
     case '$mp_web_page_view':
       if (extraU < 0.3) w.g(g.pick(C.UTM));

@@ -161,7 +161,9 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
   const now = opts.now ?? Date.now;
   const rateLimit = opts.rateLimit === undefined ? DEFAULT_RATE_LIMIT : opts.rateLimit;
   const serviceAccounts = new Map((opts.serviceAccounts ?? []).map((a) => [a.username, a]));
-  const legacySecrets = new Map(Object.entries(opts.legacyApiSecrets ?? {}).map(([projectId, secret]) => [secret, projectId]));
+  const legacySecrets = new Map(
+    Object.entries(opts.legacyApiSecrets ?? {}).map(([projectId, secret]) => [secret, projectId]),
+  );
   const faults: MixpanelFault[] = [];
   const log: LogEntry[] = [];
   const sockets = new Set<Socket>();
@@ -177,7 +179,10 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     const p = project(projectId);
     for (const event of events) {
       const eventMs = trueEventTimeMs(event, { projectTimezone: p.timezone, legacyLocalTime: p.legacy });
-      if (!Number.isFinite(eventMs)) throw new Error(`Mixpanel emulator: event without a numeric properties.time: ${JSON.stringify(event).slice(0, 200)}`);
+      if (!Number.isFinite(eventMs))
+        throw new Error(
+          `Mixpanel emulator: event without a numeric properties.time: ${JSON.stringify(event).slice(0, 200)}`,
+        );
       p.added.push({ event, eventMs });
     }
   };
@@ -186,8 +191,10 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     const p = project(projectId);
     for (const { line, date } of lines) {
       const day = parseDay(date);
-      if (day === undefined) throw new Error(`Mixpanel emulator: raw line date must be yyyy-mm-dd, got ${JSON.stringify(date)}`);
-      if (typeof line === 'string' ? line.includes('\n') : line.includes(10)) throw new Error('Mixpanel emulator: a raw line cannot contain a newline');
+      if (day === undefined)
+        throw new Error(`Mixpanel emulator: raw line date must be yyyy-mm-dd, got ${JSON.stringify(date)}`);
+      if (typeof line === 'string' ? line.includes('\n') : line.includes(10))
+        throw new Error('Mixpanel emulator: a raw line cannot contain a newline');
       p.raw.push({ line, day });
     }
   };
@@ -227,7 +234,8 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
       if (projectIdParam === null || projectIdParam === '') {
         throw new HttpError(400, "'project_id' is required when authenticating with a service account");
       }
-      if (!/^\d+$/.test(projectIdParam)) throw new HttpError(400, `'project_id' must be an integer, got ${JSON.stringify(projectIdParam)}`);
+      if (!/^\d+$/.test(projectIdParam))
+        throw new HttpError(400, `'project_id' must be an integer, got ${JSON.stringify(projectIdParam)}`);
       if (!account.projectIds.includes(projectIdParam)) {
         throw new HttpError(403, `Service account ${user} does not have access to project_id: ${projectIdParam}`);
       }
@@ -252,7 +260,8 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
       const v = query.get(name);
       if (v === null || v === '') throw new HttpError(400, `'${name}' is a required parameter`);
       const d = parseDay(v);
-      if (d === undefined) throw new HttpError(400, `'${name}' is not a valid date (expected yyyy-mm-dd): ${JSON.stringify(v)}`);
+      if (d === undefined)
+        throw new HttpError(400, `'${name}' is not a valid date (expected yyyy-mm-dd): ${JSON.stringify(v)}`);
       return d;
     };
     const fromDay = day('from_date');
@@ -392,7 +401,8 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
       const projectId = url.searchParams.get('project_id') ?? '';
       if (url.pathname === '/__emulator/faults') injectFault(body as MixpanelFault);
       else if (url.pathname === '/__emulator/events') addEvents(projectId, body as MixpanelEvent[]);
-      else if (url.pathname === '/__emulator/raw-lines') addRawLines(projectId, body as Array<{ line: string; date: string }>);
+      else if (url.pathname === '/__emulator/raw-lines')
+        addRawLines(projectId, body as Array<{ line: string; date: string }>);
       else {
         send(404, { error: 'Not found' });
         return;
@@ -415,7 +425,8 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     }
     handling.catch((error: unknown) => {
       // A bug in the emulator: answer 500 if still possible, never crash the test process.
-      if (!res.headersSent) sendError(res, req.url ?? '', new HttpError(500, `Emulator error: ${(error as Error).message}`));
+      if (!res.headersSent)
+        sendError(res, req.url ?? '', new HttpError(500, `Emulator error: ${(error as Error).message}`));
       else res.destroy(error as Error);
     });
   });
@@ -537,7 +548,8 @@ async function streamExport(
     if (slow !== undefined && served % slow.everyEvents === 0) await sleep(slow.delayMsPerEvents);
     return stopped();
   };
-  const next = async (verdict: LineVerdict): Promise<boolean> => (verdict === STOP ? true : verdict === PAUSE ? pause() : false);
+  const next = async (verdict: LineVerdict): Promise<boolean> =>
+    verdict === STOP ? true : verdict === PAUSE ? pause() : false;
 
   let stop = breakAt === 0 || stopped();
   // 1. The generated dataset.
@@ -626,14 +638,19 @@ async function streamDataset(
   const eventHi = (plan.toDay + 1) * MS_PER_DAY + MAX_ZONE_BEHIND_MS;
   const procLo = Math.max(eventLo - MAX_EVENT_LEAD_MS, where?.processingTime.lo ?? Number.NEGATIVE_INFINITY);
   // Not processed yet means not exported yet.
-  const procHi = Math.min(eventHi + MAX_EVENT_LAG_MS, where?.processingTime.hi ?? Number.POSITIVE_INFINITY, plan.nowMs + 1);
+  const procHi = Math.min(
+    eventHi + MAX_EVENT_LAG_MS,
+    where?.processingTime.hi ?? Number.POSITIVE_INFINITY,
+    plan.nowMs + 1,
+  );
   const range = indexRangeFor(spec, procLo, procHi);
   const cursor = new DatasetCursor(spec, range);
 
   // A `where` that only reads the processing time, API time, event time or name is evaluated on a stub, without
   // generating the event body; anything else needs the full event.
   const headOnly =
-    where !== undefined && [...where.properties].every((p) => p === 'mp_processing_time_ms' || p === '$mp_api_timestamp_ms' || p === 'time');
+    where !== undefined &&
+    [...where.properties].every((p) => p === 'mp_processing_time_ms' || p === '$mp_api_timestamp_ms' || p === 'time');
   const stubProps: Record<string, unknown> = {};
   const stub: MixpanelEvent = { event: '', properties: stubProps };
 
@@ -688,22 +705,30 @@ function buildProjects(opts: MixpanelEmulatorOptions): Map<string, Project> {
   }
   const projects = new Map<string, Project>();
   for (const p of opts.projects) {
-    if (!/^\d+$/.test(p.projectId)) throw new Error(`Mixpanel emulator: projectId must be numeric, got ${JSON.stringify(p.projectId)}`);
+    if (!/^\d+$/.test(p.projectId))
+      throw new Error(`Mixpanel emulator: projectId must be numeric, got ${JSON.stringify(p.projectId)}`);
     if (projects.has(p.projectId)) throw new Error(`Mixpanel emulator: duplicate project ${p.projectId}`);
     const d = p.dataset;
     const timezone = p.timezone ?? d?.projectTimezone ?? 'UTC';
     const legacy = p.legacyLocalTime ?? d?.legacyLocalTime ?? false;
     if (d?.projectTimezone !== undefined && d.projectTimezone !== timezone) {
-      throw new Error(`Mixpanel emulator: project ${p.projectId} has timezone ${timezone} but its dataset says ${d.projectTimezone}`);
+      throw new Error(
+        `Mixpanel emulator: project ${p.projectId} has timezone ${timezone} but its dataset says ${d.projectTimezone}`,
+      );
     }
     if (d?.legacyLocalTime !== undefined && d.legacyLocalTime !== legacy) {
-      throw new Error(`Mixpanel emulator: project ${p.projectId} has legacyLocalTime ${String(legacy)} but its dataset says ${String(d.legacyLocalTime)}`);
+      throw new Error(
+        `Mixpanel emulator: project ${p.projectId} has legacyLocalTime ${String(legacy)} but its dataset says ${String(d.legacyLocalTime)}`,
+      );
     }
     let zone: ZoneOffsets;
     try {
       zone = zoneOffsets(timezone);
     } catch (error) {
-      throw new Error(`Mixpanel emulator: project ${p.projectId} has an unknown time zone ${JSON.stringify(timezone)}`, { cause: error });
+      throw new Error(
+        `Mixpanel emulator: project ${p.projectId} has an unknown time zone ${JSON.stringify(timezone)}`,
+        { cause: error },
+      );
     }
     const dataset = d === undefined ? undefined : { ...d, projectTimezone: timezone, legacyLocalTime: legacy };
     if (dataset !== undefined) validateDatasetSpec(dataset);
@@ -732,12 +757,14 @@ function validateFault(fault: MixpanelFault): MixpanelFault {
   const bad = (why: string): Error => new Error(`Mixpanel emulator: invalid fault ${JSON.stringify(fault)}: ${why}`);
   switch (fault?.kind) {
     case 'status':
-      if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599) throw bad('status must be 400..599');
+      if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599)
+        throw bad('status must be 400..599');
       return fault;
     case 'reset':
     case 'terminated-early':
     case 'truncate-gzip':
-      if (!Number.isInteger(fault.afterEvents) || fault.afterEvents < 0) throw bad('afterEvents must be a non-negative integer');
+      if (!Number.isInteger(fault.afterEvents) || fault.afterEvents < 0)
+        throw bad('afterEvents must be a non-negative integer');
       return fault;
     case 'slow':
       if (!(fault.delayMsPerEvents >= 0) || !Number.isInteger(fault.everyEvents) || fault.everyEvents < 1) {
@@ -796,7 +823,8 @@ function sendFault(res: ServerResponse, requestUrl: string, fault: Extract<Mixpa
   let body = fault.body;
   if (body === undefined) {
     if (fault.status >= 502 && fault.status <= 504) {
-      const reason = fault.status === 502 ? 'Bad Gateway' : fault.status === 503 ? 'Service Unavailable' : 'Gateway Timeout';
+      const reason =
+        fault.status === 502 ? 'Bad Gateway' : fault.status === 503 ? 'Service Unavailable' : 'Gateway Timeout';
       body = `<html><head><title>${fault.status} ${reason}</title></head><body><center><h1>${fault.status} ${reason}</h1></center></body></html>\n`;
       headers['Content-Type'] = 'text/html';
     } else {

@@ -100,7 +100,17 @@ function tokenize(src: string): Token[] {
             i += 6;
             continue;
           }
-          const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', '"': '"', "'": "'", '\\': '\\', '/': '/' };
+          const map: Record<string, string> = {
+            n: '\n',
+            t: '\t',
+            r: '\r',
+            b: '\b',
+            f: '\f',
+            '"': '"',
+            "'": "'",
+            '\\': '\\',
+            '/': '/',
+          };
           const m = map[e];
           if (m === undefined) throw new WhereSyntaxError(`invalid escape \\${e}`, i);
           v += m;
@@ -317,13 +327,18 @@ class Parser {
     if (id === 'properties' || id === 'event') {
       this.expectOp('[');
       const key = this.take();
-      if (key.t !== 'str') throw new WhereSyntaxError(`${id}[…] takes a quoted property name, found ${describe(key)}`, key.at);
+      if (key.t !== 'str')
+        throw new WhereSyntaxError(`${id}[…] takes a quoted property name, found ${describe(key)}`, key.at);
       this.expectOp(']');
       if (id === 'event' && EVENT_NAME_KEYS.has(key.v)) {
         this.usesName = true;
         return { k: 'name' };
       }
-      const name = EVENT_TIME_KEYS.has(key.v) ? 'time' : key.v === '$distinct_id' && id === 'event' ? 'distinct_id' : key.v;
+      const name = EVENT_TIME_KEYS.has(key.v)
+        ? 'time'
+        : key.v === '$distinct_id' && id === 'event'
+          ? 'distinct_id'
+          : key.v;
       this.props.add(name);
       return { k: 'prop', name };
     }
@@ -348,7 +363,8 @@ class Parser {
       throw new WhereSyntaxError('user profile properties are not available in the raw event export', t.at);
     }
     const lower = id.toLowerCase();
-    if (KEYWORDS.has(lower)) throw new WhereSyntaxError(`unknown identifier '${id}' (keywords are lowercase: ${lower})`, t.at);
+    if (KEYWORDS.has(lower))
+      throw new WhereSyntaxError(`unknown identifier '${id}' (keywords are lowercase: ${lower})`, t.at);
     throw new WhereSyntaxError(`unknown identifier '${id}'`, t.at);
   }
 }
@@ -380,7 +396,13 @@ function toDateTime(v: Value): DateTime | undefined {
   const [y, mo, d, h, mi, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
   const ms = Date.UTC(y as number, (mo as number) - 1, d, h, mi, s);
   const back = new Date(ms);
-  if (back.getUTCMonth() !== (mo as number) - 1 || back.getUTCDate() !== d || (h as number) > 23 || (mi as number) > 59 || (s as number) > 59) {
+  if (
+    back.getUTCMonth() !== (mo as number) - 1 ||
+    back.getUTCDate() !== d ||
+    (h as number) > 23 ||
+    (mi as number) > 59 ||
+    (s as number) > 59
+  ) {
     return undefined;
   }
   return new DateTime(ms);

@@ -162,7 +162,12 @@ export class BatchSink {
    * @throws BatchFileTooLargeError above {@link MAX_SMALL_FILE_BYTES} or `maxFileBytes` (checked up front when the size is known,
    *   otherwise while streaming, aborting the request).
    */
-  async uploadFile(batchId: string, name: string, body: BatchFileBody, opts: UploadOptions = {}): Promise<{ bytes: number }> {
+  async uploadFile(
+    batchId: string,
+    name: string,
+    body: BatchFileBody,
+    opts: UploadOptions = {},
+  ): Promise<{ bytes: number }> {
     if (name === '' || name.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
       throw new Error(`Batch file name "${name}" is not a valid relative path.`);
     }
@@ -274,10 +279,15 @@ export class BatchSink {
   /** The batch as the Catalog sees it. */
   async batchStatus(batchId: string): Promise<BatchStatus> {
     const what = `status of batch ${batchId}`;
-    const answer = await this.#call(what, 'catalog', `${this.#base}${CATALOG_PATH}/${encodeURIComponent(batchId)}`, () => ({
-      method: 'GET',
-      headers: { accept: 'application/json' },
-    }));
+    const answer = await this.#call(
+      what,
+      'catalog',
+      `${this.#base}${CATALOG_PATH}/${encodeURIComponent(batchId)}`,
+      () => ({
+        method: 'GET',
+        headers: { accept: 'application/json' },
+      }),
+    );
     return parseBatchStatus(batchId, answer, what);
   }
 
@@ -304,7 +314,10 @@ export class BatchSink {
               fetch: this.#fetch,
               timeoutMs: extra.timeoutMs ?? this.#opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
               onTokenRefused: (status) =>
-                this.#opts.log?.warn('Platform refused the access token; renewing it and retrying once', { status, what }),
+                this.#opts.log?.warn('Platform refused the access token; renewing it and retrying once', {
+                  status,
+                  what,
+                }),
             },
             what,
             url,
@@ -314,7 +327,12 @@ export class BatchSink {
             },
           );
           if (!response.ok) {
-            throw await httpErrorFrom(response, { what, service, hint: this.#hint(response.status, service), nowMs: this.#now() });
+            throw await httpErrorFrom(response, {
+              what,
+              service,
+              hint: this.#hint(response.status, service),
+              nowMs: this.#now(),
+            });
           }
           const text = await response.text();
           if (text.trim() === '') return {};
@@ -331,7 +349,12 @@ export class BatchSink {
           ...(this.#opts.sleep === undefined ? {} : { sleep: this.#opts.sleep }),
           ...(this.#opts.random === undefined ? {} : { random: this.#opts.random }),
           onRetry: ({ attempt, delayMs, error }) =>
-            this.#opts.log?.warn('retrying AEP batch ingestion call', { what, attempt, delayMs, reason: (error as Error).message }),
+            this.#opts.log?.warn('retrying AEP batch ingestion call', {
+              what,
+              attempt,
+              delayMs,
+              reason: (error as Error).message,
+            }),
         },
       );
     } catch (error) {

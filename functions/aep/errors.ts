@@ -132,7 +132,13 @@ export function scrub(text: string, secrets: ReadonlyArray<string | undefined>):
  */
 export async function httpErrorFrom(
   response: Response,
-  opts: { what: string; service: AepService; hint: string; secrets?: ReadonlyArray<string | undefined>; nowMs?: number },
+  opts: {
+    what: string;
+    service: AepService;
+    hint: string;
+    secrets?: ReadonlyArray<string | undefined>;
+    nowMs?: number;
+  },
 ): Promise<AepHttpError> {
   let text = '';
   try {
@@ -163,10 +169,10 @@ function adobeErrorParts(text: string): { code: string | undefined; message: str
   }
   if (parsed === null || typeof parsed !== 'object') return { code: undefined, message: trimmed };
   const body = parsed as Record<string, unknown>;
-  const report = body.report !== null && typeof body.report === 'object' ? (body.report as Record<string, unknown>) : {};
+  const report =
+    body.report !== null && typeof body.report === 'object' ? (body.report as Record<string, unknown>) : {};
   const code = firstString(body.error_code, body.code, body.errorCode, body.error);
-  const message =
-    firstString(body.message, body.error_description, body.detail, report.message, body.title) ?? trimmed;
+  const message = firstString(body.message, body.error_description, body.detail, report.message, body.title) ?? trimmed;
   return { code, message };
 }
 

@@ -11,7 +11,14 @@
 import { DEFAULT_RETRY_POLICY, RetriesExhaustedError, withRetry, type RetryPolicy } from '#common/retry';
 import type { Log } from '#common/log';
 import { ConnectorError, kindFromCause } from '#common/errors';
-import { AepHttpError, AepNetworkError, classifyAepFailure, fetchOrNetworkError, httpErrorFrom, scrub } from './errors.ts';
+import {
+  AepHttpError,
+  AepNetworkError,
+  classifyAepFailure,
+  fetchOrNetworkError,
+  httpErrorFrom,
+  scrub,
+} from './errors.ts';
 
 /**
  * Scopes Adobe Developer Console attaches to an Experience Platform API OAuth Server-to-Server credential; the same
@@ -141,7 +148,8 @@ export class ImsTokenProvider {
    */
   invalidate(rejectedToken?: string): void {
     if (rejectedToken !== undefined) {
-      const renewedMeanwhile = this.#cached !== undefined ? this.#cached.accessToken !== rejectedToken : this.#inFlight !== undefined;
+      const renewedMeanwhile =
+        this.#cached !== undefined ? this.#cached.accessToken !== rejectedToken : this.#inFlight !== undefined;
       if (renewedMeanwhile) return;
     }
     this.#cached = undefined;
@@ -161,7 +169,8 @@ export class ImsTokenProvider {
       );
     }
     const secrets = [credentials.clientSecret];
-    const scopes = credentials.scopes !== undefined && credentials.scopes.length > 0 ? credentials.scopes : DEFAULT_PLATFORM_SCOPES;
+    const scopes =
+      credentials.scopes !== undefined && credentials.scopes.length > 0 ? credentials.scopes : DEFAULT_PLATFORM_SCOPES;
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: credentials.clientId,
@@ -200,7 +209,11 @@ export class ImsTokenProvider {
           ...(this.#opts.sleep === undefined ? {} : { sleep: this.#opts.sleep }),
           ...(this.#opts.random === undefined ? {} : { random: this.#opts.random }),
           onRetry: ({ attempt, delayMs, error }) =>
-            this.#opts.log?.warn('retrying IMS token request', { attempt, delayMs, reason: scrub(String((error as Error).message), secrets) }),
+            this.#opts.log?.warn('retrying IMS token request', {
+              attempt,
+              delayMs,
+              reason: scrub(String((error as Error).message), secrets),
+            }),
         },
       );
     } catch (error) {
@@ -208,7 +221,9 @@ export class ImsTokenProvider {
     }
     const parsed = body as { access_token?: unknown; expires_in?: unknown };
     if (typeof parsed.access_token !== 'string' || parsed.access_token === '') {
-      throw new ImsError(`IMS at ${imsUrl} answered without an access_token. Check AEP_IMS_URL points at the /ims/token/v3 endpoint.`);
+      throw new ImsError(
+        `IMS at ${imsUrl} answered without an access_token. Check AEP_IMS_URL points at the /ims/token/v3 endpoint.`,
+      );
     }
     const lifetimeMs = expiresInMs(parsed.expires_in);
     const expiresAtMs = startedAt + lifetimeMs;
@@ -248,11 +263,17 @@ function toImsError(error: unknown, imsUrl: string, secrets: string[]): ImsError
   }
   if (last instanceof AepNetworkError) {
     return new ImsError(
-      scrub(`Could not reach IMS at ${imsUrl}: ${last.message} Check AEP_IMS_URL and outbound network access.`, secrets),
+      scrub(
+        `Could not reach IMS at ${imsUrl}: ${last.message} Check AEP_IMS_URL and outbound network access.`,
+        secrets,
+      ),
       { cause: error },
     );
   }
-  return new ImsError(scrub(`IMS token request to ${imsUrl} failed: ${String((error as Error)?.message ?? error)}`, secrets), {
-    cause: error,
-  });
+  return new ImsError(
+    scrub(`IMS token request to ${imsUrl} failed: ${String((error as Error)?.message ?? error)}`, secrets),
+    {
+      cause: error,
+    },
+  );
 }

@@ -41,7 +41,7 @@ export interface SendResult {
   readonly maxRequestBytes: number;
 }
 
-const enum Outcome {
+enum Outcome {
   Unsent = 0,
   Accepted = 1,
   Rejected = 2,

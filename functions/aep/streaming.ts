@@ -11,16 +11,10 @@
  * - 413 "when the total payload request is greater than 1MB"; 429 too many requests; 503 "retry at least 3 times using
  *   an exponential back-off strategy"; 401/403 on authenticated connections when the token is missing or expired.
  */
-import {
-  DEFAULT_RETRY_POLICY,
-  RetriesExhaustedError,
-  withRetry,
-  type RetryPolicy,
-  type Verdict,
-} from '#common/retry';
+import { DEFAULT_RETRY_POLICY, RetriesExhaustedError, withRetry, type RetryPolicy, type Verdict } from '#common/retry';
 import type { Log } from '#common/log';
 import { ConnectorError, kindFromCause } from '#common/errors';
-import { AepHttpError, AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
+import { AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
 import { type Delivery, Ledger, readMultiStatus, type SendResult } from './streaming-answer.ts';
 import {
@@ -142,7 +136,8 @@ export class StreamingSink {
     this.#policy = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.#maxBytes = Math.min(opts.maxRequestBytes ?? DCS_MAX_REQUEST_BYTES, DCS_MAX_REQUEST_BYTES);
     this.#maxMessages = Math.max(1, opts.maxMessagesPerRequest ?? DEFAULT_MAX_MESSAGES_PER_REQUEST);
-    if (this.#maxBytes <= REQUEST_OVERHEAD_BYTES) throw new Error(`maxRequestBytes ${this.#maxBytes} is too small for any message`);
+    if (this.#maxBytes <= REQUEST_OVERHEAD_BYTES)
+      throw new Error(`maxRequestBytes ${this.#maxBytes} is too small for any message`);
   }
 
   /** The DCS batch endpoint this sink posts to. */
@@ -213,14 +208,20 @@ export class StreamingSink {
   }
 
   /** Delivers one packed request, re-sending only what DCS asks to re-send, until every item has an outcome. */
-  async #deliver(batch: Item[], ledger: Ledger, deadlineMs: number | undefined, pastDeadline: () => boolean): Promise<void> {
+  async #deliver(
+    batch: Item[],
+    ledger: Ledger,
+    deadlineMs: number | undefined,
+    pastDeadline: () => boolean,
+  ): Promise<void> {
     let pending = batch;
     const delivery: Delivery = { ledger, pastDeadline, retrying: false, retryable: undefined, lastAnswer: new Map() };
     let lastVerdict: Verdict = { retry: false };
     const what = `DCS request to connection ${this.#connection}`;
     const classify = (error: unknown): Verdict => {
       if (error instanceof RetryableMessagesError) {
-        lastVerdict = error.retryAfterMs === undefined ? { retry: true } : { retry: true, retryAfterMs: error.retryAfterMs };
+        lastVerdict =
+          error.retryAfterMs === undefined ? { retry: true } : { retry: true, retryAfterMs: error.retryAfterMs };
       } else {
         lastVerdict = classifyAepFailure(error);
       }
@@ -281,7 +282,11 @@ export class StreamingSink {
         for (const item of pending) {
           const answer = delivery.lastAnswer.get(item.index);
           if (answer?.status === 500 && ledger.isUnsent(item.index)) {
-            ledger.reject(item.index, `${answer.message || 'DCS answered 500'} (still failing after ${error.attempts} attempts)`, 500);
+            ledger.reject(
+              item.index,
+              `${answer.message || 'DCS answered 500'} (still failing after ${error.attempts} attempts)`,
+              500,
+            );
           }
         }
         if (pending.every((item) => !ledger.isUnsent(item.index))) return;
@@ -324,7 +329,12 @@ export class StreamingSink {
         this.#endpoint,
         (headers) => ({
           method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(body.length) },
+          headers: {
+            ...headers,
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'content-length': String(body.length),
+          },
           // As a one-chunk stream: fetch copies a byte-array body first (the Fetch standard's "extract a body"), a
           // second megabyte per request that outlived young-generation collections; a stream is written as it is.
           // The explicit length keeps it one plain (not chunked) request.

@@ -34,7 +34,13 @@ export async function authorizedFetch(
 ): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
     const auth = await call.tokens.auth();
-    const response = await fetchOrNetworkError(call.fetch, what, url, init(headersFor(auth, call.sandbox)), call.timeoutMs);
+    const response = await fetchOrNetworkError(
+      call.fetch,
+      what,
+      url,
+      init(headersFor(auth, call.sandbox)),
+      call.timeoutMs,
+    );
     if ((response.status === 401 || response.status === 403) && attempt === 1) {
       // Drain the refusal so the connection can be reused, then renew the token and try exactly once more.
       await response.arrayBuffer().catch(() => undefined);

@@ -155,7 +155,10 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
   for (const [name, schema] of Object.entries(EnvSchema.shape)) {
     const result = (schema as z.ZodType).safeParse(env[name]);
     if (result.success) values[name] = result.data;
-    else problems.push(`${name}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(redactable(name, env[name]))})`);
+    else
+      problems.push(
+        `${name}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(redactable(name, env[name]))})`,
+      );
   }
   const e = values as z.infer<typeof EnvSchema>;
   const deployed = env.AWS_LAMBDA_FUNCTION_NAME !== undefined;
@@ -171,10 +174,14 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     need('MIXPANEL_PROJECT_ID', 'to export events (the numeric Mixpanel project id)');
     const plain = e.MIXPANEL_USERNAME !== undefined && e.MIXPANEL_SECRET !== undefined;
     if (e.MIXPANEL_SECRET_ID === undefined && !plain) {
-      problems.push('MIXPANEL_SECRET_ID is required (Secrets Manager id of {"username","secret"}); locally MIXPANEL_USERNAME and MIXPANEL_SECRET may be used instead');
+      problems.push(
+        'MIXPANEL_SECRET_ID is required (Secrets Manager id of {"username","secret"}); locally MIXPANEL_USERNAME and MIXPANEL_SECRET may be used instead',
+      );
     }
     if (deployed && plain && e.MIXPANEL_SECRET_ID === undefined) {
-      problems.push('MIXPANEL_SECRET must not be set in a deployed Lambda: store the service account in Secrets Manager and set MIXPANEL_SECRET_ID');
+      problems.push(
+        'MIXPANEL_SECRET must not be set in a deployed Lambda: store the service account in Secrets Manager and set MIXPANEL_SECRET_ID',
+      );
     }
     const region: MixpanelRegion = e.MIXPANEL_REGION ?? DEFAULTS.region;
     mixpanel = {
@@ -209,17 +216,28 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     }
     const plain = e.AEP_CLIENT_ID !== undefined && e.AEP_CLIENT_SECRET !== undefined && e.AEP_ORG_ID !== undefined;
     if (e.AEP_SECRET_ID === undefined && !plain) {
-      problems.push('AEP_SECRET_ID is required (Secrets Manager id of {"clientId","clientSecret","orgId","scopes"?}); locally AEP_CLIENT_ID, AEP_CLIENT_SECRET and AEP_ORG_ID may be used instead');
+      problems.push(
+        'AEP_SECRET_ID is required (Secrets Manager id of {"clientId","clientSecret","orgId","scopes"?}); locally AEP_CLIENT_ID, AEP_CLIENT_SECRET and AEP_ORG_ID may be used instead',
+      );
     }
     if (deployed && plain && e.AEP_SECRET_ID === undefined) {
-      problems.push('AEP_CLIENT_SECRET must not be set in a deployed Lambda: store the credentials in Secrets Manager and set AEP_SECRET_ID');
+      problems.push(
+        'AEP_CLIENT_SECRET must not be set in a deployed Lambda: store the credentials in Secrets Manager and set AEP_SECRET_ID',
+      );
     }
-    const scopes = e.AEP_SCOPES?.split(',').map((s) => s.trim()).filter(Boolean);
+    const scopes = e.AEP_SCOPES?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     aep = {
       credentials:
         e.AEP_SECRET_ID !== undefined
           ? { secretId: e.AEP_SECRET_ID }
-          : { clientId: e.AEP_CLIENT_ID ?? '', clientSecret: e.AEP_CLIENT_SECRET ?? '', orgId: e.AEP_ORG_ID ?? '', ...(scopes ? { scopes } : {}) },
+          : {
+              clientId: e.AEP_CLIENT_ID ?? '',
+              clientSecret: e.AEP_CLIENT_SECRET ?? '',
+              orgId: e.AEP_ORG_ID ?? '',
+              ...(scopes ? { scopes } : {}),
+            },
       imsUrl: e.AEP_IMS_URL ?? DEFAULTS.imsUrl,
       sink,
       ...(e.AEP_INLET_URL !== undefined ? { inletUrl: e.AEP_INLET_URL } : {}),
@@ -244,7 +262,9 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
   };
   if (aep?.sink === 'batch' && windows.minutes < 20 && role === 'forward') {
     // ~90 ExperienceEvent batches per day per sandbox for Profile (help/ingestion/guardrails.md): one batch per window.
-    problems.push('WINDOW_MINUTES must be at least 20 with AEP_SINK=batch (one Platform batch per window stays under the ~90 batches/day guardrail)');
+    problems.push(
+      'WINDOW_MINUTES must be at least 20 with AEP_SINK=batch (one Platform batch per window stays under the ~90 batches/day guardrail)',
+    );
   }
 
   if (problems.length > 0) throw new ConfigError(problems);

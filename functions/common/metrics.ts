@@ -10,7 +10,10 @@ export function createMetrics(): Metrics {
   if (process.env.AWS_LAMBDA_FUNCTION_NAME === undefined && process.env.POWERTOOLS_METRICS_DISABLED === undefined) {
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   }
-  return new Metrics({ namespace: METRICS_NAMESPACE, serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'mixpanel-aep-connector' });
+  return new Metrics({
+    namespace: METRICS_NAMESPACE,
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'mixpanel-aep-connector',
+  });
 }
 
 export { MetricUnit };

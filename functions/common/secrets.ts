@@ -38,7 +38,17 @@ export const AepSecretSchema = z.object({
   clientId: z.string().min(1),
   clientSecret: z.string().min(1),
   orgId: z.string().regex(/@AdobeOrg$/, 'must end with @AdobeOrg'),
-  scopes: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
+  scopes: z
+    .union([
+      z.array(z.string()),
+      z.string().transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+    ])
+    .optional(),
 });
 export type AepSecret = z.infer<typeof AepSecretSchema>;
 
@@ -62,7 +72,8 @@ export function secretFromManager<T>(
         error,
       );
     }
-    if (text === undefined) throw new SecretError(`The ${what} secret "${secretId}" has no SecretString: store it as JSON text.`);
+    if (text === undefined)
+      throw new SecretError(`The ${what} secret "${secretId}" has no SecretString: store it as JSON text.`);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -72,7 +83,9 @@ export function secretFromManager<T>(
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new SecretError(`The ${what} secret "${secretId}" has the wrong shape (${fields}): store it as ${describe(schema)}.`);
+      throw new SecretError(
+        `The ${what} secret "${secretId}" has the wrong shape (${fields}): store it as ${describe(schema)}.`,
+      );
     }
     registerValues(parsed.data);
     return parsed.data;
@@ -112,8 +125,10 @@ export function staticSecret<T>(value: T): SecretReader<T> {
 }
 
 function describe(schema: z.ZodType): string {
-  if (schema === (MixpanelSecretSchema as z.ZodType)) return '{"username": "<service account username>", "secret": "<service account secret>"}';
-  if (schema === (AepSecretSchema as z.ZodType)) return '{"clientId": "...", "clientSecret": "...", "orgId": "...@AdobeOrg", "scopes": ["..."]}';
+  if (schema === (MixpanelSecretSchema as z.ZodType))
+    return '{"username": "<service account username>", "secret": "<service account secret>"}';
+  if (schema === (AepSecretSchema as z.ZodType))
+    return '{"clientId": "...", "clientSecret": "...", "orgId": "...@AdobeOrg", "scopes": ["..."]}';
   return 'the documented JSON object';
 }
 

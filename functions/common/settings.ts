@@ -58,11 +58,13 @@ export const LIMITS = {
 /** A message, prefixed with the variable name when there is one. */
 const say = (label: string | undefined, text: string): string => (label === undefined ? text : `${label} ${text}`);
 
-const bounded = ([min, max]: readonly [number, number]) => (label?: string) =>
-  z
-    .int({ error: say(label, 'must be a whole number') })
-    .min(min, say(label, `must be between ${min} and ${max}`))
-    .max(max, say(label, `must be between ${min} and ${max}`));
+const bounded =
+  ([min, max]: readonly [number, number]) =>
+  (label?: string) =>
+    z
+      .int({ error: say(label, 'must be a whole number') })
+      .min(min, say(label, `must be between ${min} and ${max}`))
+      .max(max, say(label, `must be between ${min} and ${max}`));
 
 const regex = (pattern: RegExp, text: string) => (label?: string) => z.string().regex(pattern, say(label, text));
 
@@ -106,8 +108,7 @@ export const rules = {
       (n) => 1440 % n === 0,
       say(label, 'must divide a day (e.g. 15, 30, 60, 120, 1440)'),
     ),
-  windowMode: (label?: string) =>
-    z.enum(WINDOW_MODES, { error: say(label, 'must be processing-time or event-time') }),
+  windowMode: (label?: string) => z.enum(WINDOW_MODES, { error: say(label, 'must be processing-time or event-time') }),
   settleMinutes: bounded(LIMITS.settleMinutes),
   lookbackDays: bounded(LIMITS.lookbackDays),
   maxWindowsPerRun: bounded(LIMITS.maxWindowsPerRun),

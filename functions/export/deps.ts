@@ -24,9 +24,17 @@ export interface ExportDepsOverrides {
   readonly onWindow?: ExportDeps['onWindow'];
 }
 
-export function mixpanelCredentials(m: MixpanelConfig, secretsManager: () => SecretsManagerClient): SecretReader<MixpanelCredentials> {
+export function mixpanelCredentials(
+  m: MixpanelConfig,
+  secretsManager: () => SecretsManagerClient,
+): SecretReader<MixpanelCredentials> {
   if ('secretId' in m.credentials) {
-    return secretFromManager(secretsManager(), m.credentials.secretId, MixpanelSecretSchema, 'Mixpanel service account');
+    return secretFromManager(
+      secretsManager(),
+      m.credentials.secretId,
+      MixpanelSecretSchema,
+      'Mixpanel service account',
+    );
   }
   return staticSecret({ username: m.credentials.username, secret: m.credentials.secret });
 }
@@ -42,7 +50,14 @@ export function createExportDeps(config: Config, o: ExportDepsOverrides = {}): E
   const log = o.log ?? logger;
   const layout = new StagingLayout(config.staging.prefix);
   const bucket = config.staging.bucket;
-  const budget = new QueryBudget({ s3, bucket, key: layout.budgetKey(mixpanel.projectId), perHour: config.windows.queriesPerHour, now, sleep });
+  const budget = new QueryBudget({
+    s3,
+    bucket,
+    key: layout.budgetKey(mixpanel.projectId),
+    perHour: config.windows.queriesPerHour,
+    now,
+    sleep,
+  });
   let sm = o.secretsManager;
   const client = new MixpanelExportClient({
     baseUrl: mixpanel.apiBaseUrl,

@@ -8,14 +8,26 @@ import { ConnectorError } from '#common/errors';
 
 export type ExportInvocation =
   | { readonly kind: 'scheduled'; readonly scheduledMs: number }
-  | { readonly kind: 'manual'; readonly from: number; readonly to: number; readonly mode?: WindowMode; readonly dryRun: boolean; readonly force: boolean };
+  | {
+      readonly kind: 'manual';
+      readonly from: number;
+      readonly to: number;
+      readonly mode?: WindowMode;
+      readonly dryRun: boolean;
+      readonly force: boolean;
+    };
 
 const isoInstant = (field: string) =>
   z
     .string({ error: `"${field}" must be an ISO-8601 time such as 2024-05-01T00:00:00Z` })
-    .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), {
-      error: `"${field}" must be an ISO-8601 time with a zone, such as 2024-05-01T00:00:00Z (or a date 2024-05-01, read as UTC midnight)`,
-    })
+    .refine(
+      (s) =>
+        /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(s) &&
+        !Number.isNaN(Date.parse(s)),
+      {
+        error: `"${field}" must be an ISO-8601 time with a zone, such as 2024-05-01T00:00:00Z (or a date 2024-05-01, read as UTC midnight)`,
+      },
+    )
     .transform((s) => Date.parse(s));
 
 const Scheduler = z.object({ source: z.literal('schedule'), scheduledTime: isoInstant('scheduledTime') }).strict();
@@ -24,7 +36,9 @@ const Manual = z
   .object({
     from: isoInstant('from'),
     to: isoInstant('to'),
-    mode: z.enum(['processing-time', 'event-time'], { error: '"mode" must be "processing-time" or "event-time"' }).optional(),
+    mode: z
+      .enum(['processing-time', 'event-time'], { error: '"mode" must be "processing-time" or "event-time"' })
+      .optional(),
     dryRun: z.boolean({ error: '"dryRun" must be true or false' }).optional(),
     force: z.boolean({ error: '"force" must be true or false' }).optional(),
   })
@@ -49,7 +63,9 @@ export function parseExportEvent(event: unknown): ExportInvocation {
   const pick = (schema: z.ZodType, what: string) => {
     const parsed = schema.safeParse(event);
     if (parsed.success) return parsed.data;
-    const issues = parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message));
+    const issues = parsed.error.issues.map((i) =>
+      i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message,
+    );
     throw new BadExportEventError(`Bad ${what} event: ${issues.join('; ')}. ${USAGE}`);
   };
   if ('detail-type' in e) {
@@ -60,7 +76,20 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     const s = pick(Scheduler, 'scheduled') as { scheduledTime: number };
     return { kind: 'scheduled', scheduledMs: s.scheduledTime };
   }
-  const m = pick(Manual, 'manual') as { from: number; to: number; mode?: WindowMode; dryRun?: boolean; force?: boolean };
+  const m = pick(Manual, 'manual') as {
+    from: number;
+    to: number;
+    mode?: WindowMode;
+    dryRun?: boolean;
+    force?: boolean;
+  };
   if (m.from >= m.to) throw new BadExportEventError(`Bad manual event: "from" must be before "to". ${USAGE}`);
-  return { kind: 'manual', from: m.from, to: m.to, ...(m.mode ? { mode: m.mode } : {}), dryRun: m.dryRun ?? false, force: m.force ?? false };
+  return {
+    kind: 'manual',
+    from: m.from,
+    to: m.to,
+    ...(m.mode ? { mode: m.mode } : {}),
+    dryRun: m.dryRun ?? false,
+    force: m.force ?? false,
+  };
 }

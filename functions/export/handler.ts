@@ -16,7 +16,10 @@ export function createExportHandler(getDeps: () => ExportBaseDeps) {
     const invocation = parseExportEvent(event);
     const deps = getDeps();
     deps.log.info('export invoked', { invocation });
-    const result = await runExport(invocation, { ...deps, ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}) });
+    const result = await runExport(invocation, {
+      ...deps,
+      ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
+    });
     metrics.addDimension('ProjectId', deps.mixpanel.projectId);
     for (const w of result.windows.filter((x) => x.status === 'committed')) {
       metrics.addMetric('WindowsCommitted', MetricUnit.Count, 1);
@@ -24,7 +27,8 @@ export function createExportHandler(getDeps: () => ExportBaseDeps) {
       metrics.addMetric('EventsQuarantined', MetricUnit.Count, w.quarantined);
     }
     const to = result.checkpoint?.[deps.windows.mode];
-    if (to !== undefined) metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(to)) / 1000));
+    if (to !== undefined)
+      metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(to)) / 1000));
     // A dry run or a run with nothing to do has no metrics: publishing would only log a warning.
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     else metrics.clearDimensions();

@@ -10,7 +10,13 @@
 import type { Window } from '#windows/plan';
 
 /** The reasons a line is not staged (stage-window.ts, `QuarantineReason`). */
-export type LineVerdict = 'not-json' | 'not-an-object' | 'missing-event' | 'missing-properties' | 'outside-window' | undefined;
+export type LineVerdict =
+  | 'not-json'
+  | 'not-an-object'
+  | 'missing-event'
+  | 'missing-properties'
+  | 'outside-window'
+  | undefined;
 
 // Byte codes.
 const TAB = 0x09;
@@ -138,7 +144,8 @@ function keyId(b: Buffer, start: number, stop: number, depth: number, escaped: b
     if (depth === 1) return key === KEY_EVENT ? K_EVENT : key === KEY_PROPERTIES ? K_PROPERTIES : K_OTHER;
     return key === KEY_TIME ? K_TIME : K_OTHER;
   }
-  if (depth === 1) return isKey(b, start, stop, KEY_EVENT) ? K_EVENT : isKey(b, start, stop, KEY_PROPERTIES) ? K_PROPERTIES : K_OTHER;
+  if (depth === 1)
+    return isKey(b, start, stop, KEY_EVENT) ? K_EVENT : isKey(b, start, stop, KEY_PROPERTIES) ? K_PROPERTIES : K_OTHER;
   return isKey(b, start, stop, KEY_TIME) ? K_TIME : K_OTHER;
 }
 
@@ -148,7 +155,6 @@ function isKey(b: Uint8Array, start: number, stop: number, key: string): boolean
   for (let k = 0; k < key.length; k++) if (b[start + 1 + k] !== key.charCodeAt(k)) return false;
   return true;
 }
-
 
 /**
  * The verdict of `classifyLine` for the UTF-8 line `b[start, end)` (without its newline): undefined when the line is an
@@ -241,7 +247,8 @@ export function classifyLineBytes(b: Buffer, start: number, end: number, w: Wind
         if (!topIsObject) return 'not-an-object';
         if (!eventOk) return 'missing-event';
         if (!propertiesIsObject) return 'missing-properties';
-        if (w.mode === 'processing-time' && !(time !== undefined && time >= w.from && time < w.to)) return 'outside-window';
+        if (w.mode === 'processing-time' && !(time !== undefined && time >= w.from && time < w.to))
+          return 'outside-window';
         return undefined;
       }
       if (i >= end) return 'not-json';
@@ -250,7 +257,12 @@ export function classifyLineBytes(b: Buffer, start: number, end: number, w: Wind
       if (d === COMMA) {
         i++;
         if (object) {
-          const next = readKey(b, skipWhitespace(b, i, end), end, depth === 1 || (depth === 2 && inProperties) ? depth : 0);
+          const next = readKey(
+            b,
+            skipWhitespace(b, i, end),
+            end,
+            depth === 1 || (depth === 2 && inProperties) ? depth : 0,
+          );
           if (next < 0) return 'not-json';
           if (depth === 1) key1 = lastKey;
           else if (depth === 2 && inProperties) key2 = lastKey;
@@ -289,4 +301,3 @@ function readKey(b: Buffer, i: number, end: number, watch: number): number {
   if (colon >= end || b[colon] !== COLON) return INVALID;
   return colon + 1;
 }
-

@@ -13,7 +13,15 @@ import { exists, failureText } from '#staging/s3';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
 import { isCovered, uncovered } from '#windows/intervals';
-import { type PlanSettings, type Window, exportQuery, planManual, planScheduled, spanForRate, splitRange } from '#windows/plan';
+import {
+  type PlanSettings,
+  type Window,
+  exportQuery,
+  planManual,
+  planScheduled,
+  spanForRate,
+  splitRange,
+} from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
 import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
 
@@ -56,7 +64,12 @@ export interface WindowSummary {
 export interface ExportResult {
   readonly windows: WindowSummary[];
   readonly checkpoint?: Partial<Record<WindowMode, string>>;
-  readonly remaining?: { readonly windows: number; readonly from?: string; readonly to?: string; readonly reason: 'max-windows-per-run' | 'query-budget' | 'deadline' };
+  readonly remaining?: {
+    readonly windows: number;
+    readonly from?: string;
+    readonly to?: string;
+    readonly reason: 'max-windows-per-run' | 'query-budget' | 'deadline';
+  };
 }
 
 export interface ExportDeps {
@@ -112,24 +125,46 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   const jobs: Job[] = [];
   let pendingRanges: Checkpoint[WindowMode]['pending'] = checkpoint[mode].pending;
   if (invocation.kind === 'scheduled') {
-    const plan = planScheduled(invocation.scheduledMs, mode, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, checkpoint[mode].to, checkpoint[mode].committed);
+    const plan = planScheduled(
+      invocation.scheduledMs,
+      mode,
+      { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER },
+      checkpoint[mode].to,
+      checkpoint[mode].committed,
+    );
     jobs.push(...plan.windows.map((window) => ({ window, force: false })));
     // Then continue manual backfills that an earlier run could not finish.
     for (const p of pendingRanges) {
       const pieces = p.force ? [[p.from, p.to] as const] : uncovered(p.from, p.to, checkpoint[mode].committed);
-      for (const [a, b] of pieces) jobs.push(...splitRange(a, b, mode, settings).map((window) => ({ window, force: p.force })));
+      for (const [a, b] of pieces)
+        jobs.push(...splitRange(a, b, mode, settings).map((window) => ({ window, force: p.force })));
     }
   } else {
-    const plan = planManual({ from: invocation.from, to: invocation.to, mode }, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, deps.now());
+    const plan = planManual(
+      { from: invocation.from, to: invocation.to, mode },
+      { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER },
+      deps.now(),
+    );
     for (const window of plan.windows) {
       if (!invocation.force && isCovered(window.from, window.to, checkpoint[mode].committed)) {
         const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
         const known = await exists(deps.s3, deps.bucket, manifestKey);
-        summaries.push({ ...describe(window), status: 'skipped', events: 0, parts: 0, bytes: 0, quarantined: 0, ...(known ? { manifestKey } : {}) });
+        summaries.push({
+          ...describe(window),
+          status: 'skipped',
+          events: 0,
+          parts: 0,
+          bytes: 0,
+          quarantined: 0,
+          ...(known ? { manifestKey } : {}),
+        });
         continue;
       }
-      const pieces = invocation.force ? [[window.from, window.to] as const] : uncovered(window.from, window.to, checkpoint[mode].committed);
-      for (const [a, b] of pieces) jobs.push(...splitRange(a, b, mode, settings).map((w) => ({ window: w, force: invocation.force })));
+      const pieces = invocation.force
+        ? [[window.from, window.to] as const]
+        : uncovered(window.from, window.to, checkpoint[mode].committed);
+      for (const [a, b] of pieces)
+        jobs.push(...splitRange(a, b, mode, settings).map((w) => ({ window: w, force: invocation.force })));
     }
   }
 
@@ -152,7 +187,12 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
       break;
     }
     const w = job.window;
-    const query = exportQuery(w, settings, deps.now(), mode === 'event-time' ? checkpoint['processing-time'].origin : undefined);
+    const query = exportQuery(
+      w,
+      settings,
+      deps.now(),
+      mode === 'event-time' ? checkpoint['processing-time'].origin : undefined,
+    );
     const started = deps.now();
     let result: StageResult | undefined;
     let attempts = 0;
@@ -163,25 +203,42 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
           result = await stageWindow(w, query, stageDeps(deps), { dryRun });
         } catch (error) {
           if (!(error instanceof IncompleteExportError) || attempts >= WINDOW_ATTEMPTS) throw error;
-          deps.log.warn('incomplete export, exporting the window again', { window: w.id, attempt: attempts, reason: error.message });
+          deps.log.warn('incomplete export, exporting the window again', {
+            window: w.id,
+            attempt: attempts,
+            reason: error.message,
+          });
         }
       }
     } catch (error) {
       if (error instanceof QueryBudgetExhaustedError) {
-        deps.log.warn('query budget used up; the next run continues', { window: w.id, retryAt: new Date(error.retryAtMs).toISOString() });
+        deps.log.warn('query budget used up; the next run continues', {
+          window: w.id,
+          retryAt: new Date(error.retryAtMs).toISOString(),
+        });
         stopped = 'query-budget';
         firstUndone = jobs.indexOf(job);
         break;
       }
       if (error instanceof WindowDeadlineError && done > 0) {
         // This run made progress; the window it could not finish is left (uncommitted) to the next run.
-        deps.log.warn('Lambda deadline near: window abandoned, nothing of it committed; the next run exports it', { window: w.id, reason: error.message });
+        deps.log.warn('Lambda deadline near: window abandoned, nothing of it committed; the next run exports it', {
+          window: w.id,
+          reason: error.message,
+        });
         stopped = 'deadline';
         firstUndone = jobs.indexOf(job);
         break;
       }
       // Nothing of this window is committed; earlier windows stay committed and are skipped on retry.
-      if (!dryRun) await deps.state.write(withPending(checkpoint, mode, leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges, checkpoint[mode].to)));
+      if (!dryRun)
+        await deps.state.write(
+          withPending(
+            checkpoint,
+            mode,
+            leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges, checkpoint[mode].to),
+          ),
+        );
       throw windowFailure(w, error, invocation, deps.bucket);
     }
     done++;
@@ -245,7 +302,9 @@ function leftover(
   const toRange = (j: Job) => ({ from: j.window.from, to: j.window.to, force: j.force });
   // A manual run did not touch earlier pending ranges: keep them and add its own rest.
   if (invocation.kind === 'manual') return [...previous, ...rest.map(toRange)];
-  return rest.filter((j) => checkpointTo === undefined || previous.some((p) => p.from <= j.window.from && j.window.to <= p.to)).map(toRange);
+  return rest
+    .filter((j) => checkpointTo === undefined || previous.some((p) => p.from <= j.window.from && j.window.to <= p.to))
+    .map(toRange);
 }
 
 /** The failure of one window, in words that say what failed, what was kept, and what happens next. */
@@ -272,7 +331,11 @@ function stageDeps(deps: ExportDeps) {
     layout: deps.layout,
     client: deps.client,
     now: deps.now,
-    project: { id: deps.mixpanel.projectId, timezone: deps.mixpanel.projectTimezone, legacyLocalTime: deps.mixpanel.legacyLocalTime },
+    project: {
+      id: deps.mixpanel.projectId,
+      timezone: deps.mixpanel.projectTimezone,
+      legacyLocalTime: deps.mixpanel.legacyLocalTime,
+    },
   };
 }
 

@@ -20,7 +20,13 @@ import { ConnectorError } from '#common/errors';
 export const PART_MAX_EVENTS = 200_000;
 export const PART_MAX_BYTES = 128 * 1024 * 1024;
 
-export type QuarantineReason = 'not-json' | 'not-an-object' | 'missing-event' | 'missing-properties' | 'outside-window' | 'invalid-utf8';
+export type QuarantineReason =
+  | 'not-json'
+  | 'not-an-object'
+  | 'missing-event'
+  | 'missing-properties'
+  | 'outside-window'
+  | 'invalid-utf8';
 
 /**
  * A window is abandoned when less than this is left before the Lambda deadline: enough to abort its uploads, delete
@@ -91,10 +97,16 @@ const DETAIL: Record<QuarantineReason, string> = {
   'missing-event': 'the object has no non-empty string "event"',
   'missing-properties': 'the object has no "properties" object',
   'outside-window': 'mp_processing_time_ms is missing or outside the window Mixpanel was asked for',
-  'invalid-utf8': 'the line is not valid UTF-8 (Mixpanel stores JSON text, so the line was damaged on the way); its exact bytes are in lineBase64',
+  'invalid-utf8':
+    'the line is not valid UTF-8 (Mixpanel stores JSON text, so the line was damaged on the way); its exact bytes are in lineBase64',
 };
 
-export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps, opts: { dryRun: boolean }): Promise<StageResult> {
+export async function stageWindow(
+  w: Window,
+  query: ExportQuery,
+  deps: StageDeps,
+  opts: { dryRun: boolean },
+): Promise<StageResult> {
   const ref: WindowRef = { projectId: deps.project.id, mode: w.mode, windowId: w.id };
   const runId = newRunId(deps.now());
   const maxEvents = deps.partMaxEvents ?? PART_MAX_EVENTS;
@@ -175,7 +187,14 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
           quarantined++;
           byReason[reason] = (byReason[reason] ?? 0) + 1;
           const line = raw.toString('utf8', start, end);
-          bad += JSON.stringify({ reason, detail: DETAIL[reason], window: w.id, mode: w.mode, line, ...(valid ? {} : { lineBase64: raw.toString('base64', start, end) }) }) + '\n';
+          bad += `${JSON.stringify({
+            reason,
+            detail: DETAIL[reason],
+            window: w.id,
+            mode: w.mode,
+            line,
+            ...(valid ? {} : { lineBase64: raw.toString('base64', start, end) }),
+          })}\n`;
         }
       }
       if (runEnd > runStart) out.push(raw.subarray(runStart, runEnd));
@@ -199,7 +218,11 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
       projectId: deps.project.id,
       mode: w.mode,
       window: { id: w.id, from: new Date(w.from).toISOString(), to: new Date(w.to).toISOString() },
-      query: { from_date: query.from_date, to_date: query.to_date, ...(query.where !== undefined ? { where: query.where } : {}) },
+      query: {
+        from_date: query.from_date,
+        to_date: query.to_date,
+        ...(query.where !== undefined ? { where: query.where } : {}),
+      },
       parts,
       events,
       quarantined,
@@ -216,7 +239,13 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
   } catch (error) {
     await part?.abort();
     await quarantine?.abort();
-    if (!opts.dryRun) await deleteRun(deps, ref, runId, parts.map((p) => p.key));
+    if (!opts.dryRun)
+      await deleteRun(
+        deps,
+        ref,
+        runId,
+        parts.map((p) => p.key),
+      );
     throw error;
   }
 }
@@ -225,7 +254,12 @@ export async function stageWindow(w: Window, query: ExportQuery, deps: StageDeps
  * Yields what `source` yields until less than {@link DEADLINE_MARGIN_MS} is left in the invocation, then throws
  * `expired(left)` — also while `source` waits for data (a slow or stalled export body).
  */
-async function* untilDeadline<T>(source: AsyncIterable<T>, remainingMs: (() => number) | undefined, pollMs: number, expired: (left: number) => Error): AsyncGenerator<T> {
+async function* untilDeadline<T>(
+  source: AsyncIterable<T>,
+  remainingMs: (() => number) | undefined,
+  pollMs: number,
+  expired: (left: number) => Error,
+): AsyncGenerator<T> {
   if (remainingMs === undefined) {
     yield* source;
     return;
@@ -267,7 +301,9 @@ async function deleteRun(deps: StageDeps, ref: WindowRef, runId: string, known: 
     const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix }));
     const keys = new Set([...known, ...(listed.Contents ?? []).map((o) => o.Key!).filter(Boolean)]);
     if (keys.size > 0) {
-      await deps.s3.send(new DeleteObjectsCommand({ Bucket: deps.bucket, Delete: { Objects: [...keys].map((Key) => ({ Key })) } }));
+      await deps.s3.send(
+        new DeleteObjectsCommand({ Bucket: deps.bucket, Delete: { Objects: [...keys].map((Key) => ({ Key })) } }),
+      );
     }
   } catch {
     // Leftovers are harmless: no manifest lists them, and the staging lifecycle rule expires them.

@@ -145,7 +145,7 @@ async function* mappedLines(
     for (const line of batch) {
       const here = n++;
       const m = mapper(JSON.parse(line));
-      if (m.ok && mine.delivered(here)) out += m.json + '\n';
+      if (m.ok && mine.delivered(here)) out += `${m.json}\n`;
     }
     if (out !== '') yield out;
   }

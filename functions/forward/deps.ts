@@ -27,18 +27,30 @@ export interface ForwardDepsOverrides {
   readonly maxInFlight?: number;
 }
 
-export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & { readonly aep: AepConfig; readonly mapping: MappingConfig };
+export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & {
+  readonly aep: AepConfig;
+  readonly mapping: MappingConfig;
+};
 
-export function aepCredentials(aep: AepConfig, secretsManager: () => SecretsManagerClient): SecretReader<AepCredentials> {
+export function aepCredentials(
+  aep: AepConfig,
+  secretsManager: () => SecretsManagerClient,
+): SecretReader<AepCredentials> {
   if ('secretId' in aep.credentials) {
-    return secretFromManager(secretsManager(), aep.credentials.secretId, AepSecretSchema, 'AEP OAuth Server-to-Server') as SecretReader<AepCredentials>;
+    return secretFromManager(
+      secretsManager(),
+      aep.credentials.secretId,
+      AepSecretSchema,
+      'AEP OAuth Server-to-Server',
+    ) as SecretReader<AepCredentials>;
   }
   return staticSecret<AepCredentials>(aep.credentials);
 }
 
 export async function createForwardDeps(config: Config, o: ForwardDepsOverrides = {}): Promise<ForwardBaseDeps> {
   const aep = config.aep;
-  if (aep === undefined) throw new ConfigError(['AEP_DATASET_ID, AEP_SCHEMA_ID and AEP_TENANT_ID are required to forward events']);
+  if (aep === undefined)
+    throw new ConfigError(['AEP_DATASET_ID, AEP_SCHEMA_ID and AEP_TENANT_ID are required to forward events']);
   const s3 = o.s3 ?? createS3Client();
   const log = o.log ?? logger;
   const now = o.now ?? Date.now;
@@ -56,7 +68,11 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
   const common = { ...(o.fetch ? { fetch: o.fetch } : {}), now, ...(o.sleep ? { sleep: o.sleep } : {}), log };
   let sink: RecordSink;
   if (aep.sink === 'batch') {
-    const batches = new BatchSink({ target: { platformUrl: aep.platformUrl, datasetId: aep.datasetId, sandbox: aep.sandbox }, tokens, ...common });
+    const batches = new BatchSink({
+      target: { platformUrl: aep.platformUrl, datasetId: aep.datasetId, sandbox: aep.sandbox },
+      tokens,
+      ...common,
+    });
     sink = {
       kind: 'batch',
       batches: {
@@ -88,10 +104,26 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     const key = `${m.projectId}|${m.project.timezone}|${m.project.legacyLocalTime}`;
     let mapper = mappers.get(key);
     if (mapper === undefined) {
-      mapper = compileMapper(mapping, { projectId: m.projectId, tenant: aep.tenantId, projectTimezone: m.project.timezone, legacyLocalTime: m.project.legacyLocalTime });
+      mapper = compileMapper(mapping, {
+        projectId: m.projectId,
+        tenant: aep.tenantId,
+        projectTimezone: m.project.timezone,
+        legacyLocalTime: m.project.legacyLocalTime,
+      });
       mappers.set(key, mapper);
     }
     return mapper;
   };
-  return { s3, bucket: config.staging.bucket, layout: new StagingLayout(config.staging.prefix), sink, mapperFor, now, ...(o.sleep ? { sleep: o.sleep } : {}), log, aep, mapping };
+  return {
+    s3,
+    bucket: config.staging.bucket,
+    layout: new StagingLayout(config.staging.prefix),
+    sink,
+    mapperFor,
+    now,
+    ...(o.sleep ? { sleep: o.sleep } : {}),
+    log,
+    aep,
+    mapping,
+  };
 }

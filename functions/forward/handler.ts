@@ -15,7 +15,10 @@ import { MetricUnit, createMetrics } from '#common/metrics';
 /** Stop sending this long before the Lambda deadline, so receipts are written and the reply reaches SQS. */
 export const DEADLINE_SAFETY_MS = 30_000;
 
-export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, onWindow?: (r: WindowForwardResult) => void) {
+export function createForwardHandler(
+  getDeps: () => Promise<ForwardBaseDeps>,
+  onWindow?: (r: WindowForwardResult) => void,
+) {
   const metrics = createMetrics();
   return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
     const d = await getDeps();
@@ -33,7 +36,10 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
       try {
         for (const object of intent.objects) {
           const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
-          if (ref === undefined) throw new Error(`s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`);
+          if (ref === undefined)
+            throw new Error(
+              `s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`,
+            );
           if (deadlineMs !== undefined && d.now() >= deadlineMs) throw new Error('no time left in this invocation');
           const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
           onWindow?.(result);
@@ -41,7 +47,8 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
           metrics.addMetric('RecordsAccepted', MetricUnit.Count, result.accepted);
           metrics.addMetric('RecordsRejected', MetricUnit.Count, result.rejected);
           metrics.publishStoredMetrics();
-          if (!result.complete) throw new Error(`window ${ref.windowId} stopped before the deadline; it resumes on redelivery`);
+          if (!result.complete)
+            throw new Error(`window ${ref.windowId} stopped before the deadline; it resumes on redelivery`);
         }
       } catch (error) {
         if (error instanceof ManifestMissingError) {
@@ -50,7 +57,10 @@ export function createForwardHandler(getDeps: () => Promise<ForwardBaseDeps>, on
         }
         if (error instanceof LeaseHeldError) {
           // Not a failure of this message: it is retried after the visibility timeout and finds the work done.
-          d.log.warn('window busy; the message will be redelivered', { messageId: record.messageId, reason: error.message });
+          d.log.warn('window busy; the message will be redelivered', {
+            messageId: record.messageId,
+            reason: error.message,
+          });
           failures.push({ itemIdentifier: record.messageId });
           continue;
         }

@@ -33,7 +33,7 @@ export class LeaseHeldError extends ConnectorError {
     super(
       'transient',
       `another forwarder is delivering window ${window} (its lease ends at ${expiresAt}); this message is retried after the ` +
-        'SQS visibility timeout and then resumes from that forwarder\'s receipts, so nothing is sent twice',
+        "SQS visibility timeout and then resumes from that forwarder's receipts, so nothing is sent twice",
     );
     this.name = 'LeaseHeldError';
     this.expiresAt = expiresAt;
@@ -82,13 +82,22 @@ export class WindowLease {
     try {
       await this.#put({ ...this.#body(this.#o.now()), released: true }, { IfMatch: this.#etag });
     } catch (error) {
-      this.#o.log.warn('could not release the window lease; it expires by itself', { key: this.#o.key, reason: (error as Error).message });
+      this.#o.log.warn('could not release the window lease; it expires by itself', {
+        key: this.#o.key,
+        reason: (error as Error).message,
+      });
     }
   }
 
   #body(nowMs: number): LeaseBody {
-    const until = this.#o.deadlineMs !== undefined ? this.#o.deadlineMs + LEASE_GRACE_MS : nowMs + LEASE_TTL_WITHOUT_DEADLINE_MS;
-    return { owner: this.#owner, window: this.#o.window, acquiredAt: new Date(nowMs).toISOString(), expiresAt: new Date(until).toISOString() };
+    const until =
+      this.#o.deadlineMs !== undefined ? this.#o.deadlineMs + LEASE_GRACE_MS : nowMs + LEASE_TTL_WITHOUT_DEADLINE_MS;
+    return {
+      owner: this.#owner,
+      window: this.#o.window,
+      acquiredAt: new Date(nowMs).toISOString(),
+      expiresAt: new Date(until).toISOString(),
+    };
   }
 
   async #acquire(): Promise<void> {
@@ -116,7 +125,11 @@ export class WindowLease {
     if (!expired) throw new LeaseHeldError(this.#o.window, current.body.expiresAt);
     try {
       this.#etag = await this.#put(body, { IfMatch: current.etag });
-      if (current.body.released !== true) this.#o.log.warn('took over an expired window lease (its holder stopped without releasing it)', { window: this.#o.window, expiredAt: current.body.expiresAt });
+      if (current.body.released !== true)
+        this.#o.log.warn('took over an expired window lease (its holder stopped without releasing it)', {
+          window: this.#o.window,
+          expiredAt: current.body.expiresAt,
+        });
     } catch (error) {
       if (isPreconditionFailed(error) || isNotFound(error)) throw new LeaseHeldError(this.#o.window, 'unknown');
       throw error;
@@ -141,7 +154,13 @@ export class WindowLease {
 
   async #put(body: LeaseBody, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<string | undefined> {
     const out = await this.#o.s3.send(
-      new PutObjectCommand({ Bucket: this.#o.bucket, Key: this.#o.key, Body: JSON.stringify(body), ContentType: 'application/json', ...condition }),
+      new PutObjectCommand({
+        Bucket: this.#o.bucket,
+        Key: this.#o.key,
+        Body: JSON.stringify(body),
+        ContentType: 'application/json',
+        ...condition,
+      }),
     );
     return out.ETag;
   }
@@ -164,5 +183,10 @@ function status(error: unknown): number | undefined {
 /** 412, or S3's 409 ConditionalRequestConflict (another conditional write to the key was in progress). */
 function isPreconditionFailed(error: unknown): boolean {
   const name = (error as { name?: string })?.name;
-  return status(error) === 412 || status(error) === 409 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict';
+  return (
+    status(error) === 412 ||
+    status(error) === 409 ||
+    name === 'PreconditionFailed' ||
+    name === 'ConditionalRequestConflict'
+  );
 }

@@ -147,7 +147,8 @@ export class PartLedger {
   /** Loads a saved ledger of this part (an earlier attempt's progress). */
   addBytes(bytes: Uint8Array): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let o = 0; o + ENTRY_BYTES <= bytes.byteLength; o += ENTRY_BYTES) this.#append(view.getInt32(o, true), view.getInt32(o + 4, true), view.getInt32(o + 8, true));
+    for (let o = 0; o + ENTRY_BYTES <= bytes.byteLength; o += ENTRY_BYTES)
+      this.#append(view.getInt32(o, true), view.getInt32(o + 4, true), view.getInt32(o + 8, true));
   }
 
   /** The serialised ledger without copying; valid until the next `add`: write it out before adding more. */

@@ -3,7 +3,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type MappingConfig, MappingConfigError, PRESET_NAMES, type PresetName, parseMappingConfig, presetConfig } from '#mapping/config';
+import {
+  type MappingConfig,
+  MappingConfigError,
+  PRESET_NAMES,
+  type PresetName,
+  parseMappingConfig,
+  presetConfig,
+} from '#mapping/config';
 import { getText } from '#staging/s3';
 
 export async function loadMappingConfig(spec: string, s3: S3Client): Promise<MappingConfig> {
@@ -12,12 +19,21 @@ export async function loadMappingConfig(spec: string, s3: S3Client): Promise<Map
   if (spec.startsWith('s3://')) {
     const [bucket, ...rest] = spec.slice(5).split('/');
     text = await getText(s3, bucket ?? '', rest.join('/'));
-    if (text === undefined) throw new MappingConfigError(spec, [`(file): no object at ${spec}; upload the mapping JSON there or set MAPPING to a preset (${PRESET_NAMES.join(', ')})`]);
+    if (text === undefined)
+      throw new MappingConfigError(spec, [
+        `(file): no object at ${spec}; upload the mapping JSON there or set MAPPING to a preset (${PRESET_NAMES.join(', ')})`,
+      ]);
   } else {
     try {
       text = await readFile(spec, 'utf8');
     } catch (error) {
-      throw new MappingConfigError(spec, [`(file): cannot read ${spec} (${(error as NodeJS.ErrnoException).code ?? 'error'}); set MAPPING to a preset (${PRESET_NAMES.join(', ')}), a JSON file or an s3:// URI`], { cause: error });
+      throw new MappingConfigError(
+        spec,
+        [
+          `(file): cannot read ${spec} (${(error as NodeJS.ErrnoException).code ?? 'error'}); set MAPPING to a preset (${PRESET_NAMES.join(', ')}), a JSON file or an s3:// URI`,
+        ],
+        { cause: error },
+      );
     }
   }
   let json: unknown;

@@ -41,14 +41,27 @@ export interface NeighbourLedger {
  * horizon of `[from, to)`, excluding `self`, nearest first. One listing without a delimiter: window ids start with
  * their compact UTC start, so keys sort by time; the listing starts just before the horizon and stops after it.
  */
-export async function neighbourLedgerKeys(s3: S3Client, bucket: string, layout: StagingLayout, self: WindowRef, from: number, to: number): Promise<NeighbourLedger[]> {
+export async function neighbourLedgerKeys(
+  s3: S3Client,
+  bucket: string,
+  layout: StagingLayout,
+  self: WindowRef,
+  from: number,
+  to: number,
+): Promise<NeighbourLedger[]> {
   const base = `${layout.prefix}delivery/project=${self.projectId}/mode=${self.mode}/window=`;
   const startAfter = `${base}${compactIso(from - CROSS_WINDOW_HORIZON_MS - LONGEST_WINDOW_MS)}`;
   const keys: NeighbourLedger[] = [];
   const nearestFirst = (): NeighbourLedger[] => keys.sort((a, b) => a.distanceMs - b.distanceMs);
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, ...(token === undefined ? { StartAfter: startAfter } : { ContinuationToken: token }) }));
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: base,
+        ...(token === undefined ? { StartAfter: startAfter } : { ContinuationToken: token }),
+      }),
+    );
     for (const o of page.Contents ?? []) {
       const key = o.Key!;
       const id = key.slice(base.length, key.indexOf('/', base.length));
@@ -60,7 +73,11 @@ export async function neighbourLedgerKeys(s3: S3Client, bucket: string, layout: 
       }
       if (bounds.from >= to + CROSS_WINDOW_HORIZON_MS) return nearestFirst(); // sorted: nothing later is near
       if (id !== self.windowId && key.endsWith('.ids') && bounds.to > from - CROSS_WINDOW_HORIZON_MS) {
-        keys.push({ key, ids: Math.floor((o.Size ?? 0) / 12), distanceMs: Math.max(0, from - bounds.to, bounds.from - to) });
+        keys.push({
+          key,
+          ids: Math.floor((o.Size ?? 0) / 12),
+          distanceMs: Math.max(0, from - bounds.to, bounds.from - to),
+        });
       }
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -23,7 +23,12 @@ export class PartIntegrityError extends ConnectorError {
  * their strings die in the young generation (a batch that outlives a few scavenges is promoted, and the old
  * generation then grows by the data volume).
  */
-export async function* readPartLines(s3: S3Client, bucket: string, part: Manifest['parts'][number], batchLines = 256): AsyncGenerator<string[]> {
+export async function* readPartLines(
+  s3: S3Client,
+  bucket: string,
+  part: Manifest['parts'][number],
+  batchLines = 256,
+): AsyncGenerator<string[]> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: part.key }));
   const body = out.Body as Readable;
   const hash = createHash('sha256');
@@ -64,8 +69,11 @@ export async function* readPartLines(s3: S3Client, bucket: string, part: Manifes
   lines += batch.length;
   const sha = hash.digest('hex');
   if (sha !== part.sha256 || bytes !== part.bytes) {
-    throw new PartIntegrityError(`part ${part.key} does not match its manifest (sha256 ${sha.slice(0, 12)}… / ${bytes} bytes, expected ${part.sha256.slice(0, 12)}… / ${part.bytes}): it was changed after commit; re-export the window with "force": true`);
+    throw new PartIntegrityError(
+      `part ${part.key} does not match its manifest (sha256 ${sha.slice(0, 12)}… / ${bytes} bytes, expected ${part.sha256.slice(0, 12)}… / ${part.bytes}): it was changed after commit; re-export the window with "force": true`,
+    );
   }
-  if (lines !== part.events) throw new PartIntegrityError(`part ${part.key} holds ${lines} lines but its manifest says ${part.events}`);
+  if (lines !== part.events)
+    throw new PartIntegrityError(`part ${part.key} holds ${lines} lines but its manifest says ${part.events}`);
   if (batch.length > 0) yield batch;
 }

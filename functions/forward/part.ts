@@ -309,7 +309,7 @@ class PartForwarder {
     for (const [k, v] of Object.entries(pending.byReason)) counts.byReason[k] = (counts.byReason[k] ?? 0) + v;
     if (this.#pendingRejects.length > 0) {
       const key = deps.layout.rejectedKey(this.#job.ref, this.#rejectedKeys.length);
-      const body = gzipSync(this.#pendingRejects.join('\n') + '\n');
+      const body = gzipSync(`${this.#pendingRejects.join('\n')}\n`);
       await this.#durable('rejected records', () =>
         deps.s3.send(
           new PutObjectCommand({

@@ -35,7 +35,11 @@ export function readMessage(body: string): MessageIntent {
   }
   if (TestEvent.safeParse(json).success) return { kind: 'test-event' };
   const parsed = Notification.safeParse(json);
-  if (!parsed.success) return { kind: 'malformed', reason: 'the message body is not an S3 event notification with Records[].s3.object.key' };
+  if (!parsed.success)
+    return {
+      kind: 'malformed',
+      reason: 'the message body is not an S3 event notification with Records[].s3.object.key',
+    };
   const objects: { bucket: string; key: string }[] = [];
   for (const r of parsed.data.Records) {
     if (!r.eventName.startsWith('ObjectCreated')) continue;
@@ -48,6 +52,10 @@ export function readMessage(body: string): MessageIntent {
     if (!key.endsWith('/manifest.json')) continue;
     objects.push({ bucket: r.s3.bucket.name, key });
   }
-  if (objects.length === 0) return { kind: 'malformed', reason: 'the notification names no manifest.json ObjectCreated event (check the bucket notification filter)' };
+  if (objects.length === 0)
+    return {
+      kind: 'malformed',
+      reason: 'the notification names no manifest.json ObjectCreated event (check the bucket notification filter)',
+    };
   return { kind: 'manifests', objects };
 }

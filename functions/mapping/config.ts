@@ -93,7 +93,8 @@ export class MappingConfigError extends ConnectorError {
   /** `options.hint` replaces the closing advice (default: fix the entries in `source`). */
   constructor(source: string, issues: string[], options?: ErrorOptions & { hint?: string }) {
     const hint =
-      options?.hint ?? `Fix these entries in ${source}; the format is described in docs/xdm-mapping.md ("Mapping config").`;
+      options?.hint ??
+      `Fix these entries in ${source}; the format is described in docs/xdm-mapping.md ("Mapping config").`;
     super('config', `Invalid mapping config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}\n${hint}`, {
       ...options,
       hint,
@@ -210,9 +211,12 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
   let ownTenant: string | undefined;
   if (config.tenant !== undefined) {
     ownTenant = TENANT_PATTERN.exec(config.tenant)?.[1];
-    if (ownTenant === undefined) issues.push(`tenant: "${config.tenant}" is not a tenant id (letters, digits, underscores)`);
+    if (ownTenant === undefined)
+      issues.push(`tenant: "${config.tenant}" is not a tenant id (letters, digits, underscores)`);
     else if (tenant !== undefined && ownTenant.toLowerCase() !== tenant.toLowerCase()) {
-      issues.push(`tenant: the mapping is written for "${ownTenant}" but the target tenant (AEP_TENANT_ID) is "${tenant}"`);
+      issues.push(
+        `tenant: the mapping is written for "${ownTenant}" but the target tenant (AEP_TENANT_ID) is "${tenant}"`,
+      );
     }
   }
   /** The tenant `to` paths are checked against, when one is known. */
@@ -222,7 +226,8 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
   const hash = collectPropertyPaths(config.hash, 'hash', issues);
   (config.hash ?? []).forEach((path, i) => {
     const key = propertyKey(path);
-    if (key !== undefined && drop.has(key)) issues.push(`hash[${i}]: ${path} is also dropped; remove it from drop or from hash`);
+    if (key !== undefined && drop.has(key))
+      issues.push(`hash[${i}]: ${path} is also dropped; remove it from drop or from hash`);
   });
 
   // Identities
@@ -235,10 +240,12 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
       issues.push(`identities[${i}].from: must be "properties.<name>", got "${spec.from}"`);
       return;
     }
-    if (drop.has(key)) issues.push(`identities[${i}].from: ${spec.from} is dropped; remove it from drop or from identities`);
+    if (drop.has(key))
+      issues.push(`identities[${i}].from: ${spec.from} is dropped; remove it from drop or from identities`);
     if (spec.namespace === '__proto__') issues.push(`identities[${i}].namespace: "__proto__" cannot be a namespace`);
     if (spec.primary === true) {
-      if (primaryAt >= 0) issues.push(`identities[${i}].primary: only one identity can be primary (identities[${primaryAt}] is)`);
+      if (primaryAt >= 0)
+        issues.push(`identities[${i}].primary: only one identity can be primary (identities[${primaryAt}] is)`);
       else primaryAt = i;
     }
     identities.push({
@@ -264,7 +271,8 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     path: f.path,
     by: `preset ${config.preset}`,
   }));
-  if (mapPath !== undefined) taken.push({ lower: mapPath.toLowerCase(), path: mapPath, by: `preset ${config.preset} (properties map)` });
+  if (mapPath !== undefined)
+    taken.push({ lower: mapPath.toLowerCase(), path: mapPath, by: `preset ${config.preset} (properties map)` });
 
   // Custom fields
   const custom: Array<{ relative: string; plan: Omit<FieldPlan, 'path'> }> = [];
@@ -280,7 +288,9 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
         source = { kind: 'property', key };
         if (drop.has(key)) issues.push(`${at}.from: ${field.from} is dropped; remove it from drop or from fields`);
         if (hash.has(key) && field.type !== 'string') {
-          issues.push(`${at}.type: ${field.from} is hashed (a hex string), so the type must be "string", not "${field.type}"`);
+          issues.push(
+            `${at}.type: ${field.from} is hashed (a hex string), so the type must be "string", not "${field.type}"`,
+          );
         }
       }
     }
@@ -288,7 +298,8 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     const std = STANDARD_PATHS[field.to];
     if (std !== undefined) {
       const expected = fieldTypeOf(std.conversion);
-      if (field.type !== expected) issues.push(`${at}.type: ${field.to} is a standard XDM ${expected} field, not ${field.type}`);
+      if (field.type !== expected)
+        issues.push(`${at}.type: ${field.to} is a standard XDM ${expected} field, not ${field.type}`);
       const previous = standardTakenBy.get(field.to);
       if (previous !== undefined) issues.push(`${at}.to: ${field.to} is already mapped by fields[${previous}]`);
       standardTakenBy.set(field.to, i);
@@ -308,13 +319,19 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
     const segments = relative.split('.');
     const bad = segments.find((s) => !FIELD_NAME_PATTERN.test(s));
     if (bad !== undefined) {
-      issues.push(`${at}.to: "${bad}" is not a valid XDM field name (letters, digits and underscores, not starting with an underscore)`);
+      issues.push(
+        `${at}.to: "${bad}" is not a valid XDM field name (letters, digits and underscores, not starting with an underscore)`,
+      );
       return;
     }
     const lower = relative.toLowerCase();
-    const clash = taken.find((t) => lower === t.lower || lower.startsWith(`${t.lower}.`) || t.lower.startsWith(`${lower}.`));
+    const clash = taken.find(
+      (t) => lower === t.lower || lower.startsWith(`${t.lower}.`) || t.lower.startsWith(`${lower}.`),
+    );
     if (clash !== undefined) {
-      issues.push(`${at}.to: ${field.to} collides with ${clash.path} (taken by ${clash.by}); XDM field names are case-insensitive`);
+      issues.push(
+        `${at}.to: ${field.to} collides with ${clash.path} (taken by ${clash.by}); XDM field names are case-insensitive`,
+      );
       return;
     }
     taken.push({ lower, path: relative, by: at });
@@ -373,7 +390,15 @@ function checkConfig(config: MappingConfig, tenantArg: string | undefined): { is
 function standardField(path: string, source: Source, description: string): FieldPlan {
   const std = STANDARD_PATHS[path];
   if (std === undefined) throw new Error(`not a standard path: ${path}`);
-  return { path: path.split('.'), source, conversion: std.conversion, custom: false, fieldGroup: std.fieldGroup, title: path, description };
+  return {
+    path: path.split('.'),
+    source,
+    conversion: std.conversion,
+    custom: false,
+    fieldGroup: std.fieldGroup,
+    title: path,
+    description,
+  };
 }
 
 function tenantField(tenantKey: string, f: PresetField): FieldPlan {

@@ -138,7 +138,12 @@ function toDateTime(value: unknown): string | undefined {
     else {
       const [whole, fraction = ''] = clock.split('.');
       const millis = fraction === '' ? '' : `.${fraction.slice(0, 3).padEnd(3, '0')}`;
-      const offset = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+      const offset =
+        zone === undefined || zone.toUpperCase() === 'Z'
+          ? 'Z'
+          : zone.includes(':')
+            ? zone
+            : `${zone.slice(0, 3)}:${zone.slice(3)}`;
       ms = Date.parse(`${date}T${(whole ?? '').length === 5 ? `${whole}:00` : whole}${millis}${offset}`);
     }
   } else return undefined;

@@ -19,14 +19,34 @@ const EVENT_TAG = 'mixpanel-event-v1';
 
 /** Hex digit of the hash at the variant position → RFC 9562 variant `10xx`. */
 const VARIANT: Readonly<Record<string, string>> = {
-  '0': '8', '1': '9', '2': 'a', '3': 'b', '4': '8', '5': '9', '6': 'a', '7': 'b',
-  '8': '8', '9': '9', a: 'a', b: 'b', c: '8', d: '9', e: 'a', f: 'b',
+  '0': '8',
+  '1': '9',
+  '2': 'a',
+  '3': 'b',
+  '4': '8',
+  '5': '9',
+  '6': 'a',
+  '7': 'b',
+  '8': '8',
+  '9': '9',
+  a: 'a',
+  b: 'b',
+  c: '8',
+  d: '9',
+  e: 'a',
+  f: 'b',
 };
 
 /**
  * `_id` of one event. `timeMs` is Mixpanel's `time` in milliseconds (not corrected for legacy local time).
  */
-export function eventId(projectId: string, event: Record<string, unknown>, name: string, properties: Record<string, unknown>, timeMs: number): string {
+export function eventId(
+  projectId: string,
+  event: Record<string, unknown>,
+  name: string,
+  properties: Record<string, unknown>,
+  timeMs: number,
+): string {
   const insertId = dedupeText(properties.$insert_id);
   if (insertId === undefined) return uuidFromSha256(canonicalJson([EVENT_TAG, projectId, event]));
   const distinctId = dedupeText(properties.distinct_id);

@@ -123,14 +123,18 @@ export function compileMapper(config: MappingConfig, ctx: MapperContext): Mapper
     const converter = localTimeConverter(ctx.projectTimezone);
     if (ctx.legacyLocalTime) localTime = converter;
   } catch (error) {
-    contextIssues.push(`MIXPANEL_PROJECT_TIMEZONE: "${ctx.projectTimezone}" is not an IANA time zone (${String(error)})`);
+    contextIssues.push(
+      `MIXPANEL_PROJECT_TIMEZONE: "${ctx.projectTimezone}" is not an IANA time zone (${String(error)})`,
+    );
   }
   const maxRecordBytes = ctx.maxRecordBytes ?? MAX_RECORD_BYTES;
   if (!Number.isSafeInteger(maxRecordBytes) || maxRecordBytes <= 0) {
     contextIssues.push(`maxRecordBytes: must be a positive integer, got ${String(ctx.maxRecordBytes)}`);
   }
   if (contextIssues.length > 0) {
-    throw new MappingConfigError('mapper context', contextIssues, { hint: 'Fix these settings of the forwarder (see docs/architecture.md#configuration).' });
+    throw new MappingConfigError('mapper context', contextIssues, {
+      hint: 'Fix these settings of the forwarder (see docs/architecture.md#configuration).',
+    });
   }
   return buildMapper(plan, ctx.projectId, localTime, maxRecordBytes);
 }
@@ -221,7 +225,9 @@ function buildMapper(
   // Per-event scratch, reset after each call.
   const values: unknown[] = new Array<unknown>(slotCount).fill(undefined);
   const used = new Uint8Array(slotCount);
-  const objects: Array<Record<string, unknown> | undefined> = new Array<Record<string, unknown> | undefined>(containerCount).fill(undefined);
+  const objects: Array<Record<string, unknown> | undefined> = new Array<Record<string, unknown> | undefined>(
+    containerCount,
+  ).fill(undefined);
   const idTexts: Array<string | undefined> = new Array<string | undefined>(identities.length).fill(undefined);
 
   const ensure = (index: number): Record<string, unknown> => {
@@ -251,7 +257,10 @@ function buildMapper(
     const time = properties.time;
     if (time === undefined || time === null) return reject('missing-time', '"properties.time" is missing');
     if (typeof time !== 'number' || !Number.isFinite(time) || time <= 0) {
-      return reject('invalid-time', `"properties.time" must be a positive epoch seconds or milliseconds number, got ${describe(time)}`);
+      return reject(
+        'invalid-time',
+        `"properties.time" must be a positive epoch seconds or milliseconds number, got ${describe(time)}`,
+      );
     }
     const timeMs = mixpanelTimeMs(time);
     const instant = localTime === null ? timeMs : localTime.localToUtc(timeMs);
@@ -290,7 +299,6 @@ function buildMapper(
         }
       }
 
-
       if (identities.length > 0) {
         let primary = -1;
         for (let i = 0; i < identities.length; i++) {
@@ -312,7 +320,9 @@ function buildMapper(
             let same: IdentityEntry | undefined;
             if (list !== undefined) for (const entry of list) if (entry.id === text) same = entry;
             if (same === undefined) {
-              same = identity.authenticated ? { id: text, authenticatedState: identity.authenticatedState } : { id: text };
+              same = identity.authenticated
+                ? { id: text, authenticatedState: identity.authenticatedState }
+                : { id: text };
               if (list === undefined) identityMap[identity.namespace] = [same];
               else list.push(same);
             }
@@ -347,9 +357,7 @@ function buildMapper(
             break;
         }
         let out =
-          field.conversion === C_REGION
-            ? regionOf(objects[field.container], value)
-            : convert(value, field.conversion);
+          field.conversion === C_REGION ? regionOf(objects[field.container], value) : convert(value, field.conversion);
         if (out === undefined) {
           if (field.whenAbsent === undefined || (value !== undefined && value !== null)) continue;
           out = field.whenAbsent;
@@ -375,8 +383,14 @@ function buildMapper(
 
       const json = JSON.stringify(record);
       // UTF-8 needs 1–3 bytes per UTF-16 code unit: decide from the length alone when it can.
-      if (json.length > maxRecordBytes || (json.length * 3 > maxRecordBytes && Buffer.byteLength(json, 'utf8') > maxRecordBytes)) {
-        return reject('record-too-large', `the record is ${Buffer.byteLength(json, 'utf8')} bytes, over the ${maxRecordBytes}-byte limit of one XDM record`);
+      if (
+        json.length > maxRecordBytes ||
+        (json.length * 3 > maxRecordBytes && Buffer.byteLength(json, 'utf8') > maxRecordBytes)
+      ) {
+        return reject(
+          'record-too-large',
+          `the record is ${Buffer.byteLength(json, 'utf8')} bytes, over the ${maxRecordBytes}-byte limit of one XDM record`,
+        );
       }
       return { ok: true, id, record, json, identified };
     } catch (error) {
@@ -422,7 +436,8 @@ function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  const text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' ? 'an object' : String(value);
+  const text =
+    typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' ? 'an object' : String(value);
   const preview = text.length > DETAIL_PREVIEW_CHARS ? `${text.slice(0, DETAIL_PREVIEW_CHARS)}…` : text;
   return typeof value === 'object' ? preview : `${preview} (${typeof value})`;
 }

@@ -160,15 +160,71 @@ export const DEFAULT_STANDARD_FIELDS: ReadonlyArray<{ key: string; path: string 
 
 /** Preset `default`: the `_{tenant}.mixpanel` object. */
 export const DEFAULT_TENANT_FIELDS: readonly PresetField[] = [
-  { path: 'mixpanel.eventName', source: { kind: 'event' }, conversion: 'string', title: 'Event name', description: 'Mixpanel event name (`event`).' },
-  { path: 'mixpanel.distinctId', source: { kind: 'property', key: 'distinct_id' }, conversion: 'string', title: 'Distinct ID', description: 'Mixpanel `distinct_id`.' },
-  { path: 'mixpanel.insertId', source: { kind: 'property', key: '$insert_id' }, conversion: 'string', title: 'Insert ID', description: 'Mixpanel `$insert_id` (deduplication key).' },
-  { path: 'mixpanel.time', source: { kind: 'timeMs' }, conversion: 'integer', title: 'Mixpanel time (ms)', description: 'Mixpanel `time` as epoch milliseconds, as Mixpanel stores it (project-local for projects created before 2023); `timestamp` holds the true instant.' },
-  { path: 'mixpanel.processingTimeMs', source: { kind: 'property', key: 'mp_processing_time_ms' }, conversion: 'integer', title: 'Processing time (ms)', description: 'Mixpanel `mp_processing_time_ms`: when Mixpanel processed the event, epoch milliseconds UTC.' },
-  { path: 'mixpanel.apiTimestampMs', source: { kind: 'property', key: '$mp_api_timestamp_ms' }, conversion: 'integer', title: 'API timestamp (ms)', description: 'Mixpanel `$mp_api_timestamp_ms`: when the ingestion API received the event, epoch milliseconds UTC.' },
-  { path: 'mixpanel.apiEndpoint', source: { kind: 'property', key: '$mp_api_endpoint' }, conversion: 'string', title: 'API endpoint', description: 'Mixpanel `$mp_api_endpoint`.' },
-  { path: 'mixpanel.import', source: { kind: 'property', key: '$import' }, conversion: 'boolean', whenAbsent: false, title: 'Imported', description: 'Mixpanel `$import`: true when the event came through the /import API (false when absent).' },
-  { path: 'mixpanel.projectId', source: { kind: 'projectId' }, conversion: 'string', title: 'Project ID', description: 'Mixpanel project id.' },
+  {
+    path: 'mixpanel.eventName',
+    source: { kind: 'event' },
+    conversion: 'string',
+    title: 'Event name',
+    description: 'Mixpanel event name (`event`).',
+  },
+  {
+    path: 'mixpanel.distinctId',
+    source: { kind: 'property', key: 'distinct_id' },
+    conversion: 'string',
+    title: 'Distinct ID',
+    description: 'Mixpanel `distinct_id`.',
+  },
+  {
+    path: 'mixpanel.insertId',
+    source: { kind: 'property', key: '$insert_id' },
+    conversion: 'string',
+    title: 'Insert ID',
+    description: 'Mixpanel `$insert_id` (deduplication key).',
+  },
+  {
+    path: 'mixpanel.time',
+    source: { kind: 'timeMs' },
+    conversion: 'integer',
+    title: 'Mixpanel time (ms)',
+    description:
+      'Mixpanel `time` as epoch milliseconds, as Mixpanel stores it (project-local for projects created before 2023); `timestamp` holds the true instant.',
+  },
+  {
+    path: 'mixpanel.processingTimeMs',
+    source: { kind: 'property', key: 'mp_processing_time_ms' },
+    conversion: 'integer',
+    title: 'Processing time (ms)',
+    description: 'Mixpanel `mp_processing_time_ms`: when Mixpanel processed the event, epoch milliseconds UTC.',
+  },
+  {
+    path: 'mixpanel.apiTimestampMs',
+    source: { kind: 'property', key: '$mp_api_timestamp_ms' },
+    conversion: 'integer',
+    title: 'API timestamp (ms)',
+    description: 'Mixpanel `$mp_api_timestamp_ms`: when the ingestion API received the event, epoch milliseconds UTC.',
+  },
+  {
+    path: 'mixpanel.apiEndpoint',
+    source: { kind: 'property', key: '$mp_api_endpoint' },
+    conversion: 'string',
+    title: 'API endpoint',
+    description: 'Mixpanel `$mp_api_endpoint`.',
+  },
+  {
+    path: 'mixpanel.import',
+    source: { kind: 'property', key: '$import' },
+    conversion: 'boolean',
+    whenAbsent: false,
+    title: 'Imported',
+    description: 'Mixpanel `$import`: true when the event came through the /import API (false when absent).',
+  },
+  {
+    path: 'mixpanel.projectId',
+    source: { kind: 'projectId' },
+    conversion: 'string',
+    title: 'Project ID',
+    description: 'Mixpanel project id.',
+  },
 ];
 
 /** Preset `default`: where every other property goes, as a map of strings. */
@@ -179,17 +235,85 @@ export const DEFAULT_PROPERTIES_MAP_PATH = 'mixpanel.properties';
  * (Adobe Experience Platform sources documentation, "Mixpanel": help/sources/tutorials/.../mixpanel.md).
  */
 export const ADOBE_SOURCE_FIELDS: readonly PresetField[] = [
-  { path: 'distinct_id', source: { kind: 'property', key: 'distinct_id' }, conversion: 'string', title: 'distinct_id', description: 'Mixpanel `distinct_id`.' },
-  { path: 'event_name', source: { kind: 'event' }, conversion: 'string', title: 'event_name', description: 'Mixpanel event name.' },
-  { path: 'import', source: { kind: 'property', key: '$import' }, conversion: 'boolean', whenAbsent: false, title: 'import', description: 'Mixpanel `$import` (false when absent).' },
-  { path: 'insert_id', source: { kind: 'property', key: '$insert_id' }, conversion: 'string', title: 'insert_id', description: 'Mixpanel `$insert_id`.' },
-  { path: 'item_id', source: { kind: 'property', key: 'item_id' }, conversion: 'string', title: 'item_id', description: 'Property `item_id`.' },
-  { path: 'item_name', source: { kind: 'property', key: 'item_name' }, conversion: 'string', title: 'item_name', description: 'Property `item_name`.' },
-  { path: 'item_price', source: { kind: 'property', key: 'item_price' }, conversion: 'string', title: 'item_price', description: 'Property `item_price`, as text.' },
-  { path: 'mp_api_endpoint', source: { kind: 'property', key: '$mp_api_endpoint' }, conversion: 'string', title: 'mp_api_endpoint', description: 'Mixpanel `$mp_api_endpoint`.' },
-  { path: 'mp_api_timestamp_ms', source: { kind: 'property', key: '$mp_api_timestamp_ms' }, conversion: 'whole', title: 'mp_api_timestamp_ms', description: 'Mixpanel `$mp_api_timestamp_ms`.' },
-  { path: 'mp_processing_time_ms', source: { kind: 'property', key: 'mp_processing_time_ms' }, conversion: 'whole', title: 'mp_processing_time_ms', description: 'Mixpanel `mp_processing_time_ms`.' },
-  { path: 'time', source: { kind: 'property', key: 'time' }, conversion: 'epoch-seconds', title: 'time', description: 'Mixpanel `time` in whole epoch seconds (an export in milliseconds or with a fraction is brought to seconds).' },
+  {
+    path: 'distinct_id',
+    source: { kind: 'property', key: 'distinct_id' },
+    conversion: 'string',
+    title: 'distinct_id',
+    description: 'Mixpanel `distinct_id`.',
+  },
+  {
+    path: 'event_name',
+    source: { kind: 'event' },
+    conversion: 'string',
+    title: 'event_name',
+    description: 'Mixpanel event name.',
+  },
+  {
+    path: 'import',
+    source: { kind: 'property', key: '$import' },
+    conversion: 'boolean',
+    whenAbsent: false,
+    title: 'import',
+    description: 'Mixpanel `$import` (false when absent).',
+  },
+  {
+    path: 'insert_id',
+    source: { kind: 'property', key: '$insert_id' },
+    conversion: 'string',
+    title: 'insert_id',
+    description: 'Mixpanel `$insert_id`.',
+  },
+  {
+    path: 'item_id',
+    source: { kind: 'property', key: 'item_id' },
+    conversion: 'string',
+    title: 'item_id',
+    description: 'Property `item_id`.',
+  },
+  {
+    path: 'item_name',
+    source: { kind: 'property', key: 'item_name' },
+    conversion: 'string',
+    title: 'item_name',
+    description: 'Property `item_name`.',
+  },
+  {
+    path: 'item_price',
+    source: { kind: 'property', key: 'item_price' },
+    conversion: 'string',
+    title: 'item_price',
+    description: 'Property `item_price`, as text.',
+  },
+  {
+    path: 'mp_api_endpoint',
+    source: { kind: 'property', key: '$mp_api_endpoint' },
+    conversion: 'string',
+    title: 'mp_api_endpoint',
+    description: 'Mixpanel `$mp_api_endpoint`.',
+  },
+  {
+    path: 'mp_api_timestamp_ms',
+    source: { kind: 'property', key: '$mp_api_timestamp_ms' },
+    conversion: 'whole',
+    title: 'mp_api_timestamp_ms',
+    description: 'Mixpanel `$mp_api_timestamp_ms`.',
+  },
+  {
+    path: 'mp_processing_time_ms',
+    source: { kind: 'property', key: 'mp_processing_time_ms' },
+    conversion: 'whole',
+    title: 'mp_processing_time_ms',
+    description: 'Mixpanel `mp_processing_time_ms`.',
+  },
+  {
+    path: 'time',
+    source: { kind: 'property', key: 'time' },
+    conversion: 'epoch-seconds',
+    title: 'time',
+    description:
+      'Mixpanel `time` in whole epoch seconds (an export in milliseconds or with a fraction is brought to seconds).',
+  },
 ];
 
 /**

@@ -18,7 +18,8 @@ function schemeEnd(value: string): number {
   for (let i = 1; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c === 58) return i < value.length - 1 ? i : -1; // ':'
-    const schemeChar = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+    const schemeChar =
+      (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
     if (!schemeChar) return -1;
   }
   return -1;
@@ -46,7 +47,8 @@ export function toUri(value: string): string | undefined {
   for (; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 128) {
-      out += URI_FORBIDDEN[c] === 1 || (c === 37 && !validEscape(value, i)) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : value[i];
+      out +=
+        URI_FORBIDDEN[c] === 1 || (c === 37 && !validEscape(value, i)) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : value[i];
       continue;
     }
     // One code point (a surrogate pair when it is one) as its UTF-8 bytes.

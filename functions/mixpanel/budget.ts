@@ -61,7 +61,8 @@ export class QueryBudget {
   async acquire(): Promise<void> {
     let now = this.#o.now();
     const sent = (await this.#load()).filter((t) => t > now - HOUR);
-    if (sent.length >= this.#o.perHour) throw new QueryBudgetExhaustedError(this.#o.perHour, (sent[sent.length - this.#o.perHour] ?? now) + HOUR);
+    if (sent.length >= this.#o.perHour)
+      throw new QueryBudgetExhaustedError(this.#o.perHour, (sent[sent.length - this.#o.perHour] ?? now) + HOUR);
     const last = sent[sent.length - 1];
     const spacing = Math.ceil(1000 / QUERIES_PER_SECOND);
     if (last !== undefined && now - last < spacing) {

@@ -156,7 +156,10 @@ export class MixpanelExportClient {
         for (let end = bytes.indexOf(LF); end !== -1; start = end + 1, end = bytes.indexOf(LF, start)) {
           if (end === start || (end === start + 1 && bytes[start] === CR)) continue;
           if (end - start === TERMINATED_EARLY.length && bytes.toString('latin1', start, end) === TERMINATED_EARLY) {
-            throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead + starts.length} lines`, linesRead + starts.length);
+            throw new IncompleteExportError(
+              `Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead + starts.length} lines`,
+              linesRead + starts.length,
+            );
           }
           starts.push(start);
           ends.push(end);
@@ -178,7 +181,10 @@ export class MixpanelExportClient {
     const tail = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
     const text = tail.toString('utf8');
     if (text.trim() === TERMINATED_EARLY) {
-      throw new IncompleteExportError(`Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead} lines`, linesRead);
+      throw new IncompleteExportError(
+        `Mixpanel ended the export with "${TERMINATED_EARLY}" after ${linesRead} lines`,
+        linesRead,
+      );
     }
     if (text.trim() !== '') yield { bytes: tail, starts: [0], ends: [tail.length], utf8: isUtf8(tail) };
   }
@@ -195,10 +201,19 @@ export class MixpanelExportClient {
           return await this.#request(q);
         } catch (error) {
           // A rotated secret: read it again once, then report the failure.
-          if (error instanceof MixpanelRequestError && (error.status === 401 || error.status === 403 || /authenticate/i.test(error.message)) && !refreshed) {
+          if (
+            error instanceof MixpanelRequestError &&
+            (error.status === 401 || error.status === 403 || /authenticate/i.test(error.message)) &&
+            !refreshed
+          ) {
             refreshed = true;
             await this.#o.credentials.refresh();
-            throw new MixpanelUnavailableError('credentials refreshed after an authentication failure', error.status, 0, error);
+            throw new MixpanelUnavailableError(
+              'credentials refreshed after an authentication failure',
+              error.status,
+              0,
+              error,
+            );
           }
           throw error;
         }
@@ -208,7 +223,8 @@ export class MixpanelExportClient {
         ...(this.#o.sleep ? { sleep: this.#o.sleep } : {}),
         ...(deadline !== undefined ? { deadlineMs: deadline } : {}),
         classify: classifyMixpanel,
-        onRetry: (e) => this.#o.onRetry?.({ attempt: e.attempt, delayMs: e.delayMs, reason: (e.error as Error).message }),
+        onRetry: (e) =>
+          this.#o.onRetry?.({ attempt: e.attempt, delayMs: e.delayMs, reason: (e.error as Error).message }),
       },
     );
   }
@@ -216,7 +232,9 @@ export class MixpanelExportClient {
   async #request(q: ExportRequest): Promise<Readable> {
     const creds = await this.#o.credentials.get();
     const url = this.url(q);
-    const auth = Buffer.from(`${creds.username ?? creds.secret}:${creds.username === undefined ? '' : creds.secret}`).toString('base64');
+    const auth = Buffer.from(
+      `${creds.username ?? creds.secret}:${creds.username === undefined ? '' : creds.secret}`,
+    ).toString('base64');
     const transport = url.protocol === 'https:' ? https : http;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = transport.request(url, {
@@ -226,7 +244,11 @@ export class MixpanelExportClient {
       });
       req.on('response', resolve);
       req.on('timeout', () => req.destroy(new Error(`no data from Mixpanel for ${READ_TIMEOUT_MS / 1000} s`)));
-      req.on('error', (error) => reject(new MixpanelUnavailableError(`cannot reach ${url.origin}: ${error.message}`, undefined, undefined, error)));
+      req.on('error', (error) =>
+        reject(
+          new MixpanelUnavailableError(`cannot reach ${url.origin}: ${error.message}`, undefined, undefined, error),
+        ),
+      );
       req.end();
     });
     const status = res.statusCode ?? 0;
@@ -260,7 +282,7 @@ export class MixpanelExportClient {
     if (/to_date cannot be later than today/i.test(message)) {
       return new MixpanelRequestError(
         `Mixpanel refused to_date=${q.to_date} as later than "today" in the project's date zone. The connector computed dates in ${this.#o.dateZone ?? 'UTC'}: ` +
-          'for projects created before 2023 set MIXPANEL_LEGACY_LOCAL_TIME=true and MIXPANEL_PROJECT_TIMEZONE to the project\'s timezone; otherwise check the machine clock.',
+          "for projects created before 2023 set MIXPANEL_LEGACY_LOCAL_TIME=true and MIXPANEL_PROJECT_TIMEZONE to the project's timezone; otherwise check the machine clock.",
         status,
       );
     }
@@ -271,7 +293,10 @@ export class MixpanelExportClient {
       );
     }
     if (status === 402) {
-      return new MixpanelRequestError(`Mixpanel answered 402 (${message}): the project's plan does not include the Raw Event Export API. Ask a Mixpanel organization owner to enable it (or upgrade the plan), then run the export again: nothing was written.`, status);
+      return new MixpanelRequestError(
+        `Mixpanel answered 402 (${message}): the project's plan does not include the Raw Event Export API. Ask a Mixpanel organization owner to enable it (or upgrade the plan), then run the export again: nothing was written.`,
+        status,
+      );
     }
     return new MixpanelRequestError(
       `Mixpanel refused the export query (${status}: ${message}). Check MIXPANEL_PROJECT_ID=${project} and MIXPANEL_REGION (a project in another residency answers 400).`,

@@ -72,7 +72,9 @@ export class StagingLayout {
   /** Reads a manifest key back into its window reference (for the forwarder, from an S3 notification). */
   parseManifestKey(key: string): WindowRef | undefined {
     if (!key.startsWith(this.prefix)) return undefined;
-    const m = /^staging\/project=([^/]+)\/mode=(processing-time|event-time)\/window=([^/]+)\/manifest\.json$/.exec(key.slice(this.prefix.length));
+    const m = /^staging\/project=([^/]+)\/mode=(processing-time|event-time)\/window=([^/]+)\/manifest\.json$/.exec(
+      key.slice(this.prefix.length),
+    );
     if (m === null) return undefined;
     return { projectId: m[1] as string, mode: m[2] as WindowMode, windowId: m[3] as string };
   }
@@ -80,6 +82,11 @@ export class StagingLayout {
 
 /** A run id: compact UTC time of the run plus a random suffix, sortable. */
 export function newRunId(nowMs: number, random: () => number = Math.random): string {
-  const t = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '$1Z');
-  return `${t}-${Math.floor(random() * 0xffff).toString(16).padStart(4, '0')}`;
+  const t = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.(\d{3})Z$/, '$1Z');
+  return `${t}-${Math.floor(random() * 0xffff)
+    .toString(16)
+    .padStart(4, '0')}`;
 }

@@ -11,7 +11,14 @@ export const ManifestSchema = z.object({
   mode: z.enum(['processing-time', 'event-time']),
   window: z.object({ id: z.string(), from: z.string(), to: z.string() }),
   query: z.object({ from_date: z.string(), to_date: z.string(), where: z.string().optional() }),
-  parts: z.array(z.object({ key: z.string(), events: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  parts: z.array(
+    z.object({
+      key: z.string(),
+      events: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    }),
+  ),
   events: z.number().int().nonnegative(),
   quarantined: z.number().int().nonnegative(),
   exportedAt: z.string(),
@@ -39,7 +46,10 @@ export function parseManifest(text: string, key: string): Manifest {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ManifestError(`manifest ${key} is not JSON: it was not written by this connector or is damaged; re-export the window with "force": true`, error);
+    throw new ManifestError(
+      `manifest ${key} is not JSON: it was not written by this connector or is damaged; re-export the window with "force": true`,
+      error,
+    );
   }
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
@@ -48,6 +58,7 @@ export function parseManifest(text: string, key: string): Manifest {
   }
   const m = parsed.data;
   const sum = m.parts.reduce((n, p) => n + p.events, 0);
-  if (sum !== m.events) throw new ManifestError(`manifest ${key} lists ${sum} events in its parts but says events=${m.events}`);
+  if (sum !== m.events)
+    throw new ManifestError(`manifest ${key} lists ${sum} events in its parts but says events=${m.events}`);
   return m;
 }

@@ -2,7 +2,14 @@
  * The S3 client and the small JSON object helpers the product uses.
  * Endpoints come from the SDK's own `AWS_ENDPOINT_URL_S3`; a custom endpoint (s3rver, MinIO) wants path-style URLs.
  */
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 
 export function createS3Client(env: NodeJS.ProcessEnv = process.env, overrides: S3ClientConfig = {}): S3Client {
   const custom = env.AWS_ENDPOINT_URL_S3 !== undefined || overrides.endpoint !== undefined;
@@ -42,7 +49,14 @@ export async function getBytes(s3: S3Client, bucket: string, key: string): Promi
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 1), ContentType: 'application/json' }));
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: JSON.stringify(value, null, 1),
+      ContentType: 'application/json',
+    }),
+  );
 }
 
 export async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
@@ -84,7 +98,9 @@ export function isTransientS3(error: unknown): boolean {
   if (e?.$retryable !== undefined) return true;
   if (status === undefined) {
     const text = `${e?.name} ${(error as Error)?.message}`;
-    return e?.$metadata !== undefined || /ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|TimeoutError|NetworkingError/i.test(text);
+    return (
+      e?.$metadata !== undefined || /ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|TimeoutError|NetworkingError/i.test(text)
+    );
   }
   return status >= 500 || status === 429 || e.name === 'SlowDown' || e.name === 'RequestTimeout';
 }

@@ -11,7 +11,6 @@ import { getJson, putJson } from './s3.ts';
 import type { StagingLayout } from './layout.ts';
 import { type Interval, mergeIntervals } from '#windows/intervals';
 
-
 export interface ModeState {
   /** End of the contiguous committed coverage the scheduled planner continues from. */
   readonly to?: number;

@@ -32,4 +32,3 @@ export function uncovered(from: number, to: number, covered: readonly Interval[]
 export function isCovered(from: number, to: number, covered: readonly Interval[]): boolean {
   return uncovered(from, to, covered).length === 0;
 }
-

@@ -69,7 +69,9 @@ export function parseWindowId(id: string): { from: number; to: number } {
   const from = parseCompactIso(a ?? '');
   const to = parseCompactIso(b ?? '');
   if (extra !== undefined || Number.isNaN(from) || Number.isNaN(to) || from >= to) {
-    throw new WindowRangeError(`"${id}" is not a window id: expected {from}_{to} in compact UTC, e.g. 20240101T000000Z_20240101T010000Z`);
+    throw new WindowRangeError(
+      `"${id}" is not a window id: expected {from}_{to} in compact UTC, e.g. 20240101T000000Z_20240101T010000Z`,
+    );
   }
   return { from, to };
 }
@@ -151,9 +153,12 @@ export interface ManualRange {
  * Throws `WindowRangeError` with what to change when the range is not exportable.
  */
 export function planManual(range: ManualRange, s: PlanSettings, nowMs: number): Plan & { from: number; to: number } {
-  if (!(range.from < range.to)) throw new WindowRangeError(`"from" (${iso(range.from)}) must be before "to" (${iso(range.to)})`);
+  if (!(range.from < range.to))
+    throw new WindowRangeError(`"from" (${iso(range.from)}) must be before "to" (${iso(range.to)})`);
   if (range.to - range.from > MAX_MANUAL_RANGE_DAYS * DAY) {
-    throw new WindowRangeError(`the range covers more than ${MAX_MANUAL_RANGE_DAYS} days: split it into several invocations`);
+    throw new WindowRangeError(
+      `the range covers more than ${MAX_MANUAL_RANGE_DAYS} days: split it into several invocations`,
+    );
   }
   let from: number;
   let to: number;

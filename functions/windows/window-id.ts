@@ -2,7 +2,10 @@
 
 /** Compact UTC form used in window ids and keys: 20240101T000000Z. */
 export function compactIso(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Inverse of `compactIso`. */

@@ -26,7 +26,8 @@ export const BUNDLE_AWS_SDK = true;
  * esbuild emits ESM; a few bundled CommonJS dependencies still call `require` for Node built-ins, which ESM lacks.
  * https://github.com/evanw/esbuild/issues/1921
  */
-const ESM_REQUIRE_BANNER = "import { createRequire as __cjsRequire } from 'node:module'; const require = __cjsRequire(import.meta.url);";
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __cjsRequire } from 'node:module'; const require = __cjsRequire(import.meta.url);";
 
 /**
  * The esbuild settings of every connector bundle (NodejsFunction `bundling`; CDK turns them into esbuild flags and adds
@@ -124,7 +125,10 @@ export class ConnectorFunction extends Construct {
     });
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): write to this function's group only.
     this.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
     );
 
     const mapping = props.bundledMappingFile;
@@ -138,7 +142,9 @@ export class ConnectorFunction extends Construct {
       memorySize: props.memorySize ?? 1024,
       role: this.role,
       logGroup: this.logGroup,
-      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+      ...(props.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       ...(props.network ?? {}),
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
@@ -159,7 +165,11 @@ export class ConnectorFunction extends Construct {
             const wrapper = q(join(outputDir, EXEC_WRAPPER.bundledAs));
             return [
               ...(EXEC_WRAPPER.enabled ? [`cp ${q(EXEC_WRAPPER.source)} ${wrapper}`, `chmod 755 ${wrapper}`] : []),
-              ...(mapping === undefined ? [] : [`${process.platform === 'win32' ? 'copy /Y' : 'cp'} ${q(mapping)} ${q(join(outputDir, 'mapping.json'))}`]),
+              ...(mapping === undefined
+                ? []
+                : [
+                    `${process.platform === 'win32' ? 'copy /Y' : 'cp'} ${q(mapping)} ${q(join(outputDir, 'mapping.json'))}`,
+                  ]),
             ];
           },
         },
@@ -170,7 +180,9 @@ export class ConnectorFunction extends Construct {
     // "*" statement into the role's default policy; in a policy of its own, the cdk-nag acknowledgement below covers
     // that statement only, and a "*" appearing anywhere else in the role still fails synth.
     const tracing = new Policy(this, 'TracingPolicy', {
-      statements: [new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] })],
+      statements: [
+        new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] }),
+      ],
     });
     this.role.attachInlinePolicy(tracing);
     (this.function.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };

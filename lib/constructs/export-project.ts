@@ -92,7 +92,13 @@ export class ExportProject extends Construct {
     if (project.apiBaseUrl !== undefined) this.fn.addEnvironment('MIXPANEL_API_BASE_URL', project.apiBaseUrl);
 
     // --- Mixpanel credentials: the secret's id in the environment, read access to exactly that secret.
-    this.secret = props.secret ?? new SecretRef(this, 'MixpanelSecret', { config: project.secret, shape: MIXPANEL_SECRET_SHAPE, purpose: `Mixpanel service account for project ${label}` });
+    this.secret =
+      props.secret ??
+      new SecretRef(this, 'MixpanelSecret', {
+        config: project.secret,
+        shape: MIXPANEL_SECRET_SHAPE,
+        purpose: `Mixpanel service account for project ${label}`,
+      });
     this.fn.addEnvironment('MIXPANEL_SECRET_ID', this.secret.secretId);
     this.secret.grantRead(this.fn.role);
 
@@ -102,8 +108,10 @@ export class ExportProject extends Construct {
       .addEnvironment('WINDOW_MODE', project.window.mode)
       .addEnvironment('SETTLE_MINUTES', String(project.window.settleMinutes))
       .addEnvironment('LOOKBACK_DAYS', String(project.window.lookbackDays));
-    if (project.window.maxWindowsPerRun !== undefined) this.fn.addEnvironment('MAX_WINDOWS_PER_RUN', String(project.window.maxWindowsPerRun));
-    if (project.window.queriesPerHour !== undefined) this.fn.addEnvironment('EXPORT_QUERIES_PER_HOUR', String(project.window.queriesPerHour));
+    if (project.window.maxWindowsPerRun !== undefined)
+      this.fn.addEnvironment('MAX_WINDOWS_PER_RUN', String(project.window.maxWindowsPerRun));
+    if (project.window.queriesPerHour !== undefined)
+      this.fn.addEnvironment('EXPORT_QUERIES_PER_HOUR', String(project.window.queriesPerHour));
 
     // --- Staging: parts + manifests, quarantined lines, the checkpoint and query budget — of this project only (keys
     // are `<area>/project=<id>/...`, functions/staging/layout.ts). Deletes clean up an uncommitted attempt.
@@ -145,19 +153,27 @@ class ExportInvokeTarget implements IScheduleTarget {
   bind(schedule: ISchedule): ScheduleTargetConfig {
     const stack = Stack.of(this.scope);
     const role: IRole = new Role(this.scope, 'SchedulerRole', {
-      description: 'Lets EventBridge Scheduler start this project\'s export',
+      description: "Lets EventBridge Scheduler start this project's export",
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         // Confused-deputy guard: only schedules of this account's default group may assume it.
         conditions: {
           StringEquals: {
             'aws:SourceAccount': stack.account,
-            'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: schedule.scheduleGroup?.scheduleGroupName ?? 'default' }),
+            'aws:SourceArn': stack.formatArn({
+              service: 'scheduler',
+              resource: 'schedule-group',
+              resourceName: schedule.scheduleGroup?.scheduleGroupName ?? 'default',
+            }),
           },
         },
       }),
     });
-    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.fn.function.functionArn] }));
-    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }));
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.fn.function.functionArn] }),
+    );
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }),
+    );
     return {
       arn: this.fn.function.functionArn,
       role,

@@ -74,7 +74,11 @@ export class Forwarder extends Construct {
     });
 
     // --- AEP credentials: the secret's id in the environment, read access to exactly that secret.
-    this.secret = new SecretRef(this, 'AepSecret', { config: aep.secret, shape: AEP_SECRET_SHAPE, purpose: 'Adobe Experience Platform OAuth Server-to-Server credentials' });
+    this.secret = new SecretRef(this, 'AepSecret', {
+      config: aep.secret,
+      shape: AEP_SECRET_SHAPE,
+      purpose: 'Adobe Experience Platform OAuth Server-to-Server credentials',
+    });
     this.fn.addEnvironment('AEP_SECRET_ID', this.secret.secretId);
     this.secret.grantRead(this.fn.role);
 
@@ -99,7 +103,10 @@ export class Forwarder extends Construct {
       const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(config.mapping);
       if (s3) {
         this.fn.role.addToPrincipalPolicy(
-          new PolicyStatement({ actions: ['s3:GetObject'], resources: [`arn:${Stack.of(this).partition}:s3:::${s3[1]}/${s3[2]}`] }),
+          new PolicyStatement({
+            actions: ['s3:GetObject'],
+            resources: [`arn:${Stack.of(this).partition}:s3:::${s3[1]}/${s3[2]}`],
+          }),
         );
       }
     }

@@ -101,7 +101,8 @@ export class Monitoring extends Construct {
     const fiveMinutes = Duration.minutes(5);
 
     // --- Errors of every function: any failed invocation is worth a look (retries and catch-up hide nothing).
-    for (const p of props.projects) this.errorsAlarm(`ExportErrors${p.project.id}`, p.fn, `Export of Mixpanel project ${p.project.id} failed`);
+    for (const p of props.projects)
+      this.errorsAlarm(`ExportErrors${p.project.id}`, p.fn, `Export of Mixpanel project ${p.project.id} failed`);
     this.errorsAlarm('ForwardErrors', fwd.fn, 'Forwarding to AEP failed');
 
     // --- The forwarder answers SQS with partial-batch failures instead of throwing, so a window that keeps failing
@@ -111,21 +112,30 @@ export class Monitoring extends Construct {
       metric: fwd.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
       threshold: FORWARD_BACKLOG_ALARM_SECONDS,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description: 'A committed window has waited more than 3 h to be forwarded: forwarding keeps failing or is far behind (see TailForwardLogsCommand)',
+      description:
+        'A committed window has waited more than 3 h to be forwarded: forwarding keeps failing or is far behind (see TailForwardLogsCommand)',
     });
 
     // --- Dead-letter queues: anything there needs an operator.
     this.alarm('ForwardDlqDepth', {
-      metric: fwd.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
+      metric: fwd.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description: 'Manifests failed forwarding 5 times and wait in the DLQ: fix the cause, then redrive (see the ForwardDlqRedriveCommand output)',
+      description:
+        'Manifests failed forwarding 5 times and wait in the DLQ: fix the cause, then redrive (see the ForwardDlqRedriveCommand output)',
     });
     this.alarm('ScheduleDlqDepth', {
-      metric: props.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
+      metric: props.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description: 'EventBridge Scheduler could not invoke an export function: check its role and the function, then purge the queue (the next run catches up)',
+      description:
+        'EventBridge Scheduler could not invoke an export function: check its role and the function, then purge the queue (the next run catches up)',
     });
 
     // --- Per project: no committed window for N schedule intervals; rejection rate over an hour.
@@ -134,7 +144,10 @@ export class Monitoring extends Construct {
       const interval = missedWindowPeriodMinutes(p.project);
       if (p.project.enabled) {
         this.alarm(`MissedWindows${pid}`, {
-          metric: this.metric('WindowsCommitted', EXPORT_SERVICE_NAME, pid, { statistic: 'Sum', period: Duration.minutes(interval) }),
+          metric: this.metric('WindowsCommitted', EXPORT_SERVICE_NAME, pid, {
+            statistic: 'Sum',
+            period: Duration.minutes(interval),
+          }),
           threshold: 1,
           comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: props.alarms.missedWindows,
@@ -161,7 +174,12 @@ export class Monitoring extends Construct {
   }
 
   /** One connector metric with its exact dimension set. */
-  metric(name: string, service: string, projectId: string, opts: { statistic: string; period: Duration; label?: string }): Metric {
+  metric(
+    name: string,
+    service: string,
+    projectId: string,
+    opts: { statistic: string; period: Duration; label?: string },
+  ): Metric {
     return new Metric({
       namespace: this.namespace,
       metricName: name,
@@ -232,7 +250,8 @@ export class Monitoring extends Construct {
     const rows: IWidget[][] = [
       [
         new TextWidget({
-          markdown: '# Mixpanel → AEP connector\nExport per project (schedule → staging), forward (manifest → AEP). Alarms below; runbook in docs/deploy.md.',
+          markdown:
+            '# Mixpanel → AEP connector\nExport per project (schedule → staging), forward (manifest → AEP). Alarms below; runbook in docs/deploy.md.',
           width: 24,
           height: 2,
         }),
@@ -242,9 +261,14 @@ export class Monitoring extends Construct {
     for (const p of props.projects) {
       const pid = p.project.id;
       const name = p.project.name ? `${p.project.name} (${pid})` : pid;
-      const exp = (metric: string, statistic: string) => this.metric(metric, EXPORT_SERVICE_NAME, pid, { statistic, period: hour, label: metric });
+      const exp = (metric: string, statistic: string) =>
+        this.metric(metric, EXPORT_SERVICE_NAME, pid, { statistic, period: hour, label: metric });
       rows.push([
-        new GraphWidget({ title: `${name}: events exported / quarantined`, left: [exp('EventsExported', 'Sum'), exp('EventsQuarantined', 'Sum')], width: 6 }),
+        new GraphWidget({
+          title: `${name}: events exported / quarantined`,
+          left: [exp('EventsExported', 'Sum'), exp('EventsQuarantined', 'Sum')],
+          width: 6,
+        }),
         new GraphWidget({ title: `${name}: windows committed`, left: [exp('WindowsCommitted', 'Sum')], width: 6 }),
         new GraphWidget({ title: `${name}: window lag (s)`, left: [exp('WindowLagSeconds', 'Maximum')], width: 6 }),
         new GraphWidget({
@@ -259,8 +283,16 @@ export class Monitoring extends Construct {
       new GraphWidget({
         title: 'Records accepted / rejected by AEP',
         left: props.projects.flatMap((p) => [
-          this.metric('RecordsAccepted', FORWARD_SERVICE_NAME, p.project.id, { statistic: 'Sum', period: hour, label: `accepted ${p.project.id}` }),
-          this.metric('RecordsRejected', FORWARD_SERVICE_NAME, p.project.id, { statistic: 'Sum', period: hour, label: `rejected ${p.project.id}` }),
+          this.metric('RecordsAccepted', FORWARD_SERVICE_NAME, p.project.id, {
+            statistic: 'Sum',
+            period: hour,
+            label: `accepted ${p.project.id}`,
+          }),
+          this.metric('RecordsRejected', FORWARD_SERVICE_NAME, p.project.id, {
+            statistic: 'Sum',
+            period: hour,
+            label: `rejected ${p.project.id}`,
+          }),
         ]),
         width: 8,
       }),
@@ -280,15 +312,25 @@ export class Monitoring extends Construct {
     rows.push([
       new GraphWidget({
         title: 'Manifest queue',
-        left: [fwd.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' })],
+        left: [
+          fwd.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+        ],
         right: [fwd.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: 'Maximum' })],
         width: 12,
       }),
       new GraphWidget({
         title: 'Dead-letter queues',
         left: [
-          fwd.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', label: 'forward DLQ' }),
-          props.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', label: 'schedule DLQ' }),
+          fwd.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(5),
+            statistic: 'Maximum',
+            label: 'forward DLQ',
+          }),
+          props.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(5),
+            statistic: 'Maximum',
+            label: 'schedule DLQ',
+          }),
         ],
         width: 12,
       }),

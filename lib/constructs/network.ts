@@ -51,7 +51,10 @@ export class ConnectorNetwork extends Construct {
     const { config } = props;
     let createEndpoints = true;
     if (config.mode === 'create') {
-      const eips = Array.from({ length: config.natGateways }, (_, i) => new CfnEIP(this, `NatIp${i + 1}`, { domain: 'vpc' }));
+      const eips = Array.from(
+        { length: config.natGateways },
+        (_, i) => new CfnEIP(this, `NatIp${i + 1}`, { domain: 'vpc' }),
+      );
       this.vpc = new Vpc(this, 'Vpc', {
         ipAddresses: IpAddresses.cidr(config.cidr),
         // Two AZs at least, so the functions keep running when one is down (even with a single NAT gateway).
@@ -64,7 +67,10 @@ export class ConnectorNetwork extends Construct {
         ],
       });
       // Rejected connections only: enough to see a blocked egress, at a fraction of the cost of ALL.
-      const flowLogs = new LogGroup(this, 'FlowLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+      const flowLogs = new LogGroup(this, 'FlowLogs', {
+        retention: props.logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
       this.vpc.addFlowLog('FlowLog', {
         destination: FlowLogDestination.toCloudWatchLogs(flowLogs),
         trafficType: FlowLogTrafficType.REJECT,

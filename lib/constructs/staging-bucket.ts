@@ -1,6 +1,13 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, type LifecycleRule, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type CfnBucket,
+  type LifecycleRule,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
 
@@ -50,9 +57,10 @@ export class StagingBucket extends Construct {
   constructor(scope: Construct, id: string, props: StagingBucketProps) {
     super(scope, id);
     this.prefix = props.prefix;
-    const removalPolicy = props.removalPolicy === 'destroy'
-      ? RemovalPolicy.DESTROY //! Change in production: `destroy` is for throwaway test stacks; empty the buckets first.
-      : RemovalPolicy.RETAIN;
+    const removalPolicy =
+      props.removalPolicy === 'destroy'
+        ? RemovalPolicy.DESTROY //! Change in production: `destroy` is for throwaway test stacks; empty the buckets first.
+        : RemovalPolicy.RETAIN;
 
     this.accessLogs = new Bucket(this, 'AccessLogs', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
@@ -60,7 +68,10 @@ export class StagingBucket extends Construct {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: props.retention.accessLogsDays === null ? [] : [{ id: 'expire-access-logs', expiration: Duration.days(props.retention.accessLogsDays) }],
+      lifecycleRules:
+        props.retention.accessLogsDays === null
+          ? []
+          : [{ id: 'expire-access-logs', expiration: Duration.days(props.retention.accessLogsDays) }],
       removalPolicy,
     });
 
@@ -113,15 +124,22 @@ export class StagingBucket extends Construct {
    * implemented for compatibility in ceph/ceph#68577).
    */
   grantAreas(grantee: IGrantable, access: AreaAccess): void {
-    const prefixOf = (area: StagingArea) => (access.projectId === undefined ? this.keyPrefix(area) : this.projectKeyPrefix(area, access.projectId));
+    const prefixOf = (area: StagingArea) =>
+      access.projectId === undefined ? this.keyPrefix(area) : this.projectKeyPrefix(area, access.projectId);
     const areas = [...new Set([...(access.read ?? []), ...(access.write ?? []), ...(access.delete ?? [])])];
-    const objects = (list: readonly StagingArea[] | undefined) => (list ?? []).map((a) => this.bucket.arnForObjects(`${prefixOf(a)}*`));
+    const objects = (list: readonly StagingArea[] | undefined) =>
+      (list ?? []).map((a) => this.bucket.arnForObjects(`${prefixOf(a)}*`));
     const add = (actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>) => {
       if (resources.length > 0) {
-        grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) }));
+        grantee.grantPrincipal.addToPrincipalPolicy(
+          new PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) }),
+        );
       }
     };
-    if (areas.length > 0) add(['s3:ListBucket'], [this.bucket.bucketArn], { StringLike: { 's3:prefix': areas.map((a) => `${prefixOf(a)}*`) } });
+    if (areas.length > 0)
+      add(['s3:ListBucket'], [this.bucket.bucketArn], {
+        StringLike: { 's3:prefix': areas.map((a) => `${prefixOf(a)}*`) },
+      });
     add(['s3:GetObject'], objects(access.read));
     // PutObject covers Create/UploadPart/CompleteMultipartUpload; AbortMultipartUpload is lib-storage's clean-up of a
     // failed upload. Listing parts is never needed (lib-storage keeps the part list itself).

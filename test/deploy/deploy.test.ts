@@ -31,7 +31,15 @@ import {
   unzipReadOnly,
   zipDirectory,
 } from './harness.ts';
-import { type AwsCall, type Resolution, deniedCalls, resolveValue, roleStatements, s3Calls, unusedActions } from './iam.ts';
+import {
+  type AwsCall,
+  type Resolution,
+  deniedCalls,
+  resolveValue,
+  roleStatements,
+  s3Calls,
+  unusedActions,
+} from './iam.ts';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -45,16 +53,20 @@ const secretArn = (name: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}
  * unused fails the test (drop the grant, or document it here).
  */
 const UNUSED_ALLOWED: Record<string, string> = {
-  'logs:CreateLogStream': 'Lambda writes the function\'s stdout to its log group with the role (no code path calls Logs)',
+  'logs:CreateLogStream':
+    "Lambda writes the function's stdout to its log group with the role (no code path calls Logs)",
   'logs:PutLogEvents': 'as logs:CreateLogStream',
-  'xray:PutTraceSegments': 'active tracing: Lambda\'s X-Ray daemon sends the segments with the role',
+  'xray:PutTraceSegments': "active tracing: Lambda's X-Ray daemon sends the segments with the role",
   'xray:PutTelemetryRecords': 'as xray:PutTraceSegments',
-  'sqs:ReceiveMessage': 'the SQS event source mapping polls the manifest queue with the forwarder\'s role',
+  'sqs:ReceiveMessage': "the SQS event source mapping polls the manifest queue with the forwarder's role",
   'sqs:DeleteMessage': 'as sqs:ReceiveMessage',
-  'sqs:ChangeMessageVisibility': 'as sqs:ReceiveMessage (Lambda extends the visibility of a batch it is still processing)',
+  'sqs:ChangeMessageVisibility':
+    'as sqs:ReceiveMessage (Lambda extends the visibility of a batch it is still processing)',
   'sqs:GetQueueAttributes': 'as sqs:ReceiveMessage',
-  's3:AbortMultipartUpload': 'lib-storage aborts a multipart upload that failed (test/reliability/export-faults.test.ts)',
-  's3:DeleteObject': 'the export deletes the parts of an attempt it could not commit (test/reliability/export-faults.test.ts)',
+  's3:AbortMultipartUpload':
+    'lib-storage aborts a multipart upload that failed (test/reliability/export-faults.test.ts)',
+  's3:DeleteObject':
+    'the export deletes the parts of an attempt it could not commit (test/reliability/export-faults.test.ts)',
 };
 
 const cdkCli = createRequire(import.meta.url).resolve('aws-cdk/bin/cdk');
@@ -88,10 +100,17 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
 
   beforeAll(async () => {
     const now = Date.now();
-    stack = await startLocalStack({ dataset: { seed: 17, count: 3000, start: now - 6 * HOUR, end: now - 10 * 60_000 }, keep: 'ids' });
+    stack = await startLocalStack({
+      dataset: { seed: 17, count: 3000, start: now - 6 * HOUR, end: now - 10 * 60_000 },
+      keep: 'ids',
+    });
     secrets = await startSecretsManagerFake({
       [MIXPANEL_SECRET]: JSON.stringify({ username: stack.env.MIXPANEL_USERNAME, secret: stack.env.MIXPANEL_SECRET }),
-      [AEP_SECRET]: JSON.stringify({ clientId: stack.env.AEP_CLIENT_ID, clientSecret: stack.env.AEP_CLIENT_SECRET, orgId: stack.env.AEP_ORG_ID }),
+      [AEP_SECRET]: JSON.stringify({
+        clientId: stack.env.AEP_CLIENT_ID,
+        clientSecret: stack.env.AEP_CLIENT_SECRET,
+        orgId: stack.env.AEP_ORG_ID,
+      }),
     });
     // Every S3 request, as the function's role would be asked to authorise it.
     // s3rver keeps its http.Server as `httpServer` once running (not in its typings).
@@ -133,11 +152,15 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     };
     const configFile = join(work, 'connector.config.json');
     writeFileSync(configFile, JSON.stringify(config));
-    const synth = spawnSync(process.execPath, [cdkCli, 'synth', '--quiet', '--output', outdir, '-c', `config=${configFile}`], {
-      cwd: PROJECT_ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
-    });
+    const synth = spawnSync(
+      process.execPath,
+      [cdkCli, 'synth', '--quiet', '--output', outdir, '-c', `config=${configFile}`],
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
+      },
+    );
     if (synth.status !== 0) throw new Error(`cdk synth failed:\n${synth.stdout}\n${synth.stderr}`);
     template = JSON.parse(readFileSync(join(outdir, 'DeployProof.template.json'), 'utf8')) as { Resources: Resources };
     resolution = {
@@ -162,7 +185,12 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     chmodSync(work, 0o755);
     chmodSync(shared, 0o755);
     const nodePath = shareFile(node.path, shared, 'node', 0o755);
-    runtimeClient = shareFile(fileURLToPath(new URL('./fixtures/runtime-client.mjs', import.meta.url)), shared, 'index.mjs', 0o644);
+    runtimeClient = shareFile(
+      fileURLToPath(new URL('./fixtures/runtime-client.mjs', import.meta.url)),
+      shared,
+      'index.mjs',
+      0o644,
+    );
     node = { ...node, path: nodePath };
 
     // --- Each connector function's asset: zipped as the CLI zips it, unpacked read-only (Lambda's /var/task).
@@ -179,7 +207,10 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
         unpacked.set(asset, taskRoot);
       }
       const variables = Object.fromEntries(
-        Object.entries(r.Properties.Environment.Variables as Record<string, unknown>).map(([k, v]) => [k, resolveValue(v, resolution)]),
+        Object.entries(r.Properties.Environment.Variables as Record<string, unknown>).map(([k, v]) => [
+          k,
+          resolveValue(v, resolution),
+        ]),
       );
       functions.set(variables.POWERTOOLS_SERVICE_NAME === 'mixpanel-aep-forward' ? 'forward' : 'export', {
         logicalId: id,
@@ -235,20 +266,25 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     try {
       return await r.invoke(event);
     } catch (error) {
-      throw new Error(`${role} invocation failed: ${(error as Error).message}\n--- function output ---\n${r.output()}`, { cause: error });
+      throw new Error(
+        `${role} invocation failed: ${(error as Error).message}\n--- function output ---\n${r.output()}`,
+        { cause: error },
+      );
     } finally {
       recordingFor = undefined;
     }
   }
 
-  it('should pass AWS\'s CloudFormation validator with 0 errors on every synthesized template', () => {
+  it("should pass AWS's CloudFormation validator with 0 errors on every synthesized template", () => {
     const templates = Object.fromEntries(
       readdirSync(outdir)
         .filter((f) => f.endsWith('.template.json'))
         .map((f) => [f, JSON.parse(readFileSync(join(outdir, f), 'utf8'))]),
     );
     const diagnostics = validateTemplates(templates);
-    console.log(`validator on ${Object.keys(templates).join(', ')}: ${diagnostics.length} warnings\n${formatDiagnostics(diagnostics)}`);
+    console.log(
+      `validator on ${Object.keys(templates).join(', ')}: ${diagnostics.length} warnings\n${formatDiagnostics(diagnostics)}`,
+    );
     expect(Object.keys(templates).length).toBeGreaterThan(0);
     expect(formatDiagnostics(errorsOf(diagnostics))).toBe('');
   });
@@ -257,7 +293,10 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
 
   it('should run a scheduled export and commit the last settled window', { timeout: 120_000 }, async () => {
     // Act
-    const result = (await invoke('export', { source: 'schedule', scheduledTime: new Date().toISOString() })) as ExportResult;
+    const result = (await invoke('export', {
+      source: 'schedule',
+      scheduledTime: new Date().toISOString(),
+    })) as ExportResult;
 
     // Assess
     const done = result.windows.filter((w) => w.status === 'committed');
@@ -269,7 +308,11 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
   it('should run a manual backfill of an earlier range', { timeout: 120_000 }, async () => {
     // Prepare
     const hour = Math.floor(Date.now() / HOUR) * HOUR;
-    const event = { from: new Date(hour - 5 * HOUR).toISOString(), to: new Date(hour - 4 * HOUR).toISOString(), mode: 'processing-time' };
+    const event = {
+      from: new Date(hour - 5 * HOUR).toISOString(),
+      to: new Date(hour - 4 * HOUR).toISOString(),
+      mode: 'processing-time',
+    };
 
     // Act
     const result = (await invoke('export', event)) as ExportResult;
@@ -281,7 +324,9 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     committed.push(...done.map((w) => w.manifestKey!));
   });
 
-  it('should forward each committed window from its URL-encoded manifest notification', { timeout: 120_000 }, async () => {
+  it('should forward each committed window from its URL-encoded manifest notification', {
+    timeout: 120_000,
+  }, async () => {
     // Prepare
     expect(committed).toHaveLength(2);
 
@@ -302,27 +347,35 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
   it.each([
     ['an import that does not resolve', 'import "./missing-module.mjs";\n', 0o755, /Runtime\.|missing-module/],
     ['an exec wrapper without its executable bit', null, 0o644, /could not start|EACCES|exited/],
-  ] as const)('should fail the invocation when the asset cannot start: %s', { timeout: 60_000 }, async (_name, index, wrapperMode, reason) => {
-    // Prepare: a copy of the export asset, broken one way, read-only like the real one.
-    const fn = functions.get('export')!;
-    const broken = join(work, `broken-${wrapperMode}`);
-    spawnSync('cp', ['-r', fn.spec.taskRoot, broken]);
-    spawnSync('chmod', ['-R', 'u+w', broken]);
-    if (index !== null) writeFileSync(join(broken, 'index.mjs'), index);
-    chmodSync(join(broken, 'exec-wrapper.sh'), wrapperMode);
-    spawnSync('chmod', ['-R', 'a+rX,a-w', broken]);
-    const r = await startFunction({ ...fn.spec, taskRoot: broken }, node.path, runtimeClient, user.prefix);
-    running.push(r);
+  ] as const)(
+    'should fail the invocation when the asset cannot start: %s',
+    { timeout: 60_000 },
+    async (_name, index, wrapperMode, reason) => {
+      // Prepare: a copy of the export asset, broken one way, read-only like the real one.
+      const fn = functions.get('export')!;
+      const broken = join(work, `broken-${wrapperMode}`);
+      spawnSync('cp', ['-r', fn.spec.taskRoot, broken]);
+      spawnSync('chmod', ['-R', 'u+w', broken]);
+      if (index !== null) writeFileSync(join(broken, 'index.mjs'), index);
+      chmodSync(join(broken, 'exec-wrapper.sh'), wrapperMode);
+      spawnSync('chmod', ['-R', 'a+rX,a-w', broken]);
+      const r = await startFunction({ ...fn.spec, taskRoot: broken }, node.path, runtimeClient, user.prefix);
+      running.push(r);
 
-    // Act + Assess
-    await expect(r.invoke({ source: 'schedule', scheduledTime: new Date().toISOString() })).rejects.toThrow(reason);
-  });
+      // Act + Assess
+      await expect(r.invoke({ source: 'schedule', scheduledTime: new Date().toISOString() })).rejects.toThrow(reason);
+    },
+  );
 
   it('should make only AWS calls the template allows, and use every action it grants (or say why not)', () => {
     // Prepare: Secrets Manager requests go to the role of the function that made them (each read its own secret).
     const exp = functions.get('export')!;
     const fwd = functions.get('forward')!;
-    const secretCall = (id: string): AwsCall => ({ action: 'secretsmanager:GetSecretValue', resource: secretArn(id), request: `GetSecretValue ${id}` });
+    const secretCall = (id: string): AwsCall => ({
+      action: 'secretsmanager:GetSecretValue',
+      resource: secretArn(id),
+      request: `GetSecretValue ${id}`,
+    });
     const byRole = [
       { fn: exp, calls: [...calls.get(exp.logicalId)!, secretCall(MIXPANEL_SECRET)] },
       { fn: fwd, calls: [...calls.get(fwd.logicalId)!, secretCall(AEP_SECRET)] },
@@ -332,10 +385,15 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     expect(unmapped, 'S3 requests the IAM mapping does not know').toEqual([]);
     for (const { fn, calls: made } of byRole) {
       const statements = roleStatements(template, fn.roleId, resolution);
-      console.log(`${fn.logicalId}: ${made.length} AWS calls, actions ${[...new Set(made.map((c) => c.action))].sort().join(', ')}`);
+      console.log(
+        `${fn.logicalId}: ${made.length} AWS calls, actions ${[...new Set(made.map((c) => c.action))].sort().join(', ')}`,
+      );
       expect(made.length).toBeGreaterThan(0);
       expect(deniedCalls(made, statements), `calls the role of ${fn.logicalId} does not allow`).toEqual([]);
-      expect(unusedActions(made, statements, UNUSED_ALLOWED), `actions granted to ${fn.logicalId} that no invocation used`).toEqual([]);
+      expect(
+        unusedActions(made, statements, UNUSED_ALLOWED),
+        `actions granted to ${fn.logicalId} that no invocation used`,
+      ).toEqual([]);
     }
   });
 });

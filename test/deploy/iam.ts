@@ -42,7 +42,12 @@ export function resolveValue(value: unknown, r: Resolution): string {
     return parts.map((p) => resolveValue(p, r)).join(sep);
   }
   if (typeof v?.Ref === 'string') {
-    const pseudo: Record<string, string> = { 'AWS::Partition': r.partition, 'AWS::Region': r.region, 'AWS::AccountId': r.account, 'AWS::URLSuffix': 'amazonaws.com' };
+    const pseudo: Record<string, string> = {
+      'AWS::Partition': r.partition,
+      'AWS::Region': r.region,
+      'AWS::AccountId': r.account,
+      'AWS::URLSuffix': 'amazonaws.com',
+    };
     return pseudo[v.Ref] ?? r.refs[v.Ref] ?? `<${v.Ref}>`;
   }
   if (Array.isArray(v?.['Fn::GetAtt'])) {
@@ -58,7 +63,11 @@ type Resources = Record<string, { Type: string; Properties?: Record<string, any>
 export function roleStatements(template: { Resources: Resources }, roleId: string, r: Resolution): ResolvedStatement[] {
   const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
   return Object.values(template.Resources)
-    .filter((res) => res.Type === 'AWS::IAM::Policy' && list(res.Properties?.Roles).some((role: { Ref?: string }) => role.Ref === roleId))
+    .filter(
+      (res) =>
+        res.Type === 'AWS::IAM::Policy' &&
+        list(res.Properties?.Roles).some((role: { Ref?: string }) => role.Ref === roleId),
+    )
     .flatMap((res) => list(res.Properties!.PolicyDocument.Statement) as Record<string, any>[])
     .map((s) => ({
       effect: s.Effect,
@@ -67,7 +76,12 @@ export function roleStatements(template: { Resources: Resources }, roleId: strin
       conditions: Object.fromEntries(
         Object.entries((s.Condition ?? {}) as Record<string, Record<string, unknown>>).map(([op, keys]) => [
           op,
-          Object.fromEntries(Object.entries(keys).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => resolveValue(x, r)) : resolveValue(val, r)])),
+          Object.fromEntries(
+            Object.entries(keys).map(([k, val]) => [
+              k,
+              Array.isArray(val) ? val.map((x) => resolveValue(x, r)) : resolveValue(val, r),
+            ]),
+          ),
         ]),
       ),
     }));
@@ -75,11 +89,22 @@ export function roleStatements(template: { Resources: Resources }, roleId: strin
 
 /** IAM's wildcard match: `*` any run of characters, `?` one character, case-sensitive. */
 export function wildcardMatch(pattern: string, value: string, caseInsensitive = false): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, caseInsensitive ? 'is' : 's');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    caseInsensitive ? 'is' : 's',
+  );
   return re.test(value);
 }
 
-function conditionHolds(op: string, key: string, expected: string | readonly string[], context: Readonly<Record<string, string>>): boolean {
+function conditionHolds(
+  op: string,
+  key: string,
+  expected: string | readonly string[],
+  context: Readonly<Record<string, string>>,
+): boolean {
   const actual = context[key];
   if (actual === undefined) return false;
   const values = typeof expected === 'string' ? [expected] : expected;
@@ -95,23 +120,38 @@ function conditionHolds(op: string, key: string, expected: string | readonly str
 }
 
 /** The statement that allows `call`, if any. */
-export function allowingStatement(call: AwsCall, statements: readonly ResolvedStatement[]): ResolvedStatement | undefined {
+export function allowingStatement(
+  call: AwsCall,
+  statements: readonly ResolvedStatement[],
+): ResolvedStatement | undefined {
   return statements.find(
     (s) =>
       s.effect === 'Allow' &&
       s.actions.some((a) => wildcardMatch(a, call.action, true)) &&
       s.resources.some((res) => wildcardMatch(res, call.resource)) &&
-      Object.entries(s.conditions).every(([op, keys]) => Object.entries(keys).every(([k, v]) => conditionHolds(op, k, v, call.context ?? {}))),
+      Object.entries(s.conditions).every(([op, keys]) =>
+        Object.entries(keys).every(([k, v]) => conditionHolds(op, k, v, call.context ?? {})),
+      ),
   );
 }
 
 /** Calls no statement allows, as readable lines. */
 export function deniedCalls(calls: readonly AwsCall[], statements: readonly ResolvedStatement[]): string[] {
-  return [...new Set(calls.filter((c) => allowingStatement(c, statements) === undefined).map((c) => `${c.action} on ${c.resource} (${c.request})`))];
+  return [
+    ...new Set(
+      calls
+        .filter((c) => allowingStatement(c, statements) === undefined)
+        .map((c) => `${c.action} on ${c.resource} (${c.request})`),
+    ),
+  ];
 }
 
 /** Granted actions that no call used and the allow-list does not explain. */
-export function unusedActions(calls: readonly AwsCall[], statements: readonly ResolvedStatement[], allowList: Readonly<Record<string, string>>): string[] {
+export function unusedActions(
+  calls: readonly AwsCall[],
+  statements: readonly ResolvedStatement[],
+  allowList: Readonly<Record<string, string>>,
+): string[] {
   const used = new Set(calls.map((c) => c.action.toLowerCase()));
   const granted = new Set(statements.filter((s) => s.effect === 'Allow').flatMap((s) => s.actions));
   return [...granted].filter((a) => !used.has(a.toLowerCase()) && allowList[a] === undefined).sort();
@@ -136,7 +176,8 @@ export function s3Calls(method: string, url: string, status: number, partition =
     { action, resource, request, ...(context ? { context } : {}) },
   ];
   if (key === '') {
-    if (method === 'GET' && (q.has('list-type') || q.size === 0 || q.has('prefix'))) return one('s3:ListBucket', bucketArn, { 's3:prefix': q.get('prefix') ?? '' });
+    if (method === 'GET' && (q.has('list-type') || q.size === 0 || q.has('prefix')))
+      return one('s3:ListBucket', bucketArn, { 's3:prefix': q.get('prefix') ?? '' });
     return undefined; // bucket-level writes (and DeleteObjects, whose keys are in the body) are not expected from a function
   }
   if (q.has('uploads') && method === 'POST') return one('s3:PutObject');

@@ -28,7 +28,10 @@ async function start(extra: Partial<AepEmulatorOptions> = {}): Promise<AepEmulat
       { id: DS, schemaId: SCHEMA },
       { id: OTHER_DS, schemaId: SCHEMA, schemaVersion: '1.2' },
     ],
-    connections: [{ id: INLET, authenticated: true }, { id: 'inlet-2', authenticated: true }],
+    connections: [
+      { id: INLET, authenticated: true },
+      { id: 'inlet-2', authenticated: true },
+    ],
     flows: [
       { id: 'flow-1', connectionId: INLET, datasetId: DS },
       { id: 'flow-other', connectionId: INLET, datasetId: OTHER_DS },
@@ -45,8 +48,12 @@ function emu(): AepEmulator {
 }
 
 async function token(scope: string | null = 'openid,AdobeID'): Promise<Response> {
-  const form: Record<string, string> = { grant_type: 'client_credentials', client_id: 'connector', client_secret: 's3cret' };
-  if (scope !== null) form['scope'] = scope;
+  const form: Record<string, string> = {
+    grant_type: 'client_credentials',
+    client_id: 'connector',
+    client_secret: 's3cret',
+  };
+  if (scope !== null) form.scope = scope;
   return fetch(emu().imsTokenUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -74,23 +81,45 @@ function msg(xdmEntity: unknown, header: Record<string, unknown> = {}, version =
 
 interface Dcs {
   status: number;
-  body: { responses?: Array<{ xactionId?: string; statusCode?: number; message?: string }>; report?: { message: string } };
+  body: {
+    responses?: Array<{ xactionId?: string; statusCode?: number; message?: string }>;
+    report?: { message: string };
+  };
 }
 
-async function dcs(body: unknown, opts: { headers?: Record<string, string | undefined>; path?: string } = {}): Promise<Dcs> {
+async function dcs(
+  body: unknown,
+  opts: { headers?: Record<string, string | undefined>; path?: string } = {},
+): Promise<Dcs> {
   const h: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...(await headers()), 'content-type': 'application/json', ...opts.headers })) {
     if (v !== undefined) h[k] = v;
   }
-  const res = await fetch(`${emu().url}${opts.path ?? `/collection/batch/${INLET}`}`, { method: 'POST', headers: h, body: JSON.stringify(body) });
+  const res = await fetch(`${emu().url}${opts.path ?? `/collection/batch/${INLET}`}`, {
+    method: 'POST',
+    headers: h,
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Dcs['body'] };
 }
 
 async function platform(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${emu().platformUrl}${path}`, { ...init, headers: { ...(await headers()), ...(init.headers as Record<string, string>) } });
+  return fetch(`${emu().platformUrl}${path}`, {
+    ...init,
+    headers: { ...(await headers()), ...(init.headers as Record<string, string>) },
+  });
 }
 
-type Batches = Record<string, { status: string; relatedObjects: Array<{ id: string }>; created: number; errors?: Array<{ code: string }>; recordCount?: number }>;
+type Batches = Record<
+  string,
+  {
+    status: string;
+    relatedObjects: Array<{ id: string }>;
+    created: number;
+    errors?: Array<{ code: string }>;
+    recordCount?: number;
+  }
+>;
 
 async function listBatches(query: string): Promise<Batches> {
   const res = await platform(`/data/foundation/catalog/batches?${query}`);
@@ -98,8 +127,12 @@ async function listBatches(query: string): Promise<Batches> {
   return (await res.json()) as Batches;
 }
 
-async function batchStatus(id: string): Promise<{ status: string; errors?: Array<{ code: string; description: string }> }> {
-  return ((await (await platform(`/data/foundation/catalog/batches/${id}`)).json()) as Record<string, { status: string }>)[id] as {
+async function batchStatus(
+  id: string,
+): Promise<{ status: string; errors?: Array<{ code: string; description: string }> }> {
+  return (
+    (await (await platform(`/data/foundation/catalog/batches/${id}`)).json()) as Record<string, { status: string }>
+  )[id] as {
     status: string;
   };
 }
@@ -120,11 +153,13 @@ async function ingest(files: Record<string, string>, create: Record<string, unkn
     });
     expect(put.status).toBe(200);
   }
-  expect((await platform(`/data/foundation/import/batches/${id}?action=COMPLETE`, { method: 'POST' })).status).toBe(200);
+  expect((await platform(`/data/foundation/import/batches/${id}?action=COMPLETE`, { method: 'POST' })).status).toBe(
+    200,
+  );
   return id;
 }
 
-const lines = (records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+const lines = (records: unknown[]): string => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 describe('AEP emulator (strict): DCS request checks', () => {
   it('should refuse a request without x-sandbox-name, with another sandbox, or without a JSON content type', async () => {
@@ -150,7 +185,10 @@ describe('AEP emulator (strict): DCS request checks', () => {
     await start();
 
     // Act
-    const onBatch = await dcs({ messages: [msg(entity())] }, { path: `/collection/batch/${INLET}?syncValidation=true` });
+    const onBatch = await dcs(
+      { messages: [msg(entity())] },
+      { path: `/collection/batch/${INLET}?syncValidation=true` },
+    );
     const notBoolean = await dcs(msg(entity()), { path: `/collection/${INLET}?syncValidation=yes` });
 
     // Assess
@@ -174,7 +212,9 @@ describe('AEP emulator (strict): DCS request checks', () => {
     const { body } = await dcs({ messages });
 
     // Assess
-    const reasons = body.responses?.map((r) => r.message?.replace(/^inletId: \[[^\]]*\] imsOrgId: \[[^\]]*\] /, '') ?? 'ok');
+    const reasons = body.responses?.map(
+      (r) => r.message?.replace(/^inletId: \[[^\]]*\] imsOrgId: \[[^\]]*\] /, '') ?? 'ok',
+    );
     expect(reasons).toEqual([
       'Message has unknown xdm format: header.flowId is missing',
       'Message has an unknown flowId [no-such-flow]: no such dataflow',
@@ -194,7 +234,9 @@ describe('AEP emulator (strict): DCS request checks', () => {
     const { body } = await dcs({ messages: [msg(entity(), header, '1.0'), msg(entity(), header, '1.2')] });
 
     // Assess
-    expect(body.responses?.[0]?.message).toContain('header.schemaRef.contentType must be application/vnd.adobe.xed-full+json;version=1.2');
+    expect(body.responses?.[0]?.message).toContain(
+      'header.schemaRef.contentType must be application/vnd.adobe.xed-full+json;version=1.2',
+    );
     expect(body.responses?.[1]).toEqual({ xactionId: expect.any(String) });
     expect(emu().acceptedIds(OTHER_DS)).toHaveLength(1);
   });
@@ -221,24 +263,39 @@ describe('AEP emulator (strict): asynchronous validation', () => {
       _page: { count: number };
     };
     const part = listing.data.find((f) => f.name.startsWith('part-')) as { name: string };
-    const file = await platform(`/data/foundation/export/batches/${failedId}/failed?path=${encodeURIComponent(part.name)}`);
-    const rows = (await file.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const file = await platform(
+      `/data/foundation/export/batches/${failedId}/failed?path=${encodeURIComponent(part.name)}`,
+    );
+    const rows = (await file.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
     // Assess
     expect(status).toBe(207);
     expect(body.responses?.every((r) => r.xactionId !== undefined)).toBe(true);
     expect(beforeSettle).toEqual({});
-    expect(emu().acceptedIds()).toEqual([good['_id']]);
+    expect(emu().acceptedIds()).toEqual([good._id]);
     expect(failed).toHaveLength(1);
-    expect(failed[0]?.[1]).toMatchObject({ status: 'failed', relatedObjects: [{ type: 'dataSet', id: DS }], recordCount: 2 });
+    expect(failed[0]?.[1]).toMatchObject({
+      status: 'failed',
+      relatedObjects: [{ type: 'dataSet', id: DS }],
+      recordCount: 2,
+    });
     expect(succeeded).toEqual([expect.objectContaining({ status: 'success', recordCount: 1 })]);
     expect(listing.data.map((f) => f.name)).toEqual(['_SUCCESS', part.name]);
     expect(listing._page.count).toBe(2);
-    expect(rows.map((r) => r['_id'])).toEqual([bad['_id'], unnamed['_id']]);
-    expect(rows[0]?.['_validationErrors']).toEqual([
-      expect.objectContaining({ keyword: 'format', pointerToViolation: '#/timestamp', message: expect.stringContaining('is not a valid date-time') }),
+    expect(rows.map((r) => r._id)).toEqual([bad._id, unnamed._id]);
+    expect(rows[0]?._validationErrors).toEqual([
+      expect.objectContaining({
+        keyword: 'format',
+        pointerToViolation: '#/timestamp',
+        message: expect.stringContaining('is not a valid date-time'),
+      }),
     ]);
-    expect(rows[1]?.['_errors']).toEqual({ _streamingValidation: [{ message: 'Payload header is missing Source Name' }] });
+    expect(rows[1]?._errors).toEqual({
+      _streamingValidation: [{ message: 'Payload header is missing Source Name' }],
+    });
     expect(emu().stats).toMatchObject({ messagesAccepted: 3, messagesRejected: 0, recordsFailedValidation: 2 });
   });
 
@@ -319,7 +376,7 @@ describe('AEP emulator (strict): batch ingestion lifecycle', () => {
     expect(acceptedWhileStaging).toEqual([]);
     expect(abort.status).toBe(400);
     expect(settled.status).toBe('success');
-    expect(emu().acceptedIds()).toEqual([record['_id']]);
+    expect(emu().acceptedIds()).toEqual([record._id]);
   });
 
   it('should fail the whole batch with error 106 when one of its files is empty', async () => {
@@ -332,7 +389,11 @@ describe('AEP emulator (strict): batch ingestion lifecycle', () => {
 
     // Assess
     expect(batch.status).toBe('failed');
-    expect(batch.errors).toContainEqual({ code: '106', description: 'Dataset file is empty. Please upload file with data.', rows: [] });
+    expect(batch.errors).toContainEqual({
+      code: '106',
+      description: 'Dataset file is empty. Please upload file with data.',
+      rows: [],
+    });
     expect(emu().acceptedIds()).toEqual([]);
   });
 
@@ -341,7 +402,7 @@ describe('AEP emulator (strict): batch ingestion lifecycle', () => {
     await start();
     const good = Array.from({ length: 9 }, () => entity());
     const bad = entity({ timestamp: undefined });
-    const text = lines([...good, bad]) + '{not json\n';
+    const text = `${lines([...good, bad])}{not json\n`;
 
     // Act
     const id = await ingest({ 'a.json': text }, { enableErrorDiagnostics: true, partialIngestionPercent: 20 });
@@ -349,16 +410,25 @@ describe('AEP emulator (strict): batch ingestion lifecycle', () => {
     const listing = (await (await platform(`/data/foundation/export/batches/${id}/meta?path=row_errors`)).json()) as {
       data: Array<{ name: string }>;
     };
-    const conversion = await platform(`/data/foundation/export/batches/${id}/meta?path=row_errors/conversion_errors_0.json`);
+    const conversion = await platform(
+      `/data/foundation/export/batches/${id}/meta?path=row_errors/conversion_errors_0.json`,
+    );
     const parsing = await platform(`/data/foundation/export/batches/${id}/meta?path=row_errors/parsing_errors_0.json`);
 
     // Assess
     expect(batch.status).toBe('success');
     expect(batch.errors?.map((e) => e.code)).toEqual(['INGEST-1212-400', 'INGEST-1401-400', 'INGEST-1555-400']);
     expect(listing.data.map((f) => f.name)).toEqual(['parsing_errors_0.json', 'conversion_errors_0.json']);
-    expect(JSON.parse(await conversion.text())).toMatchObject({ _id: bad['_id'], _errors: [{ code: '1555' }], _filename: 'conversion_errors_0.json' });
-    expect(JSON.parse(await parsing.text())).toMatchObject({ _corrupt_record: '{not json', _errors: [{ code: '1401' }] });
-    expect(emu().acceptedIds()).toEqual(good.map((e) => e['_id']));
+    expect(JSON.parse(await conversion.text())).toMatchObject({
+      _id: bad._id,
+      _errors: [{ code: '1555' }],
+      _filename: 'conversion_errors_0.json',
+    });
+    expect(JSON.parse(await parsing.text())).toMatchObject({
+      _corrupt_record: '{not json',
+      _errors: [{ code: '1401' }],
+    });
+    expect(emu().acceptedIds()).toEqual(good.map((e) => e._id));
   });
 
   it('should walk the states of a promotion fault and accept nothing when it ends stalled', async () => {

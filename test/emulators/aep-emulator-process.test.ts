@@ -46,7 +46,9 @@ async function startProcess(config: unknown): Promise<{ url: string; imsTokenUrl
   stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: stdout }).once('line', resolve);
-    child?.once('exit', (code) => reject(new Error(`emulator exited with ${code} before printing its URLs: ${errors}`)));
+    child?.once('exit', (code) =>
+      reject(new Error(`emulator exited with ${code} before printing its URLs: ${errors}`)),
+    );
   });
   return JSON.parse(line) as { url: string; imsTokenUrl: string; platformUrl: string };
 }
@@ -79,10 +81,16 @@ describe('AEP emulator as a process', () => {
       acceptedTotal: number;
       duplicatesTotal: number;
     };
-    const ids = (await (await fetch(`${urls.url}/__emulator/accepted-ids?datasetId=ds-events`)).json()) as { ids: string[] };
+    const ids = (await (await fetch(`${urls.url}/__emulator/accepted-ids?datasetId=ds-events`)).json()) as {
+      ids: string[];
+    };
 
     // Assess
-    expect(urls).toEqual({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), imsTokenUrl: `${urls.url}/ims/token/v3`, platformUrl: urls.url });
+    expect(urls).toEqual({
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      imsTokenUrl: `${urls.url}/ims/token/v3`,
+      platformUrl: urls.url,
+    });
     expect(state.stats).toMatchObject({ requests: 2, messagesAccepted: 4 });
     expect(state.accepted).toEqual({ 'ds-events': { accepted: 4, unique: 3, duplicates: 1 } });
     expect(state.duplicatesTotal).toBe(1);

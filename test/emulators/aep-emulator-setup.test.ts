@@ -59,12 +59,20 @@ const TENANT_FIELDS = { _acme: { type: 'object', properties: TENANT_PROPERTIES }
 /** A field group, a schema with it and Web Details, and a dataset; returns their ids. */
 async function provisionSchema(): Promise<{ fieldGroup: any; schema: any; datasetId: string }> {
   const fg = await call('POST', `${SR}/tenant/fieldgroups`, fieldGroup('Events', TENANT_FIELDS), XED);
-  const schema = await call('POST', `${SR}/tenant/schemas`, {
-    type: 'object', title: 'Events', description: 'd',
-    allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/xdm/context/experienceevent-web' }, { $ref: fg.body.$id }],
-  }, XED);
+  const schema = await call(
+    'POST',
+    `${SR}/tenant/schemas`,
+    {
+      type: 'object',
+      title: 'Events',
+      description: 'd',
+      allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/xdm/context/experienceevent-web' }, { $ref: fg.body.$id }],
+    },
+    XED,
+  );
   const dataset = await call('POST', '/data/foundation/catalog/dataSets', {
-    name: 'Events', schemaRef: { id: schema.body.$id, contentType: 'application/vnd.adobe.xed-full+json;version=1' },
+    name: 'Events',
+    schemaRef: { id: schema.body.$id, contentType: 'application/vnd.adobe.xed-full+json;version=1' },
   });
   return { fieldGroup: fg.body, schema: schema.body, datasetId: String(dataset.body[0]).replace('@/dataSets/', '') };
 }
@@ -122,12 +130,17 @@ describe('AEP emulator: Schema Registry', () => {
 
   it('should refuse a schema that references a field group the sandbox does not have', async () => {
     // Act
-    const answer = await call('POST', `${SR}/tenant/schemas`, {
-      type: 'object',
-      title: 'S',
-      description: 'd',
-      allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/acme/mixins/nope' }],
-    }, XED);
+    const answer = await call(
+      'POST',
+      `${SR}/tenant/schemas`,
+      {
+        type: 'object',
+        title: 'S',
+        description: 'd',
+        allOf: [{ $ref: EE }, { $ref: 'https://ns.adobe.com/acme/mixins/nope' }],
+      },
+      XED,
+    );
 
     // Assess
     expect(answer.status).toBe(400);
@@ -193,7 +206,8 @@ describe('AEP emulator: Identity Service, Catalog and Flow Service', () => {
 
     // Act
     const answer = await call('POST', '/data/foundation/catalog/dataSets', {
-      name: 'P', schemaRef: { id: schema.$id, contentType: 'application/vnd.adobe.xed-full+json;version=1' },
+      name: 'P',
+      schemaRef: { id: schema.$id, contentType: 'application/vnd.adobe.xed-full+json;version=1' },
       tags: { unifiedProfile: ['enabled:true'] },
     });
 
@@ -208,8 +222,10 @@ describe('AEP emulator: Identity Service, Catalog and Flow Service', () => {
 
     // Act
     const answer = await call('POST', '/data/foundation/flowservice/targetConnections', {
-      name: 't', connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
-      data: { schema: { id: 'https://ns.adobe.com/acme/schemas/other' } }, params: { dataSetId: datasetId },
+      name: 't',
+      connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
+      data: { schema: { id: 'https://ns.adobe.com/acme/schemas/other' } },
+      params: { dataSetId: datasetId },
     });
 
     // Assess
@@ -223,7 +239,8 @@ describe('AEP emulator: ingestion against a provisioned schema', () => {
     // Prepare: a streaming connection created through the Flow Service, and four records
     const { schema, datasetId } = await provisionSchema();
     const created = await call('POST', '/data/foundation/flowservice/connections', {
-      name: 'c', connectionSpec: { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' },
+      name: 'c',
+      connectionSpec: { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' },
       auth: { specName: 'Streaming Connection', params: { dataType: 'xdm', authenticationRequired: false } },
     });
     const connection = await call('GET', `/data/foundation/flowservice/connections/${created.body.id}`);

@@ -87,7 +87,9 @@ describe('AEP emulator XDM checks', () => {
     ];
 
     // Act
-    const results = cases.map((c) => check(JSON.parse(JSON.stringify(c))).map((p) => `${p.keyword} ${p.pointerToViolation}`));
+    const results = cases.map((c) =>
+      check(JSON.parse(JSON.stringify(c))).map((p) => `${p.keyword} ${p.pointerToViolation}`),
+    );
 
     // Assess
     expect(results).toEqual([
@@ -104,7 +106,13 @@ describe('AEP emulator XDM checks', () => {
 
   it('should accept every date-time form Platform lists, and epoch milliseconds only where batch ingestion converts them', () => {
     // Prepare
-    const forms = ['2024-05-31T10:00:00Z', '2024-05-31T10:00:00.123456789Z', '2024-05-31T10:00:00+02:00', '2024-05-31T10:00:00.5-07:30', '2024-02-29T00:00:00Z'];
+    const forms = [
+      '2024-05-31T10:00:00Z',
+      '2024-05-31T10:00:00.123456789Z',
+      '2024-05-31T10:00:00+02:00',
+      '2024-05-31T10:00:00.5-07:30',
+      '2024-02-29T00:00:00Z',
+    ];
 
     // Act
     const parsed = forms.map(parseDateTime);
@@ -177,7 +185,10 @@ describe('AEP emulator XDM checks', () => {
       flows: new Map([['flow-1', { connectionId: 'inlet-1', datasetId: 'ds1' }]]),
       connectionId: 'inlet-1',
     };
-    const message = (header: Record<string, unknown>, body: Record<string, unknown> = { xdmMeta: { schemaRef: ref }, xdmEntity: record() }) => ({
+    const message = (
+      header: Record<string, unknown>,
+      body: Record<string, unknown> = { xdmMeta: { schemaRef: ref }, xdmEntity: record() },
+    ) => ({
       header: { schemaRef: ref, imsOrgId: ORG, datasetId: 'ds1', flowId: 'flow-1', source: { name: 'src' }, ...header },
       body,
     });

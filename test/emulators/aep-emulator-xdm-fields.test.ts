@@ -13,7 +13,10 @@ function record(fields: Record<string, unknown>): Record<string, unknown> {
 describe('AEP emulator standard field types', () => {
   it('should accept the standard fields with their official types', () => {
     const valid = record({
-      web: { webPageDetails: { URL: 'https://example.com/', pageViews: { value: 1 } }, webInteraction: { type: 'other' } },
+      web: {
+        webPageDetails: { URL: 'https://example.com/', pageViews: { value: 1 } },
+        webInteraction: { type: 'other' },
+      },
       environment: { type: 'application', connectionType: 'mobile_lte', browserDetails: { viewportWidth: 1280 } },
       device: { type: 'phablet', screenWidth: 393 },
       placeContext: { geo: { countryCode: 'SE', stateProvince: 'Skåne' } },
@@ -27,12 +30,14 @@ describe('AEP emulator standard field types', () => {
   });
 
   it('should refuse a number where XDM wants an integer, text where it wants a number, and closed-enum misses', () => {
-    const problems = check(record({
-      device: { screenWidth: 393.5 },
-      web: { webPageDetails: { pageViews: { value: '1' } } },
-      environment: { connectionType: '5g' },
-      application: { closeType: 'crash' },
-    }));
+    const problems = check(
+      record({
+        device: { screenWidth: 393.5 },
+        web: { webPageDetails: { pageViews: { value: '1' } } },
+        environment: { connectionType: '5g' },
+        application: { closeType: 'crash' },
+      }),
+    );
 
     expect(problems.map((p) => [p.pointerToViolation, p.keyword])).toEqual([
       ['#/web/webPageDetails/pageViews/value', 'type'],
@@ -43,12 +48,14 @@ describe('AEP emulator standard field types', () => {
   });
 
   it('should refuse bad country and currency codes, a negative session length and bad product lines', () => {
-    const problems = check(record({
-      placeContext: { geo: { countryCode: 'USA' } },
-      application: { sessionLength: -1 },
-      commerce: { order: { currencyCode: 'eur' } },
-      productListItems: [{ quantity: 1.5, priceTotal: 'free' }],
-    }));
+    const problems = check(
+      record({
+        placeContext: { geo: { countryCode: 'USA' } },
+        application: { sessionLength: -1 },
+        commerce: { order: { currencyCode: 'eur' } },
+        productListItems: [{ quantity: 1.5, priceTotal: 'free' }],
+      }),
+    );
 
     expect(problems.map((p) => [p.pointerToViolation, p.keyword])).toEqual([
       ['#/placeContext/geo/countryCode', 'pattern'],
@@ -61,7 +68,10 @@ describe('AEP emulator standard field types', () => {
 
   it('should accept every record the default mapping makes of a demo dataset', () => {
     const mapper = compileMapper(presetConfig('default'), {
-      projectId: '1', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false,
+      projectId: '1',
+      tenant: 'acme',
+      projectTimezone: 'UTC',
+      legacyLocalTime: false,
     });
     const start = Date.parse('2024-06-01T00:00:00Z');
     const refused: string[] = [];

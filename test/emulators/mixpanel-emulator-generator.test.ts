@@ -135,9 +135,17 @@ describe('generateDataset', () => {
     expect(events.some((e) => e.event === '$mp_web_page_view')).toBe(true);
     expect(events.some((e) => e.event === 'Order Completed' && Array.isArray(e.properties.items))).toBe(true);
     expect(web.length).toBeGreaterThan(events.length * 0.4);
-    expect(web.every((e) => typeof e.properties.$current_url === 'string' && typeof e.properties.$browser_version === 'number')).toBe(true);
+    expect(
+      web.every(
+        (e) => typeof e.properties.$current_url === 'string' && typeof e.properties.$browser_version === 'number',
+      ),
+    ).toBe(true);
     expect(mobile.length).toBeGreaterThan(events.length * 0.2);
-    expect(mobile.every((e) => typeof e.properties.$os_version === 'string' && typeof e.properties.$app_version_string === 'string')).toBe(true);
+    expect(
+      mobile.every(
+        (e) => typeof e.properties.$os_version === 'string' && typeof e.properties.$app_version_string === 'string',
+      ),
+    ).toBe(true);
     expect(mobile.some((e) => typeof e.properties.$screen_width === 'string')).toBe(true);
     expect(events.some((e) => (e.properties.distinct_id as string).startsWith('$device:'))).toBe(true);
     expect(events.some((e) => typeof e.properties.$user_id === 'string')).toBe(true);
@@ -180,7 +188,8 @@ describe('generateDataset', () => {
     const range = indexRangeFor(spec, lo, hi);
     const cursor = new DatasetCursor(spec, range);
     const found: string[] = [];
-    while (cursor.next()) if (cursor.processingMs >= lo && cursor.processingMs < hi) found.push(JSON.stringify(cursor.event()));
+    while (cursor.next())
+      if (cursor.processingMs >= lo && cursor.processingMs < hi) found.push(JSON.stringify(cursor.event()));
     // Assess
     expect(range.to - range.from).toBeLessThan(spec.count / 2);
     expect(found.sort()).toEqual(all.map((e) => JSON.stringify(e)).sort());
@@ -190,7 +199,12 @@ describe('generateDataset', () => {
 describe('trueEventTimeMs', () => {
   it('should undo the legacy local shift across the America/New_York spring-forward change', () => {
     // Prepare: the same dataset as a UTC project and as a legacy New York project, around 2024-03-10 02:00 local
-    const base: DatasetSpec = { seed: 17, count: 20_000, start: Date.UTC(2024, 2, 9, 12), end: Date.UTC(2024, 2, 11, 12) };
+    const base: DatasetSpec = {
+      seed: 17,
+      count: 20_000,
+      start: Date.UTC(2024, 2, 9, 12),
+      end: Date.UTC(2024, 2, 11, 12),
+    };
     const zone = { projectTimezone: 'America/New_York', legacyLocalTime: true };
     const utc = [...generateDataset(base)];
     const legacy = [...generateDataset({ ...base, ...zone })];
@@ -217,14 +231,21 @@ describe('trueEventTimeMs', () => {
     const ny = { projectTimezone: 'America/New_York', legacyLocalTime: true };
     const at = (localIso: string, proc?: number): MixpanelEvent => ({
       event: 'x',
-      properties: { time: Date.parse(`${localIso}Z`) / 1000, ...(proc === undefined ? {} : { mp_processing_time_ms: proc }) },
+      properties: {
+        time: Date.parse(`${localIso}Z`) / 1000,
+        ...(proc === undefined ? {} : { mp_processing_time_ms: proc }),
+      },
     });
     // Act / Assess: 01:59:59 EST and 03:00:00 EDT are one second apart
     expect(trueEventTimeMs(at('2024-03-10T01:59:59'), ny)).toBe(Date.parse('2024-03-10T06:59:59Z'));
     expect(trueEventTimeMs(at('2024-03-10T03:00:00'), ny)).toBe(Date.parse('2024-03-10T07:00:00Z'));
     // 2024-11-03 01:30 happens twice; the processing time tells which one
-    expect(trueEventTimeMs(at('2024-11-03T01:30:00', Date.parse('2024-11-03T05:30:05Z')), ny)).toBe(Date.parse('2024-11-03T05:30:00Z'));
-    expect(trueEventTimeMs(at('2024-11-03T01:30:00', Date.parse('2024-11-03T06:30:05Z')), ny)).toBe(Date.parse('2024-11-03T06:30:00Z'));
+    expect(trueEventTimeMs(at('2024-11-03T01:30:00', Date.parse('2024-11-03T05:30:05Z')), ny)).toBe(
+      Date.parse('2024-11-03T05:30:00Z'),
+    );
+    expect(trueEventTimeMs(at('2024-11-03T01:30:00', Date.parse('2024-11-03T06:30:05Z')), ny)).toBe(
+      Date.parse('2024-11-03T06:30:00Z'),
+    );
     // `time_in_ms` values are read as ms
     expect(trueEventTimeMs({ event: 'x', properties: { time: Date.parse('2024-07-01T12:00:00.250Z') } }, {})).toBe(
       Date.parse('2024-07-01T12:00:00.250Z'),

@@ -53,9 +53,15 @@ describe('where: the connector expression', () => {
 
   it('should derive bounds from flipped and strict comparisons, and none under or', () => {
     // Act
-    const flipped = compileWhere('1000 <= properties["mp_processing_time_ms"] and 2000 > properties["mp_processing_time_ms"]');
-    const strict = compileWhere('properties["mp_processing_time_ms"] > 1000 and properties["mp_processing_time_ms"] <= 2000');
-    const either = compileWhere('properties["mp_processing_time_ms"] < 1000 or properties["mp_processing_time_ms"] >= 2000');
+    const flipped = compileWhere(
+      '1000 <= properties["mp_processing_time_ms"] and 2000 > properties["mp_processing_time_ms"]',
+    );
+    const strict = compileWhere(
+      'properties["mp_processing_time_ms"] > 1000 and properties["mp_processing_time_ms"] <= 2000',
+    );
+    const either = compileWhere(
+      'properties["mp_processing_time_ms"] < 1000 or properties["mp_processing_time_ms"] >= 2000',
+    );
     // Assess
     expect(flipped.processingTime).toEqual({ lo: 1000, hi: 2000 });
     expect(strict.processingTime).toEqual({ lo: 1001, hi: 2001 });
@@ -112,7 +118,7 @@ describe('where: supported forms', () => {
   });
 });
 
-describe('where: the forms of Mixpanel\'s docs', () => {
+describe("where: the forms of Mixpanel's docs", () => {
   it('should read the operator words in capitals as in lowercase', () => {
     // Act
     const upper = [
@@ -124,8 +130,11 @@ describe('where: the forms of Mixpanel\'s docs', () => {
 
     // Assess
     expect(upper).toEqual([true, true, false, true]);
-    expect(compileWhere('number(properties["mp_processing_time_ms"]) >= 1 AND number(properties["mp_processing_time_ms"]) < 9').processingTime)
-      .toEqual({ lo: 1, hi: 9 });
+    expect(
+      compileWhere(
+        'number(properties["mp_processing_time_ms"]) >= 1 AND number(properties["mp_processing_time_ms"]) < 9',
+      ).processingTime,
+    ).toEqual({ lo: 1, hi: 9 });
   });
 
   it('should evaluate the examples of the segmentation expressions page', () => {
@@ -144,9 +153,13 @@ describe('where: the forms of Mixpanel\'s docs', () => {
 describe('where: precedence', () => {
   it('should bind and tighter than or, and not tighter than and but looser than comparisons', () => {
     // `true or false and false` is `true or (false and false)`
-    expect(matches('properties["plan"] == "pro" or properties["plan"] == "x" and properties["paid"] == false')).toBe(true);
+    expect(matches('properties["plan"] == "pro" or properties["plan"] == "x" and properties["paid"] == false')).toBe(
+      true,
+    );
     // `(true or false) and false`
-    expect(matches('(properties["plan"] == "pro" or properties["plan"] == "x") and properties["paid"] == false')).toBe(false);
+    expect(matches('(properties["plan"] == "pro" or properties["plan"] == "x") and properties["paid"] == false')).toBe(
+      false,
+    );
     // `not a and b` is `(not a) and b`
     expect(matches('not properties["plan"] == "free" and properties["paid"] == true')).toBe(true);
     expect(matches('not (properties["plan"] == "pro" and properties["paid"] == true)')).toBe(false);

@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DatasetSpec, generateDataset, type MixpanelEvent } from '../../emulators/mixpanel/generator.ts';
-import { type MixpanelEmulator, type MixpanelEmulatorOptions, startMixpanelEmulator } from '../../emulators/mixpanel/server.ts';
+import {
+  type MixpanelEmulator,
+  type MixpanelEmulatorOptions,
+  startMixpanelEmulator,
+} from '../../emulators/mixpanel/server.ts';
 
 const H = 3_600_000;
 const UTC_PROJECT = '1001';
@@ -86,7 +90,9 @@ function get(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (error) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error }));
+      res.on('error', (error) =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -103,7 +109,12 @@ function errorOf(got: Got): string {
   return (JSON.parse(got.body.toString('utf8')) as { error: string }).error;
 }
 
-function exportQuery(project: string, from: string, to: string, extra: Record<string, string> = {}): Record<string, string> {
+function exportQuery(
+  project: string,
+  from: string,
+  to: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return { project_id: project, from_date: from, to_date: to, ...extra };
 }
 
@@ -134,7 +145,9 @@ describe('authentication', () => {
   it('should refuse missing and wrong credentials with Mixpanel-like errors', async () => {
     // Act
     const missing = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { auth: null });
-    const wrongSecret = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { auth: basic(SA.username, 'nope') });
+    const wrongSecret = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), {
+      auth: basic(SA.username, 'nope'),
+    });
     const garbage = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { auth: 'Bearer abc' });
     // Assess
     expect(missing.status).toBe(401);
@@ -153,9 +166,13 @@ describe('authentication', () => {
   it('should require project_id for a service account and check its access', async () => {
     // Act
     const noProject = await get({ from_date: '2024-03-10', to_date: '2024-03-10' });
-    const noAccess = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { auth: basic('other', 'other-secret') });
+    const noAccess = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), {
+      auth: basic('other', 'other-secret'),
+    });
     const unknown = await get(exportQuery(UNKNOWN_PROJECT, '2024-03-10', '2024-03-10'));
-    const legacyOtherProject = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { auth: basic(LEGACY_SECRET, '') });
+    const legacyOtherProject = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), {
+      auth: basic(LEGACY_SECRET, ''),
+    });
     // Assess
     expect(noProject.status).toBe(400);
     expect(errorOf(noProject)).toMatch(/project_id/);
@@ -214,9 +231,13 @@ describe('parameters', () => {
     // Act
     const limited = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-11', { limit: '25' }));
     const maxLimit = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-11', { limit: '100000' }));
-    const named = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-11', { event: JSON.stringify(['Sign Up', 'Order Completed']) }));
+    const named = await get(
+      exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-11', { event: JSON.stringify(['Sign Up', 'Order Completed']) }),
+    );
     const seconds = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '500' }));
-    const millis = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '500', time_in_ms: 'true' }));
+    const millis = await get(
+      exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '500', time_in_ms: 'true' }),
+    );
     // Assess
     expect(lines(limited)).toHaveLength(25);
     expect(lines(maxLimit).length).toBeGreaterThan(10_000);
@@ -273,8 +294,17 @@ describe('selection', () => {
     expect(got.headers['content-encoding']).toBe('gzip');
     expect(sorted(lines(got))).toEqual(sorted(expected.map((e) => JSON.stringify(e))));
     expect(expected.some((e) => processingMs(e) - (e.properties.time as number) * 1000 > H)).toBe(true);
-    expect(expected.some((e) => e.properties.$import === true && processingMs(e) - (e.properties.time as number) * 1000 > 24 * H)).toBe(true);
-    expect(emulator.requests.at(-1)).toMatchObject({ status: 200, eventsServed: expected.length, gzip: true, query: { where } });
+    expect(
+      expected.some(
+        (e) => e.properties.$import === true && processingMs(e) - (e.properties.time as number) * 1000 > 24 * H,
+      ),
+    ).toBe(true);
+    expect(emulator.requests.at(-1)).toMatchObject({
+      status: 200,
+      eventsServed: expected.length,
+      gzip: true,
+      query: { where },
+    });
   });
 
   it('should filter on any property with where, and combine it with event names', async () => {
@@ -282,9 +312,14 @@ describe('selection', () => {
     const where = 'properties["mp_country_code"] == "JP" and defined(properties["$insert_id"])';
     const expected = [...generateDataset(DATASET)]
       .filter((e) => ['2024-03-09', '2024-03-10'].includes(utcDay((e.properties.time as number) * 1000)))
-      .filter((e) => e.properties.mp_country_code === 'JP' && e.properties.$insert_id !== undefined && e.event !== '$mp_click')
+      .filter(
+        (e) =>
+          e.properties.mp_country_code === 'JP' && e.properties.$insert_id !== undefined && e.event !== '$mp_click',
+      )
       .map((e) => JSON.stringify(e));
-    const events = JSON.stringify([...new Set([...generateDataset(DATASET)].map((e) => e.event))].filter((n) => n !== '$mp_click'));
+    const events = JSON.stringify(
+      [...new Set([...generateDataset(DATASET)].map((e) => e.event))].filter((n) => n !== '$mp_click'),
+    );
     // Act
     const got = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-10', { where, event: events }));
     // Assess
@@ -349,9 +384,18 @@ describe('selection', () => {
     // Prepare
     const t = Date.UTC(2024, 2, 10, 8) / 1000;
     emulator.addEvents(EMPTY_PROJECT, [
-      { event: 'Sign Up', properties: { time: t, distinct_id: 'a', $insert_id: 'i1', mp_processing_time_ms: t * 1000 + 500 } },
-      { event: 'Log In', properties: { time: t + 60, distinct_id: 'a', $insert_id: 'i2', mp_processing_time_ms: t * 1000 + 60_500 } },
-      { event: 'Sign Up', properties: { time: t - 86_400, distinct_id: 'b', $insert_id: 'i3', mp_processing_time_ms: t * 1000 } },
+      {
+        event: 'Sign Up',
+        properties: { time: t, distinct_id: 'a', $insert_id: 'i1', mp_processing_time_ms: t * 1000 + 500 },
+      },
+      {
+        event: 'Log In',
+        properties: { time: t + 60, distinct_id: 'a', $insert_id: 'i2', mp_processing_time_ms: t * 1000 + 60_500 },
+      },
+      {
+        event: 'Sign Up',
+        properties: { time: t - 86_400, distinct_id: 'b', $insert_id: 'i3', mp_processing_time_ms: t * 1000 },
+      },
     ]);
     emulator.addRawLines(EMPTY_PROJECT, [
       { line: 'not json at all', date: '2024-03-10' },
@@ -361,7 +405,10 @@ describe('selection', () => {
     const auth = basic(LEGACY_SECRET, '');
     // Act
     const all = await get({ from_date: '2024-03-10', to_date: '2024-03-10' }, { auth });
-    const filtered = await get({ from_date: '2024-03-10', to_date: '2024-03-10', where: 'properties["distinct_id"] == "nobody"' }, { auth });
+    const filtered = await get(
+      { from_date: '2024-03-10', to_date: '2024-03-10', where: 'properties["distinct_id"] == "nobody"' },
+      { auth },
+    );
     const named = await get({ from_date: '2024-03-09', to_date: '2024-03-10', event: '["Sign Up"]' }, { auth });
     // Assess
     expect(lines(all)).toEqual([
@@ -378,7 +425,9 @@ describe('selection', () => {
     // Act
     const other = await get({}, { path: '/api/2.0/engage' });
     const post = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10'), { method: 'POST' });
-    const slash = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '3' }), { path: '/api/2.0/export/' });
+    const slash = await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '3' }), {
+      path: '/api/2.0/export/',
+    });
     // Assess
     expect(other.status).toBe(404);
     expect(post.status).toBe(405);
@@ -393,9 +442,15 @@ describe('rate limits', () => {
     try {
       const q = exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '1' });
       // Act
-      const first = [await get(q, { target: limited }), await get(q, { target: limited }), await get(q, { target: limited })];
+      const first = [
+        await get(q, { target: limited }),
+        await get(q, { target: limited }),
+        await get(q, { target: limited }),
+      ];
       const fourth = await get(q, { target: limited });
-      const otherProject = await get(exportQuery(LEGACY_PROJECT, '2024-03-10', '2024-03-10', { limit: '1' }), { target: limited });
+      const otherProject = await get(exportQuery(LEGACY_PROJECT, '2024-03-10', '2024-03-10', { limit: '1' }), {
+        target: limited,
+      });
       clock += 1000;
       const later = await get(q, { target: limited });
       // Assess
@@ -421,7 +476,11 @@ describe('rate limits', () => {
       while (limited.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
       const concurrent = await get(q, { target: limited });
       await slow;
-      const hourly = [await get(q, { target: limited }), await get(q, { target: limited }), await get(q, { target: limited })];
+      const hourly = [
+        await get(q, { target: limited }),
+        await get(q, { target: limited }),
+        await get(q, { target: limited }),
+      ];
       const overHour = await get(q, { target: limited });
       clock += 10 * 60_000;
       const stillOver = await get(q, { target: limited });
@@ -447,7 +506,12 @@ describe('faults', () => {
     emulator.injectFault({ kind: 'status', status: 503 });
     emulator.injectFault({ kind: 'status', status: 402, body: '{"error":"Your plan does not allow API calls."}' });
     // Act
-    const results = [await get(q), await get(q), await get(q), await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '2' }))];
+    const results = [
+      await get(q),
+      await get(q),
+      await get(q),
+      await get(exportQuery(UTC_PROJECT, '2024-03-10', '2024-03-10', { limit: '2' })),
+    ];
     // Assess
     expect(results.map((r) => r.status)).toEqual([429, 503, 402, 200]);
     expect(results[0]?.headers['retry-after']).toBe('7');
@@ -613,7 +677,9 @@ describe('as a process', () => {
       }),
     );
     const main = fileURLToPath(new URL('../../emulators/mixpanel/main.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', main, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', main, '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       // Act
       const first = await new Promise<string>((resolve, reject) => {
@@ -621,7 +687,10 @@ describe('as a process', () => {
         child.once('exit', (code) => reject(new Error(`emulator exited with ${String(code)}`)));
       });
       const { url } = JSON.parse(first) as { url: string };
-      const fault = await fetch(`${url}/__emulator/faults`, { method: 'POST', body: JSON.stringify({ kind: 'status', status: 500 }) });
+      const fault = await fetch(`${url}/__emulator/faults`, {
+        method: 'POST',
+        body: JSON.stringify({ kind: 'status', status: 500 }),
+      });
       const target = { url } as MixpanelEmulator;
       const failed = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09'), { target });
       const ok = await get(exportQuery(UTC_PROJECT, '2024-03-09', '2024-03-09'), { target });

@@ -13,13 +13,17 @@ import { STUB_HANDLER, deployVariants, synthStack } from './helpers.ts';
 describe('@aws/cloudformation-validate', () => {
   it('should report no error on the template of any deploy variant', () => {
     // Prepare
-    const templates = Object.fromEntries(Object.entries(deployVariants()).map(([name, input]) => [name, synthStack(input).template.toJSON()]));
+    const templates = Object.fromEntries(
+      Object.entries(deployVariants()).map(([name, input]) => [name, synthStack(input).template.toJSON()]),
+    );
 
     // Act
     const diagnostics = validateTemplates(templates);
 
     // Assess
-    console.log(`validator warnings (${diagnostics.length - errorsOf(diagnostics).length}):\n${formatDiagnostics(diagnostics)}`);
+    console.log(
+      `validator warnings (${diagnostics.length - errorsOf(diagnostics).length}):\n${formatDiagnostics(diagnostics)}`,
+    );
     expect(formatDiagnostics(errorsOf(diagnostics))).toBe('');
   });
 
@@ -27,8 +31,12 @@ describe('@aws/cloudformation-validate', () => {
     // Prepare: a manifest queue whose visibility timeout is shorter than the forwarder's timeout.
     const config = parseConnectorConfig(deployVariants()['two projects, EU, alarm email']!);
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
-    const stack = new ConnectorStack(app, 'Broken', { config, entries: { export: STUB_HANDLER, forward: STUB_HANDLER } });
-    (stack.forwarder.queue.node.defaultChild as unknown as { visibilityTimeout: number }).visibilityTimeout = Duration.seconds(60).toSeconds();
+    const stack = new ConnectorStack(app, 'Broken', {
+      config,
+      entries: { export: STUB_HANDLER, forward: STUB_HANDLER },
+    });
+    (stack.forwarder.queue.node.defaultChild as unknown as { visibilityTimeout: number }).visibilityTimeout =
+      Duration.seconds(60).toSeconds();
 
     // Act
     const errors = errorsOf(validateTemplates({ broken: Template.fromStack(stack).toJSON() }));

@@ -8,7 +8,6 @@ import { problemsOf, twoProjectConfig } from './helpers.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../connector.config.example.json', import.meta.url));
 
-
 describe('connector config', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -39,7 +38,13 @@ describe('connector config', () => {
       enabled: true,
       window: { minutes: 60, mode: 'processing-time', settleMinutes: 30, lookbackDays: 5 },
     });
-    expect(config.aep).toMatchObject({ sink: 'streaming', sandbox: 'prod', maxConcurrency: 2, imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3', platformUrl: 'https://platform.adobe.io' });
+    expect(config.aep).toMatchObject({
+      sink: 'streaming',
+      sandbox: 'prod',
+      maxConcurrency: 2,
+      imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3',
+      platformUrl: 'https://platform.adobe.io',
+    });
     expect(config.alarms).toMatchObject({ maxRejectionRate: 0.05, missedWindows: 3 });
     expect(config.retention).toEqual({ stagingDays: 30, quarantineDays: 90, rejectedDays: 90, accessLogsDays: 365 });
     expect(config.mapping).toBe('default');
@@ -50,8 +55,19 @@ describe('connector config', () => {
     const input = {
       stackName: '1bad',
       projects: [
-        { id: 'abc', timezone: 'Mars/Olympus', secret: {}, schedule: { expression: 'rate(2 hour)' }, window: { minutes: 7, lookbackDays: 90 } },
-        { id: 42, timezone: 'UTC', secret: { name: 'a', arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:b' }, schedule: { expression: 'cron(0 * * * ? *)' } },
+        {
+          id: 'abc',
+          timezone: 'Mars/Olympus',
+          secret: {},
+          schedule: { expression: 'rate(2 hour)' },
+          window: { minutes: 7, lookbackDays: 90 },
+        },
+        {
+          id: 42,
+          timezone: 'UTC',
+          secret: { name: 'a', arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:b' },
+          schedule: { expression: 'cron(0 * * * ? *)' },
+        },
         { id: '42', timezone: 'UTC', secret: { create: true }, schedule: { expression: 'every hour' } },
       ],
       aep: { secret: { name: 'aep' }, sink: 'streaming', datasetId: 'ds', schemaId: 'acme.schema', tenantId: 'acme' },
@@ -99,7 +115,9 @@ describe('connector config', () => {
     const problems = problemsOf(() => parseConnectorConfig(input));
 
     // Assess
-    expect(problems).toEqual([expect.stringMatching(/^projects\[0\]\.window\.minutes: must be at least 20 with aep\.sink "batch"/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^projects\[0\]\.window\.minutes: must be at least 20 with aep\.sink "batch"/),
+    ]);
   });
 
   it('should refuse a missed-window alarm longer than CloudWatch can evaluate', () => {
@@ -113,7 +131,9 @@ describe('connector config', () => {
     const problems = problemsOf(() => parseConnectorConfig(input));
 
     // Assess
-    expect(problems).toEqual([expect.stringMatching(/^alarms\.missedWindows: 60 intervals of 30 min \(projects\[0\]\) exceed/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^alarms\.missedWindows: 60 intervals of 30 min \(projects\[0\]\) exceed/),
+    ]);
   });
 
   it('should read a schedule interval from rate expressions and require it for cron', () => {

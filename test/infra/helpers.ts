@@ -47,10 +47,16 @@ export function oneProjectConfig(): ConnectorConfigInput {
 }
 
 /** Synthesises the stack without bundling or CloudFormation validation (fast); returns its template. */
-export function synthStack(input: ConnectorConfigInput, baseDir?: string): { stack: ConnectorStack; template: Template } {
+export function synthStack(
+  input: ConnectorConfigInput,
+  baseDir?: string,
+): { stack: ConnectorStack; template: Template } {
   const config = parseConnectorConfig(input, 'test config', baseDir);
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
-  const stack = new ConnectorStack(app, config.stackName, { config, entries: { export: STUB_HANDLER, forward: STUB_HANDLER } });
+  const stack = new ConnectorStack(app, config.stackName, {
+    config,
+    entries: { export: STUB_HANDLER, forward: STUB_HANDLER },
+  });
   return { stack, template: Template.fromStack(stack) };
 }
 

@@ -5,7 +5,17 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { StagingLayout, type PartRef, type WindowRef } from '../../functions/staging/layout.ts';
-import { actionsOf, exportFunctionId, forwardFunctionId, oneProjectConfig, render, resourcesOf, roleOf, statementsOf, synthStack } from './helpers.ts';
+import {
+  actionsOf,
+  exportFunctionId,
+  forwardFunctionId,
+  oneProjectConfig,
+  render,
+  resourcesOf,
+  roleOf,
+  statementsOf,
+  synthStack,
+} from './helpers.ts';
 
 const PREFIX = 'cx/';
 
@@ -25,7 +35,11 @@ describe('staging layout contract', () => {
   let exportRole: string;
   let forwardRole: string;
   const layout = new StagingLayout(PREFIX);
-  const window: WindowRef = { projectId: '111', mode: 'processing-time', windowId: '20240101T000000Z_20240101T010000Z' };
+  const window: WindowRef = {
+    projectId: '111',
+    mode: 'processing-time',
+    windowId: '20240101T000000Z_20240101T010000Z',
+  };
   const part: PartRef = { ...window, runId: '20240101T011000000Z-0abc', part: 0 };
   const otherProject: PartRef = { ...part, projectId: '999' };
 
@@ -39,7 +53,13 @@ describe('staging layout contract', () => {
 
   it('should let the export write and read every key it uses, for its own project only', () => {
     // Prepare
-    const written = [layout.partKey(part), layout.manifestKey(window), layout.quarantineKey(window, part.runId), layout.checkpointKey('111'), layout.budgetKey('111')];
+    const written = [
+      layout.partKey(part),
+      layout.manifestKey(window),
+      layout.quarantineKey(window, part.runId),
+      layout.checkpointKey('111'),
+      layout.budgetKey('111'),
+    ];
 
     // Assess
     for (const key of written) {
@@ -58,7 +78,12 @@ describe('staging layout contract', () => {
       expect(allows(template, forwardRole, 's3:GetObject', key), key).toBe(true);
       expect(allows(template, forwardRole, 's3:PutObject', key), key).toBe(false);
     }
-    for (const key of [layout.receiptKey(part), layout.ledgerKey(part), `${layout.deliveryPrefix(window)}run=${part.runId}/batch.json`, layout.rejectedKey(part, 1)]) {
+    for (const key of [
+      layout.receiptKey(part),
+      layout.ledgerKey(part),
+      `${layout.deliveryPrefix(window)}run=${part.runId}/batch.json`,
+      layout.rejectedKey(part, 1),
+    ]) {
       expect(allows(template, forwardRole, 's3:PutObject', key), key).toBe(true);
       expect(allows(template, forwardRole, 's3:GetObject', key), key).toBe(true);
     }
@@ -68,14 +93,23 @@ describe('staging layout contract', () => {
   it('should notify the forwarder for manifests and nothing else the export writes', () => {
     // Prepare
     const notifications = template.findResources('Custom::S3BucketNotifications');
-    const [config] = Object.values(notifications).map((r) => (r as { Properties: Record<string, any> }).Properties.NotificationConfiguration.QueueConfigurations[0]);
-    const rules = Object.fromEntries((config.Filter.Key.FilterRules as { Name: string; Value: string }[]).map((r) => [r.Name, r.Value]));
+    const [config] = Object.values(notifications).map(
+      (r) => (r as { Properties: Record<string, any> }).Properties.NotificationConfiguration.QueueConfigurations[0],
+    );
+    const rules = Object.fromEntries(
+      (config.Filter.Key.FilterRules as { Name: string; Value: string }[]).map((r) => [r.Name, r.Value]),
+    );
     const notified = (key: string) => key.startsWith(rules.prefix!) && key.endsWith(rules.suffix!);
 
     // Assess
     expect(notified(layout.manifestKey(window))).toBe(true);
     expect(layout.parseManifestKey(layout.manifestKey(window))).toEqual(window);
-    for (const key of [layout.partKey(part), layout.quarantineKey(window, part.runId), layout.checkpointKey('111'), layout.receiptKey(part)]) {
+    for (const key of [
+      layout.partKey(part),
+      layout.quarantineKey(window, part.runId),
+      layout.checkpointKey('111'),
+      layout.receiptKey(part),
+    ]) {
       expect(notified(key), key).toBe(false);
     }
   });

@@ -9,7 +9,10 @@ const { aep } = twoProjectConfig();
 const exportEnv = { MIXPANEL_PROJECT_ID: '111', MIXPANEL_SECRET_ID: 'mixpanel/web', STAGING_BUCKET: 'my-staging' };
 const aepIds = { AEP_DATASET_ID: aep.datasetId, AEP_SCHEMA_ID: aep.schemaId, AEP_TENANT_ID: aep.tenantId };
 const forwardEnv = {
-  STAGING_BUCKET: 'my-staging', AEP_SECRET_ID: 'aep/creds', AEP_INLET_URL: aep.inletUrl!, AEP_FLOW_ID: aep.flowId!,
+  STAGING_BUCKET: 'my-staging',
+  AEP_SECRET_ID: 'aep/creds',
+  AEP_INLET_URL: aep.inletUrl!,
+  AEP_FLOW_ID: aep.flowId!,
   ...aepIds,
 };
 
@@ -35,7 +38,12 @@ function envProblems(env: Record<string, string>, role: 'export' | 'forward', na
     if (!(error instanceof ConfigError)) throw error;
     return error.problems
       .filter((p) => p.startsWith(`${name}: `))
-      .flatMap((p) => p.slice(`${name}: `.length).replace(/ \(got .*\)$/, '').split('; '))
+      .flatMap((p) =>
+        p
+          .slice(`${name}: `.length)
+          .replace(/ \(got .*\)$/, '')
+          .split('; '),
+      )
       .map((p) => p.replaceAll(`${name} `, ''));
   }
 }

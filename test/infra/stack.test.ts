@@ -197,7 +197,10 @@ describe('ConnectorStack with two projects', () => {
       LOOKBACK_DAYS: '2',
       MAX_WINDOWS_PER_RUN: '12',
     });
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: exp111 }, MaximumRetryAttempts: 2 });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: exp111 },
+      MaximumRetryAttempts: 2,
+    });
   });
 
   it('should configure the forwarder for AEP', () => {
@@ -231,7 +234,14 @@ describe('ConnectorStack with two projects', () => {
         QueueConfigurations: [
           {
             Events: ['s3:ObjectCreated:*'],
-            Filter: { Key: { FilterRules: Match.arrayEquals([{ Name: 'suffix', Value: 'manifest.json' }, { Name: 'prefix', Value: 'staging/' }]) } },
+            Filter: {
+              Key: {
+                FilterRules: Match.arrayEquals([
+                  { Name: 'suffix', Value: 'manifest.json' },
+                  { Name: 'prefix', Value: 'staging/' },
+                ]),
+              },
+            },
             QueueArn: { 'Fn::GetAtt': [queue, 'Arn'] },
           },
         ],
@@ -261,7 +271,11 @@ describe('ConnectorStack with two projects', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          Match.objectLike({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: Match.arrayWith(['sqs:SendMessage']) }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 's3.amazonaws.com' },
+            Action: Match.arrayWith(['sqs:SendMessage']),
+          }),
         ]),
       },
     });
@@ -269,7 +283,9 @@ describe('ConnectorStack with two projects', () => {
 
   it('should keep the staging bucket private, encrypted, TLS-only, logged, retained, with lifecycle per area', () => {
     // Prepare
-    const buckets = template.findResources('AWS::S3::Bucket', { Properties: { LoggingConfiguration: Match.anyValue() } });
+    const buckets = template.findResources('AWS::S3::Bucket', {
+      Properties: { LoggingConfiguration: Match.anyValue() },
+    });
     const [bucketId] = Object.keys(buckets);
 
     // Assess
@@ -278,16 +294,30 @@ describe('ConnectorStack with two projects', () => {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
       Properties: {
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
         OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
-        LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^StagingAccessLogs') }, LogFilePrefix: 'staging-bucket/' },
+        LoggingConfiguration: {
+          DestinationBucketName: { Ref: Match.stringLikeRegexp('^StagingAccessLogs') },
+          LogFilePrefix: 'staging-bucket/',
+        },
         LifecycleConfiguration: {
           Rules: [
             { Id: 'expire-staging', Prefix: 'staging/', ExpirationInDays: 30, Status: 'Enabled' },
             { Id: 'expire-quarantine', Prefix: 'quarantine/', ExpirationInDays: 90, Status: 'Enabled' },
             { Id: 'expire-rejected', Prefix: 'rejected/', ExpirationInDays: 90, Status: 'Enabled' },
-            { Id: 'abort-incomplete-multipart-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
+            {
+              Id: 'abort-incomplete-multipart-uploads',
+              AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              Status: 'Enabled',
+            },
           ],
         },
       },
@@ -295,14 +325,20 @@ describe('ConnectorStack with two projects', () => {
     expect(props(template, bucketId!).VersioningConfiguration).toBeUndefined();
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: bucketId },
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   });
 
   it('should grant no data action on "*" and no wildcard action anywhere', () => {
     // Prepare
     const policies = template.findResources('AWS::IAM::Policy') as Record<string, { Properties: Record<string, any> }>;
-    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
 
     // Assess
     expect(statements.length).toBeGreaterThan(10);
@@ -311,21 +347,27 @@ describe('ConnectorStack with two projects', () => {
       const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
       for (const action of actions) expect(action, 'wildcard action').not.toContain('*');
       if (resources.includes('*')) {
-        expect(actions.filter((a) => DATA_ACTION.test(a)), `data actions on "*": ${actions.join(', ')}`).toEqual([]);
+        expect(
+          actions.filter((a) => DATA_ACTION.test(a)),
+          `data actions on "*": ${actions.join(', ')}`,
+        ).toEqual([]);
         expect(actions.every((a) => a.startsWith('xray:'))).toBe(true);
       }
     }
     template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 1); // only CDK's notification handler
   });
 
-  it('should scope the export role to its secret and its own project\'s staging, quarantine and state keys', () => {
+  it("should scope the export role to its secret and its own project's staging, quarantine and state keys", () => {
     // Prepare
     const statements = statementsOf(template, roleOf(template, exp111));
-    const grant = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(render));
+    const grant = (action: string) =>
+      statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(render));
     const bucket = expect.stringMatching(/^\$\{StagingBucket[0-9A-F]+\.Arn\}/);
 
     // Assess
-    expect(grant('secretsmanager:GetSecretValue')).toEqual(['arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:mixpanel/web-??????']);
+    expect(grant('secretsmanager:GetSecretValue')).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:mixpanel/web-??????',
+    ]);
     expect(grant('s3:ListBucket')).toEqual([bucket]);
     const own = ['/staging/project=111/*', '/quarantine/project=111/*', '/state/project=111/*'];
     const area = (r: string) => r.replace(/^\$\{StagingBucket[0-9A-F]+\.Arn\}/, '');
@@ -336,22 +378,32 @@ describe('ConnectorStack with two projects', () => {
     expect(grant('logs:PutLogEvents')).toEqual([expect.stringMatching(/^\$\{Project111ExportLogs[0-9A-F]+\.Arn\}$/)]);
 
     // The placeholder secret of project 222 is read by 222 only.
-    const secret222 = statementsOf(template, roleOf(template, exp222)).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
-    expect(secret222.flatMap((s) => resourcesOf(s))).toEqual([{ Ref: expect.stringMatching(/^Project222MixpanelSecretPlaceholder/) }]);
+    const secret222 = statementsOf(template, roleOf(template, exp222)).filter((s) =>
+      actionsOf(s).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(secret222.flatMap((s) => resourcesOf(s))).toEqual([
+      { Ref: expect.stringMatching(/^Project222MixpanelSecretPlaceholder/) },
+    ]);
   });
 
   it('should scope the forward role to reading staging, writing receipts and rejects, its AEP secret and its queue', () => {
     // Prepare
     const statements = statementsOf(template, roleOf(template, fwd));
     const areas = (action: string) =>
-      statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map((r) => render(r).replace(/^\$\{StagingBucket[0-9A-F]+\.Arn\}/, '')));
+      statements
+        .filter((s) => actionsOf(s).includes(action))
+        .flatMap((s) => resourcesOf(s).map((r) => render(r).replace(/^\$\{StagingBucket[0-9A-F]+\.Arn\}/, '')));
 
     // Assess
     expect(areas('s3:GetObject')).toEqual(['/staging/*', '/delivery/*', '/rejected/*']);
     expect(areas('s3:PutObject')).toEqual(['/delivery/*', '/rejected/*']);
     expect(areas('s3:DeleteObject')).toEqual([]);
-    expect(areas('secretsmanager:GetSecretValue')).toEqual(['arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:aep/creds-??????']);
-    expect(areas('sqs:ReceiveMessage')).toEqual([expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/)]);
+    expect(areas('secretsmanager:GetSecretValue')).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:aep/creds-??????',
+    ]);
+    expect(areas('sqs:ReceiveMessage')).toEqual([
+      expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
+    ]);
   });
 
   it('should create placeholder secrets that say what to store, and keep them', () => {
@@ -360,7 +412,9 @@ describe('ConnectorStack with two projects', () => {
     template.hasResource('AWS::SecretsManager::Secret', {
       DeletionPolicy: 'Retain',
       Properties: {
-        Description: Match.stringLikeRegexp('fill me with \\{"username":"<service account username>","secret":"<service account secret>"\\}'),
+        Description: Match.stringLikeRegexp(
+          'fill me with \\{"username":"<service account username>","secret":"<service account secret>"\\}',
+        ),
         GenerateSecretString: { SecretStringTemplate: '{"username":"FILL_ME"}', GenerateStringKey: 'secret' },
       },
     });
@@ -370,7 +424,11 @@ describe('ConnectorStack with two projects', () => {
     // Assess: 2 export + 1 forward errors, forward backlog age, 2 DLQs, 2 missed-window, 2 rejection-rate
     template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     const topic = new Capture();
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: topic } });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: topic },
+    });
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: topic.asString() }] });
 
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -397,7 +455,12 @@ describe('ConnectorStack with two projects', () => {
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateAgeOfOldestMessage',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ForwarderManifestQueue'), 'QueueName'] } }],
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ForwarderManifestQueue'), 'QueueName'] },
+        },
+      ],
       Threshold: 10800,
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -410,11 +473,19 @@ describe('ConnectorStack with two projects', () => {
       Threshold: 0.05,
       ComparisonOperator: 'GreaterThanThreshold',
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: Match.stringLikeRegexp('FILL\\(rejected111, 0\\) / \\(FILL\\(accepted111, 0\\) \\+ FILL\\(rejected111, 0\\)\\)') }),
+        Match.objectLike({
+          Expression: Match.stringLikeRegexp(
+            'FILL\\(rejected111, 0\\) / \\(FILL\\(accepted111, 0\\) \\+ FILL\\(rejected111, 0\\)\\)',
+          ),
+        }),
         Match.objectLike({
           Id: 'rejected111',
           MetricStat: Match.objectLike({
-            Metric: { Namespace: 'MixpanelAepConnector', MetricName: 'RecordsRejected', Dimensions: Match.arrayWith([{ Name: 'service', Value: 'mixpanel-aep-forward' }]) },
+            Metric: {
+              Namespace: 'MixpanelAepConnector',
+              MetricName: 'RecordsRejected',
+              Dimensions: Match.arrayWith([{ Name: 'service', Value: 'mixpanel-aep-forward' }]),
+            },
           }),
         }),
       ]),
@@ -429,7 +500,14 @@ describe('ConnectorStack with two projects', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardBody: body });
     const text = render(body.asObject());
-    for (const metric of ['EventsExported', 'EventsQuarantined', 'WindowsCommitted', 'WindowLagSeconds', 'RecordsAccepted', 'RecordsRejected']) {
+    for (const metric of [
+      'EventsExported',
+      'EventsQuarantined',
+      'WindowsCommitted',
+      'WindowLagSeconds',
+      'RecordsAccepted',
+      'RecordsRejected',
+    ]) {
       expect(text).toContain(metric);
     }
   });
@@ -446,14 +524,23 @@ describe('ConnectorStack with two projects', () => {
         ` --payload '{"from":"2024-01-01T00:00:00Z","to":"2024-01-02T00:00:00Z","mode":"event-time"}' backfill-111.json && cat backfill-111.json`,
     );
     expect(out('BackfillCommand222')).toContain(`--function-name \${${exp222}}`);
-    expect(out('TailExportLogsCommand111')).toMatch(/^aws logs tail \$\{Project111ExportLogs[0-9A-F]+\} --follow --region \$\{AWS::Region\}$/);
+    expect(out('TailExportLogsCommand111')).toMatch(
+      /^aws logs tail \$\{Project111ExportLogs[0-9A-F]+\} --follow --region \$\{AWS::Region\}$/,
+    );
     expect(out('TailForwardLogsCommand')).toMatch(/^aws logs tail \$\{ForwarderForwardLogs[0-9A-F]+\} --follow/);
     expect(out('ForwardDlqRedriveCommand')).toMatch(
       /^aws sqs start-message-move-task --region \$\{AWS::Region\} --source-arn \$\{ForwarderDeadLetterQueue[0-9A-F]+\.Arn\} --destination-arn \$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/,
     );
     expect(out('PutMixpanelSecretCommand222')).toContain('aws secretsmanager put-secret-value');
     expect(outputs.PutMixpanelSecretCommand111).toBeUndefined(); // references an existing secret
-    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['ScheduleDlqInspectCommand', 'DashboardUrl', 'ForwardFunctionName', 'ExportFunctionName111']));
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        'ScheduleDlqInspectCommand',
+        'DashboardUrl',
+        'ForwardFunctionName',
+        'ExportFunctionName111',
+      ]),
+    );
   });
 
   it('should keep the IAM surface stable (normalised snapshot)', () => {
@@ -491,7 +578,11 @@ describe('ConnectorStack variants', () => {
 
     // Assess
     template.resourceCountIs('AWS::Scheduler::Schedule', 1);
-    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'mixpanel-aep-export' } } }, 1);
+    template.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'mixpanel-aep-export' } } },
+      1,
+    );
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
   });
 
@@ -507,10 +598,18 @@ describe('ConnectorStack variants', () => {
     const exp = exportFunctionId(template, '111');
     expect(props(template, exp).Environment.Variables.STAGING_PREFIX).toBe('mixpanel/');
     template.hasResourceProperties('Custom::S3BucketNotifications', {
-      NotificationConfiguration: { QueueConfigurations: [Match.objectLike({ Filter: { Key: { FilterRules: Match.arrayWith([{ Name: 'prefix', Value: 'mixpanel/staging/' }]) } } })] },
+      NotificationConfiguration: {
+        QueueConfigurations: [
+          Match.objectLike({
+            Filter: { Key: { FilterRules: Match.arrayWith([{ Name: 'prefix', Value: 'mixpanel/staging/' }]) } },
+          }),
+        ],
+      },
     });
     template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-staging', Prefix: 'mixpanel/staging/' })]) },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-staging', Prefix: 'mixpanel/staging/' })]),
+      },
     });
     const puts = statementsOf(template, roleOf(template, exp)).filter((s) => actionsOf(s).includes('s3:PutObject'));
     expect(puts.flatMap((s) => resourcesOf(s).map(render))).toEqual([
@@ -522,7 +621,7 @@ describe('ConnectorStack variants', () => {
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
   });
 
-  it('should disable a project\'s schedule and skip its missed-window alarm when it is not enabled', () => {
+  it("should disable a project's schedule and skip its missed-window alarm when it is not enabled", () => {
     // Prepare
     const input = oneProjectConfig();
     input.projects[0]!.enabled = false;
@@ -550,7 +649,9 @@ describe('ConnectorStack variants', () => {
     // Assess
     const fwdS3 = forwardFunctionId(fromS3);
     expect(props(fromS3, fwdS3).Environment.Variables.MAPPING).toBe('s3://shared-config/mappings/mixpanel.json');
-    const mappingReads = statementsOf(fromS3, roleOf(fromS3, fwdS3)).filter((s) => resourcesOf(s).some((r) => render(r).includes('shared-config')));
+    const mappingReads = statementsOf(fromS3, roleOf(fromS3, fwdS3)).filter((s) =>
+      resourcesOf(s).some((r) => render(r).includes('shared-config')),
+    );
     expect(mappingReads.map((s) => [actionsOf(s), resourcesOf(s).map(render)])).toEqual([
       [['s3:GetObject'], ['arn:${AWS::Partition}:s3:::shared-config/mappings/mixpanel.json']],
     ]);
@@ -573,33 +674,51 @@ describe('ConnectorStack variants', () => {
     // Assess
     const exp = exportFunctionId(template, '111');
     const expStatements = statementsOf(template, roleOf(template, exp));
-    expect(props(template, exp).Environment.Variables.MIXPANEL_SECRET_ID).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:mixpanel/web-AbC123');
-    expect(expStatements.filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).flatMap(resourcesOf)).toEqual([
+    expect(props(template, exp).Environment.Variables.MIXPANEL_SECRET_ID).toBe(
       'arn:aws:secretsmanager:eu-west-1:123456789012:secret:mixpanel/web-AbC123',
-    ]);
+    );
+    expect(
+      expStatements.filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).flatMap(resourcesOf),
+    ).toEqual(['arn:aws:secretsmanager:eu-west-1:123456789012:secret:mixpanel/web-AbC123']);
     expect(expStatements.find((s) => actionsOf(s).includes('kms:Decrypt'))).toMatchObject({
       Resource: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
-      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+        },
+      },
     });
     // A partial ARN (no 6-character suffix) is matched with Secrets Manager's suffix.
     const fwd = forwardFunctionId(template);
-    expect(statementsOf(template, roleOf(template, fwd)).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).flatMap(resourcesOf)).toEqual([
-      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aep-??????',
-    ]);
+    expect(
+      statementsOf(template, roleOf(template, fwd))
+        .filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'))
+        .flatMap(resourcesOf),
+    ).toEqual(['arn:aws:secretsmanager:eu-west-1:123456789012:secret:aep-??????']);
   });
 
   it('should send alarms to an existing SNS topic without creating one', () => {
     // Prepare
     const input = oneProjectConfig();
-    input.alarms = { snsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms', maxRejectionRate: 0.2, missedWindows: 2 };
+    input.alarms = {
+      snsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms',
+      maxRejectionRate: 0.2,
+      missedWindows: 2,
+    };
 
     // Act
     const { template } = synthStack(input);
 
     // Assess
     template.resourceCountIs('AWS::SNS::Topic', 0);
-    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:ops-alarms'] });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WindowsCommitted', EvaluationPeriods: 2, Period: 3600 });
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:ops-alarms'],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'WindowsCommitted',
+      EvaluationPeriods: 2,
+      Period: 3600,
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 0.2, Metrics: Match.anyValue() });
   });
 });

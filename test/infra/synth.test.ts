@@ -22,7 +22,9 @@ describe.skipIf(!handlersExist)('cdk synth (CLI, bundling, cdk-nag)', () => {
   const outdir = mkdtempSync(join(tmpdir(), 'connector-synth-'));
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-  it('should synthesise offline with zero unacknowledged cdk-nag findings and bundles within budget', { timeout: 120_000 }, () => {
+  it('should synthesise offline with zero unacknowledged cdk-nag findings and bundles within budget', {
+    timeout: 120_000,
+  }, () => {
     // Act
     const run = spawnSync(process.execPath, [cdkCli, 'synth', '--quiet', '--output', outdir], {
       cwd: PROJECT_ROOT,
@@ -35,19 +37,27 @@ describe.skipIf(!handlersExist)('cdk synth (CLI, bundling, cdk-nag)', () => {
     expect(run.status, output).toBe(0);
     expect(output).not.toMatch(/AwsSolutions-/);
 
-    const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { type: string }> };
+    const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as {
+      artifacts: Record<string, { type: string }>;
+    };
     expect(Object.values(manifest.artifacts).some((a) => a.type === 'aws:cloudformation:stack')).toBe(true);
 
     const bundles = readdirSync(outdir)
       .filter((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs')))
-      .map((d) => ({ asset: d, bytes: statSync(join(outdir, d, 'index.mjs')).size, map: existsSync(join(outdir, d, 'index.mjs.map')) }));
+      .map((d) => ({
+        asset: d,
+        bytes: statSync(join(outdir, d, 'index.mjs')).size,
+        map: existsSync(join(outdir, d, 'index.mjs.map')),
+      }));
     expect(bundles, 'one bundle per handler (export functions share theirs)').toHaveLength(2);
     for (const b of bundles) {
       expect(b.map, `${b.asset} ships its source map`).toBe(true);
       // The exec wrapper the functions start through (AWS_LAMBDA_EXEC_WRAPPER): in the bundle, unchanged, executable.
       const wrapper = join(outdir, b.asset, EXEC_WRAPPER.bundledAs);
       expect(readFileSync(wrapper, 'utf8')).toBe(readFileSync(EXEC_WRAPPER.source, 'utf8'));
-      expect(statSync(wrapper).mode & 0o755, `${b.asset}/${EXEC_WRAPPER.bundledAs} must be executable by Lambda`).toBe(0o755);
+      expect(statSync(wrapper).mode & 0o755, `${b.asset}/${EXEC_WRAPPER.bundledAs} must be executable by Lambda`).toBe(
+        0o755,
+      );
       expect(
         b.bytes,
         `${b.asset}/index.mjs is ${b.bytes} bytes, over the ${BUNDLE_BUDGET_BYTES}-byte budget: set BUNDLE_AWS_SDK to false in lib/constructs/connector-function.ts (the SDK is ~450 KB of it) or slim the code`,

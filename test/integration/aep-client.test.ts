@@ -43,7 +43,14 @@ function tokens(credentials: AepCredentials = CREDS): ImsTokenProvider {
 
 function streaming(extra: Partial<ConstructorParameters<typeof StreamingSink>[0]> = {}): StreamingSink {
   return new StreamingSink({
-    target: { inletUrl: aep.inletUrl(CONNECTION), datasetId: DATASET, schemaId: SCHEMA, orgId: CREDS.orgId, sandbox: 'dev', flowId: 'flow-1' },
+    target: {
+      inletUrl: aep.inletUrl(CONNECTION),
+      datasetId: DATASET,
+      schemaId: SCHEMA,
+      orgId: CREDS.orgId,
+      sandbox: 'dev',
+      flowId: 'flow-1',
+    },
     tokens: tokens(),
     retry: FAST,
     sleep,
@@ -52,12 +59,22 @@ function streaming(extra: Partial<ConstructorParameters<typeof StreamingSink>[0]
 }
 
 function batchSink(provider = tokens()): BatchSink {
-  return new BatchSink({ target: { platformUrl: aep.platformUrl, datasetId: DATASET, sandbox: 'dev' }, tokens: provider, retry: FAST, sleep });
+  return new BatchSink({
+    target: { platformUrl: aep.platformUrl, datasetId: DATASET, sandbox: 'dev' },
+    tokens: provider,
+    retry: FAST,
+    sleep,
+  });
 }
 
 /** A valid ExperienceEvent of roughly `bytes` bytes. */
 function event(id: string, bytes = 300): SinkRecord {
-  const base = { _id: id, timestamp: '2024-03-01T12:00:00.000Z', eventType: 'mixpanel.track', _acme: { mixpanel: { event: 'Signed Up', pad: '' } } };
+  const base = {
+    _id: id,
+    timestamp: '2024-03-01T12:00:00.000Z',
+    eventType: 'mixpanel.track',
+    _acme: { mixpanel: { event: 'Signed Up', pad: '' } },
+  };
   const padding = Math.max(0, bytes - JSON.stringify(base).length);
   base._acme.mixpanel.pad = 'x'.repeat(padding);
   return { id, json: JSON.stringify(base) };
@@ -133,7 +150,10 @@ describe('AEP client against the emulator: streaming', () => {
     // convenience: Platform would accept the message and fail the record asynchronously)
     await aep.close();
     aep = await startAepEmulator({ ...EMULATOR, syncValidationForTests: true });
-    const bad: SinkRecord = { id: 'bad-1', json: JSON.stringify({ _id: 'bad-1', timestamp: '2024-03-01T12:00:00Z', notMine: 1 }) };
+    const bad: SinkRecord = {
+      id: 'bad-1',
+      json: JSON.stringify({ _id: 'bad-1', timestamp: '2024-03-01T12:00:00Z', notMine: 1 }),
+    };
 
     // Act
     const result = await streaming().send([event('ok-1'), bad]);
@@ -223,7 +243,13 @@ describe('AEP client against the emulator: streaming', () => {
   it('should stop with a clear error naming the connection when DCS does not know it', async () => {
     // Prepare
     const sink = new StreamingSink({
-      target: { inletUrl: aep.inletUrl('no-such-connection'), datasetId: DATASET, schemaId: SCHEMA, sandbox: 'dev', flowId: 'flow-1' },
+      target: {
+        inletUrl: aep.inletUrl('no-such-connection'),
+        datasetId: DATASET,
+        schemaId: SCHEMA,
+        sandbox: 'dev',
+        flowId: 'flow-1',
+      },
       tokens: tokens(),
       retry: FAST,
       sleep,
@@ -273,7 +299,10 @@ describe('AEP client against the emulator: streaming', () => {
 describe('AEP client against the emulator: batch ingestion', () => {
   async function* jsonLines(list: string[]): AsyncIterable<string> {
     for (let i = 0; i < list.length; i += 100) {
-      yield list.slice(i, i + 100).map((id) => `${event(id).json}\n`).join('');
+      yield list
+        .slice(i, i + 100)
+        .map((id) => `${event(id).json}\n`)
+        .join('');
     }
   }
 

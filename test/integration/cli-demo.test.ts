@@ -21,7 +21,13 @@ afterEach(async () => {
 });
 
 /** The numbers of the summary's total row: exported, quarantined, accepted, rejected. */
-function totals(stdout: string): { windows: number; exported: number; quarantined: number; accepted: number; rejected: number } {
+function totals(stdout: string): {
+  windows: number;
+  exported: number;
+  quarantined: number;
+  accepted: number;
+  rejected: number;
+} {
   const m = /total \((\d+) windows?\)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)/.exec(stdout);
   if (m === null) throw new Error(`no total row in:\n${stdout}`);
   const n = (s: string) => Number(s.replace(/,/g, ''));

@@ -30,7 +30,10 @@ afterEach(async () => {
 
 /** A local stack and the environment an operator would export to reach it (S3 through AWS_ENDPOINT_URL_S3). */
 async function setup(events = 3000) {
-  const s = await startLocalStack({ dataset: { seed: 11, count: events, start: DATA_START, end: NOW - 30 * 60_000 }, now: () => NOW });
+  const s = await startLocalStack({
+    dataset: { seed: 11, count: events, start: DATA_START, end: NOW - 30 * 60_000 },
+    now: () => NOW,
+  });
   stack = s;
   cwd = await mkdtemp(path.join(tmpdir(), 'cli-sync-'));
   const env: Record<string, string> = {
@@ -59,7 +62,8 @@ async function closedPort(): Promise<number> {
 }
 
 const range = { from: new Date(NOW - 4 * H).toISOString(), to: new Date(NOW - 2 * H).toISOString() };
-const servedLines = (s: LocalStack) => s.mixpanel.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.eventsServed, 0);
+const servedLines = (s: LocalStack) =>
+  s.mixpanel.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.eventsServed, 0);
 
 describe('sync --dry-run', () => {
   it('should export and map without staging or sending anything, and report counts and mapping rejections', async () => {
@@ -67,7 +71,13 @@ describe('sync --dry-run', () => {
     const { s, cli } = await setup();
     const day = new Date(NOW - 3 * H).toISOString().slice(0, 10);
     s.mixpanel.addRawLines(PROJECT, [
-      { line: JSON.stringify({ event: 'Signed Up', properties: { distinct_id: 'u-7', $insert_id: 'i-7', mp_processing_time_ms: NOW - 3 * H } }), date: day },
+      {
+        line: JSON.stringify({
+          event: 'Signed Up',
+          properties: { distinct_id: 'u-7', $insert_id: 'i-7', mp_processing_time_ms: NOW - 3 * H },
+        }),
+        date: day,
+      },
       { line: 'not json', date: day },
     ]);
 
@@ -79,7 +89,14 @@ describe('sync --dry-run', () => {
     const result = JSON.parse(out.stdout) as {
       dryRun: true;
       export: { windows: Array<{ id: string; status: string; events: number; quarantined: number }> };
-      mapping: Array<{ window: string; events: number; mapped: number; rejected: number; duplicates: number; byReason: Record<string, number> }>;
+      mapping: Array<{
+        window: string;
+        events: number;
+        mapped: number;
+        rejected: number;
+        duplicates: number;
+        byReason: Record<string, number>;
+      }>;
     };
     expect(result.export.windows.map((w) => w.status)).toEqual(result.export.windows.map(() => 'dry-run'));
     const events = result.export.windows.reduce((n, w) => n + w.events, 0);
@@ -101,7 +118,13 @@ describe('sync --dry-run', () => {
   it('should print a per-window table and examples of rejected lines for people', async () => {
     const { s, cli } = await setup(1000);
     s.mixpanel.addRawLines(PROJECT, [
-      { line: JSON.stringify({ event: 'Signed Up', properties: { distinct_id: 'u-8', mp_processing_time_ms: NOW - 3 * H } }), date: new Date(NOW - 3 * H).toISOString().slice(0, 10) },
+      {
+        line: JSON.stringify({
+          event: 'Signed Up',
+          properties: { distinct_id: 'u-8', mp_processing_time_ms: NOW - 3 * H },
+        }),
+        date: new Date(NOW - 3 * H).toISOString().slice(0, 10),
+      },
     ]);
     const out = await cli(['sync', '--dry-run', '--from', range.from, '--to', range.to]);
     expect(out.code).toBe(0);
@@ -131,7 +154,9 @@ describe('sync and replay', () => {
     const accepted = run.forward.reduce((n, f) => n + f.accepted, 0);
     expect(accepted).toBeGreaterThan(500);
     expect(s.aep.acceptedIds()).toHaveLength(accepted);
-    expect(run.forward.reduce((n, f) => n + f.accepted + f.rejected, 0)).toBe(committed.reduce((n, w) => n + w.events, 0));
+    expect(run.forward.reduce((n, f) => n + f.accepted + f.rejected, 0)).toBe(
+      committed.reduce((n, w) => n + w.events, 0),
+    );
     // Progress went to stderr (stdout is the JSON); secrets appear nowhere.
     expect(synced.stderr).toMatch(/exported .* events/);
     for (const secret of Object.values(s.secrets)) expect(synced.stdout + synced.stderr).not.toContain(secret);
@@ -139,7 +164,11 @@ describe('sync and replay', () => {
     // Act 2: replay the first window (real clock: each replay is its own run)
     const target = run.forward[0]!;
     const before = s.aep.acceptedIds().length;
-    const replayed = await cli(['replay', '--window', target.window], {}, { cwd: (await mkdtemp(path.join(tmpdir(), 'cli-replay-'))) });
+    const replayed = await cli(
+      ['replay', '--window', target.window],
+      {},
+      { cwd: await mkdtemp(path.join(tmpdir(), 'cli-replay-')) },
+    );
 
     // Assess 2: exactly that window's accepted records were sent again, and the output says so
     expect(replayed.code).toBe(0);
@@ -150,12 +179,17 @@ describe('sync and replay', () => {
     expect(replayed.stdout).toContain(`re-sent: ${target.accepted.toLocaleString('en-US')} accepted`);
   });
 
-  it('should show the handlers\' JSON logs with --verbose, and never a secret', async () => {
+  it("should show the handlers' JSON logs with --verbose, and never a secret", async () => {
     const { s, cli } = await setup(300);
     const out = await cli(['sync', '--verbose', '--from', range.from, '--to', range.to]);
     expect(out.code).toBe(0);
-    const records = out.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: string; message: string });
-    expect(records.map((r) => r.message)).toEqual(expect.arrayContaining(['export invoked', 'window exported', 'window forwarded']));
+    const records = out.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; message: string });
+    expect(records.map((r) => r.message)).toEqual(
+      expect.arrayContaining(['export invoked', 'window exported', 'window forwarded']),
+    );
     for (const secret of Object.values(s.secrets)) expect(out.stdout + out.stderr).not.toContain(secret);
   });
 
@@ -163,7 +197,8 @@ describe('sync and replay', () => {
     const { s, cli } = await setup(500);
     const out = await cli(['sync', '--export-only', '--json', '--from', range.from, '--to', range.to]);
     expect(out.code).toBe(0);
-    const windows = (JSON.parse(out.stdout) as { export: { windows: Array<{ status: string; manifestKey: string }> } }).export.windows;
+    const windows = (JSON.parse(out.stdout) as { export: { windows: Array<{ status: string; manifestKey: string }> } })
+      .export.windows;
     expect(windows.length).toBeGreaterThan(0);
     const keys = await listKeys(s.s3.client, s.bucket, '');
     for (const w of windows) expect(keys).toContain(w.manifestKey);
@@ -200,7 +235,9 @@ describe('error messages', () => {
   it('should name MIXPANEL_API_BASE_URL and its URL when Mixpanel cannot be reached', async () => {
     const { cli } = await setup(10);
     const port = await closedPort();
-    const out = await cli(['sync', '--from', range.from, '--to', range.to], { MIXPANEL_API_BASE_URL: `http://127.0.0.1:${port}` });
+    const out = await cli(['sync', '--from', range.from, '--to', range.to], {
+      MIXPANEL_API_BASE_URL: `http://127.0.0.1:${port}`,
+    });
     expect(out.code).toBe(1);
     expect(out.stderr).toContain(`cannot reach Mixpanel (Raw Event Export API) at http://127.0.0.1:${port}`);
     expect(out.stderr).toContain('ECONNREFUSED');
@@ -210,7 +247,9 @@ describe('error messages', () => {
   it('should name AWS_ENDPOINT_URL_S3 when S3 cannot be reached', async () => {
     const { cli } = await setup(10);
     const port = await closedPort();
-    const out = await cli(['sync', '--from', range.from, '--to', range.to], { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` });
+    const out = await cli(['sync', '--from', range.from, '--to', range.to], {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
+    });
     expect(out.code).toBe(1);
     expect(out.stderr).toContain(`cannot reach S3 at http://127.0.0.1:${port}`);
     expect(out.stderr).toContain('set by AWS_ENDPOINT_URL_S3');
@@ -221,13 +260,16 @@ describe('error messages', () => {
     const { s, cli } = await setup(200);
     const port = await closedPort();
     // Act: the export commits, the forward cannot get a token
-    const out = await cli(['sync', '--json', '--from', range.from, '--to', range.to], { AEP_IMS_URL: `http://127.0.0.1:${port}/ims/token/v3` });
+    const out = await cli(['sync', '--json', '--from', range.from, '--to', range.to], {
+      AEP_IMS_URL: `http://127.0.0.1:${port}/ims/token/v3`,
+    });
     // Assess
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(/window\(s\) were not forwarded completely/);
     expect(out.stderr).toContain(`cannot reach Adobe IMS (token endpoint) at http://127.0.0.1:${port}`);
     expect(out.stderr).toContain('set by AEP_IMS_URL');
-    const windows = (JSON.parse(out.stdout) as { export: { windows: Array<{ id: string; events: number }> } }).export.windows;
+    const windows = (JSON.parse(out.stdout) as { export: { windows: Array<{ id: string; events: number }> } }).export
+      .windows;
     expect(s.aep.acceptedIds()).toHaveLength(0);
     // Act: with IMS back, `forward` finishes each window; a second forward sends nothing again
     for (const w of windows) {
@@ -244,17 +286,27 @@ describe('error messages', () => {
     expect(s.aep.acceptedIds()).toHaveLength(accepted);
   });
 
-  it('should pass on Mixpanel\'s refusal and list the windows committed before it, to forward later', async () => {
+  it("should pass on Mixpanel's refusal and list the windows committed before it, to forward later", async () => {
     // Prepare: a range of two day-aligned windows; the first query goes through, the second is refused (402)
     const { s, cli } = await setup(300);
     s.mixpanel.injectFault({ kind: 'slow', delayMsPerEvents: 0, everyEvents: 1_000_000 });
-    s.mixpanel.injectFault({ kind: 'status', status: 402, body: JSON.stringify({ error: 'Your plan does not allow API calls.' }) });
+    s.mixpanel.injectFault({
+      kind: 'status',
+      status: 402,
+      body: JSON.stringify({ error: 'Your plan does not allow API calls.' }),
+    });
     const dayStart = Math.floor((NOW - 2 * H) / (24 * H)) * 24 * H;
     // Act
-    const out = await cli(['sync', '--from', new Date(dayStart - 2 * H).toISOString(), '--to', new Date(NOW - 2 * H).toISOString()]);
+    const out = await cli([
+      'sync',
+      '--from',
+      new Date(dayStart - 2 * H).toISOString(),
+      '--to',
+      new Date(NOW - 2 * H).toISOString(),
+    ]);
     // Assess
     expect(out.code).toBe(1);
-    expect(out.stderr).toContain('the project\'s plan does not include the Raw Event Export API');
+    expect(out.stderr).toContain("the project's plan does not include the Raw Event Export API");
     expect(out.stderr).toContain('1 window(s) were committed before the failure but not forwarded');
     const first = `${new Date(dayStart - 2 * H).toISOString().replace(/[-:]|\.\d+/g, '')}_${new Date(dayStart).toISOString().replace(/[-:]|\.\d+/g, '')}`;
     expect(out.stderr).toContain(`npm run cli -- forward --window ${first}`);

@@ -12,18 +12,31 @@ const run = promisify(execFile);
 const H = 3_600_000;
 const END = Date.parse('2026-11-20T06:00:00Z');
 
-async function exportInChild(stack: LocalStack, projectPrefix: string): Promise<{ events: number; parts: number; maxRssMb: number; peakHeapMb: number }> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/integration/fixtures/export-child.ts', new Date(END - 6 * H).toISOString(), new Date(END).toISOString()], {
-    env: {
-      ...process.env,
-      ...stack.env,
-      STAGING_PREFIX: projectPrefix,
-      AWS_ENDPOINT_URL_S3: stack.s3.endpoint,
-      AWS_REGION: 'us-east-1',
-      NODE_OPTIONS: '--openssl-legacy-provider',
+async function exportInChild(
+  stack: LocalStack,
+  projectPrefix: string,
+): Promise<{ events: number; parts: number; maxRssMb: number; peakHeapMb: number }> {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/integration/fixtures/export-child.ts',
+      new Date(END - 6 * H).toISOString(),
+      new Date(END).toISOString(),
+    ],
+    {
+      env: {
+        ...process.env,
+        ...stack.env,
+        STAGING_PREFIX: projectPrefix,
+        AWS_ENDPOINT_URL_S3: stack.s3.endpoint,
+        AWS_REGION: 'us-east-1',
+        NODE_OPTIONS: '--openssl-legacy-provider',
+      },
+      maxBuffer: 1024 * 1024,
     },
-    maxBuffer: 1024 * 1024,
-  });
+  );
   return JSON.parse(stdout.trim().split('\n').at(-1)!);
 }
 
@@ -31,7 +44,14 @@ describe('export memory', () => {
   let small: LocalStack;
   let large: LocalStack;
   beforeAll(async () => {
-    const dataset = (count: number) => ({ seed: 11, count, start: END - 6 * H, end: END, duplicateFraction: 0, largeFraction: 0.001 });
+    const dataset = (count: number) => ({
+      seed: 11,
+      count,
+      start: END - 6 * H,
+      end: END,
+      duplicateFraction: 0,
+      largeFraction: 0.001,
+    });
     small = await startLocalStack({ dataset: dataset(20_000), mixpanel: { rateLimit: false } });
     large = await startLocalStack({ dataset: dataset(220_000), mixpanel: { rateLimit: false } });
   });
@@ -44,7 +64,9 @@ describe('export memory', () => {
     // Act
     const a = await exportInChild(small, 'small/');
     const b = await exportInChild(large, 'large/');
-    console.info(`export memory: ${a.events} events → peak RSS ${a.maxRssMb.toFixed(0)} MB, heap ${a.peakHeapMb.toFixed(0)} MB; ${b.events} events → peak RSS ${b.maxRssMb.toFixed(0)} MB, heap ${b.peakHeapMb.toFixed(0)} MB`);
+    console.info(
+      `export memory: ${a.events} events → peak RSS ${a.maxRssMb.toFixed(0)} MB, heap ${a.peakHeapMb.toFixed(0)} MB; ${b.events} events → peak RSS ${b.maxRssMb.toFixed(0)} MB, heap ${b.peakHeapMb.toFixed(0)} MB`,
+    );
     // Assess: all events staged, and the larger window costs at most a few tens of MB more
     expect(a.events).toBeGreaterThanOrEqual(19_000);
     expect(b.events).toBeGreaterThanOrEqual(200_000);

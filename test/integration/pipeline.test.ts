@@ -51,7 +51,14 @@ async function setup(opts: { events?: number; sink?: 'streaming' | 'batch'; env?
   const forwardHandler = createForwardHandler(() => forwardDeps);
   const layout = new StagingLayout('');
   const invariants = (requireForwarded = true) =>
-    checkInvariants({ s3: s.s3.client, bucket: s.bucket, layout, projectId: s.exportConfig.mixpanel!.projectId, acceptedIds: s.aep.acceptedIds(), requireForwarded });
+    checkInvariants({
+      s3: s.s3.client,
+      bucket: s.bucket,
+      layout,
+      projectId: s.exportConfig.mixpanel!.projectId,
+      acceptedIds: s.aep.acceptedIds(),
+      requireForwarded,
+    });
   const clockAdvance = (ms: number) => void (clock += ms);
   return { s, slept, exportHandler, forwardHandler, layout, invariants, clockAdvance };
 }
@@ -60,7 +67,13 @@ async function setup(opts: { events?: number; sink?: 'streaming' | 'batch'; env?
 async function stagedLines(s: LocalStack, manifestKey: string): Promise<string[]> {
   const m = (await getJson<Manifest>(s.s3.client, s.bucket, manifestKey))!;
   const lines: string[] = [];
-  for (const p of m.parts) lines.push(...gunzipSync((await getBytes(s.s3.client, s.bucket, p.key))!).toString('utf8').split('\n').filter(Boolean));
+  for (const p of m.parts)
+    lines.push(
+      ...gunzipSync((await getBytes(s.s3.client, s.bucket, p.key))!)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean),
+    );
   return lines;
 }
 
@@ -69,7 +82,11 @@ describe('export path', () => {
     // Prepare
     const { s, exportHandler } = await setup({ events: 4000 });
     // Act: a backfill of the last five hours of processing time
-    const result = await exportHandler({ from: new Date(NOW - 5 * H - 40 * 60_000).toISOString(), to: new Date(NOW - 70 * 60_000).toISOString(), mode: 'processing-time' });
+    const result = await exportHandler({
+      from: new Date(NOW - 5 * H - 40 * 60_000).toISOString(),
+      to: new Date(NOW - 70 * 60_000).toISOString(),
+      mode: 'processing-time',
+    });
     // Assess: every generated event processed in a window is in that window, once per line Mixpanel returned
     expect(result.windows.length).toBeGreaterThan(0);
     for (const w of result.windows) {
@@ -77,7 +94,11 @@ describe('export path', () => {
       const from = Date.parse(w.from);
       const to = Date.parse(w.to);
       const expected = [...generateDataset({ seed: 7, count: 4000, start: DATA_START, end: NOW - 30 * 60_000 })]
-        .filter((e) => (e.properties.mp_processing_time_ms as number) >= from && (e.properties.mp_processing_time_ms as number) < to)
+        .filter(
+          (e) =>
+            (e.properties.mp_processing_time_ms as number) >= from &&
+            (e.properties.mp_processing_time_ms as number) < to,
+        )
         .map((e) => JSON.stringify(e))
         .sort();
       const staged = (await stagedLines(s, w.manifestKey!)).sort();
@@ -86,7 +107,10 @@ describe('export path', () => {
     }
     // Late events (event time hours before processing) are in the window of their processing time.
     const all = await Promise.all(result.windows.map((w) => stagedLines(s, w.manifestKey!)));
-    const late = all.flat().map((l) => JSON.parse(l)).filter((e) => e.properties.mp_processing_time_ms - e.properties.time * 1000 > H);
+    const late = all
+      .flat()
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.properties.mp_processing_time_ms - e.properties.time * 1000 > H);
     expect(late.length).toBeGreaterThan(0);
   });
 
@@ -112,12 +136,18 @@ describe('export path', () => {
     s.mixpanel.injectFault({ kind: 'terminated-early', afterEvents: 20 });
     s.mixpanel.injectFault({ kind: 'reset', afterEvents: 30 });
     s.mixpanel.injectFault({ kind: 'truncate-gzip', afterEvents: 40 });
-    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(/terminated early|broke|reset|closed/);
+    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(
+      /terminated early|broke|reset|closed/,
+    );
     const manifests = (await listKeys(s.s3.client, s.bucket, 'staging/')).filter((k) => k.endsWith('manifest.json'));
     expect(manifests).toHaveLength(1);
-    expect(await getJson(s.s3.client, s.bucket, layout.checkpointKey('3141592'))).toMatchObject({ 'processing-time': (checkpointBefore as Record<string, unknown>)['processing-time'] as object });
+    expect(await getJson(s.s3.client, s.bucket, layout.checkpointKey('3141592'))).toMatchObject({
+      'processing-time': (checkpointBefore as Record<string, unknown>)['processing-time'] as object,
+    });
     // No part of a failed attempt is left behind under the window.
-    const window2 = (await listKeys(s.s3.client, s.bucket, 'staging/')).filter((k) => k.includes('window=20261120T100000Z_'));
+    const window2 = (await listKeys(s.s3.client, s.bucket, 'staging/')).filter((k) =>
+      k.includes('window=20261120T100000Z_'),
+    );
     expect(window2).toEqual([]);
   });
 
@@ -140,17 +170,31 @@ describe('export path', () => {
 
   it('should fail fast with an actionable message on bad credentials and on a missing plan', async () => {
     const { s, exportHandler } = await setup();
-    s.mixpanel.injectFault({ kind: 'status', status: 402, body: JSON.stringify({ error: 'Your plan does not allow API calls.' }) });
-    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(/plan does not include the Raw Event Export API/);
+    s.mixpanel.injectFault({
+      kind: 'status',
+      status: 402,
+      body: JSON.stringify({ error: 'Your plan does not allow API calls.' }),
+    });
+    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(
+      /plan does not include the Raw Event Export API/,
+    );
     s.mixpanel.injectFault({ kind: 'status', status: 403 });
     s.mixpanel.injectFault({ kind: 'status', status: 403 });
-    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(/service account .* member of project 3141592/);
+    await expect(exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() })).rejects.toThrow(
+      /service account .* member of project 3141592/,
+    );
   });
 
   it('should explain the timezone settings when Mixpanel says to_date is later than today', async () => {
     const { s, exportHandler } = await setup();
-    s.mixpanel.injectFault({ kind: 'status', status: 400, body: JSON.stringify({ request: '/api/2.0/export', error: 'to_date cannot be later than today' }) });
-    const error = await exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() }).catch((e: Error) => e);
+    s.mixpanel.injectFault({
+      kind: 'status',
+      status: 400,
+      body: JSON.stringify({ request: '/api/2.0/export', error: 'to_date cannot be later than today' }),
+    });
+    const error = await exportHandler({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() }).catch(
+      (e: Error) => e,
+    );
     expect((error as Error).message).toMatch(/computed dates in UTC/);
     expect((error as Error).message).toMatch(/MIXPANEL_LEGACY_LOCAL_TIME=true and MIXPANEL_PROJECT_TIMEZONE/);
   });
@@ -170,8 +214,17 @@ describe('export path', () => {
     const m = (await getJson<Manifest>(s.s3.client, s.bucket, w.manifestKey!))!;
     expect(m.quarantined).toBe(4);
     expect(m.lines).toBe(m.events + 4);
-    const kept = gunzipSync((await getBytes(s.s3.client, s.bucket, m.quarantineKey!))!).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    expect(kept.map((k) => k.reason).sort()).toEqual(['missing-event', 'missing-properties', 'not-an-object', 'not-json']);
+    const kept = gunzipSync((await getBytes(s.s3.client, s.bucket, m.quarantineKey!))!)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    expect(kept.map((k) => k.reason).sort()).toEqual([
+      'missing-event',
+      'missing-properties',
+      'not-an-object',
+      'not-json',
+    ]);
     expect(kept.find((k) => k.reason === 'not-json')!.line).toBe('not json at all');
   });
 
@@ -184,7 +237,11 @@ describe('export path', () => {
     expect(manual.windows.filter((w) => w.status === 'committed')).toHaveLength(manual.windows.length);
     const first = manual.windows.length;
     expect(manual.remaining?.reason).toBe('max-windows-per-run');
-    const pending = (await getJson<Record<string, { pending: unknown[] }>>(s.s3.client, s.bucket, layout.checkpointKey('3141592')))!['processing-time']!.pending;
+    const pending = (await getJson<Record<string, { pending: unknown[] }>>(
+      s.s3.client,
+      s.bucket,
+      layout.checkpointKey('3141592'),
+    ))!['processing-time']!.pending;
     expect(pending.length).toBe(manual.remaining!.windows);
     // Act: scheduled runs pick the pending windows up until nothing remains
     let runs = 0;
@@ -195,7 +252,11 @@ describe('export path', () => {
     }
     // Assess: the whole range is committed, each hour exactly once
     expect(last.remaining).toBeUndefined();
-    const cp = (await getJson<Record<string, { committed: [string, string][]; pending: unknown[] }>>(s.s3.client, s.bucket, layout.checkpointKey('3141592')))!['processing-time']!;
+    const cp = (await getJson<Record<string, { committed: [string, string][]; pending: unknown[] }>>(
+      s.s3.client,
+      s.bucket,
+      layout.checkpointKey('3141592'),
+    ))!['processing-time']!;
     expect(cp.pending).toEqual([]);
     expect(cp.committed).toEqual([['2026-11-17T00:00:00.000Z', new Date(NOW - 70 * 60_000).toISOString()]]);
     expect(first).toBe(2);
@@ -203,7 +264,9 @@ describe('export path', () => {
   });
 
   it('should stop cleanly when the hourly query budget is used up and continue in the next hour', async () => {
-    const { exportHandler, clockAdvance } = await setup({ env: { EXPORT_QUERIES_PER_HOUR: '2', MAX_WINDOWS_PER_RUN: '10' } });
+    const { exportHandler, clockAdvance } = await setup({
+      env: { EXPORT_QUERIES_PER_HOUR: '2', MAX_WINDOWS_PER_RUN: '10' },
+    });
     // Prepare: four day-aligned windows, a budget of two queries per hour
     const range = { from: '2026-11-17T00:00:00Z', to: new Date(NOW - 70 * 60_000).toISOString() };
     // Act
@@ -219,31 +282,41 @@ describe('export path', () => {
 
   it('should refuse a bad manual payload before writing anything', async () => {
     const { s, exportHandler } = await setup();
-    await expect(exportHandler({ from: '2026-11-20T00:00:00Z', to: '2026-11-19T00:00:00Z' })).rejects.toThrow(/"from" must be before "to"/);
+    await expect(exportHandler({ from: '2026-11-20T00:00:00Z', to: '2026-11-19T00:00:00Z' })).rejects.toThrow(
+      /"from" must be before "to"/,
+    );
     expect(await listKeys(s.s3.client, s.bucket, '')).toEqual([]);
   });
 });
 
 describe('forward path (export → forward)', () => {
-  it.each(['streaming', 'batch'] as const)('should deliver every staged event once through the %s sink', async (sink) => {
-    // Prepare
-    const { s, exportHandler, forwardHandler, invariants } = await setup({ sink, events: 3000 });
-    // Act
-    const run = await runPipeline({ from: new Date(NOW - 5 * H).toISOString(), to: new Date(NOW - 70 * 60_000).toISOString() }, exportHandler, forwardHandler, s.bucket);
-    // Assess
-    expect(run.forwardFailures).toEqual([]);
-    const report = await invariants();
-    expect(report.problems).toEqual([]);
-    const exported = report.windows.reduce((n, w) => n + w.exported, 0);
-    const accepted = report.windows.reduce((n, w) => n + w.accepted, 0);
-    const rejected = report.windows.reduce((n, w) => n + w.rejected, 0);
-    expect(exported).toBeGreaterThan(1000);
-    expect(accepted + rejected).toBe(exported);
-    expect(rejected).toBeGreaterThan(0); // the generator's exact duplicates and retries come back as `duplicate`
-    expect(new Set(s.aep.acceptedIds()).size).toBe(accepted);
-    // Streaming requests stay within DCS's 1 MB; batch files within the 256 MB upload limit.
-    expect(s.aep.stats.maxRequestBytes).toBeLessThanOrEqual(sink === 'streaming' ? 1_000_000 : 256_000_000);
-  });
+  it.each(['streaming', 'batch'] as const)(
+    'should deliver every staged event once through the %s sink',
+    async (sink) => {
+      // Prepare
+      const { s, exportHandler, forwardHandler, invariants } = await setup({ sink, events: 3000 });
+      // Act
+      const run = await runPipeline(
+        { from: new Date(NOW - 5 * H).toISOString(), to: new Date(NOW - 70 * 60_000).toISOString() },
+        exportHandler,
+        forwardHandler,
+        s.bucket,
+      );
+      // Assess
+      expect(run.forwardFailures).toEqual([]);
+      const report = await invariants();
+      expect(report.problems).toEqual([]);
+      const exported = report.windows.reduce((n, w) => n + w.exported, 0);
+      const accepted = report.windows.reduce((n, w) => n + w.accepted, 0);
+      const rejected = report.windows.reduce((n, w) => n + w.rejected, 0);
+      expect(exported).toBeGreaterThan(1000);
+      expect(accepted + rejected).toBe(exported);
+      expect(rejected).toBeGreaterThan(0); // the generator's exact duplicates and retries come back as `duplicate`
+      expect(new Set(s.aep.acceptedIds()).size).toBe(accepted);
+      // Streaming requests stay within DCS's 1 MB; batch files within the 256 MB upload limit.
+      expect(s.aep.stats.maxRequestBytes).toBeLessThanOrEqual(sink === 'streaming' ? 1_000_000 : 256_000_000);
+    },
+  );
 
   it('should deliver nothing twice on SQS redelivery and on re-invoking the export for a committed window', async () => {
     const { s, exportHandler, forwardHandler, invariants } = await setup();
@@ -277,17 +350,34 @@ describe('forward path (export → forward)', () => {
 
   it('should resume after a timeout mid-window without sending an id twice', async () => {
     const { s, exportHandler, invariants } = await setup({ events: 3000 });
-    const exported = await exportHandler({ from: new Date(NOW - 5 * H).toISOString(), to: new Date(NOW - 70 * 60_000).toISOString() });
+    const exported = await exportHandler({
+      from: new Date(NOW - 5 * H).toISOString(),
+      to: new Date(NOW - 70 * 60_000).toISOString(),
+    });
     const key = exported.windows[0]!.manifestKey!;
     // Prepare: a forwarder whose deadline passes after the first few chunks
     let calls = 0;
     let clock = Date.now();
-    const base = await createForwardDeps(s.forwardConfig, { s3: s.s3.client, log: quiet, now: () => clock, sleep: async () => undefined });
+    const base = await createForwardDeps(s.forwardConfig, {
+      s3: s.s3.client,
+      log: quiet,
+      now: () => clock,
+      sleep: async () => undefined,
+    });
     const slow = createForwardHandler(async () => ({
       ...base,
       chunkRecords: 200,
       partConcurrency: 1,
-      sink: base.sink.kind === 'streaming' ? { kind: 'streaming', send: (r, o) => ((clock += ++calls > 2 ? 3_600_000 : 0), base.sink.kind === 'streaming' ? base.sink.send(r, o) : Promise.reject(new Error('x'))) } : base.sink,
+      sink:
+        base.sink.kind === 'streaming'
+          ? {
+              kind: 'streaming',
+              send: (r, o) => (
+                (clock += ++calls > 2 ? 3_600_000 : 0),
+                base.sink.kind === 'streaming' ? base.sink.send(r, o) : Promise.reject(new Error('x'))
+              ),
+            }
+          : base.sink,
     }));
     // Act: first delivery runs out of time; SQS redelivers; the second completes
     const first = await slow(sqsEventFor(s.bucket, key), { getRemainingTimeInMillis: () => 3_600_000 });
@@ -311,33 +401,68 @@ describe('forward path (export → forward)', () => {
     const at = Date.parse('2026-11-20T09:00:00Z');
     const event = (processedAt: number) => ({
       event: 'Order Completed',
-      properties: { time: Math.floor((at - 120_000) / 1000), distinct_id: 'u-42', $insert_id: 'retry-across-windows', mp_processing_time_ms: processedAt },
+      properties: {
+        time: Math.floor((at - 120_000) / 1000),
+        distinct_id: 'u-42',
+        $insert_id: 'retry-across-windows',
+        mp_processing_time_ms: processedAt,
+      },
     });
     s.mixpanel.addEvents('3141592', [event(at - 5 * 60_000), event(at + 5 * 60_000)]);
     // Act: two scheduled runs, hour by hour, each forwarded as it commits
-    await runPipeline({ source: 'schedule', scheduledTime: '2026-11-20T09:31:00Z' }, exportHandler, forwardHandler, s.bucket);
-    await runPipeline({ source: 'schedule', scheduledTime: '2026-11-20T10:31:00Z' }, exportHandler, forwardHandler, s.bucket);
+    await runPipeline(
+      { source: 'schedule', scheduledTime: '2026-11-20T09:31:00Z' },
+      exportHandler,
+      forwardHandler,
+      s.bucket,
+    );
+    await runPipeline(
+      { source: 'schedule', scheduledTime: '2026-11-20T10:31:00Z' },
+      exportHandler,
+      forwardHandler,
+      s.bucket,
+    );
     // Assess: the second copy is a `duplicate` rejection, Platform holds the id once
     const report = await invariants();
-    expect(report.windows.map((w) => w.window).sort()).toEqual(['20261120T080000Z_20261120T090000Z', '20261120T090000Z_20261120T100000Z']);
+    expect(report.windows.map((w) => w.window).sort()).toEqual([
+      '20261120T080000Z_20261120T090000Z',
+      '20261120T090000Z_20261120T100000Z',
+    ]);
     expect(report.problems).toEqual([]);
     expect(report.duplicatesAtPlatform).toBe(0);
-    const rejected = await listKeys(s.s3.client, s.bucket, 'rejected/project=3141592/mode=processing-time/window=20261120T090000Z_20261120T100000Z/');
-    const lines = (await Promise.all(rejected.map(async (k) => gunzipSync((await getBytes(s.s3.client, s.bucket, k))!).toString('utf8')))).join('');
+    const rejected = await listKeys(
+      s.s3.client,
+      s.bucket,
+      'rejected/project=3141592/mode=processing-time/window=20261120T090000Z_20261120T100000Z/',
+    );
+    const lines = (
+      await Promise.all(
+        rejected.map(async (k) => gunzipSync((await getBytes(s.s3.client, s.bucket, k))!).toString('utf8')),
+      )
+    ).join('');
     expect(lines).toContain('retry-across-windows');
     expect(lines).toContain('"reason":"duplicate"');
   });
 
-  it('should retry partial 207 failures and keep permanent rejections with Adobe\'s reason', async () => {
+  it("should retry partial 207 failures and keep permanent rejections with Adobe's reason", async () => {
     const { s, exportHandler, forwardHandler, invariants } = await setup();
     s.aep.injectFault({ kind: 'partial', everyNth: 5, statusCode: 503 });
     s.aep.injectFault({ kind: 'partial', everyNth: 7, statusCode: 400, message: 'emulated schema violation' });
-    await runPipeline({ source: 'schedule', scheduledTime: new Date(NOW).toISOString() }, exportHandler, forwardHandler, s.bucket);
+    await runPipeline(
+      { source: 'schedule', scheduledTime: new Date(NOW).toISOString() },
+      exportHandler,
+      forwardHandler,
+      s.bucket,
+    );
     const report = await invariants();
     expect(report.problems).toEqual([]);
     expect(report.windows[0]!.retried).toBeGreaterThan(0);
     const rejected = (await listKeys(s.s3.client, s.bucket, 'rejected/'))[0]!;
-    const lines = gunzipSync((await getBytes(s.s3.client, s.bucket, rejected))!).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = gunzipSync((await getBytes(s.s3.client, s.bucket, rejected))!)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines.some((l) => l.reason === 'aep-rejected' && /emulated schema violation/.test(l.detail))).toBe(true);
   });
 
@@ -347,7 +472,20 @@ describe('forward path (export → forward)', () => {
       Records: [
         { messageId: 'a', body: JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'x' }) },
         { messageId: 'b', body: 'garbage' },
-        { messageId: 'c', body: JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'other' }, object: { key: 'staging/project=1/mode=event-time/window=x/manifest.json' } } }] }) },
+        {
+          messageId: 'c',
+          body: JSON.stringify({
+            Records: [
+              {
+                eventName: 'ObjectCreated:Put',
+                s3: {
+                  bucket: { name: 'other' },
+                  object: { key: 'staging/project=1/mode=event-time/window=x/manifest.json' },
+                },
+              },
+            ],
+          }),
+        },
       ],
     } as never);
     expect(reply.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['b', 'c']);

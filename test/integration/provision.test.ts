@@ -99,8 +99,15 @@ describe('provision', () => {
     expect(v.AEP_INLET_URL).toMatch(new RegExp(`^${aep.url}/collection/[0-9a-f]+$`));
     expect(v.AEP_FLOW_ID).toMatch(/^[0-9a-f-]{36}$/);
     expect(aep.setupCounts()).toEqual({
-      fieldGroups: 1, schemas: 1, descriptors: 1, namespaces: 3, datasets: 1,
-      connections: 1, sourceConnections: 1, targetConnections: 1, flows: 1,
+      fieldGroups: 1,
+      schemas: 1,
+      descriptors: 1,
+      namespaces: 3,
+      datasets: 1,
+      connections: 1,
+      sourceConnections: 1,
+      targetConnections: 1,
+      flows: 1,
     });
     const result = await streamMapped(v);
     expect(result.accepted).toHaveLength(2);
@@ -292,7 +299,9 @@ async function createDataflowByHand(schemaId: string, datasetId: string): Promis
     params: { dataSetId: datasetId },
   });
   return post('flows', {
-    name: 'My own dataflow', flowSpec: { id: 'd8a6f005-7eaf-4153-983e-e8574508b877', version: '1.0' },
-    sourceConnectionIds: [source], targetConnectionIds: [target],
+    name: 'My own dataflow',
+    flowSpec: { id: 'd8a6f005-7eaf-4153-983e-e8574508b877', version: '1.0' },
+    sourceConnectionIds: [source],
+    targetConnectionIds: [target],
   });
 }

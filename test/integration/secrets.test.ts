@@ -23,18 +23,34 @@ afterEach(async () => {
   fake = undefined;
 });
 
-const client = (url: string) => new SecretsManagerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+const client = (url: string) =>
+  new SecretsManagerClient({
+    endpoint: url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  });
 
 describe('secrets from Secrets Manager', () => {
   it('should export with a service account read by secret id, and pick up a rotated secret after an auth failure', async () => {
     // Prepare: the secret store holds a stale secret at first
-    stack = await startLocalStack({ dataset: { seed: 3, count: 500, start: NOW - 3 * 3_600_000, end: NOW - 3_600_000 }, now: () => NOW });
+    stack = await startLocalStack({
+      dataset: { seed: 3, count: 500, start: NOW - 3 * 3_600_000, end: NOW - 3_600_000 },
+      now: () => NOW,
+    });
     const good = JSON.stringify({ username: stack.env.MIXPANEL_USERNAME, secret: stack.secrets.mixpanelSecret });
-    fake = await startSecretsManagerFake({ 'mixpanel/sa': JSON.stringify({ username: stack.env.MIXPANEL_USERNAME, secret: 'stale-secret-value' }) });
+    fake = await startSecretsManagerFake({
+      'mixpanel/sa': JSON.stringify({ username: stack.env.MIXPANEL_USERNAME, secret: 'stale-secret-value' }),
+    });
     const { MIXPANEL_USERNAME: _u, MIXPANEL_SECRET: _s, ...env } = stack.env;
     const config = readConfig({ ...env, MIXPANEL_SECRET_ID: 'mixpanel/sa' }, 'export');
     let clock = NOW;
-    const deps = createExportDeps(config, { s3: stack.s3.client, secretsManager: client(fake.url), now: () => clock, sleep: async (ms) => void (clock += ms), log: quiet });
+    const deps = createExportDeps(config, {
+      s3: stack.s3.client,
+      secretsManager: client(fake.url),
+      now: () => clock,
+      sleep: async (ms) => void (clock += ms),
+      log: quiet,
+    });
     const handler = createExportHandler(() => deps);
     const event = { source: 'schedule', scheduledTime: new Date(NOW).toISOString() };
     // Act 1: stale secret → refused, with advice, and without the secret in the message
@@ -50,20 +66,34 @@ describe('secrets from Secrets Manager', () => {
     expect(result.windows[0]!.status).toBe('committed');
     expect(fake.calls).toBe(callsAfterFailure + 1);
     // Act 3: cached now — another run does not read the secret again
-    await handler({ from: new Date(NOW - 3 * 3_600_000).toISOString(), to: new Date(NOW - 2 * 3_600_000).toISOString() });
+    await handler({
+      from: new Date(NOW - 3 * 3_600_000).toISOString(),
+      to: new Date(NOW - 2 * 3_600_000).toISOString(),
+    });
     expect(fake.calls).toBe(callsAfterFailure + 1);
   });
 
   it('should say what to check when the secret is missing, denied, not JSON or of the wrong shape', async () => {
-    fake = await startSecretsManagerFake({ 'not-json': 'username=x', 'wrong-shape': JSON.stringify({ clientId: 'a', clientSecret: 'hidden-value-123', orgId: 'nope' }) });
+    fake = await startSecretsManagerFake({
+      'not-json': 'username=x',
+      'wrong-shape': JSON.stringify({ clientId: 'a', clientSecret: 'hidden-value-123', orgId: 'nope' }),
+    });
     fake.deny('denied');
     const sm = client(fake.url);
-    await expect(secretFromManager(sm, 'missing', MixpanelSecretSchema, 'Mixpanel service account').get()).rejects.toThrow(
+    await expect(
+      secretFromManager(sm, 'missing', MixpanelSecretSchema, 'Mixpanel service account').get(),
+    ).rejects.toThrow(
       /Could not read the Mixpanel service account secret "missing" \(ResourceNotFoundException\)\. Check that it exists/,
     );
-    await expect(secretFromManager(sm, 'denied', MixpanelSecretSchema, 'Mixpanel service account').get()).rejects.toThrow(/AccessDeniedException.*secretsmanager:GetSecretValue/);
-    await expect(secretFromManager(sm, 'not-json', MixpanelSecretSchema, 'Mixpanel service account').get()).rejects.toThrow(/not valid JSON: store it as \{"username"/);
-    const shape = await secretFromManager(sm, 'wrong-shape', AepSecretSchema, 'AEP').get().catch((e: unknown) => e);
+    await expect(
+      secretFromManager(sm, 'denied', MixpanelSecretSchema, 'Mixpanel service account').get(),
+    ).rejects.toThrow(/AccessDeniedException.*secretsmanager:GetSecretValue/);
+    await expect(
+      secretFromManager(sm, 'not-json', MixpanelSecretSchema, 'Mixpanel service account').get(),
+    ).rejects.toThrow(/not valid JSON: store it as \{"username"/);
+    const shape = await secretFromManager(sm, 'wrong-shape', AepSecretSchema, 'AEP')
+      .get()
+      .catch((e: unknown) => e);
     expect(shape).toBeInstanceOf(SecretError);
     expect((shape as Error).message).toMatch(/orgId: must end with @AdobeOrg/);
     expect((shape as Error).message).not.toContain('hidden-value-123');

@@ -24,9 +24,9 @@ describe('GzipObjectWriter on s3rver', () => {
   it('should upload a multi-part gzip stream whose size and sha256 match the stored object', async () => {
     // Prepare: ~20 MB of lines → several 8 MiB multipart parts
     const writer = new GzipObjectWriter(s3.client, 'staging-test', 'parts/a.jsonl.gz');
-    const line = JSON.stringify({ event: 'x', properties: { pad: 'y'.repeat(900), n: Math.random() } }) + '\n';
+    const line = `${JSON.stringify({ event: 'x', properties: { pad: 'y'.repeat(900), n: Math.random() } })}\n`;
     // Act
-    for (let i = 0; i < 200; i++) await writer.write(line.repeat(100) + `${i}\n`);
+    for (let i = 0; i < 200; i++) await writer.write(`${line.repeat(100)}${i}\n`);
     const written = await writer.close();
     // Assess
     const stored = (await getBytes(s3.client, 'staging-test', 'parts/a.jsonl.gz'))!;
@@ -64,7 +64,14 @@ describe('QueryBudget', () => {
     let now = 1_700_000_000_000;
     const slept: number[] = [];
     const make = () =>
-      new QueryBudget({ s3: s3.client, bucket: 'staging-test', key: 'state/budget.json', perHour: 3, now: () => now, sleep: async (ms) => void slept.push(ms) });
+      new QueryBudget({
+        s3: s3.client,
+        bucket: 'staging-test',
+        key: 'state/budget.json',
+        perHour: 3,
+        now: () => now,
+        sleep: async (ms) => void slept.push(ms),
+      });
     const budget = make();
     await budget.acquire();
     await budget.acquire();
@@ -88,7 +95,13 @@ describe('neighbourLedgerKeys', () => {
     const day0 = Date.parse('2026-11-10T00:00:00Z');
     for (let h = 0; h < 96; h += 6) {
       const id = windowId(day0 + h * H, day0 + (h + 1) * H);
-      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix({ projectId: '9', mode: 'processing-time', windowId: id })}run=r/part-00000.ids`, Body: new Uint8Array(12) }));
+      await s3.client.send(
+        new PutObjectCommand({
+          Bucket: 'staging-test',
+          Key: `${layout.deliveryPrefix({ projectId: '9', mode: 'processing-time', windowId: id })}run=r/part-00000.ids`,
+          Body: new Uint8Array(12),
+        }),
+      );
     }
     // Act: the window 2026-11-11T12:00–13:00 (its horizon is a day either side)
     const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 36 * H, day0 + 37 * H) };
@@ -110,13 +123,32 @@ describe('neighbourLedgerKeys', () => {
     for (const h of [4, 7, 11, 14]) {
       const ledger = new PartLedger(3);
       for (const [line, id] of idsOf(h).entries()) ledger.add(id, line);
-      const ref = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + h * H, day0 + (h + 1) * H) };
-      await s3.client.send(new PutObjectCommand({ Bucket: 'staging-test', Key: `${layout.deliveryPrefix(ref)}run=r/part-00000.ids`, Body: ledger.bytesView() }));
+      const ref = {
+        projectId: '9',
+        mode: 'processing-time' as const,
+        windowId: windowId(day0 + h * H, day0 + (h + 1) * H),
+      };
+      await s3.client.send(
+        new PutObjectCommand({
+          Bucket: 'staging-test',
+          Key: `${layout.deliveryPrefix(ref)}run=r/part-00000.ids`,
+          Body: ledger.bytesView(),
+        }),
+      );
     }
     const self = { projectId: '9', mode: 'processing-time' as const, windowId: windowId(day0 + 9 * H, day0 + 10 * H) };
     // Act: room for two ledgers (6 ids) of the four
     const seen = new IdSet();
-    const load = await loadNeighbourLedgers(s3.client, 'staging-test', layout, self, day0 + 9 * H, day0 + 10 * H, seen, 7);
+    const load = await loadNeighbourLedgers(
+      s3.client,
+      'staging-test',
+      layout,
+      self,
+      day0 + 9 * H,
+      day0 + 10 * H,
+      seen,
+      7,
+    );
     // Assess: 07:00 and 11:00 are loaded; 04:00 and 14:00 (4 h away) are not, so 4 h is the horizon covered
     expect(load).toEqual({ ids: 6, ledgers: 2, skipped: 2, coveredMs: 4 * H });
     expect([...idsOf(11), ...idsOf(7)].every((id) => seen.has(id))).toBe(true);

@@ -26,9 +26,12 @@ afterEach(async () => {
   rig = undefined;
 });
 
-const manifests = async (r: Rig): Promise<string[]> => (await listKeys(r.direct, r.bucket, 'staging/')).filter((k) => k.endsWith('manifest.json'));
+const manifests = async (r: Rig): Promise<string[]> =>
+  (await listKeys(r.direct, r.bucket, 'staging/')).filter((k) => k.endsWith('manifest.json'));
 const checkpointTo = async (r: Rig): Promise<string | undefined> =>
-  (await getJson<Record<string, { to?: string }>>(r.direct, r.bucket, r.layout.checkpointKey(PROJECT_ID)))?.['processing-time']?.to;
+  (await getJson<Record<string, { to?: string }>>(r.direct, r.bucket, r.layout.checkpointKey(PROJECT_ID)))?.[
+    'processing-time'
+  ]?.to;
 
 /** The next scheduled run (an hour later) and the forwarder: what production does after a failed run. */
 async function recover(r: Rig): Promise<void> {
@@ -47,13 +50,22 @@ describe('Mixpanel faults', () => {
     { name: '503 with Retry-After', status: 503, retryAfterSeconds: 5 },
   ])('should retry a $name, commit the window once and forward it', async ({ status, retryAfterSeconds }) => {
     rig = await startRig();
-    rig.stack.mixpanel.injectFault({ kind: 'status', status, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
-    rig.stack.mixpanel.injectFault({ kind: 'status', status, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+    rig.stack.mixpanel.injectFault({
+      kind: 'status',
+      status,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    });
+    rig.stack.mixpanel.injectFault({
+      kind: 'status',
+      status,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    });
     const result = await rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS));
     expect(result.windows.map((w) => w.status)).toEqual(['committed']);
     expect(rig.stack.mixpanel.requests.filter((r) => r.status === status)).toHaveLength(2);
     // Retry-After is honoured (never retried sooner); without it, a jittered backoff.
-    if (retryAfterSeconds !== undefined) expect(rig.slept.filter((ms) => ms >= retryAfterSeconds * 1000)).toHaveLength(2);
+    if (retryAfterSeconds !== undefined)
+      expect(rig.slept.filter((ms) => ms >= retryAfterSeconds * 1000)).toHaveLength(2);
     expect(rig.logs.filter((l) => l.message === 'retrying Mixpanel export')).toHaveLength(2);
     await rig.drainQueue();
     await assertInvariants(rig, { minWindows: 1 });
@@ -94,7 +106,8 @@ describe('Mixpanel faults', () => {
 
   it('should fail after three cut-short attempts, commit nothing and keep the checkpoint', async () => {
     rig = await startRig();
-    for (const kind of ['reset', 'truncate-gzip', 'terminated-early'] as const) rig.stack.mixpanel.injectFault({ kind, afterEvents: 10 });
+    for (const kind of ['reset', 'truncate-gzip', 'terminated-early'] as const)
+      rig.stack.mixpanel.injectFault({ kind, afterEvents: 10 });
     const error = await failure(rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)));
     expectActionable(rig, error.message, /terminated early|broke|reset|closed/);
     expect(await manifests(rig)).toEqual([]);
@@ -125,18 +138,21 @@ describe('Mixpanel faults', () => {
     { status: 401, faults: 2, expected: /rejected the credentials.*service account.*member of project 3141592/ },
     { status: 403, faults: 2, expected: /rejected the credentials.*service account.*member of project 3141592/ },
     { status: 402, faults: 1, expected: /plan does not include the Raw Event Export API/ },
-  ])('should fail fast on $status with an actionable message and write nothing', async ({ status, faults, expected }) => {
-    rig = await startRig();
-    for (let i = 0; i < faults; i++) rig.stack.mixpanel.injectFault({ kind: 'status', status });
-    const error = await failure(rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)));
-    expectActionable(rig, error.message, expected);
-    // 401/403: the secret is read again once (it may have been rotated), then the failure is final; 402 at once.
-    expect(rig.stack.mixpanel.requests).toHaveLength(faults);
-    expect(await manifests(rig)).toEqual([]);
-    expect(await checkpointTo(rig)).toBeUndefined();
-    await recover(rig);
-    await assertInvariants(rig, { minWindows: 2 });
-  });
+  ])(
+    'should fail fast on $status with an actionable message and write nothing',
+    async ({ status, faults, expected }) => {
+      rig = await startRig();
+      for (let i = 0; i < faults; i++) rig.stack.mixpanel.injectFault({ kind: 'status', status });
+      const error = await failure(rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)));
+      expectActionable(rig, error.message, expected);
+      // 401/403: the secret is read again once (it may have been rotated), then the failure is final; 402 at once.
+      expect(rig.stack.mixpanel.requests).toHaveLength(faults);
+      expect(await manifests(rig)).toEqual([]);
+      expect(await checkpointTo(rig)).toBeUndefined();
+      await recover(rig);
+      await assertInvariants(rig, { minWindows: 2 });
+    },
+  );
 });
 
 describe('S3 faults on the export', () => {
@@ -160,7 +176,16 @@ describe('S3 faults on the export', () => {
     // ~12 MB of incompressible lines: the gzipped part is over the 8 MiB multipart threshold.
     const day = new Date(NOW).toISOString().slice(0, 10);
     const filler = Array.from({ length: 110 }, (_, i) => ({
-      line: JSON.stringify({ event: 'Blob', properties: { time: Math.floor((NOW - 40 * MIN) / 1000), distinct_id: `u${i}`, $insert_id: `blob-${i}`, mp_processing_time_ms: NOW - 40 * MIN, blob: randomText(110_000) } }),
+      line: JSON.stringify({
+        event: 'Blob',
+        properties: {
+          time: Math.floor((NOW - 40 * MIN) / 1000),
+          distinct_id: `u${i}`,
+          $insert_id: `blob-${i}`,
+          mp_processing_time_ms: NOW - 40 * MIN,
+          blob: randomText(110_000),
+        },
+      }),
       date: day,
     }));
     rig.stack.mixpanel.addRawLines(PROJECT_ID, filler);
@@ -168,7 +193,9 @@ describe('S3 faults on the export', () => {
     rig.proxy.inject({ op: 'multipart-complete', action: { kind: 'status', status: 500 } });
     const result = await rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS));
     expect(result.windows[0]!.status).toBe('committed');
-    expect(rig.proxy.requests.filter((r) => r.op === 'multipart-upload' && r.status === 200).length).toBeGreaterThanOrEqual(2);
+    expect(
+      rig.proxy.requests.filter((r) => r.op === 'multipart-upload' && r.status === 200).length,
+    ).toBeGreaterThanOrEqual(2);
     expect(rig.proxy.requests.filter((r) => r.fault === 'status')).toHaveLength(3);
     await rig.drainQueue();
     await assertInvariants(rig, { minWindows: 1 });
@@ -176,7 +203,12 @@ describe('S3 faults on the export', () => {
 
   it('should commit nothing when a part upload keeps failing, clean up the attempt, and recover in the next run', async () => {
     rig = await startRig();
-    rig.proxy.inject({ op: ['put', 'multipart-upload'], key: /part-\d+\.jsonl\.gz$/, action: { kind: 'status', status: 503 }, times: 10 });
+    rig.proxy.inject({
+      op: ['put', 'multipart-upload'],
+      key: /part-\d+\.jsonl\.gz$/,
+      action: { kind: 'status', status: 503 },
+      times: 10,
+    });
     const error = await failure(rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)));
     expectActionable(rig, error.message, /S3|staging|SlowDown|reduce your request rate/i);
     expect(await manifests(rig)).toEqual([]);
@@ -230,7 +262,10 @@ describe('crashes, deadlines and duplicate schedules', () => {
     // Mixpanel throttles the first query twice (Retry-After 80 s): after the first window 80 s of the 4 minutes remain.
     rig.stack.mixpanel.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 80 });
     rig.stack.mixpanel.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 80 });
-    const first = await rig.exportHandler({ from: new Date(NOW - 16 * H).toISOString(), to: new Date(LAST_WINDOW.to).toISOString() }, rig.context(4 * MIN));
+    const first = await rig.exportHandler(
+      { from: new Date(NOW - 16 * H).toISOString(), to: new Date(LAST_WINDOW.to).toISOString() },
+      rig.context(4 * MIN),
+    );
     expect(first.windows.map((w) => w.status)).toEqual(['committed']);
     expect(first.remaining).toMatchObject({ windows: 1, reason: 'deadline' });
     // The next scheduled run continues the manual range without an operator.
@@ -257,14 +292,19 @@ describe('crashes, deadlines and duplicate schedules', () => {
   it('should deliver every id once when the same schedule event is processed twice at the same time', async () => {
     rig = await startRig();
     // Two invocations race: both export the window (two runs, the later manifest wins), both manifests are notified.
-    const [a, b] = await Promise.all([rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)), rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS))]);
+    const [a, b] = await Promise.all([
+      rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)),
+      rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)),
+    ]);
     expect([...a.windows, ...b.windows].map((w) => w.status)).toEqual(['committed', 'committed']);
     rig.notify();
     expect(rig.queue).toHaveLength(2);
     // The two notifications are processed concurrently (the event source runs up to 2 forwarders).
     await rig.drainQueue({ concurrency: 2 });
     const report = await assertInvariants(rig, { minWindows: 1 });
-    expect(new Set(rig.stack.aep.acceptedIds()).size).toBe(report.windows[0]!.accepted + (await deliveredByOtherRuns(rig)));
+    expect(new Set(rig.stack.aep.acceptedIds()).size).toBe(
+      report.windows[0]!.accepted + (await deliveredByOtherRuns(rig)),
+    );
   });
 });
 

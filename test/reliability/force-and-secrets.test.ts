@@ -10,7 +10,21 @@ import { forwardWindow } from '#forward/window';
 import type { Receipt } from '#forward/receipt';
 import { getBytes, getJson } from '#staging/s3';
 import type { Manifest } from '#staging/manifest';
-import { EXPORT_TIMEOUT_MS, FORWARD_TIMEOUT_MS, H, LAST_WINDOW, MIN, NOW, PROJECT_ID, type Rig, assertInvariants, dump, schedule, secretsOf, startRig } from './harness.ts';
+import {
+  EXPORT_TIMEOUT_MS,
+  FORWARD_TIMEOUT_MS,
+  H,
+  LAST_WINDOW,
+  MIN,
+  NOW,
+  PROJECT_ID,
+  type Rig,
+  assertInvariants,
+  dump,
+  schedule,
+  secretsOf,
+  startRig,
+} from './harness.ts';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -27,7 +41,15 @@ describe('forced re-export and replay', () => {
     await rig.drainQueue();
     const before = rig.stack.aep.acceptedIds().length;
     // Mixpanel now returns three more events for the window (late in its export), and one changed copy of a known one.
-    const late = [0, 1, 2].map((i) => ({ event: 'Late arrival', properties: { time: Math.floor((LAST_WINDOW.from + 5 * MIN) / 1000), distinct_id: `late-${i}`, $insert_id: `late-${i}`, mp_processing_time_ms: LAST_WINDOW.from + 10 * MIN } }));
+    const late = [0, 1, 2].map((i) => ({
+      event: 'Late arrival',
+      properties: {
+        time: Math.floor((LAST_WINDOW.from + 5 * MIN) / 1000),
+        distinct_id: `late-${i}`,
+        $insert_id: `late-${i}`,
+        mp_processing_time_ms: LAST_WINDOW.from + 10 * MIN,
+      },
+    }));
     rig.stack.mixpanel.addEvents(PROJECT_ID, late);
     const forced = await rig.exportHandler({ ...range, force: true }, rig.context(EXPORT_TIMEOUT_MS));
     expect(forced.windows.map((w) => w.status)).toEqual(['committed']);
@@ -50,16 +72,26 @@ describe('forced re-export and replay', () => {
     await rig.drainQueue();
     const once = new Set(rig.stack.aep.acceptedIds()).size;
     const ref = rig.layout.parseManifestKey(key)!;
-    const result = await forwardWindow(ref, { ...rig.forwardDeps, deadlineMs: rig.now() + FORWARD_TIMEOUT_MS }, { replay: true });
+    const result = await forwardWindow(
+      ref,
+      { ...rig.forwardDeps, deadlineMs: rig.now() + FORWARD_TIMEOUT_MS },
+      { replay: true },
+    );
     expect(result).toMatchObject({ replay: true, complete: true, accepted: once });
     expect(result.runId).toMatch(/\.replay-/);
     // Platform now holds every id twice: that is what a replay is for; the receipts say so.
     const report = await rig.invariants();
     expect(report.duplicatesAtPlatform).toBe(once);
-    const receipts = await Promise.all((await listKeys(rig.direct, rig.bucket, 'delivery/')).filter((k) => k.includes('.replay-') && /part-\d+\.json$/.test(k)).map(async (k) => (await getJson<Receipt>(rig!.direct, rig!.bucket, k))!));
+    const receipts = await Promise.all(
+      (await listKeys(rig.direct, rig.bucket, 'delivery/'))
+        .filter((k) => k.includes('.replay-') && /part-\d+\.json$/.test(k))
+        .map(async (k) => (await getJson<Receipt>(rig!.direct, rig!.bucket, k))!),
+    );
     expect(receipts.length).toBeGreaterThan(0);
     expect(receipts.every((r) => r.replay)).toBe(true);
-    expect(rig.logs.some((l) => l.message === 'window forwarded' && (l.fields[0] as { replay: boolean }).replay)).toBe(true);
+    expect(rig.logs.some((l) => l.message === 'window forwarded' && (l.fields[0] as { replay: boolean }).replay)).toBe(
+      true,
+    );
     // Everything else holds: nothing lost, checkpoint sound.
     expect(report.problems.filter((p) => !/more than once/.test(p))).toEqual([]);
   });
@@ -72,7 +104,12 @@ describe('secrets', () => {
     // Failures on the way: Mixpanel refuses once (the secret is read again), IMS refuses once, a token expires
     // mid-window, DCS throttles, S3 slows down.
     rig.stack.mixpanel.injectFault({ kind: 'status', status: 401 });
-    rig.stack.aep.injectFault({ kind: 'status', target: 'ims', status: 401, body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' } });
+    rig.stack.aep.injectFault({
+      kind: 'status',
+      target: 'ims',
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' },
+    });
     rig.stack.aep.injectFault({ kind: 'status', target: 'dcs', status: 429, retryAfterSeconds: 1 });
     rig.proxy.inject({ op: 'put', key: /receipt|part-\d+\.json$/, action: { kind: 'status', status: 503 } });
     let dcs = 0;
@@ -82,7 +119,14 @@ describe('secrets', () => {
     // A bad payload and a failing window, whose errors a user reads.
     outputs.push(await rig.exportHandler({ from: 'x', to: 'y' }).catch((e: unknown) => e));
     for (let i = 0; i < 5; i++) rig.stack.mixpanel.injectFault({ kind: 'status', status: 500 });
-    outputs.push(await rig.exportHandler({ from: new Date(NOW - 5 * H).toISOString(), to: new Date(NOW - 4 * H).toISOString() }, rig.context(EXPORT_TIMEOUT_MS)).catch((e: unknown) => e));
+    outputs.push(
+      await rig
+        .exportHandler(
+          { from: new Date(NOW - 5 * H).toISOString(), to: new Date(NOW - 4 * H).toISOString() },
+          rig.context(EXPORT_TIMEOUT_MS),
+        )
+        .catch((e: unknown) => e),
+    );
     outputs.push(await rig.exportHandler(schedule(), rig.context(EXPORT_TIMEOUT_MS)).catch((e: unknown) => e));
     outputs.push(await rig.exportHandler(range, rig.context(EXPORT_TIMEOUT_MS)).catch((e: unknown) => e));
     await rig.drainQueue();
@@ -99,7 +143,10 @@ describe('secrets', () => {
     const objects: string[] = [];
     for (const key of await listKeys(rig.direct, rig.bucket, '')) {
       const bytes = Buffer.from((await getBytes(rig.direct, rig.bucket, key))!);
-      objects.push(key, bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8'));
+      objects.push(
+        key,
+        bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8'),
+      );
     }
     const platform = dump(rig.stack.aep.acceptedRecords());
     const haystacks = { logs: logs.join('\n'), outputs: dump(outputs), objects: objects.join('\n'), platform };
@@ -109,8 +156,11 @@ describe('secrets', () => {
     // The scan looked at real material: errors with advice, staged parts, receipts.
     expect(haystacks.outputs).toMatch(/was not exported/);
     expect(objects.some((o) => o.includes('"event"'))).toBe(true);
-    const m = (await getJson<Manifest>(rig.direct, rig.bucket, (await listKeys(rig.direct, rig.bucket, 'staging/')).find((k) => k.endsWith('manifest.json'))!))!;
+    const m = (await getJson<Manifest>(
+      rig.direct,
+      rig.bucket,
+      (await listKeys(rig.direct, rig.bucket, 'staging/')).find((k) => k.endsWith('manifest.json'))!,
+    ))!;
     expect(m.events).toBeGreaterThan(0);
   });
 });
-

@@ -7,7 +7,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
 import type { Receipt } from '#forward/receipt';
 import { getBytes, getJson } from '#staging/s3';
-import { EXPORT_TIMEOUT_MS, FORWARD_TIMEOUT_MS, H, MIN, NOW, type Rig, assertInvariants, expectActionable, schedule, startRig } from './harness.ts';
+import {
+  EXPORT_TIMEOUT_MS,
+  FORWARD_TIMEOUT_MS,
+  H,
+  MIN,
+  NOW,
+  type Rig,
+  assertInvariants,
+  expectActionable,
+  schedule,
+  startRig,
+} from './harness.ts';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -34,7 +45,13 @@ async function receipts(r: Rig): Promise<Receipt[]> {
 async function rejectedLines(r: Rig): Promise<Array<{ reason: string; detail: string; id?: string }>> {
   const out: Array<{ reason: string; detail: string }> = [];
   for (const k of await listKeys(r.direct, r.bucket, 'rejected/')) {
-    out.push(...gunzipSync((await getBytes(r.direct, r.bucket, k))!).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+    out.push(
+      ...gunzipSync((await getBytes(r.direct, r.bucket, k))!)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    );
   }
   return out;
 }
@@ -53,7 +70,7 @@ function lastForwardKind(r: Rig): unknown {
 }
 
 describe('AEP faults', () => {
-  it('should re-send the retryable messages of a 207 and keep the refused ones in rejected/ with Adobe\'s reason', async () => {
+  it("should re-send the retryable messages of a 207 and keep the refused ones in rejected/ with Adobe's reason", async () => {
     rig = await startRig();
     await exported(rig);
     rig.stack.aep.injectFault({ kind: 'partial', everyNth: 5, statusCode: 503 });
@@ -74,11 +91,18 @@ describe('AEP faults', () => {
   ])('should deliver everything once through DCS $status: $what', async ({ status, retryAfterSeconds }) => {
     rig = await startRig();
     await exported(rig);
-    for (let i = 0; i < 2; i++) rig.stack.aep.injectFault({ kind: 'status', target: 'dcs', status, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) });
+    for (let i = 0; i < 2; i++)
+      rig.stack.aep.injectFault({
+        kind: 'status',
+        target: 'dcs',
+        status,
+        ...(retryAfterSeconds ? { retryAfterSeconds } : {}),
+      });
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(0);
     expect(dcsRequests(rig).filter((q) => q.status === status)).toHaveLength(2);
-    if (retryAfterSeconds !== undefined) expect(rig.slept.filter((ms) => ms >= retryAfterSeconds * 1000).length).toBeGreaterThanOrEqual(2);
+    if (retryAfterSeconds !== undefined)
+      expect(rig.slept.filter((ms) => ms >= retryAfterSeconds * 1000).length).toBeGreaterThanOrEqual(2);
     await assertInvariants(rig, { minWindows: 1 });
   });
 
@@ -88,7 +112,8 @@ describe('AEP faults', () => {
     // The first chunks go through, then DCS answers 503 to every attempt of one request (5 = the retry budget).
     let dcs = 0;
     rig.beforeFetch.push((url) => {
-      if (url.includes('/collection/') && ++dcs === 3) for (let i = 0; i < 5; i++) rig!.stack.aep.injectFault({ kind: 'status', target: 'dcs', status: 503 });
+      if (url.includes('/collection/') && ++dcs === 3)
+        for (let i = 0; i < 5; i++) rig!.stack.aep.injectFault({ kind: 'status', target: 'dcs', status: 503 });
     });
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(1);
@@ -124,7 +149,12 @@ describe('AEP faults', () => {
   it('should name the credential to check when IMS refuses it, and deliver after the secret is fixed', async () => {
     rig = await startRig();
     await exported(rig);
-    rig.stack.aep.injectFault({ kind: 'status', target: 'ims', status: 401, body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' } });
+    rig.stack.aep.injectFault({
+      kind: 'status',
+      target: 'ims',
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' },
+    });
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(1);
     expectActionable(rig, lastForwardError(rig), /IMS refused .*401.*client secret/);
@@ -173,7 +203,13 @@ describe('S3 faults on the forward', () => {
   it('should record a receipt whose PUT answer was lost (the SDK re-sends it) without sending anything twice', async () => {
     rig = await startRig({ forward: { chunkRecords: 50 } });
     await exported(rig);
-    rig.proxy.inject({ op: 'put', key: /delivery\/.*part-\d+\.json$/, action: { kind: 'reset', when: 'after' }, skip: 1, times: 2 });
+    rig.proxy.inject({
+      op: 'put',
+      key: /delivery\/.*part-\d+\.json$/,
+      action: { kind: 'reset', when: 'after' },
+      skip: 1,
+      times: 2,
+    });
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(0);
     await assertInvariants(rig, { minWindows: 1 });
@@ -185,7 +221,9 @@ describe('S3 faults on the forward', () => {
     rig.proxy.inject({ op: 'put', key: /forwarder\.lease$/, action: { kind: 'reset', when: 'after' } });
     const { failures } = await rig.drainQueue();
     expect(failures).toBe(0);
-    expect(rig.proxy.requests.filter((r) => r.key.endsWith('forwarder.lease') && r.fault === 'precondition')).toHaveLength(1);
+    expect(
+      rig.proxy.requests.filter((r) => r.key.endsWith('forwarder.lease') && r.fault === 'precondition'),
+    ).toHaveLength(1);
     await assertInvariants(rig, { minWindows: 1 });
   });
 });
@@ -250,7 +288,10 @@ describe('Lambda deadlines, crashes, redelivery and concurrency', () => {
     const a = rig.forwardHandler(sqsFor(rig, run1), rig.context(FORWARD_TIMEOUT_MS));
     await holding;
     // … an operator forces a re-export of the window (run 2, a new manifest and notification) …
-    const forced = await rig.exportHandler({ from: new Date(NOW - 130 * MIN).toISOString(), to: new Date(NOW - 70 * MIN).toISOString(), force: true }, rig.context(EXPORT_TIMEOUT_MS));
+    const forced = await rig.exportHandler(
+      { from: new Date(NOW - 130 * MIN).toISOString(), to: new Date(NOW - 70 * MIN).toISOString(), force: true },
+      rig.context(EXPORT_TIMEOUT_MS),
+    );
     expect(forced.windows.map((w) => w.status)).toEqual(['committed']);
     rig.notify();
     const run2 = rig.queue.shift()!;
@@ -270,10 +311,19 @@ describe('Lambda deadlines, crashes, redelivery and concurrency', () => {
 
   it('should stop every part when one fails, and send nothing after the invocation answered', async () => {
     // Two parts of 300 events, forwarded side by side in chunks of 20.
-    rig = await startRig({ events: 3000, export: { partMaxEvents: 300 }, forward: { chunkRecords: 20, partConcurrency: 2 } });
+    rig = await startRig({
+      events: 3000,
+      export: { partMaxEvents: 300 },
+      forward: { chunkRecords: 20, partConcurrency: 2 },
+    });
     const key = await exported(rig);
     // Part 1's third receipt write (the intent before its second chunk) is refused: nothing of that chunk is sent.
-    rig.proxy.inject({ op: 'put', key: /delivery\/.*part-00001\.json$/, action: { kind: 'status', status: 403, code: 'AccessDenied' }, skip: 2 });
+    rig.proxy.inject({
+      op: 'put',
+      key: /delivery\/.*part-00001\.json$/,
+      action: { kind: 'status', status: 403, code: 'AccessDenied' },
+      skip: 2,
+    });
     let sentAfterAnswer = 0;
     let answered = false;
     rig.beforeFetch.push(() => void (answered && sentAfterAnswer++));
@@ -322,7 +372,23 @@ function sqs(r: Rig) {
 }
 
 function sqsFor(r: Rig, m: { id: string; key: string }) {
-  return { Records: [{ messageId: m.id, receiptHandle: m.id, body: JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: r.bucket }, object: { key: m.key } } }] }), attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:0:q', awsRegion: 'us-east-1' }] } as never;
+  return {
+    Records: [
+      {
+        messageId: m.id,
+        receiptHandle: m.id,
+        body: JSON.stringify({
+          Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: r.bucket }, object: { key: m.key } } }],
+        }),
+        attributes: {},
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:0:q',
+        awsRegion: 'us-east-1',
+      },
+    ],
+  } as never;
 }
 
 async function firstManifest(r: Rig): Promise<string> {

@@ -46,8 +46,14 @@ export interface LogEntry {
   readonly fields: unknown[];
 }
 
-export type ExportHandler = (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<ExportResult>;
-export type ForwardHandler = (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse>;
+export type ExportHandler = (
+  event: unknown,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+) => Promise<ExportResult>;
+export type ForwardHandler = (
+  event: SQSEvent,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+) => Promise<SQSBatchResponse>;
 
 export interface RigOptions {
   readonly events?: number;
@@ -133,12 +139,24 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       'mixpanel/service-account': JSON.stringify({ username: MIXPANEL_USERNAME, secret: MIXPANEL_SECRET }),
       'aep/oauth': JSON.stringify({ clientId: AEP_CLIENT_ID, clientSecret: AEP_CLIENT_SECRET, orgId: AEP_ORG_ID }),
     });
-    const deployed = { ...env, MIXPANEL_SECRET_ID: 'mixpanel/service-account', AEP_SECRET_ID: 'aep/oauth', AWS_LAMBDA_FUNCTION_NAME: 'reliability' };
+    const deployed = {
+      ...env,
+      MIXPANEL_SECRET_ID: 'mixpanel/service-account',
+      AEP_SECRET_ID: 'aep/oauth',
+      AWS_LAMBDA_FUNCTION_NAME: 'reliability',
+    };
     exportConfig = readConfig(deployed, 'export');
     forwardConfig = readConfig(deployed, 'forward');
-    sm = new SecretsManagerClient({ endpoint: secretsManager.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    sm = new SecretsManagerClient({
+      endpoint: secretsManager.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
   }
-  const s3 = createS3Client({}, { endpoint: proxy.url, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const s3 = createS3Client(
+    {},
+    { endpoint: proxy.url, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } },
+  );
   const slept: number[] = [];
   const sleep = async (ms: number): Promise<void> => {
     slept.push(ms);
@@ -149,7 +167,12 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     (level: LogEntry['level']) =>
     (message: unknown, ...fields: unknown[]): void =>
       void logs.push({ level, message: String(message), fields });
-  const log = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') } as unknown as Log;
+  const log = {
+    debug: record('debug'),
+    info: record('info'),
+    warn: record('warn'),
+    error: record('error'),
+  } as unknown as Log;
   const tokens = new Set<string>();
   const beforeFetch: Array<(url: string) => void | Promise<void>> = [];
   // The forwarder's fetch: a dead process sends nothing; tokens are noted for the secrets scenario.
@@ -167,7 +190,11 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
 
   // The deadline is polled every 10 ms of real time: scenarios run simulated Lambda time faster than the clock.
   const secrets = sm !== undefined ? { secretsManager: sm } : {};
-  const makeExportDeps = (): ExportBaseDeps => ({ ...createExportDeps(exportConfig, { s3, now, sleep, log, ...secrets }), deadlinePollMs: 10, ...o.export });
+  const makeExportDeps = (): ExportBaseDeps => ({
+    ...createExportDeps(exportConfig, { s3, now, sleep, log, ...secrets }),
+    deadlinePollMs: 10,
+    ...o.export,
+  });
   const makeForwardDeps = async (): Promise<ForwardBaseDeps> => ({
     ...(await createForwardDeps(forwardConfig, { s3, now, sleep, log, fetch: fetchThroughCrash, ...secrets })),
     ...o.forward,
@@ -198,7 +225,10 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       (rig as { exportDeps: ExportBaseDeps }).exportDeps = e;
       (rig as { forwardDeps: ForwardBaseDeps }).forwardDeps = f;
       rig.exportHandler = createExportHandler(() => e);
-      rig.forwardHandler = createForwardHandler(async () => f, (r) => void forwarded.push(r));
+      rig.forwardHandler = createForwardHandler(
+        async () => f,
+        (r) => void forwarded.push(r),
+      );
     },
     context: (timeoutMs) => {
       const deadline = clock + timeoutMs;
@@ -210,7 +240,8 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       const requests = proxy.requests;
       for (; seenRequests < requests.length; seenRequests++) {
         const r = requests[seenRequests]!;
-        if (r.op === 'put' && r.status === 200 && r.key.endsWith('/manifest.json')) queue.push({ id: `m-${++messageSeq}`, key: r.key, receives: 0 });
+        if (r.op === 'put' && r.status === 200 && r.key.endsWith('/manifest.json'))
+          queue.push({ id: `m-${++messageSeq}`, key: r.key, receives: 0 });
       }
     },
     drainQueue: async ({ concurrency = 1, timeoutMs = FORWARD_TIMEOUT_MS } = {}) => {
@@ -244,7 +275,14 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       return { invocations, failures };
     },
     invariants: ({ requireForwarded = true } = {}) =>
-      checkInvariants({ s3: stack.s3.client, bucket: stack.bucket, layout: rig.layout, projectId: PROJECT_ID, acceptedIds: stack.aep.acceptedIds(), requireForwarded }),
+      checkInvariants({
+        s3: stack.s3.client,
+        bucket: stack.bucket,
+        layout: rig.layout,
+        projectId: PROJECT_ID,
+        acceptedIds: stack.aep.acceptedIds(),
+        requireForwarded,
+      }),
     close: async () => {
       s3.destroy();
       sm?.destroy();
@@ -257,22 +295,35 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
   return rig;
 }
 
-export const schedule = (at: number = NOW): { source: 'schedule'; scheduledTime: string } => ({ source: 'schedule', scheduledTime: new Date(at).toISOString() });
+export const schedule = (at: number = NOW): { source: 'schedule'; scheduledTime: string } => ({
+  source: 'schedule',
+  scheduledTime: new Date(at).toISOString(),
+});
 
 /**
  * The invariants every scenario ends with (docs/architecture.md "Invariants", issue #7):
  * no event lost (`exported = accepted + rejected + quarantined`, each reject and quarantined line kept with a reason),
  * no `_id` delivered twice, the checkpoint never past an uncommitted window.
  */
-export async function assertInvariants(rig: Rig, opts: { requireForwarded?: boolean; minWindows?: number } = {}): Promise<InvariantReport> {
+export async function assertInvariants(
+  rig: Rig,
+  opts: { requireForwarded?: boolean; minWindows?: number } = {},
+): Promise<InvariantReport> {
   const report = await rig.invariants(opts);
   expect(report.problems).toEqual([]);
   expect(report.duplicatesAtPlatform).toBe(0);
   for (const w of report.windows) {
     if (!w.forwarded) continue;
-    expect(w.lines, `window ${w.window}: exported = accepted + rejected + quarantined`).toBe(w.accepted + w.rejected + w.quarantined);
+    expect(w.lines, `window ${w.window}: exported = accepted + rejected + quarantined`).toBe(
+      w.accepted + w.rejected + w.quarantined,
+    );
     // The reconciliation is in the receipts (checkInvariants compares it with the parts when present).
-    const key = rig.layout.windowReceiptKey({ projectId: PROJECT_ID, mode: w.mode, windowId: w.window, runId: w.runId });
+    const key = rig.layout.windowReceiptKey({
+      projectId: PROJECT_ID,
+      mode: w.mode,
+      windowId: w.window,
+      runId: w.runId,
+    });
     expect(await exists(rig.direct, rig.bucket, key), `${key} exists`).toBe(true);
   }
   expect(report.windows.length).toBeGreaterThanOrEqual(opts.minWindows ?? 0);
@@ -286,7 +337,9 @@ export async function assertInvariants(rig: Rig, opts: { requireForwarded?: bool
  */
 export function expectActionable(rig: Rig, message: string, what: RegExp): void {
   expect(message).toMatch(what);
-  expect(message).toMatch(/check|set |re-?export|again|retr|resum|next run|lower|raise|store|fix|use |upload|expected|must|split|choose/i);
+  expect(message).toMatch(
+    /check|set |re-?export|again|retr|resum|next run|lower|raise|store|fix|use |upload|expected|must|split|choose/i,
+  );
   for (const secret of secretsOf(rig)) expect(message).not.toContain(secret);
 }
 

@@ -16,7 +16,14 @@ export interface CfnDiagnostic {
 
 interface Validator {
   CompositeEngine: new () => {
-    validateTemplate(t: unknown): { diagnostics: { severity: CfnDiagnostic['severity']; ruleId: string; message: string; entity?: { logicalId?: string } }[] };
+    validateTemplate(t: unknown): {
+      diagnostics: {
+        severity: CfnDiagnostic['severity'];
+        ruleId: string;
+        message: string;
+        entity?: { logicalId?: string };
+      }[];
+    };
     free(): void;
   };
   TemplateContent: new (content: string, name?: string) => unknown;
@@ -55,7 +62,9 @@ export function validateTemplates(templates: Record<string, unknown>): CfnDiagno
 
 /** `[WARN] W3005 Logical: message (template)` lines, for the test output. */
 export function formatDiagnostics(diagnostics: readonly CfnDiagnostic[]): string {
-  return diagnostics.map((d) => `[${d.severity}] ${d.ruleId} ${d.logicalId ?? '-'}: ${d.message} (${d.template})`).join('\n');
+  return diagnostics
+    .map((d) => `[${d.severity}] ${d.ruleId} ${d.logicalId ?? '-'}: ${d.message} (${d.template})`)
+    .join('\n');
 }
 
 /** Errors only (ERROR and FATAL). */

@@ -119,11 +119,17 @@ describe('BatchSink', () => {
     // Assess
     const [request] = server.seen;
     expect(request?.method).toBe('PUT');
-    expect(request?.url).toBe('/data/foundation/import/batches/batch-1/datasets/ds-1/files/window%3D2024/part%201.json');
+    expect(request?.url).toBe(
+      '/data/foundation/import/batches/batch-1/datasets/ds-1/files/window%3D2024/part%201.json',
+    );
     expect(request?.headers['content-type']).toBe('application/octet-stream');
     expect(request?.headers['transfer-encoding']).toBe('chunked');
     expect(request?.body.length).toBe(bytes);
-    const ids = request!.body.toString().trim().split('\n').map((l) => (JSON.parse(l) as { _id: string })._id);
+    const ids = request!.body
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { _id: string })._id);
     expect(ids).toHaveLength(1000);
     expect(new Set(ids).size).toBe(1000);
   });
@@ -173,15 +179,21 @@ describe('BatchSink', () => {
 
   it('should re-open the stream and upload the same file name again after a 503', async () => {
     // Prepare
-    const server = await startServer((_s, res, n) => (n === 1 ? json(res, 503, { message: 'unavailable' }, { 'retry-after': '2' }) : json(res, 200)));
+    const server = await startServer((_s, res, n) =>
+      n === 1 ? json(res, 503, { message: 'unavailable' }, { 'retry-after': '2' }) : json(res, 200),
+    );
     const waits: number[] = [];
     let opened = 0;
 
     // Act
-    await sink(server.url, { sleep: async (ms) => void waits.push(ms), random: () => 0 }).uploadFile('b1', 'part.json', () => {
-      opened++;
-      return lines(50);
-    });
+    await sink(server.url, { sleep: async (ms) => void waits.push(ms), random: () => 0 }).uploadFile(
+      'b1',
+      'part.json',
+      () => {
+        opened++;
+        return lines(50);
+      },
+    );
 
     // Assess
     expect(opened).toBe(2);
@@ -198,7 +210,9 @@ describe('BatchSink', () => {
     const server = await startServer((_s, res) => json(res, 503, { message: 'unavailable' }));
 
     // Act
-    const error = await sink(server.url).uploadFile('b1', 'part.json', lines(5)).catch((e: unknown) => e);
+    const error = await sink(server.url)
+      .uploadFile('b1', 'part.json', lines(5))
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(BatchBodyNotReplayableError);
@@ -227,10 +241,14 @@ describe('BatchSink', () => {
 
   it('should report a COMPLETE refused on the first try with Adobe’s message', async () => {
     // Prepare
-    const server = await startServer((_s, res) => json(res, 400, { title: 'Bad Request', detail: 'Batch b1 was aborted' }));
+    const server = await startServer((_s, res) =>
+      json(res, 400, { title: 'Bad Request', detail: 'Batch b1 was aborted' }),
+    );
 
     // Act
-    const error = await sink(server.url).completeBatch('b1').catch((e: unknown) => e);
+    const error = await sink(server.url)
+      .completeBatch('b1')
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(AepHttpError);
@@ -266,10 +284,14 @@ describe('BatchSink', () => {
 
   it('should say what to check when the dataset is unknown', async () => {
     // Prepare
-    const server = await startServer((_s, res) => json(res, 404, { title: 'Not Found', detail: 'Dataset ds-1 not found' }));
+    const server = await startServer((_s, res) =>
+      json(res, 404, { title: 'Not Found', detail: 'Dataset ds-1 not found' }),
+    );
 
     // Act
-    const error = await sink(server.url).createBatch().catch((e: unknown) => e);
+    const error = await sink(server.url)
+      .createBatch()
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(AepHttpError);
@@ -283,7 +305,9 @@ describe('BatchSink', () => {
     const server = await startServer((_s, res) => json(res, 500, { message: 'internal' }));
 
     // Act
-    const error = await sink(server.url).createBatch().catch((e: unknown) => e);
+    const error = await sink(server.url)
+      .createBatch()
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(RetriesExhaustedError);

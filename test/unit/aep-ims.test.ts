@@ -19,7 +19,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 });
 
-async function startIms(reply: (request: TokenRequest, n: number) => Reply): Promise<{ url: string; requests: TokenRequest[] }> {
+async function startIms(
+  reply: (request: TokenRequest, n: number) => Reply,
+): Promise<{ url: string; requests: TokenRequest[] }> {
   const requests: TokenRequest[] = [];
   const server = http.createServer((req, res) => {
     let text = '';
@@ -73,7 +75,10 @@ describe('ImsTokenProvider', () => {
   it('should send the scopes of the credential when it lists some', async () => {
     // Prepare
     const ims = await startIms(issue);
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => ({ ...CREDS, scopes: ['openid', 'AdobeID'] }) });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => ({ ...CREDS, scopes: ['openid', 'AdobeID'] }),
+    });
 
     // Act
     await provider.token();
@@ -86,7 +91,12 @@ describe('ImsTokenProvider', () => {
     // Prepare: tokens live one hour, renewed 5 minutes before expiry
     const ims = await startIms((_r, n) => ({ status: 200, body: { access_token: `tok-${n}`, expires_in: 3600 } }));
     let clock = 1_000_000;
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => CREDS, now: () => clock, refreshMarginMs: 5 * 60_000 });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => CREDS,
+      now: () => clock,
+      refreshMarginMs: 5 * 60_000,
+    });
 
     // Act
     const first = await provider.token();
@@ -102,9 +112,19 @@ describe('ImsTokenProvider', () => {
 
   it('should keep using the current token when renewing it early fails', async () => {
     // Prepare: the renewal inside the margin meets an IMS outage
-    const ims = await startIms((r, n) => (n === 1 ? { status: 200, body: { access_token: 'tok-1', expires_in: 3600 } } : { status: 400, body: { error: 'invalid_client' } }));
+    const ims = await startIms((_r, n) =>
+      n === 1
+        ? { status: 200, body: { access_token: 'tok-1', expires_in: 3600 } }
+        : { status: 400, body: { error: 'invalid_client' } },
+    );
     let clock = 0;
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => CREDS, now: () => clock, retry: FAST, sleep: async () => {} });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => CREDS,
+      now: () => clock,
+      retry: FAST,
+      sleep: async () => {},
+    });
     await provider.token();
 
     // Act
@@ -120,7 +140,10 @@ describe('ImsTokenProvider', () => {
 
   it('should read expires_in given in milliseconds (legacy answers) as milliseconds', async () => {
     // Prepare
-    const ims = await startIms((_r, n) => ({ status: 200, body: { access_token: `tok-${n}`, expires_in: 86_399_992 } }));
+    const ims = await startIms((_r, n) => ({
+      status: 200,
+      body: { access_token: `tok-${n}`, expires_in: 86_399_992 },
+    }));
     const clock = 0;
     const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => CREDS, now: () => clock });
 
@@ -148,7 +171,10 @@ describe('ImsTokenProvider', () => {
     // Prepare
     const ims = await startIms(issue);
     let secret = 'old-secret-1';
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => ({ ...CREDS, clientSecret: secret }) });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => ({ ...CREDS, clientSecret: secret }),
+    });
     const first = await provider.token();
 
     // Act
@@ -184,7 +210,12 @@ describe('ImsTokenProvider', () => {
       status: 400,
       body: { error: 'invalid_client', error_description: 'invalid client_secret s3cr3t-value-xyz' },
     }));
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => CREDS, retry: FAST, sleep: async () => {} });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => CREDS,
+      retry: FAST,
+      sleep: async () => {},
+    });
 
     // Act
     const error = await provider.token().catch((e: unknown) => e);
@@ -201,7 +232,11 @@ describe('ImsTokenProvider', () => {
 
   it('should retry IMS when it is unavailable, honouring Retry-After, then fail with a clear ImsError', async () => {
     // Prepare
-    const ims = await startIms(() => ({ status: 503, body: { error: 'server_error' }, headers: { 'retry-after': '4' } }));
+    const ims = await startIms(() => ({
+      status: 503,
+      body: { error: 'server_error' },
+      headers: { 'retry-after': '4' },
+    }));
     const waits: number[] = [];
     const provider = new ImsTokenProvider({
       imsUrl: ims.url,
@@ -227,7 +262,12 @@ describe('ImsTokenProvider', () => {
     // Prepare: a port where nothing listens
     const ims = await startIms(issue);
     await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    const provider = new ImsTokenProvider({ imsUrl: ims.url, credentials: async () => CREDS, retry: FAST, sleep: async () => {} });
+    const provider = new ImsTokenProvider({
+      imsUrl: ims.url,
+      credentials: async () => CREDS,
+      retry: FAST,
+      sleep: async () => {},
+    });
 
     // Act
     const error = await provider.token().catch((e: unknown) => e);

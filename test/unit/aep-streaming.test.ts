@@ -52,8 +52,17 @@ async function startServer(handler: Handler): Promise<{ url: string; seen: Seen[
 }
 
 interface Envelope {
-  header: { schemaRef: { id: string; contentType: string }; imsOrgId: string; datasetId: string; flowId?: string; source?: { name: string } };
-  body: { xdmMeta: { schemaRef: { id: string; contentType: string } }; xdmEntity: { _id: string } & Record<string, unknown> };
+  header: {
+    schemaRef: { id: string; contentType: string };
+    imsOrgId: string;
+    datasetId: string;
+    flowId?: string;
+    source?: { name: string };
+  };
+  body: {
+    xdmMeta: { schemaRef: { id: string; contentType: string } };
+    xdmEntity: { _id: string } & Record<string, unknown>;
+  };
 }
 
 function messagesOf(seen: Seen): Envelope[] {
@@ -62,12 +71,22 @@ function messagesOf(seen: Seen): Envelope[] {
 
 function multiStatus(res: http.ServerResponse, entries: unknown[], headers: Record<string, string> = {}): void {
   res.writeHead(207, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ inletId: 'inlet', batchId: `b${Math.random().toString(36).slice(2, 8)}`, receivedTimeMs: 1, responses: entries }));
+  res.end(
+    JSON.stringify({
+      inletId: 'inlet',
+      batchId: `b${Math.random().toString(36).slice(2, 8)}`,
+      receivedTimeMs: 1,
+      responses: entries,
+    }),
+  );
 }
 
 /** Accepts every message. */
 const acceptAll: Handler = (seen, res) => {
-  multiStatus(res, messagesOf(seen).map((_, i) => ({ xactionId: `x:${i}` })));
+  multiStatus(
+    res,
+    messagesOf(seen).map((_, i) => ({ xactionId: `x:${i}` })),
+  );
 };
 
 function stubTokens(): TokenSource & { invalidated: Array<string | undefined>; issued: number } {
@@ -76,7 +95,12 @@ function stubTokens(): TokenSource & { invalidated: Array<string | undefined>; i
     invalidated: [] as Array<string | undefined>,
     issued: 1,
     async auth(): Promise<ImsAuth> {
-      return { accessToken: `token-${generation}`, clientId: 'client-1', orgId: 'ORG1@AdobeOrg', expiresAtMs: Date.now() + 3_600_000 };
+      return {
+        accessToken: `token-${generation}`,
+        clientId: 'client-1',
+        orgId: 'ORG1@AdobeOrg',
+        expiresAtMs: Date.now() + 3_600_000,
+      };
     },
     invalidate(rejected?: string): void {
       stub.invalidated.push(rejected);
@@ -99,7 +123,10 @@ function target(url: string, extra: Partial<StreamingTarget> = {}): StreamingTar
 }
 
 function record(id: string, padBytes = 0): SinkRecord {
-  return { id, json: JSON.stringify({ _id: id, timestamp: '2024-01-01T00:00:00Z', _acme: { pad: 'p'.repeat(padBytes) } }) };
+  return {
+    id,
+    json: JSON.stringify({ _id: id, timestamp: '2024-01-01T00:00:00Z', _acme: { pad: 'p'.repeat(padBytes) } }),
+  };
 }
 
 const FAST: RetryPolicy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 60_000 };
@@ -120,9 +147,15 @@ function expectPartition(result: SendResult, ids: string[]): void {
 describe('batchEndpointOf', () => {
   it('should turn a connection URL into the batch endpoint and keep query and prefix', () => {
     // Prepare / Act / Assess
-    expect(batchEndpointOf('https://dcs.adobedc.net/collection/abc123')).toBe('https://dcs.adobedc.net/collection/batch/abc123');
-    expect(batchEndpointOf('https://dcs.adobedc.net/collection/batch/abc123')).toBe('https://dcs.adobedc.net/collection/batch/abc123');
-    expect(batchEndpointOf('http://127.0.0.1:9/aep/collection/abc?x=1')).toBe('http://127.0.0.1:9/aep/collection/batch/abc?x=1');
+    expect(batchEndpointOf('https://dcs.adobedc.net/collection/abc123')).toBe(
+      'https://dcs.adobedc.net/collection/batch/abc123',
+    );
+    expect(batchEndpointOf('https://dcs.adobedc.net/collection/batch/abc123')).toBe(
+      'https://dcs.adobedc.net/collection/batch/abc123',
+    );
+    expect(batchEndpointOf('http://127.0.0.1:9/aep/collection/abc?x=1')).toBe(
+      'http://127.0.0.1:9/aep/collection/batch/abc?x=1',
+    );
   });
 
   it('should refuse a URL that is not a streaming connection', () => {
@@ -193,7 +226,13 @@ describe('StreamingSink', () => {
     const [first] = messagesOf(request);
     const schemaRef = { id: 'https://ns.adobe.com/acme/schemas/abc', contentType: XED_FULL_CONTENT_TYPE };
     expect(first).toEqual({
-      header: { schemaRef, imsOrgId: 'ORG1@AdobeOrg', datasetId: 'ds-1', flowId: 'flow-1', source: { name: 'mixpanel-aep-connector' } },
+      header: {
+        schemaRef,
+        imsOrgId: 'ORG1@AdobeOrg',
+        datasetId: 'ds-1',
+        flowId: 'flow-1',
+        source: { name: 'mixpanel-aep-connector' },
+      },
       body: { xdmMeta: { schemaRef }, xdmEntity: JSON.parse(records[0]!.json as string) },
     });
     expect(result.aepIds).toHaveLength(1);
@@ -209,7 +248,10 @@ describe('StreamingSink', () => {
     let totalBytes = 0;
     for (let i = 0; i < 400; i++) {
       const pad = 1000 + ((i * 7919) % 49_000);
-      const r = { id: `r${i}`, json: JSON.stringify({ _id: `r${i}`, _acme: { text: 'é€'.repeat(pad / 6), pad: 'x'.repeat(pad / 2) } }) };
+      const r = {
+        id: `r${i}`,
+        json: JSON.stringify({ _id: `r${i}`, _acme: { text: 'é€'.repeat(pad / 6), pad: 'x'.repeat(pad / 2) } }),
+      };
       records.push(r);
       totalBytes += Buffer.byteLength(r.json);
     }
@@ -253,7 +295,7 @@ describe('StreamingSink', () => {
     const exact = { id: 'exact', json: JSON.stringify({ _id: 'exact', p: '' }) };
     const fill = 20_000 - overhead - Buffer.byteLength(exact.json);
     const fitting = { id: 'exact', json: JSON.stringify({ _id: 'exact', p: 'y'.repeat(fill) }) };
-    const tooBig = { id: 'over1', json: JSON.stringify({ _id: 'over1', p: 'y'.repeat(fill - 1) + 'zz' }) };
+    const tooBig = { id: 'over1', json: JSON.stringify({ _id: 'over1', p: `${'y'.repeat(fill - 1)}zz` }) };
 
     // Act
     const result = await sink.send([fitting, tooBig]);
@@ -276,10 +318,19 @@ describe('StreamingSink', () => {
         ]);
         return;
       }
-      multiStatus(res, messages.map((_, i) => ({ xactionId: `y:${i}` })));
+      multiStatus(
+        res,
+        messages.map((_, i) => ({ xactionId: `y:${i}` })),
+      );
     });
     const { sleep, waits } = recordingSleep();
-    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), retry: FAST, sleep, random: () => 0.5 });
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      retry: FAST,
+      sleep,
+      random: () => 0.5,
+    });
 
     // Act
     const result = await sink.send([record('a'), record('b'), record('c')]);
@@ -301,7 +352,9 @@ describe('StreamingSink', () => {
       multiStatus(
         res,
         messagesOf(seen).map((m, i) =>
-          m.body.xdmEntity._id === 'poison' ? { statusCode: 500, message: 'Message payload schema not specified' } : { xactionId: `x:${i}` },
+          m.body.xdmEntity._id === 'poison'
+            ? { statusCode: 500, message: 'Message payload schema not specified' }
+            : { xactionId: `x:${i}` },
         ),
       );
     });
@@ -323,7 +376,12 @@ describe('StreamingSink', () => {
   it('should stop and report unsent messages DCS keeps answering 503', async () => {
     // Prepare
     const server = await startServer((seen, res) => {
-      multiStatus(res, messagesOf(seen).map((m, i) => (m.body.xdmEntity._id === 'busy' ? { statusCode: 503, message: 'busy' } : { xactionId: `x:${i}` })));
+      multiStatus(
+        res,
+        messagesOf(seen).map((m, i) =>
+          m.body.xdmEntity._id === 'busy' ? { statusCode: 503, message: 'busy' } : { xactionId: `x:${i}` },
+        ),
+      );
     });
     const { sleep } = recordingSleep();
     const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), retry: FAST, sleep });
@@ -349,7 +407,13 @@ describe('StreamingSink', () => {
       acceptAll(seen, res, n);
     });
     const { sleep, waits } = recordingSleep();
-    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), retry: FAST, sleep, random: () => 0 });
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      retry: FAST,
+      sleep,
+      random: () => 0,
+    });
 
     // Act
     const result = await sink.send([record('a'), record('b')]);
@@ -387,7 +451,14 @@ describe('StreamingSink', () => {
     // Prepare
     const server = await startServer((_seen, res) => {
       res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ type: 'x/data-collection-service-authorization', status: '401', title: 'Authorization', report: { message: 'Ims service token is empty' } }));
+      res.end(
+        JSON.stringify({
+          type: 'x/data-collection-service-authorization',
+          status: '401',
+          title: 'Authorization',
+          report: { message: 'Ims service token is empty' },
+        }),
+      );
     });
     const tokens = stubTokens();
     const sink = new StreamingSink({ target: target(server.url), tokens });
@@ -442,7 +513,9 @@ describe('StreamingSink', () => {
 
     // Assess
     expect(result.accepted).toEqual(ids);
-    const delivered = server.seen.filter((s) => messagesOf(s).length <= 3).flatMap((s) => messagesOf(s).map((m) => m.body.xdmEntity._id));
+    const delivered = server.seen
+      .filter((s) => messagesOf(s).length <= 3)
+      .flatMap((s) => messagesOf(s).map((m) => m.body.xdmEntity._id));
     expect(delivered.sort()).toEqual([...ids].sort());
   });
 
@@ -467,7 +540,9 @@ describe('StreamingSink', () => {
     });
 
     // Act
-    const error = (await sink.send([record('a'), record('b'), record('bad1'), record('c')]).catch((e: unknown) => e)) as StreamingDeliveryError;
+    const error = (await sink
+      .send([record('a'), record('b'), record('bad1'), record('c')])
+      .catch((e: unknown) => e)) as StreamingDeliveryError;
 
     // Assess
     expect(error).toBeInstanceOf(StreamingDeliveryError);
@@ -494,7 +569,10 @@ describe('StreamingSink', () => {
     const ids = Array.from({ length: 10 }, (_, i) => `d${i}`);
 
     // Act
-    const result = await sink.send(ids.map((id) => record(id)), { deadlineMs: 1_250 });
+    const result = await sink.send(
+      ids.map((id) => record(id)),
+      { deadlineMs: 1_250 },
+    );
 
     // Assess
     expect(server.seen).toHaveLength(3);
@@ -511,7 +589,13 @@ describe('StreamingSink', () => {
       res.end();
     });
     const { sleep, waits } = recordingSleep();
-    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), retry: FAST, sleep, now: () => clock });
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      retry: FAST,
+      sleep,
+      now: () => clock,
+    });
 
     // Act
     const result = await sink.send([record('a'), record('b')], { deadlineMs: 10_000 });
@@ -547,7 +631,12 @@ describe('StreamingSink', () => {
       inFlight--;
       acceptAll(seen, res, n);
     });
-    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), maxInFlight: 3, maxMessagesPerRequest: 1 });
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      maxInFlight: 3,
+      maxMessagesPerRequest: 1,
+    });
     const ids = Array.from({ length: 20 }, (_, i) => `f${i}`);
 
     // Act
@@ -587,7 +676,13 @@ describe('StreamingSink', () => {
       acceptAll(seen, res, n);
     });
     const { sleep } = recordingSleep();
-    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), retry: FAST, sleep, requestTimeoutMs: 100 });
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      retry: FAST,
+      sleep,
+      requestTimeoutMs: 100,
+    });
 
     // Act
     const result = await sink.send([record('a')]);

@@ -15,20 +15,37 @@ const forwardEnv = {
 describe('readConfig', () => {
   it('should apply the documented defaults for the export role', () => {
     const c = readConfig(exportEnv, 'export');
-    expect(c.mixpanel).toMatchObject({ projectId: '123', region: 'us', apiBaseUrl: 'https://data.mixpanel.com', projectTimezone: 'UTC', legacyLocalTime: false });
+    expect(c.mixpanel).toMatchObject({
+      projectId: '123',
+      region: 'us',
+      apiBaseUrl: 'https://data.mixpanel.com',
+      projectTimezone: 'UTC',
+      legacyLocalTime: false,
+    });
     expect(c.windows).toMatchObject({ minutes: 60, mode: 'processing-time', settleMinutes: 30, lookbackDays: 5 });
     expect(c.staging).toEqual({ bucket: 'my-staging', prefix: '' });
   });
 
   it('should pick the residency host and honour the base URL override', () => {
-    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'in' }, 'export').mixpanel!.apiBaseUrl).toBe('https://data-in.mixpanel.com');
-    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'eu' }, 'export').mixpanel!.apiBaseUrl).toBe('https://data-eu.mixpanel.com');
-    expect(readConfig({ ...exportEnv, MIXPANEL_API_BASE_URL: 'http://127.0.0.1:4010/' }, 'export').mixpanel!.apiBaseUrl).toBe('http://127.0.0.1:4010');
+    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'in' }, 'export').mixpanel!.apiBaseUrl).toBe(
+      'https://data-in.mixpanel.com',
+    );
+    expect(readConfig({ ...exportEnv, MIXPANEL_REGION: 'eu' }, 'export').mixpanel!.apiBaseUrl).toBe(
+      'https://data-eu.mixpanel.com',
+    );
+    expect(
+      readConfig({ ...exportEnv, MIXPANEL_API_BASE_URL: 'http://127.0.0.1:4010/' }, 'export').mixpanel!.apiBaseUrl,
+    ).toBe('http://127.0.0.1:4010');
   });
 
   it('should name every bad or missing variable in one error', () => {
     // Prepare: four problems at once
-    const env = { MIXPANEL_REGION: 'asia', WINDOW_MINUTES: '7', MIXPANEL_PROJECT_TIMEZONE: 'Mars/Olympus', MIXPANEL_SECRET_ID: 'x' };
+    const env = {
+      MIXPANEL_REGION: 'asia',
+      WINDOW_MINUTES: '7',
+      MIXPANEL_PROJECT_TIMEZONE: 'Mars/Olympus',
+      MIXPANEL_SECRET_ID: 'x',
+    };
     // Act
     const error = (() => {
       try {
@@ -49,7 +66,13 @@ describe('readConfig', () => {
   });
 
   it('should refuse plain secrets in a deployed Lambda and never echo a secret value', () => {
-    const env = { ...exportEnv, MIXPANEL_SECRET_ID: '', MIXPANEL_USERNAME: 'sa', MIXPANEL_SECRET: 'super-secret-value', AWS_LAMBDA_FUNCTION_NAME: 'fn' };
+    const env = {
+      ...exportEnv,
+      MIXPANEL_SECRET_ID: '',
+      MIXPANEL_USERNAME: 'sa',
+      MIXPANEL_SECRET: 'super-secret-value',
+      AWS_LAMBDA_FUNCTION_NAME: 'fn',
+    };
     expect(() => readConfig(env, 'export')).toThrow(/MIXPANEL_SECRET must not be set in a deployed Lambda/);
     try {
       readConfig({ ...env, MIXPANEL_REGION: 'nope' }, 'export');
@@ -59,13 +82,22 @@ describe('readConfig', () => {
   });
 
   it('should accept local plain credentials outside Lambda', () => {
-    const c = readConfig({ MIXPANEL_PROJECT_ID: '1', MIXPANEL_USERNAME: 'sa', MIXPANEL_SECRET: 's3cr3t', STAGING_BUCKET: 'b-1' }, 'export');
+    const c = readConfig(
+      { MIXPANEL_PROJECT_ID: '1', MIXPANEL_USERNAME: 'sa', MIXPANEL_SECRET: 's3cr3t', STAGING_BUCKET: 'b-1' },
+      'export',
+    );
     expect(c.mixpanel!.credentials).toEqual({ username: 'sa', secret: 's3cr3t' });
   });
 
   it('should read the forward role, strip the tenant underscore and require the inlet for streaming', () => {
     const c = readConfig(forwardEnv, 'forward');
-    expect(c.aep).toMatchObject({ sink: 'streaming', tenantId: 'acme', sandbox: 'prod', imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3', mapping: 'default' });
+    expect(c.aep).toMatchObject({
+      sink: 'streaming',
+      tenantId: 'acme',
+      sandbox: 'prod',
+      imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3',
+      mapping: 'default',
+    });
     const { AEP_INLET_URL: _, ...noInlet } = forwardEnv;
     expect(() => readConfig(noInlet, 'forward')).toThrow(/AEP_INLET_URL is required when AEP_SINK=streaming/);
     expect(readConfig({ ...noInlet, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
@@ -80,15 +112,20 @@ describe('readConfig', () => {
     const c = readConfig({ ...forwardEnv, AEP_SCHEMA_VERSION: '1.4' }, 'forward');
 
     // Assess
-    expect(missing).toThrow(/AEP_FLOW_ID is required when AEP_SINK=streaming \(the id of the HTTP API dataflow[^)]*Sources > Dataflows/);
+    expect(missing).toThrow(
+      /AEP_FLOW_ID is required when AEP_SINK=streaming \(the id of the HTTP API dataflow[^)]*Sources > Dataflows/,
+    );
     expect(readConfig({ ...noFlow, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
     expect(c.aep).toMatchObject({ flowId: forwardEnv.AEP_FLOW_ID, schemaVersion: '1.4' });
     expect(readConfig(forwardEnv, 'forward').aep!.schemaVersion).toBe('1.0');
   });
 
   it('should refuse an inlet URL that is not a collection URL and a schema id that is not a $id', () => {
-    expect(() => readConfig({ ...forwardEnv, AEP_INLET_URL: 'https://dcs.adobedc.net/other', AEP_SCHEMA_ID: 'acme.schema' }, 'forward')).toThrow(
-      /AEP_INLET_URL must be the streaming connection URL[\s\S]*AEP_SCHEMA_ID must be the schema \$id/,
-    );
+    expect(() =>
+      readConfig(
+        { ...forwardEnv, AEP_INLET_URL: 'https://dcs.adobedc.net/other', AEP_SCHEMA_ID: 'acme.schema' },
+        'forward',
+      ),
+    ).toThrow(/AEP_INLET_URL must be the streaming connection URL[\s\S]*AEP_SCHEMA_ID must be the schema \$id/);
   });
 });

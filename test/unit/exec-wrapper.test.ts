@@ -27,7 +27,10 @@ interface Probe {
 
 /** Runs `command args…` with the functions' NODE_OPTIONS; returns the probe's report and the exit status. */
 function run(command: string, args: string[]): { probe: Probe; status: number | null } {
-  const out = spawnSync(command, args, { env: { ...process.env, NODE_OPTIONS: LAMBDA_NODE_OPTIONS }, encoding: 'utf8' });
+  const out = spawnSync(command, args, {
+    env: { ...process.env, NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+    encoding: 'utf8',
+  });
   if (out.stdout.trim() === '') throw new Error(`no probe output: ${out.stderr}`);
   return { probe: JSON.parse(out.stdout) as Probe, status: out.status };
 }
@@ -38,7 +41,14 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
 
   it("should start the runtime without its young-generation size, so the function's NODE_OPTIONS one applies", () => {
     // Prepare: the runtime's own command line (a 1024 MB function: semi-space 51 MB, old space 921 MB)
-    const runtimeArgs = ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=51', '--max-old-space-size=921', probe];
+    const runtimeArgs = [
+      '--expose-gc',
+      '--max-http-header-size',
+      '81920',
+      '--max-semi-space-size=51',
+      '--max-old-space-size=921',
+      probe,
+    ];
 
     // Act
     const direct = run(process.execPath, runtimeArgs);
@@ -48,12 +58,26 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
     // Assess: started directly, the runtime's flag wins over NODE_OPTIONS; through the wrapper, NODE_OPTIONS decides
     expect(direct.probe.limitMb).toBeGreaterThan(nodeOptionsOnly.probe.limitMb);
     expect(wrapped.probe.limitMb).toBe(nodeOptionsOnly.probe.limitMb);
-    expect(wrapped.probe.execArgv).toEqual(['--expose-gc', '--max-http-header-size', '81920', '--max-old-space-size=921']);
+    expect(wrapped.probe.execArgv).toEqual([
+      '--expose-gc',
+      '--max-http-header-size',
+      '81920',
+      '--max-old-space-size=921',
+    ]);
   });
 
   it('should drop the flag in its separate-value and underscore spellings and keep everything else as it was', () => {
     // Act
-    const spaced = viaWrapper(['--max-semi-space-size', '51', '--max_semi_space_size=8', probe, 'a b', 'c"d', '', '$HOME']);
+    const spaced = viaWrapper([
+      '--max-semi-space-size',
+      '51',
+      '--max_semi_space_size=8',
+      probe,
+      'a b',
+      'c"d',
+      '',
+      '$HOME',
+    ]);
 
     // Assess
     expect(spaced.probe.execArgv).toEqual([]);

@@ -3,11 +3,21 @@ import { BadExportEventError, parseExportEvent } from '#export/events';
 
 describe('parseExportEvent', () => {
   it('should read the Scheduler target input', () => {
-    expect(parseExportEvent({ source: 'schedule', scheduledTime: '2024-05-01T12:00:00Z' })).toEqual({ kind: 'scheduled', scheduledMs: Date.parse('2024-05-01T12:00:00Z') });
+    expect(parseExportEvent({ source: 'schedule', scheduledTime: '2024-05-01T12:00:00Z' })).toEqual({
+      kind: 'scheduled',
+      scheduledMs: Date.parse('2024-05-01T12:00:00Z'),
+    });
   });
 
   it('should read a plain EventBridge rule event', () => {
-    const event = { version: '0', id: 'x', 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2024-05-01T12:00:00Z', detail: {} };
+    const event = {
+      version: '0',
+      id: 'x',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: '2024-05-01T12:00:00Z',
+      detail: {},
+    };
     expect(parseExportEvent(event)).toEqual({ kind: 'scheduled', scheduledMs: Date.parse('2024-05-01T12:00:00Z') });
   });
 
@@ -27,7 +37,10 @@ describe('parseExportEvent', () => {
     [{ from: 'yesterday', to: '2024-05-01T00:00:00Z' }, /"from" must be an ISO-8601 time/],
     [{ from: '2024-05-01T00:00:00', to: '2024-05-02T00:00:00Z' }, /"from" must be an ISO-8601 time with a zone/],
     [{ from: '2024-05-01T00:00:00Z', to: '2024-05-02T00:00:00Z', window: 'x' }, /unknown field\(s\) "window"/],
-    [{ from: '2024-05-01T00:00:00Z', to: '2024-05-02T00:00:00Z', mode: 'ingest-time' }, /"mode" must be "processing-time" or "event-time"/],
+    [
+      { from: '2024-05-01T00:00:00Z', to: '2024-05-02T00:00:00Z', mode: 'ingest-time' },
+      /"mode" must be "processing-time" or "event-time"/,
+    ],
     [{ from: '2024-05-01T00:00:00Z', to: '2024-05-02T00:00:00Z', force: 'yes' }, /"force" must be true or false/],
     [{ source: 'schedule' }, /scheduledTime/],
     ['hello', /must be a JSON object/],

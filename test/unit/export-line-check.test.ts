@@ -24,13 +24,24 @@ function mismatches(bytes: Buffer): string[] {
   return WINDOWS.flatMap((w) => {
     const want = classifyLine(text, w);
     const got = classifyLineBytes(padded, 2, 2 + bytes.length, w);
-    return want === got ? [] : [`${JSON.stringify(text).slice(0, 120)} (${w.mode} ${w.from}): ${String(want)} ≠ ${String(got)}`];
+    return want === got
+      ? []
+      : [`${JSON.stringify(text).slice(0, 120)} (${w.mode} ${w.from}): ${String(want)} ≠ ${String(got)}`];
   });
 }
 
 const t = START + 5;
 const EDGE_CASES = [
-  '', ' ', '{}', '[]', 'null', '1', '"x"', 'true', '{"event":"a","properties":{}}', '{"event":"","properties":{}}',
+  '',
+  ' ',
+  '{}',
+  '[]',
+  'null',
+  '1',
+  '"x"',
+  'true',
+  '{"event":"a","properties":{}}',
+  '{"event":"","properties":{}}',
   `{"event":"a","properties":{"mp_processing_time_ms":${t}}}`,
   ` {"event":"a","properties":{"mp_processing_time_ms":${t}}}\r `,
   `{"ev\\u0065nt":"a","properti\\u0065s":{"mp_processing_tim\\u0065_ms":${t}}}`,
@@ -44,17 +55,40 @@ const EDGE_CASES = [
   `{"event":"a","properties":{"mp_processing_time_ms":1e400}}`,
   '{"event":"a","properties":{"mp_processing_time_ms":-0}}',
   `{"event":"\\u0000","properties":{"mp_processing_time_ms":${t}}}`,
-  '[{"event":"a","properties":{}}]', '{"event":["a"],"properties":{}}', '{"event":"a","properties":[]}', '{"event":"a","properties":null}',
-  '\ufeff{}', `{"event":"a","properties":{"mp_processing_time_ms":${t}}} x`, '{"event":"a" "properties":{}}',
-  `{"event":"a","properties":{"mp_processing_time_ms":${t}}`, '{"a":1,}', '[1,]', '{"a":01}', '{"a":1.}', '{"a":.5}', '{"a":-}', '{"a":1e}',
-  '{"a":"\\x"}', '{"a":"\\u12G4"}', '{"a":"\\u12"}', '{"a":tru}', '{"a":nul}', '{"a":"tab\there"}', '{"a":"é 🌸 \\ud83c"}', '{"é":1}',
-  `${'['.repeat(3000)}${']'.repeat(3000)}`, `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`, '{"a":[1,{"b":[true,false,null]}],"event":"e","properties":{}}',
+  '[{"event":"a","properties":{}}]',
+  '{"event":["a"],"properties":{}}',
+  '{"event":"a","properties":[]}',
+  '{"event":"a","properties":null}',
+  '\ufeff{}',
+  `{"event":"a","properties":{"mp_processing_time_ms":${t}}} x`,
+  '{"event":"a" "properties":{}}',
+  `{"event":"a","properties":{"mp_processing_time_ms":${t}}`,
+  '{"a":1,}',
+  '[1,]',
+  '{"a":01}',
+  '{"a":1.}',
+  '{"a":.5}',
+  '{"a":-}',
+  '{"a":1e}',
+  '{"a":"\\x"}',
+  '{"a":"\\u12G4"}',
+  '{"a":"\\u12"}',
+  '{"a":tru}',
+  '{"a":nul}',
+  '{"a":"tab\there"}',
+  '{"a":"é 🌸 \\ud83c"}',
+  '{"é":1}',
+  `${'['.repeat(3000)}${']'.repeat(3000)}`,
+  `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`,
+  '{"a":[1,{"b":[true,false,null]}],"event":"e","properties":{}}',
 ];
 
 describe('classifyLineBytes', () => {
   it('should give the verdict of classifyLine for real export lines and edge cases', () => {
     // Prepare
-    const lines = [...generateDataset({ seed: 17, count: 1500, start: START, end: START + H })].map((e) => JSON.stringify(e));
+    const lines = [...generateDataset({ seed: 17, count: 1500, start: START, end: START + H })].map((e) =>
+      JSON.stringify(e),
+    );
     // Act
     const found = [...lines, ...EDGE_CASES].flatMap((line) => mismatches(Buffer.from(line)));
     // Assess
@@ -64,8 +98,33 @@ describe('classifyLineBytes', () => {
   it('should give the verdict of classifyLine for damaged lines, malformed UTF-8 included', () => {
     // Prepare: seeded damage (insertions of JSON punctuation, deletions, replaced bytes)
     let seed = 20261122;
-    const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    const pieces = ['{', '}', '[', ']', ',', ':', '"', '\\', '\\u00', 'e', '0', '-', '.', 'E+', ' ', '\t', 'true', 'nul', '\u0001', 'é', '🌸', '"event"', '"properties"', `${t}`];
+    const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const pieces = [
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      ':',
+      '"',
+      '\\',
+      '\\u00',
+      'e',
+      '0',
+      '-',
+      '.',
+      'E+',
+      ' ',
+      '\t',
+      'true',
+      'nul',
+      '\u0001',
+      'é',
+      '🌸',
+      '"event"',
+      '"properties"',
+      `${t}`,
+    ];
     const damaged: Buffer[] = [];
     for (const event of generateDataset({ seed: 18, count: 1500, start: START, end: START + H })) {
       const line = JSON.stringify(event);

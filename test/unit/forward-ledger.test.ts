@@ -6,7 +6,10 @@ import { ARENA_BLOCK_BYTES, ChunkArena } from '#forward/arena';
 /** The (hi, lo, line) entries of a serialised ledger, as text. */
 function entries(bytes: Uint8Array): string[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Array.from({ length: bytes.byteLength / 12 }, (_, k) => `${v.getInt32(12 * k, true)}:${v.getInt32(12 * k + 4, true)}:${v.getInt32(12 * k + 8, true)}`);
+  return Array.from(
+    { length: bytes.byteLength / 12 },
+    (_, k) => `${v.getInt32(12 * k, true)}:${v.getInt32(12 * k + 4, true)}:${v.getInt32(12 * k + 8, true)}`,
+  );
 }
 
 describe('IdSet', () => {
@@ -97,7 +100,9 @@ describe('readMessage', () => {
   });
 
   it('should recognise the S3 test event', () => {
-    expect(readMessage(JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Time: 'x', Bucket: 'b' }))).toEqual({ kind: 'test-event' });
+    expect(
+      readMessage(JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Time: 'x', Bucket: 'b' })),
+    ).toEqual({ kind: 'test-event' });
   });
 
   it.each([
@@ -117,7 +122,10 @@ describe('ChunkArena', () => {
   it('should hand out exact UTF-8 views across blocks and reuse its blocks after a reset', () => {
     // Prepare: records large enough that a few fill a block, one of them with multi-byte text
     const arena = new ChunkArena();
-    const texts = Array.from({ length: 12 }, (_, i) => `{"i":${i},"t":"${i === 3 ? 'é☕😀'.repeat(1000) : 'x'.repeat(1_000_000)}"}`);
+    const texts = Array.from(
+      { length: 12 },
+      (_, i) => `{"i":${i},"t":"${i === 3 ? 'é☕😀'.repeat(1000) : 'x'.repeat(1_000_000)}"}`,
+    );
     // Act
     const views = texts.map((t) => arena.put(t));
     const blocksFirst = arena.blocks;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileMapper, MappingConfigError, type MapperContext, parseMappingConfig, presetConfig } from '#mapping/index';
+import {
+  compileMapper,
+  MappingConfigError,
+  type MapperContext,
+  parseMappingConfig,
+  presetConfig,
+} from '#mapping/index';
 
 const CTX: MapperContext = { projectId: '2195193', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false };
 
@@ -26,14 +32,17 @@ describe('parseMappingConfig', () => {
 
   it('should default the preset and accept the documented example', () => {
     // Act
-    const config = parseMappingConfig({
-      tenant: 'acme',
-      eventTypes: { 'Order Completed': 'commerce.purchases' },
-      identities: [{ from: 'properties.distinct_id', namespace: 'MixpanelDistinctId', primary: true }],
-      fields: [{ from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' }],
-      drop: ['properties.$email'],
-      hash: ['properties.email'],
-    }, 'mapping.json');
+    const config = parseMappingConfig(
+      {
+        tenant: 'acme',
+        eventTypes: { 'Order Completed': 'commerce.purchases' },
+        identities: [{ from: 'properties.distinct_id', namespace: 'MixpanelDistinctId', primary: true }],
+        fields: [{ from: 'properties.plan', to: '_acme.mixpanel.plan', type: 'string' }],
+        drop: ['properties.$email'],
+        hash: ['properties.email'],
+      },
+      'mapping.json',
+    );
 
     // Assess
     expect(config.preset).toBe('default');
@@ -43,49 +52,63 @@ describe('parseMappingConfig', () => {
   it('should name every structurally bad path in one error', () => {
     // Act
     const issues = issuesOf(() =>
-      parseMappingConfig({
-        preset: 'minimal',
-        colour: 'blue',
-        fields: [{ from: 'properties.plan', to: '_acme.plan', type: 'text' }, { from: 5, to: '_acme.x', type: 'string' }],
-        identities: [{ from: 'properties.id', namespace: '' }],
-        eventTypes: { 'Order Completed': '' },
-      }, 'mapping.json'));
+      parseMappingConfig(
+        {
+          preset: 'minimal',
+          colour: 'blue',
+          fields: [
+            { from: 'properties.plan', to: '_acme.plan', type: 'text' },
+            { from: 5, to: '_acme.x', type: 'string' },
+          ],
+          identities: [{ from: 'properties.id', namespace: '' }],
+          eventTypes: { 'Order Completed': '' },
+        },
+        'mapping.json',
+      ),
+    );
 
     // Assess
-    expect(issues).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^preset: Invalid option: expected one of "default"\|"adobe-source"/),
-      expect.stringMatching(/^colour: unknown key \(allowed: preset, tenant, eventTypes, identities, fields, drop, hash, defaultEventType, commerce, requireIdentity\)/),
-      expect.stringMatching(/^fields\[0\]\.type: /),
-      expect.stringMatching(/^fields\[1\]\.from: /),
-      'identities[0].namespace: must be a non-empty string',
-      'eventTypes["Order Completed"]: must be a non-empty string',
-    ]));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^preset: Invalid option: expected one of "default"\|"adobe-source"/),
+        expect.stringMatching(
+          /^colour: unknown key \(allowed: preset, tenant, eventTypes, identities, fields, drop, hash, defaultEventType, commerce, requireIdentity\)/,
+        ),
+        expect.stringMatching(/^fields\[0\]\.type: /),
+        expect.stringMatching(/^fields\[1\]\.from: /),
+        'identities[0].namespace: must be a non-empty string',
+        'eventTypes["Order Completed"]: must be a non-empty string',
+      ]),
+    );
     expect(issues).toHaveLength(6);
   });
 
   it('should name every bad path of the rules across entries and say what to do', () => {
     // Act
     const action = () =>
-      parseMappingConfig({
-        tenant: 'acme',
-        identities: [
-          { from: 'properties.distinct_id', namespace: 'A', primary: true },
-          { from: 'distinct_id', namespace: 'B' },
-          { from: 'properties.$device_id', namespace: 'C', primary: true },
-          { from: 'properties.$email', namespace: 'D' },
-        ],
-        fields: [
-          { from: 'properties.plan', to: '_other.plan', type: 'string' },
-          { from: 'properties.plan', to: '_acme.Mixpanel.EventName', type: 'string' },
-          { from: 'properties.plan', to: '_acme.mixpanel.properties.plan', type: 'string' },
-          { from: 'properties.email', to: '_acme.emailHash', type: 'integer' },
-          { from: 'properties.w', to: 'device.screenWidth', type: 'string' },
-          { from: 'properties.x', to: '_acme.bad-name', type: 'string' },
-          { from: 'time', to: '_acme.t', type: 'integer' },
-        ],
-        drop: ['properties.$email', '$os'],
-        hash: ['properties.email', 'properties.$email'],
-      }, 'mapping.json');
+      parseMappingConfig(
+        {
+          tenant: 'acme',
+          identities: [
+            { from: 'properties.distinct_id', namespace: 'A', primary: true },
+            { from: 'distinct_id', namespace: 'B' },
+            { from: 'properties.$device_id', namespace: 'C', primary: true },
+            { from: 'properties.$email', namespace: 'D' },
+          ],
+          fields: [
+            { from: 'properties.plan', to: '_other.plan', type: 'string' },
+            { from: 'properties.plan', to: '_acme.Mixpanel.EventName', type: 'string' },
+            { from: 'properties.plan', to: '_acme.mixpanel.properties.plan', type: 'string' },
+            { from: 'properties.email', to: '_acme.emailHash', type: 'integer' },
+            { from: 'properties.w', to: 'device.screenWidth', type: 'string' },
+            { from: 'properties.x', to: '_acme.bad-name', type: 'string' },
+            { from: 'time', to: '_acme.t', type: 'integer' },
+          ],
+          drop: ['properties.$email', '$os'],
+          hash: ['properties.email', 'properties.$email'],
+        },
+        'mapping.json',
+      );
     const issues = issuesOf(action);
 
     // Assess
@@ -95,7 +118,9 @@ describe('parseMappingConfig', () => {
       'identities[1].from: must be "properties.<name>", got "distinct_id"',
       'identities[2].primary: only one identity can be primary (identities[0] is)',
       'identities[3].from: properties.$email is dropped; remove it from drop or from identities',
-      expect.stringMatching(/^fields\[0\]\.to: must start with _acme\. \(custom fields live under the tenant object\) or be a standard path: web\.webPageDetails\.URL, /),
+      expect.stringMatching(
+        /^fields\[0\]\.to: must start with _acme\. \(custom fields live under the tenant object\) or be a standard path: web\.webPageDetails\.URL, /,
+      ),
       'fields[1].to: _acme.Mixpanel.EventName collides with mixpanel.eventName (taken by preset default); XDM field names are case-insensitive',
       'fields[2].to: _acme.mixpanel.properties.plan collides with mixpanel.properties (taken by preset default (properties map)); XDM field names are case-insensitive',
       'fields[3].type: properties.email is hashed (a hex string), so the type must be "string", not "integer"',
@@ -110,14 +135,18 @@ describe('parseMappingConfig', () => {
   it('should reject two fields writing the same path', () => {
     // Act
     const issues = issuesOf(() =>
-      parseMappingConfig({
-        fields: [
-          { from: 'properties.a', to: '_{tenant}.plan', type: 'string' },
-          { from: 'properties.b', to: '_{tenant}.PLAN', type: 'string' },
-          { from: 'properties.c', to: 'web.webPageDetails.name', type: 'string' },
-          { from: 'properties.d', to: 'web.webPageDetails.name', type: 'string' },
-        ],
-      }, 'mapping.json'));
+      parseMappingConfig(
+        {
+          fields: [
+            { from: 'properties.a', to: '_{tenant}.plan', type: 'string' },
+            { from: 'properties.b', to: '_{tenant}.PLAN', type: 'string' },
+            { from: 'properties.c', to: 'web.webPageDetails.name', type: 'string' },
+            { from: 'properties.d', to: 'web.webPageDetails.name', type: 'string' },
+          ],
+        },
+        'mapping.json',
+      ),
+    );
 
     // Assess
     expect(issues).toEqual([
@@ -130,7 +159,10 @@ describe('parseMappingConfig', () => {
 describe('compileMapper config checks', () => {
   it('should check tenant paths against the target tenant when the config has none', () => {
     // Prepare
-    const config = parseMappingConfig({ fields: [{ from: 'properties.plan', to: '_acme.plan', type: 'string' }] }, 'mapping.json');
+    const config = parseMappingConfig(
+      { fields: [{ from: 'properties.plan', to: '_acme.plan', type: 'string' }] },
+      'mapping.json',
+    );
 
     // Act
     const forAcme = () => compileMapper(config, { ...CTX, tenant: '_acme' });
@@ -143,17 +175,26 @@ describe('compileMapper config checks', () => {
 
   it('should refuse a mapping written for another tenant than AEP_TENANT_ID', () => {
     // Act
-    const issues = issuesOf(() => compileMapper(parseMappingConfig({ tenant: 'acme' }, 'mapping.json'), { ...CTX, tenant: 'globex' }));
+    const issues = issuesOf(() =>
+      compileMapper(parseMappingConfig({ tenant: 'acme' }, 'mapping.json'), { ...CTX, tenant: 'globex' }),
+    );
 
     // Assess
-    expect(issues).toEqual(['tenant: the mapping is written for "acme" but the target tenant (AEP_TENANT_ID) is "globex"']);
+    expect(issues).toEqual([
+      'tenant: the mapping is written for "acme" but the target tenant (AEP_TENANT_ID) is "globex"',
+    ]);
   });
 
   it('should name bad context values', () => {
     // Act
-    const issues = issuesOf(() => compileMapper(presetConfig('default'), { ...CTX, projectId: '', maxRecordBytes: -1 }));
+    const issues = issuesOf(() =>
+      compileMapper(presetConfig('default'), { ...CTX, projectId: '', maxRecordBytes: -1 }),
+    );
 
     // Assess
-    expect(issues).toEqual(['MIXPANEL_PROJECT_ID: must be a non-empty project id', 'maxRecordBytes: must be a positive integer, got -1']);
+    expect(issues).toEqual([
+      'MIXPANEL_PROJECT_ID: must be a non-empty project id',
+      'maxRecordBytes: must be a positive integer, got -1',
+    ]);
   });
 });

@@ -23,7 +23,9 @@ function leafTypes(schema: Json, prefix = ''): Record<string, string> {
     const path = `${prefix}${key}`;
     if (child['meta:xdmType'] === 'map') out[path] = `map<${(child.additionalProperties as Json).type as string}>`;
     else if (child.type === 'object') Object.assign(out, leafTypes(child, `${path}.`));
-    else out[path] = child.format === undefined ? (child.type as string) : `${child.type as string}/${child.format as string}`;
+    else
+      out[path] =
+        child.format === undefined ? (child.type as string) : `${child.type as string}/${child.format as string}`;
   }
   return out;
 }
@@ -34,7 +36,11 @@ describe('fieldGroupForMapping', () => {
     const group = fieldGroupForMapping(presetConfig('default'), { tenant: 'acme' });
 
     // Assess
-    expect(group).toMatchObject({ type: 'object', 'meta:intendedToExtend': [EXPERIENCE_EVENT_CLASS], allOf: [{ $ref: '#/definitions/mixpanel' }] });
+    expect(group).toMatchObject({
+      type: 'object',
+      'meta:intendedToExtend': [EXPERIENCE_EVENT_CLASS],
+      allOf: [{ $ref: '#/definitions/mixpanel' }],
+    });
     expect(leafTypes(tenantSchema(group, '_acme'))).toEqual({
       'mixpanel.eventName': 'string',
       'mixpanel.distinctId': 'string',
@@ -55,17 +61,20 @@ describe('fieldGroupForMapping', () => {
 
   it('should add configured custom fields and leave standard paths to their standard field groups', () => {
     // Prepare
-    const config = parseMappingConfig({
-      preset: 'default',
-      fields: [
-        { from: 'properties.plan', to: '_{tenant}.mixpanel.plan', type: 'string' },
-        { from: 'properties.seats', to: '_acme.account.seats', type: 'integer' },
-        { from: 'properties.Price', to: '_acme.account.price', type: 'number' },
-        { from: 'properties.trial', to: '_acme.account.trial', type: 'boolean' },
-        { from: 'properties.signed_up', to: '_acme.account.signedUpAt', type: 'date-time' },
-        { from: 'event', to: 'web.webPageDetails.name', type: 'string' },
-      ],
-    }, 'mapping.json');
+    const config = parseMappingConfig(
+      {
+        preset: 'default',
+        fields: [
+          { from: 'properties.plan', to: '_{tenant}.mixpanel.plan', type: 'string' },
+          { from: 'properties.seats', to: '_acme.account.seats', type: 'integer' },
+          { from: 'properties.Price', to: '_acme.account.price', type: 'number' },
+          { from: 'properties.trial', to: '_acme.account.trial', type: 'boolean' },
+          { from: 'properties.signed_up', to: '_acme.account.signedUpAt', type: 'date-time' },
+          { from: 'event', to: 'web.webPageDetails.name', type: 'string' },
+        ],
+      },
+      'mapping.json',
+    );
 
     // Act
     const types = leafTypes(tenantSchema(fieldGroupForMapping(config, { tenant: '_acme' }), '_acme'));

@@ -152,14 +152,22 @@ describe('standard Mixpanel events → eventType and counters', () => {
   });
 
   it('should count an autocaptured click as a link click with the link URL and the viewport', () => {
-    const r = map('$mp_click', web({
-      $event_type: 'click', $el_tag_name: 'a', $el_attr__href: 'https://shop.example.com/cart',
-      $viewportWidth: 1280, $viewportHeight: 720,
-    }));
+    const r = map(
+      '$mp_click',
+      web({
+        $event_type: 'click',
+        $el_tag_name: 'a',
+        $el_attr__href: 'https://shop.example.com/cart',
+        $viewportWidth: 1280,
+        $viewportHeight: 720,
+      }),
+    );
 
     expect(r.eventType).toBe('web.webinteraction.linkClicks');
     expect((r.web as Json).webInteraction).toEqual({
-      URL: 'https://shop.example.com/cart', linkClicks: { value: 1 }, type: 'other',
+      URL: 'https://shop.example.com/cart',
+      linkClicks: { value: 1 },
+      type: 'other',
     });
     expect((r.environment as Json).browserDetails).toMatchObject({ viewportWidth: 1280, viewportHeight: 720 });
   });
@@ -188,7 +196,11 @@ describe('standard Mixpanel events → eventType and counters', () => {
     const update = map('$ae_updated', android({ $ae_updated_version: '5.12.1' }));
 
     expect(session.eventType).toBe('application.close');
-    expect(session.application).toMatchObject({ sessionLength: 43, applicationCloses: { value: 1 }, closeType: 'close' });
+    expect(session.application).toMatchObject({
+      sessionLength: 43,
+      applicationCloses: { value: 1 },
+      closeType: 'close',
+    });
     expect(crash.eventType).toBe('application.close');
     expect(crash.application).toMatchObject({ crashes: { value: 1 }, isClose: true, closeType: 'unknown' });
     expect(propertiesMap(crash).$ae_crashed_reason).toBe('java.lang.NullPointerException');
@@ -196,7 +208,9 @@ describe('standard Mixpanel events → eventType and counters', () => {
   });
 
   it('should give identity-management events and page leaves their own mixpanel.* types', () => {
-    expect(map('$identify', web({ $anon_distinct_id: '$device:abc', $identified_id: 'user-1' })).eventType).toBe('mixpanel.identify');
+    expect(map('$identify', web({ $anon_distinct_id: '$device:abc', $identified_id: 'user-1' })).eventType).toBe(
+      'mixpanel.identify',
+    );
     expect(map('$create_alias', server({ alias: 'user-1' })).eventType).toBe('mixpanel.createAlias');
     expect(map('$merge', server()).eventType).toBe('mixpanel.merge');
     expect(map('$mp_page_leave', web()).eventType).toBe('mixpanel.pageLeave');
@@ -210,7 +224,10 @@ describe('standard Mixpanel events → eventType and counters', () => {
   });
 
   it('should drop the counters of an event whose type the config overrides', () => {
-    const mapper = compileMapper(parseMappingConfig({ eventTypes: { $mp_web_page_view: 'acme.landing' } }, 'm.json'), CTX);
+    const mapper = compileMapper(
+      parseMappingConfig({ eventTypes: { $mp_web_page_view: 'acme.landing' } }, 'm.json'),
+      CTX,
+    );
 
     const r = map('$mp_web_page_view', web(), mapper);
 
@@ -236,15 +253,27 @@ describe('default properties → standard fields', () => {
 
     expect(cellular.environment).toMatchObject({ carrier: 'Verizon', connectionType: 'mobile_lte' });
     expect(wifi.environment).toMatchObject({ carrier: 'T-Mobile', connectionType: 'wireless_wifi' });
-    expect(propertiesMap(wifi)).toMatchObject({ $screen_dpi: '420', $app_build_number: '5121', $brand: 'google', $wifi: 'true' });
+    expect(propertiesMap(wifi)).toMatchObject({
+      $screen_dpi: '420',
+      $app_build_number: '5121',
+      $brand: 'google',
+      $wifi: 'true',
+    });
     expect(propertiesMap(cellular)).toMatchObject({ $radio: 'LTE' });
   });
 
   it('should write UTM campaign, search engine and keyword; the initial referrer stays in the map', () => {
-    const r = map('$mp_web_page_view', web({
-      utm_source: 'google', utm_medium: 'cpc', utm_campaign: 'spring_sale', utm_id: 'cmp-2024-04',
-      $search_engine: 'google', mp_keyword: 'wireless headphones',
-    }));
+    const r = map(
+      '$mp_web_page_view',
+      web({
+        utm_source: 'google',
+        utm_medium: 'cpc',
+        utm_campaign: 'spring_sale',
+        utm_id: 'cmp-2024-04',
+        $search_engine: 'google',
+        mp_keyword: 'wireless headphones',
+      }),
+    );
 
     expect(r.marketing).toEqual({ campaignName: 'spring_sale', trackingCode: 'cmp-2024-04' });
     expect(r.search).toEqual({ searchEngine: 'google', keywords: 'wireless headphones' });
@@ -264,10 +293,12 @@ describe('geo codes', () => {
     expect((map('x', web()).placeContext as Json).geo).toMatchObject({ countryCode: 'US', stateProvince: 'US-CA' });
     expect((map('x', ios()).placeContext as Json).geo).toMatchObject({ countryCode: 'SE', stateProvince: 'SE-M' });
     expect((map('x', android()).placeContext as Json).geo).toMatchObject({ stateProvince: 'DE-BY' });
-    expect((map('x', web({ $region: 'Skåne County', mp_country_code: 'SE' })).placeContext as Json).geo)
-      .toMatchObject({ stateProvince: 'SE-M' });
-    expect((map('x', web({ $region: 'QC', mp_country_code: 'CA' })).placeContext as Json).geo)
-      .toMatchObject({ stateProvince: 'CA-QC' });
+    expect((map('x', web({ $region: 'Skåne County', mp_country_code: 'SE' })).placeContext as Json).geo).toMatchObject({
+      stateProvince: 'SE-M',
+    });
+    expect((map('x', web({ $region: 'QC', mp_country_code: 'CA' })).placeContext as Json).geo).toMatchObject({
+      stateProvince: 'CA-QC',
+    });
   });
 
   it('should leave stateProvince out when the name does not resolve, keeping $region in the map', () => {
@@ -280,10 +311,13 @@ describe('geo codes', () => {
 
 describe('URLs', () => {
   it('should percent-encode spaces, non-ASCII and stray percent signs and keep valid escapes', () => {
-    const r = map('$mp_web_page_view', web({
-      $current_url: 'https://shop.example.com/search?q=café au lait&x=%E2%9C%93&y=100%',
-      $referrer: 'https://www.google.com/search?q=東京',
-    }));
+    const r = map(
+      '$mp_web_page_view',
+      web({
+        $current_url: 'https://shop.example.com/search?q=café au lait&x=%E2%9C%93&y=100%',
+        $referrer: 'https://www.google.com/search?q=東京',
+      }),
+    );
 
     expect((r.web as Json).webPageDetails).toMatchObject({
       URL: 'https://shop.example.com/search?q=caf%C3%A9%20au%20lait&x=%E2%9C%93&y=100%25',
@@ -294,10 +328,18 @@ describe('URLs', () => {
 
 describe('commerce', () => {
   it('should write a web order: purchase counter, order total and currency, one product line per item', () => {
-    const r = map('Order Completed', web({
-      order_id: 'ORD-7Q2K9X1M0A', revenue: 284.48, currency: 'eur',
-      items: [{ sku: 'sku-1001', name: 'Wireless Headphones', price: 129.99, quantity: 2 }, { sku: 'sku-1002', price: 24.5 }],
-    }));
+    const r = map(
+      'Order Completed',
+      web({
+        order_id: 'ORD-7Q2K9X1M0A',
+        revenue: 284.48,
+        currency: 'eur',
+        items: [
+          { sku: 'sku-1001', name: 'Wireless Headphones', price: 129.99, quantity: 2 },
+          { sku: 'sku-1002', price: 24.5 },
+        ],
+      }),
+    );
 
     expect(r.eventType).toBe('commerce.purchases');
     expect(r.commerce).toEqual({
@@ -331,23 +373,30 @@ describe('commerce', () => {
   });
 
   it('should follow configured event names and property names', () => {
-    const config = parseMappingConfig({
-      commerce: {
-        events: { purchases: ['Invoice Paid'] },
-        properties: { orderId: 'invoice_id', priceTotal: 'amount' },
+    const config = parseMappingConfig(
+      {
+        commerce: {
+          events: { purchases: ['Invoice Paid'] },
+          properties: { orderId: 'invoice_id', priceTotal: 'amount' },
+        },
       },
-    }, 'mapping.json');
+      'mapping.json',
+    );
     const mapper = compileMapper(config, CTX);
 
     const invoice = map('Invoice Paid', server({ invoice_id: 'in_1Q2w3E', amount: 99, currency: 'USD' }), mapper);
     const order = map('Order Completed', server({ order_id: 'ORD-1' }), mapper);
 
-    expect(invoice.commerce).toEqual({ purchases: { value: 1 }, order: { purchaseID: 'in_1Q2w3E', priceTotal: 99, currencyCode: 'USD' } });
+    expect(invoice.commerce).toEqual({
+      purchases: { value: 1 },
+      order: { purchaseID: 'in_1Q2w3E', priceTotal: 99, currencyCode: 'USD' },
+    });
     expect(order.eventType).toBe('mixpanel.event');
   });
 
   it('should refuse a commerce block with a bad shape, naming the path', () => {
-    const action = () => parseMappingConfig({ commerce: { events: { purchases: 'Order Completed' }, colour: 1 } }, 'm.json');
+    const action = () =>
+      parseMappingConfig({ commerce: { events: { purchases: 'Order Completed' }, colour: 1 } }, 'm.json');
 
     expect(action).toThrow(MappingConfigError);
     expect(action).toThrow(/commerce\.events\.purchases/);
@@ -366,7 +415,11 @@ describe('adobe-source time fields', () => {
   });
 
   it('should write the API and processing timestamps as integers', () => {
-    const f = fields({ time: 1652825148, $mp_api_timestamp_ms: 1652850348643.4, mp_processing_time_ms: '1652850348702' });
+    const f = fields({
+      time: 1652825148,
+      $mp_api_timestamp_ms: 1652850348643.4,
+      mp_processing_time_ms: '1652850348702',
+    });
 
     expect(f.mp_api_timestamp_ms).toBe(1652850348643);
     expect(f.mp_processing_time_ms).toBe(1652850348702);
@@ -386,11 +439,16 @@ describe('identity for Profile', () => {
   });
 
   it('should send it otherwise, flagged as without identity', () => {
-    expect(defaultMapper({ event: 'Invoice Paid', properties: anonymous })).toMatchObject({ ok: true, identified: false });
+    expect(defaultMapper({ event: 'Invoice Paid', properties: anonymous })).toMatchObject({
+      ok: true,
+      identified: false,
+    });
   });
 
   it('should refuse requireIdentity on a mapping without identities', () => {
-    expect(() => parseMappingConfig({ preset: 'adobe-source', requireIdentity: true }, 'm.json')).toThrow(/requireIdentity/);
+    expect(() => parseMappingConfig({ preset: 'adobe-source', requireIdentity: true }, 'm.json')).toThrow(
+      /requireIdentity/,
+    );
   });
 
   it('should list the namespaces to create with the primary one, and the standard field groups', () => {
@@ -399,14 +457,16 @@ describe('identity for Profile', () => {
       { code: 'MixpanelDeviceId', from: 'properties.$device_id', primary: false, authenticatedState: 'ambiguous' },
       { code: 'MixpanelUserId', from: 'properties.$user_id', primary: false, authenticatedState: 'authenticated' },
     ]);
-    expect(requiredFieldGroups(presetConfig('default'))).toEqual(expect.arrayContaining([
-      'https://ns.adobe.com/xdm/context/experienceevent-web',
-      'https://ns.adobe.com/xdm/context/experienceevent-environment-details',
-      'https://ns.adobe.com/xdm/context/experienceevent-application',
-      'https://ns.adobe.com/xdm/context/experienceevent-commerce',
-      'https://ns.adobe.com/xdm/context/experienceevent-marketing',
-      'https://ns.adobe.com/xdm/context/experienceevent-search',
-    ]));
+    expect(requiredFieldGroups(presetConfig('default'))).toEqual(
+      expect.arrayContaining([
+        'https://ns.adobe.com/xdm/context/experienceevent-web',
+        'https://ns.adobe.com/xdm/context/experienceevent-environment-details',
+        'https://ns.adobe.com/xdm/context/experienceevent-application',
+        'https://ns.adobe.com/xdm/context/experienceevent-commerce',
+        'https://ns.adobe.com/xdm/context/experienceevent-marketing',
+        'https://ns.adobe.com/xdm/context/experienceevent-search',
+      ]),
+    );
     expect(requiredFieldGroups(presetConfig('adobe-source'))).toEqual([]);
     expect(identityNamespaces(presetConfig('adobe-source'))).toEqual([]);
   });

@@ -80,7 +80,10 @@ describe('eventInstantMs', () => {
   it('should handle half-hour zones such as Asia/Kolkata (+05:30), in seconds and milliseconds', () => {
     // Act
     const seconds = utcOf('2024-06-01T10:00:00', 'Asia/Kolkata');
-    const millis = eventInstantMs(localSeconds('2024-06-01T10:00:00') * 1000 + 250, { legacyLocalTime: true, projectTimezone: 'Asia/Kolkata' });
+    const millis = eventInstantMs(localSeconds('2024-06-01T10:00:00') * 1000 + 250, {
+      legacyLocalTime: true,
+      projectTimezone: 'Asia/Kolkata',
+    });
 
     // Assess
     expect(seconds).toBe('2024-06-01T04:30:00.000Z');
@@ -91,8 +94,14 @@ describe('eventInstantMs', () => {
     // Prepare: instants every 5 hours through 2024 (every hour of the day over the year) in New York; in the repeated
     // hour the second (EST) reading resolves to the first (EDT) one by design
     const formatter = new Intl.DateTimeFormat('en-US', {
-      timeZone: 'America/New_York', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit',
+      timeZone: 'America/New_York',
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
     });
     const wallClock = (ms: number): string => {
       const p = Object.fromEntries(formatter.formatToParts(ms).map((x) => [x.type, x.value]));
@@ -106,7 +115,8 @@ describe('eventInstantMs', () => {
       const local = wallClock(ms);
       const back = eventInstantMs(localSeconds(local), { legacyLocalTime: true, projectTimezone: 'America/New_York' });
       const repeated = local.startsWith('2024-11-03T01:');
-      if (back !== ms && !(repeated && back === ms - 3_600_000)) mismatches.push(`${new Date(ms).toISOString()} → ${local}`);
+      if (back !== ms && !(repeated && back === ms - 3_600_000))
+        mismatches.push(`${new Date(ms).toISOString()} → ${local}`);
     }
 
     // Assess
@@ -117,7 +127,12 @@ describe('eventInstantMs', () => {
     // Act
     const direct = () => eventInstantMs(1, { legacyLocalTime: true, projectTimezone: 'Mars/Olympus_Mons' });
     const compile = () =>
-      compileMapper(presetConfig('default'), { projectId: '1', tenant: 'acme', projectTimezone: 'Mars/Olympus_Mons', legacyLocalTime: true });
+      compileMapper(presetConfig('default'), {
+        projectId: '1',
+        tenant: 'acme',
+        projectTimezone: 'Mars/Olympus_Mons',
+        legacyLocalTime: true,
+      });
 
     // Assess
     expect(direct).toThrow(RangeError);
@@ -130,7 +145,9 @@ describe('IsoFormatter', () => {
   it('should format exactly like Date.prototype.toISOString', () => {
     // Prepare
     const formatter = new IsoFormatter();
-    const instants = [0, 1, 999, 86_399_999, 951_782_400_000, 1_709_856_000_000, 253_402_300_799_999, 253_402_300_800_000];
+    const instants = [
+      0, 1, 999, 86_399_999, 951_782_400_000, 1_709_856_000_000, 253_402_300_799_999, 253_402_300_800_000,
+    ];
     for (let i = 0; i < 2000; i++) instants.push(Math.floor(1_600_000_000_000 + i * 7_919_993.7));
 
     // Act

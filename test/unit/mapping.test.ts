@@ -176,10 +176,27 @@ describe('mapper on the Adobe doc sample', () => {
       expect(Object.keys(record)).toEqual(['_id', 'timestamp', '_acme']);
       const fields = record._acme as Json;
       expect(Object.keys(fields).sort()).toEqual([
-        'distinct_id', 'event_name', 'import', 'insert_id', 'item_id', 'item_name', 'item_price',
-        'mp_api_endpoint', 'mp_api_timestamp_ms', 'mp_processing_time_ms', 'time',
+        'distinct_id',
+        'event_name',
+        'import',
+        'insert_id',
+        'item_id',
+        'item_name',
+        'item_price',
+        'mp_api_endpoint',
+        'mp_api_timestamp_ms',
+        'mp_processing_time_ms',
+        'time',
       ]);
-      for (const key of ['distinct_id', 'event_name', 'insert_id', 'item_id', 'item_name', 'item_price', 'mp_api_endpoint']) {
+      for (const key of [
+        'distinct_id',
+        'event_name',
+        'insert_id',
+        'item_id',
+        'item_name',
+        'item_price',
+        'mp_api_endpoint',
+      ]) {
         expect(typeof fields[key]).toBe('string');
       }
       for (const key of ['mp_api_timestamp_ms', 'mp_processing_time_ms', 'time']) {
@@ -187,7 +204,18 @@ describe('mapper on the Adobe doc sample', () => {
       }
       expect(typeof fields.import).toBe('boolean');
     }
-    expect(records.map((r) => (r._acme as Json).import)).toEqual([false, false, false, false, false, true, false, false, false, true]);
+    expect(records.map((r) => (r._acme as Json).import)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+      false,
+      false,
+      false,
+      true,
+    ]);
     expect(records[0]?._acme).toEqual({
       distinct_id: 'test@test.com',
       event_name: 'Items purchased',
@@ -229,7 +257,10 @@ describe('mapper on the Adobe doc sample', () => {
 describe('mapper _id', () => {
   it('should not depend on the time unit, on numeric vs text ids, nor on properties outside the dedupe key', () => {
     // Prepare
-    const base = { event: 'Sign Up', properties: { time: 1717243200, distinct_id: 42, $insert_id: 'abc', plan: 'pro' } };
+    const base = {
+      event: 'Sign Up',
+      properties: { time: 1717243200, distinct_id: 42, $insert_id: 'abc', plan: 'pro' },
+    };
 
     // Act
     const id = mapped(defaultMapper(base)).id;
@@ -252,13 +283,23 @@ describe('mapper _id', () => {
 
   it('should derive the _id from the whole event, key order aside, when $insert_id is missing', () => {
     // Prepare
-    const event = { event: 'Sign Up', properties: { time: 1717243200, distinct_id: 'u', plan: 'pro', nested: { b: 1, a: 2 } } };
-    const reordered = { properties: { nested: { a: 2, b: 1 }, plan: 'pro', distinct_id: 'u', time: 1717243200 }, event: 'Sign Up' };
-    const changed = { event: 'Sign Up', properties: { time: 1717243200, distinct_id: 'u', plan: 'free', nested: { b: 1, a: 2 } } };
+    const event = {
+      event: 'Sign Up',
+      properties: { time: 1717243200, distinct_id: 'u', plan: 'pro', nested: { b: 1, a: 2 } },
+    };
+    const reordered = {
+      properties: { nested: { a: 2, b: 1 }, plan: 'pro', distinct_id: 'u', time: 1717243200 },
+      event: 'Sign Up',
+    };
+    const changed = {
+      event: 'Sign Up',
+      properties: { time: 1717243200, distinct_id: 'u', plan: 'free', nested: { b: 1, a: 2 } },
+    };
 
     // Act
-    const ids = [event, reordered, changed, { ...event, properties: { ...event.properties, $insert_id: '' } }]
-      .map((e) => mapped(defaultMapper(e)).id);
+    const ids = [event, reordered, changed, { ...event, properties: { ...event.properties, $insert_id: '' } }].map(
+      (e) => mapped(defaultMapper(e)).id,
+    );
 
     // Assess
     expect(ids[1]).toBe(ids[0]);
@@ -285,7 +326,11 @@ describe('mapper, default preset', () => {
       type: 'browser',
     });
     expect(record.device).toEqual({
-      model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920, screenHeight: 1080, type: 'desktop',
+      model: 'MacBookPro18,3',
+      manufacturer: 'Apple',
+      screenWidth: 1920,
+      screenHeight: 1080,
+      type: 'desktop',
     });
     expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', city: 'Paris', stateProvince: 'FR-IDF' } });
     expect(record.identityMap).toEqual({
@@ -317,8 +362,23 @@ describe('mapper, default preset', () => {
     // Prepare: generated events with empty values sprinkled over mapped and unmapped properties
     const random = prng(7);
     const empties: unknown[] = [null, '', [], {}, { a: null }, [null]];
-    const keys = ['distinct_id', '$device_id', '$user_id', '$browser', '$browser_version', '$screen_width', 'mp_country_code',
-      '$city', '$current_url', '$import', 'mp_processing_time_ms', 'plan', 'Items', 'Product ID', 'nested'];
+    const keys = [
+      'distinct_id',
+      '$device_id',
+      '$user_id',
+      '$browser',
+      '$browser_version',
+      '$screen_width',
+      'mp_country_code',
+      '$city',
+      '$current_url',
+      '$import',
+      'mp_processing_time_ms',
+      'plan',
+      'Items',
+      'Product ID',
+      'nested',
+    ];
     const events = Array.from({ length: 300 }, (_, n) => {
       const overrides: Json = { time: 1717243200 + n, $insert_id: `insert-${n}` };
       for (const key of keys) if (random() < 0.5) overrides[key] = empties[Math.floor(random() * empties.length)];
@@ -338,12 +398,16 @@ describe('mapper, default preset', () => {
 
   it('should drop empty values and keep { a: null } as JSON text in the properties map', () => {
     // Act
-    const { record } = mapped(defaultMapper(webEvent({ $city: '', $os: null, plan: [], extra: {}, nested: { a: null } })));
+    const { record } = mapped(
+      defaultMapper(webEvent({ $city: '', $os: null, plan: [], extra: {}, nested: { a: null } })),
+    );
 
     // Assess
     expect(record.placeContext).toEqual({ geo: { countryCode: 'FR', stateProvince: 'FR-IDF' } });
     expect(record.environment).toEqual({
-      browserDetails: { name: 'Chrome', version: '125' }, operatingSystemVersion: '14.5', type: 'browser',
+      browserDetails: { name: 'Chrome', version: '125' },
+      operatingSystemVersion: '14.5',
+      type: 'browser',
     });
     expect(propertiesMapOf(record)).not.toHaveProperty('plan');
     expect(propertiesMapOf(record)).not.toHaveProperty('extra');
@@ -359,7 +423,11 @@ describe('mapper, default preset', () => {
     // Assess
     expect(numeric.environment).toMatchObject({ browserDetails: { version: '119.5' }, operatingSystemVersion: '17' });
     expect(text.environment).toMatchObject({ browserDetails: { version: '17.1' } });
-    expect(object.environment).toEqual({ browserDetails: { name: 'Chrome' }, operatingSystemVersion: '14.5', type: 'browser' });
+    expect(object.environment).toEqual({
+      browserDetails: { name: 'Chrome' },
+      operatingSystemVersion: '14.5',
+      type: 'browser',
+    });
     expect(propertiesMapOf(object)).toMatchObject({ $browser_version: '{"major":1}', $os: 'true' });
   });
 
@@ -368,19 +436,30 @@ describe('mapper, default preset', () => {
     const { record } = mapped(defaultMapper(webEvent({ $screen_width: '1920', $screen_height: 'abc' })));
 
     // Assess
-    expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', screenWidth: 1920, type: 'desktop' });
+    expect(record.device).toEqual({
+      model: 'MacBookPro18,3',
+      manufacturer: 'Apple',
+      screenWidth: 1920,
+      type: 'desktop',
+    });
     expect(propertiesMapOf(record)?.$screen_height).toBe('abc');
     expect(propertiesMapOf(record)).not.toHaveProperty('$screen_width');
   });
 
   it('should leave integers out when they are fractional, unsafe or padded', () => {
     // Act
-    const { record } = mapped(defaultMapper(webEvent({ $screen_width: 1920.5, $screen_height: ' 1080', mp_processing_time_ms: 2 ** 60 })));
+    const { record } = mapped(
+      defaultMapper(webEvent({ $screen_width: 1920.5, $screen_height: ' 1080', mp_processing_time_ms: 2 ** 60 })),
+    );
 
     // Assess
     expect(record.device).toEqual({ model: 'MacBookPro18,3', manufacturer: 'Apple', type: 'desktop' });
     expect(mixpanelOf(record)).not.toHaveProperty('processingTimeMs');
-    expect(propertiesMapOf(record)).toMatchObject({ $screen_width: '1920.5', $screen_height: ' 1080', mp_processing_time_ms: String(2 ** 60) });
+    expect(propertiesMapOf(record)).toMatchObject({
+      $screen_width: '1920.5',
+      $screen_height: ' 1080',
+      mp_processing_time_ms: String(2 ** 60),
+    });
   });
 
   it('should keep only absolute URIs in URL fields, percent-encoding what a URI cannot hold ("$direct" stays in the map)', () => {
@@ -399,7 +478,10 @@ describe('mapper, default preset', () => {
       webReferrer: { URL: 'https://www.google.com/' },
     });
     expect(propertiesMapOf(spaced)).not.toHaveProperty('$current_url');
-    expect((unicode.web as Json).webPageDetails).toEqual({ URL: 'https://example.com/caf%C3%A9', pageViews: { value: 1 } });
+    expect((unicode.web as Json).webPageDetails).toEqual({
+      URL: 'https://example.com/caf%C3%A9',
+      pageViews: { value: 1 },
+    });
   });
 
   it('should upper-case two-letter country codes and leave other values out', () => {
@@ -417,7 +499,9 @@ describe('mapper, default preset', () => {
 
   it('should write objects and arrays as JSON text and keep map keys that are not XDM field names', () => {
     // Act
-    const { record } = mapped(defaultMapper(webEvent({ 'Cart Items': [1, 'two'], 'a.b': { c: [true] }, $flag: false, '': 'no key' })));
+    const { record } = mapped(
+      defaultMapper(webEvent({ 'Cart Items': [1, 'two'], 'a.b': { c: [true] }, $flag: false, '': 'no key' })),
+    );
 
     // Assess
     expect(propertiesMapOf(record)).toMatchObject({ 'Cart Items': '[1,"two"]', 'a.b': '{"c":[true]}', $flag: 'false' });
@@ -465,7 +549,11 @@ describe('mapper, default preset', () => {
 
   it('should correct legacy project-local time and keep Mixpanel time as sent', () => {
     // Prepare: 2024-06-01 12:00 wall clock in New York (EDT, UTC−4)
-    const mapper = compileMapper(presetConfig('default'), { ...CTX, projectTimezone: 'America/New_York', legacyLocalTime: true });
+    const mapper = compileMapper(presetConfig('default'), {
+      ...CTX,
+      projectTimezone: 'America/New_York',
+      legacyLocalTime: true,
+    });
 
     // Act
     const { record } = mapped(mapper(webEvent({ time: 1717243200 })));
@@ -479,11 +567,16 @@ describe('mapper, default preset', () => {
 describe('mapper, eventType and identities', () => {
   it('should use the eventType table, config overrides and mixpanel.event otherwise', () => {
     // Prepare
-    const config = parseMappingConfig({ preset: 'default', eventTypes: { 'Order Completed': 'commerce.purchases' } }, 'mapping.json');
+    const config = parseMappingConfig(
+      { preset: 'default', eventTypes: { 'Order Completed': 'commerce.purchases' } },
+      'mapping.json',
+    );
     const mapper = compileMapper(config, CTX);
 
     // Act
-    const types = ['$mp_web_page_view', 'Order Completed', 'Sign Up'].map((e) => mapped(mapper(webEvent({}, e))).record.eventType);
+    const types = ['$mp_web_page_view', 'Order Completed', 'Sign Up'].map(
+      (e) => mapped(mapper(webEvent({}, e))).record.eventType,
+    );
 
     // Assess
     expect(types).toEqual(['web.webpagedetails.pageViews', 'commerce.purchases', 'mixpanel.event']);
@@ -519,14 +612,17 @@ describe('mapper, eventType and identities', () => {
 
   it('should use configured identities in order, with one primary and de-duplicated ids', () => {
     // Prepare
-    const config = parseMappingConfig({
-      preset: 'default',
-      identities: [
-        { from: 'properties.email', namespace: 'Email', authenticatedState: 'authenticated' },
-        { from: 'properties.$device_id', namespace: 'ECID', primary: true },
-        { from: 'properties.legacy_device', namespace: 'ECID' },
-      ],
-    }, 'mapping.json');
+    const config = parseMappingConfig(
+      {
+        preset: 'default',
+        identities: [
+          { from: 'properties.email', namespace: 'Email', authenticatedState: 'authenticated' },
+          { from: 'properties.$device_id', namespace: 'ECID', primary: true },
+          { from: 'properties.legacy_device', namespace: 'ECID' },
+        ],
+      },
+      'mapping.json',
+    );
     const mapper = compileMapper(config, CTX);
 
     // Act
@@ -543,24 +639,27 @@ describe('mapper, eventType and identities', () => {
 });
 
 describe('mapper, hash, drop and custom fields', () => {
-  const config = parseMappingConfig({
-    preset: 'default',
-    identities: [
-      { from: 'properties.distinct_id', namespace: 'MixpanelDistinctId', primary: true },
-      { from: 'properties.email', namespace: 'Email_LC_SHA256' },
-    ],
-    fields: [
-      { from: 'properties.email', to: '_acme.mixpanel.emailHash', type: 'string' },
-      { from: 'properties.plan', to: '_acme.account.plan', type: 'string' },
-      { from: 'properties.seats', to: '_acme.account.seats', type: 'integer' },
-      { from: 'properties.Price', to: '_{tenant}.price', type: 'number' },
-      { from: 'properties.trial', to: '_acme.account.trial', type: 'boolean' },
-      { from: 'properties.signed_up', to: '_acme.account.signedUpAt', type: 'date-time' },
-      { from: 'event', to: 'web.webPageDetails.name', type: 'string' },
-    ],
-    drop: ['properties.$email', 'properties.$user_id', 'properties.$city'],
-    hash: ['properties.email', 'properties.phone', 'properties.distinct_id'],
-  }, 'mapping.json');
+  const config = parseMappingConfig(
+    {
+      preset: 'default',
+      identities: [
+        { from: 'properties.distinct_id', namespace: 'MixpanelDistinctId', primary: true },
+        { from: 'properties.email', namespace: 'Email_LC_SHA256' },
+      ],
+      fields: [
+        { from: 'properties.email', to: '_acme.mixpanel.emailHash', type: 'string' },
+        { from: 'properties.plan', to: '_acme.account.plan', type: 'string' },
+        { from: 'properties.seats', to: '_acme.account.seats', type: 'integer' },
+        { from: 'properties.Price', to: '_{tenant}.price', type: 'number' },
+        { from: 'properties.trial', to: '_acme.account.trial', type: 'boolean' },
+        { from: 'properties.signed_up', to: '_acme.account.signedUpAt', type: 'date-time' },
+        { from: 'event', to: 'web.webPageDetails.name', type: 'string' },
+      ],
+      drop: ['properties.$email', 'properties.$user_id', 'properties.$city'],
+      hash: ['properties.email', 'properties.phone', 'properties.distinct_id'],
+    },
+    'mapping.json',
+  );
   const mapper = compileMapper(config, CTX);
   const event = webEvent({
     email: 'alice@example.com',
@@ -605,7 +704,12 @@ describe('mapper, hash, drop and custom fields', () => {
     const { record } = mapped(mapper(event));
 
     // Assess
-    expect((record._acme as Json).account).toEqual({ plan: 'pro', seats: 12, trial: true, signedUpAt: '2024-05-31T10:00:00.000Z' });
+    expect((record._acme as Json).account).toEqual({
+      plan: 'pro',
+      seats: 12,
+      trial: true,
+      signedUpAt: '2024-05-31T10:00:00.000Z',
+    });
     expect((record._acme as Json).price).toBe(19.99);
     expect(record.web).toMatchObject({ webPageDetails: { name: '$mp_web_page_view' } });
     expect(propertiesMapOf(record)).not.toHaveProperty('plan');
@@ -614,18 +718,27 @@ describe('mapper, hash, drop and custom fields', () => {
 
   it('should leave custom fields out when their value does not convert, keeping it in the map', () => {
     // Act
-    const { record } = mapped(mapper(webEvent({ seats: 'twelve', trial: 'maybe', signed_up: 'yesterday', Price: 'free' })));
+    const { record } = mapped(
+      mapper(webEvent({ seats: 'twelve', trial: 'maybe', signed_up: 'yesterday', Price: 'free' })),
+    );
 
     // Assess
     expect(record._acme).not.toHaveProperty('account');
     expect(record._acme).not.toHaveProperty('price');
-    expect(propertiesMapOf(record)).toMatchObject({ seats: 'twelve', trial: 'maybe', signed_up: 'yesterday', Price: 'free' });
+    expect(propertiesMapOf(record)).toMatchObject({
+      seats: 'twelve',
+      trial: 'maybe',
+      signed_up: 'yesterday',
+      Price: 'free',
+    });
   });
 
   it('should read date-time fields from epoch seconds, milliseconds and zoned ISO strings', () => {
     // Act
-    const values = [1717243200, 1717243200123, '2024-06-01', '2024-06-01T14:00:00+02:00', '2024-06-01 12:00:00.5Z']
-      .map((signedUp) => ((mapped(mapper(webEvent({ signed_up: signedUp }))).record._acme as Json).account as Json).signedUpAt);
+    const values = [1717243200, 1717243200123, '2024-06-01', '2024-06-01T14:00:00+02:00', '2024-06-01 12:00:00.5Z'].map(
+      (signedUp) =>
+        ((mapped(mapper(webEvent({ signed_up: signedUp }))).record._acme as Json).account as Json).signedUpAt,
+    );
 
     // Assess
     expect(values).toEqual([
@@ -649,8 +762,11 @@ describe('mapper rejections', () => {
 
   it('should reject an event without a non-empty event name', () => {
     // Act
-    const outcomes = [{ properties: { time: 1 } }, { event: '', properties: { time: 1 } }, { event: 5, properties: { time: 1 } }]
-      .map((input) => defaultMapper(input));
+    const outcomes = [
+      { properties: { time: 1 } },
+      { event: '', properties: { time: 1 } },
+      { event: 5, properties: { time: 1 } },
+    ].map((input) => defaultMapper(input));
 
     // Assess
     for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: false, reason: 'missing-event' });
@@ -658,7 +774,9 @@ describe('mapper rejections', () => {
 
   it('should reject an event without a properties object', () => {
     // Act
-    const outcomes = [{ event: 'a' }, { event: 'a', properties: [] }, { event: 'a', properties: 'x' }].map((input) => defaultMapper(input));
+    const outcomes = [{ event: 'a' }, { event: 'a', properties: [] }, { event: 'a', properties: 'x' }].map((input) =>
+      defaultMapper(input),
+    );
 
     // Assess
     for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: false, reason: 'missing-properties' });
@@ -667,8 +785,9 @@ describe('mapper rejections', () => {
   it('should reject a missing time and an invalid one, saying what was found', () => {
     // Act
     const missing = [{}, { time: null }].map((properties) => defaultMapper({ event: 'a', properties }));
-    const invalid = ['1652825148', Number.NaN, Number.POSITIVE_INFINITY, 0, -5, 1e20, true]
-      .map((time) => defaultMapper({ event: 'a', properties: { time } }));
+    const invalid = ['1652825148', Number.NaN, Number.POSITIVE_INFINITY, 0, -5, 1e20, true].map((time) =>
+      defaultMapper({ event: 'a', properties: { time } }),
+    );
 
     // Assess
     for (const outcome of missing) expect(outcome).toMatchObject({ ok: false, reason: 'missing-time' });
@@ -678,11 +797,21 @@ describe('mapper rejections', () => {
 
   it('should reject a time beyond the date range in a legacy local-time project instead of throwing', () => {
     // Prepare: local time needs a zone offset, which cannot be computed for such a time
-    const legacy = compileMapper(presetConfig('default'), { projectId: '1', tenant: 'acme', projectTimezone: 'America/New_York', legacyLocalTime: true });
+    const legacy = compileMapper(presetConfig('default'), {
+      projectId: '1',
+      tenant: 'acme',
+      projectTimezone: 'America/New_York',
+      legacyLocalTime: true,
+    });
     // Act
     const outcomes = [1e20, 8.64e15 - 1].map((time) => legacy({ event: 'a', properties: { time, $insert_id: 'x' } }));
     // Assess: one bad line must not fail the whole part (the forwarder would retry it forever)
-    for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: false, reason: 'invalid-time', detail: expect.stringContaining('outside the representable date range') });
+    for (const outcome of outcomes)
+      expect(outcome).toMatchObject({
+        ok: false,
+        reason: 'invalid-time',
+        detail: expect.stringContaining('outside the representable date range'),
+      });
     expect(legacy({ event: 'a', properties: { time: 1_700_000_000, $insert_id: 'x' } }).ok).toBe(true);
   });
 
@@ -697,7 +826,11 @@ describe('mapper rejections', () => {
 
     // Assess
     expect(outcomes[0]).toMatchObject({ ok: false, reason: 'record-too-large' });
-    expect(outcomes[1]).toMatchObject({ ok: false, reason: 'record-too-large', detail: expect.stringMatching(/^the record is 12\d{5} bytes, over the 1000000-byte limit/) });
+    expect(outcomes[1]).toMatchObject({
+      ok: false,
+      reason: 'record-too-large',
+      detail: expect.stringMatching(/^the record is 12\d{5} bytes, over the 1000000-byte limit/),
+    });
     expect(outcomes[2]?.ok).toBe(true);
   });
 
@@ -731,9 +864,17 @@ describe('mapper rejections', () => {
     const pick = () => atoms[Math.floor(random() * atoms.length)];
     const inputs = Array.from({ length: 500 }, () => ({
       event: random() < 0.7 ? 'e' : pick(),
-      properties: random() < 0.8
-        ? { time: random() < 0.7 ? 1717243200 : pick(), distinct_id: pick(), $device_id: pick(), $screen_width: pick(), $current_url: pick(), x: pick() }
-        : pick(),
+      properties:
+        random() < 0.8
+          ? {
+              time: random() < 0.7 ? 1717243200 : pick(),
+              distinct_id: pick(),
+              $device_id: pick(),
+              $screen_width: pick(),
+              $current_url: pick(),
+              x: pick(),
+            }
+          : pick(),
     }));
 
     // Act

@@ -58,7 +58,12 @@ describe('scheduled planning (processing-time)', () => {
 
   it('should catch up every window missing since the checkpoint, coalesced up to the span, oldest first', () => {
     // Prepare: checkpoint 3 hours behind, span of 60 minutes (no coalescing)
-    const plan = planScheduled(t('2024-05-01T12:31:00Z'), 'processing-time', settings({ maxSpanMinutes: 60 }), t('2024-05-01T09:00:00Z'));
+    const plan = planScheduled(
+      t('2024-05-01T12:31:00Z'),
+      'processing-time',
+      settings({ maxSpanMinutes: 60 }),
+      t('2024-05-01T09:00:00Z'),
+    );
     expect(plan.windows.map((w) => [w.from, w.to])).toEqual([
       [t('2024-05-01T09:00:00Z'), t('2024-05-01T10:00:00Z')],
       [t('2024-05-01T10:00:00Z'), t('2024-05-01T11:00:00Z')],
@@ -67,7 +72,12 @@ describe('scheduled planning (processing-time)', () => {
   });
 
   it('should coalesce a long catch-up into day-aligned spans and bound the windows per run', () => {
-    const plan = planScheduled(t('2024-05-10T00:31:00Z'), 'processing-time', settings({ maxWindowsPerRun: 3 }), t('2024-05-01T18:00:00Z'));
+    const plan = planScheduled(
+      t('2024-05-10T00:31:00Z'),
+      'processing-time',
+      settings({ maxWindowsPerRun: 3 }),
+      t('2024-05-01T18:00:00Z'),
+    );
     expect(plan.windows.map((w) => w.id)).toEqual([
       '20240501T180000Z_20240502T000000Z',
       '20240502T000000Z_20240503T000000Z',
@@ -79,8 +89,17 @@ describe('scheduled planning (processing-time)', () => {
 
   it('should skip ranges a manual run already committed beyond the checkpoint', () => {
     const committed = [[t('2024-05-01T10:00:00Z'), t('2024-05-01T11:00:00Z')]] as const;
-    const plan = planScheduled(t('2024-05-01T12:31:00Z'), 'processing-time', settings({ maxSpanMinutes: 60 }), t('2024-05-01T09:00:00Z'), committed);
-    expect(plan.windows.map((w) => w.id)).toEqual(['20240501T090000Z_20240501T100000Z', '20240501T110000Z_20240501T120000Z']);
+    const plan = planScheduled(
+      t('2024-05-01T12:31:00Z'),
+      'processing-time',
+      settings({ maxSpanMinutes: 60 }),
+      t('2024-05-01T09:00:00Z'),
+      committed,
+    );
+    expect(plan.windows.map((w) => w.id)).toEqual([
+      '20240501T090000Z_20240501T100000Z',
+      '20240501T110000Z_20240501T120000Z',
+    ]);
   });
 
   it('should size spans from the observed event rate to stay near a million events per query', () => {
@@ -107,7 +126,10 @@ describe('scheduled planning (event-time)', () => {
     expect(spring.windows[0]!.to - spring.windows[0]!.from).toBe(23 * H);
     expect(fall.windows[0]!.from).toBe(t('2024-11-03T04:00:00Z'));
     expect(fall.windows[0]!.to - fall.windows[0]!.from).toBe(25 * H);
-    expect(exportQuery(spring.windows[0]!, s, t('2024-03-11T06:00:00Z'))).toEqual({ from_date: '2024-03-10', to_date: '2024-03-10' });
+    expect(exportQuery(spring.windows[0]!, s, t('2024-03-11T06:00:00Z'))).toEqual({
+      from_date: '2024-03-10',
+      to_date: '2024-03-10',
+    });
   });
 });
 
@@ -115,14 +137,25 @@ describe('manual planning', () => {
   const now = t('2024-06-01T00:00:00Z');
 
   it('should align a processing-time range outward to the grid and split it into day-aligned windows', () => {
-    const plan = planManual({ from: t('2024-05-01T10:20:00Z'), to: t('2024-05-02T01:10:00Z'), mode: 'processing-time' }, settings(), now);
+    const plan = planManual(
+      { from: t('2024-05-01T10:20:00Z'), to: t('2024-05-02T01:10:00Z'), mode: 'processing-time' },
+      settings(),
+      now,
+    );
     expect(plan.from).toBe(t('2024-05-01T10:00:00Z'));
     expect(plan.to).toBe(t('2024-05-02T02:00:00Z'));
-    expect(plan.windows.map((w) => w.id)).toEqual(['20240501T100000Z_20240502T000000Z', '20240502T000000Z_20240502T020000Z']);
+    expect(plan.windows.map((w) => w.id)).toEqual([
+      '20240501T100000Z_20240502T000000Z',
+      '20240502T000000Z_20240502T020000Z',
+    ]);
   });
 
   it('should split an event-time backfill into whole days', () => {
-    const plan = planManual({ from: t('2024-05-01T00:00:00Z'), to: t('2024-05-04T00:00:00Z'), mode: 'event-time' }, settings(), now);
+    const plan = planManual(
+      { from: t('2024-05-01T00:00:00Z'), to: t('2024-05-04T00:00:00Z'), mode: 'event-time' },
+      settings(),
+      now,
+    );
     expect(plan.windows.map((w) => w.id)).toEqual([
       '20240501T000000Z_20240502T000000Z',
       '20240502T000000Z_20240503T000000Z',
@@ -131,14 +164,26 @@ describe('manual planning', () => {
   });
 
   it('should refuse a range ending after the last settled window, saying which end is allowed', () => {
-    expect(() => planManual({ from: t('2024-05-31T20:00:00Z'), to: t('2024-06-01T00:00:00Z'), mode: 'processing-time' }, settings(), now)).toThrow(
-      /later than the last settled processing-time window end 2024-05-31T23:00:00.000Z/,
-    );
+    expect(() =>
+      planManual(
+        { from: t('2024-05-31T20:00:00Z'), to: t('2024-06-01T00:00:00Z'), mode: 'processing-time' },
+        settings(),
+        now,
+      ),
+    ).toThrow(/later than the last settled processing-time window end 2024-05-31T23:00:00.000Z/);
   });
 
   it('should refuse from ≥ to and ranges beyond the maximum', () => {
-    expect(() => planManual({ from: now - H, to: now - 2 * H, mode: 'event-time' }, settings(), now)).toThrow(/must be before/);
-    expect(() => planManual({ from: t('2020-01-01T00:00:00Z'), to: t('2024-01-01T00:00:00Z'), mode: 'event-time' }, settings(), now)).toThrow(/more than 400 days/);
+    expect(() => planManual({ from: now - H, to: now - 2 * H, mode: 'event-time' }, settings(), now)).toThrow(
+      /must be before/,
+    );
+    expect(() =>
+      planManual(
+        { from: t('2020-01-01T00:00:00Z'), to: t('2024-01-01T00:00:00Z'), mode: 'event-time' },
+        settings(),
+        now,
+      ),
+    ).toThrow(/more than 400 days/);
   });
 });
 
@@ -191,15 +236,27 @@ describe('calendar helpers', () => {
   });
 
   it('should compute lastSettledEnd on the grid', () => {
-    expect(lastSettledEnd(t('2024-05-01T12:29:59Z'), 'processing-time', settings({ minutes: 15 }))).toBe(t('2024-05-01T11:45:00Z'));
+    expect(lastSettledEnd(t('2024-05-01T12:29:59Z'), 'processing-time', settings({ minutes: 15 }))).toBe(
+      t('2024-05-01T11:45:00Z'),
+    );
   });
 });
 
 describe('intervals', () => {
   it('should merge touching intervals and list the uncovered parts', () => {
-    const merged = mergeIntervals([[5, 7], [0, 2], [2, 3]]);
-    expect(merged).toEqual([[0, 3], [5, 7]]);
-    expect(uncovered(1, 10, merged)).toEqual([[3, 5], [7, 10]]);
+    const merged = mergeIntervals([
+      [5, 7],
+      [0, 2],
+      [2, 3],
+    ]);
+    expect(merged).toEqual([
+      [0, 3],
+      [5, 7],
+    ]);
+    expect(uncovered(1, 10, merged)).toEqual([
+      [3, 5],
+      [7, 10],
+    ]);
     expect(uncovered(0, 3, merged)).toEqual([]);
   });
 });

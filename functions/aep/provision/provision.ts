@@ -9,7 +9,12 @@
  * connection, target connection, dataflow) and help/profile/tutorials/dataset-configuration.md (Profile).
  */
 import type { MappingConfig } from '#mapping/config';
-import { fieldGroupForMapping, namespacesToProvision, type MappingNamespace, requiredFieldGroups } from '#mapping/schema';
+import {
+  fieldGroupForMapping,
+  namespacesToProvision,
+  type MappingNamespace,
+  requiredFieldGroups,
+} from '#mapping/schema';
 import type { PlatformApi, PlatformCall } from './api.ts';
 import * as ep from './endpoints.ts';
 import { compareFieldGroups } from './field-group.ts';
@@ -86,7 +91,10 @@ export async function provisionPlatform(o: ProvisionOptions): Promise<ProvisionR
   const schema = await p.schema(tenant, fieldGroupId);
   const namespaces = namespacesToProvision(o.mapping, { tenant });
   await p.namespaces(namespaces);
-  await p.descriptor(schema, namespaces.find((n) => n.primary));
+  await p.descriptor(
+    schema,
+    namespaces.find((n) => n.primary),
+  );
   if (o.profile) await p.enableSchemaForProfile(schema);
   const datasetId = await p.dataset(schema.id);
   const values: ProvisionedValues = {
@@ -154,9 +162,9 @@ class Provisioner {
     if (existing === undefined) {
       const path = ep.TENANT_FIELD_GROUPS_PATH;
       const call = { path, service: 'schema-registry', body: wanted, accept: ep.ACCEPT_XED_LOOKUP } as const;
-      return (await this.#create('field group', title, call, (b) => asObject(b)['$id'])).id;
+      return (await this.#create('field group', title, call, (b) => asObject(b).$id)).id;
     }
-    const id = String(existing['$id']);
+    const id = String(existing.$id);
     const comparison = compareFieldGroups(wanted, existing);
     if (comparison.kind === 'conflict') {
       throw new ProvisionConflictError(
@@ -185,7 +193,7 @@ class Provisioner {
   }
 
   /** Creates the ExperienceEvent schema, or adds the field groups it lacks (JSON Patch `add` to `/allOf/-`). */
-  async schema(tenant: string, fieldGroupId: string): Promise<SchemaState> {
+  async schema(_tenant: string, fieldGroupId: string): Promise<SchemaState> {
     const title = this.#o.name;
     const refs = [...requiredFieldGroups(this.#o.mapping), fieldGroupId];
     const existing = await this.#findByTitle(ep.TENANT_SCHEMAS_PATH, title, 'find the schema');
@@ -194,13 +202,13 @@ class Provisioner {
       const body = { type: 'object', title, description: DESCRIPTION, allOf };
       const path = ep.TENANT_SCHEMAS_PATH;
       const call = { path, service: 'schema-registry', body, accept: ep.ACCEPT_XED_LOOKUP } as const;
-      const created = await this.#create('schema', title, call, (b) => asObject(b)['$id']);
+      const created = await this.#create('schema', title, call, (b) => asObject(b).$id);
       const altId = String(asObject(created.body)['meta:altId'] ?? created.id);
       return { id: created.id, altId, exists: created.body !== undefined, immutableTags: [] };
     }
-    const id = String(existing['$id']);
+    const id = String(existing.$id);
     const altId = String(existing['meta:altId'] ?? id);
-    const have = new Set(asArray(existing.allOf).map((r) => String((r as Json)['$ref'])));
+    const have = new Set(asArray(existing.allOf).map((r) => String((r as Json).$ref)));
     if (!have.has(ep.EXPERIENCE_EVENT_CLASS_ID)) {
       throw new ProvisionConflictError(
         `The schema "${title}" (${id}) is not of class XDM ExperienceEvent, and a schema's class cannot change. ` +
@@ -392,15 +400,23 @@ class Provisioner {
       baseConnectionId: connection.id,
       connectionSpec: ep.HTTP_API_CONNECTION_SPEC,
     });
-    const target = await this.#flowObject(ep.TARGET_CONNECTIONS_PATH, `${base} target`, 'target connection', {
-      name: `${base} target`,
-      data: { schema: { id: schemaId, version: ep.XED_FULL_CONTENT_TYPE } },
-      params: { dataSetId: datasetId },
-      connectionSpec: ep.DATA_LAKE_CONNECTION_SPEC,
-    }, (found) => {
-      const dataSetId = asObject(found.params).dataSetId;
-      return dataSetId === datasetId || isPlaceholder(datasetId) ? undefined : `writes to dataset ${String(dataSetId)}`;
-    });
+    const target = await this.#flowObject(
+      ep.TARGET_CONNECTIONS_PATH,
+      `${base} target`,
+      'target connection',
+      {
+        name: `${base} target`,
+        data: { schema: { id: schemaId, version: ep.XED_FULL_CONTENT_TYPE } },
+        params: { dataSetId: datasetId },
+        connectionSpec: ep.DATA_LAKE_CONNECTION_SPEC,
+      },
+      (found) => {
+        const dataSetId = asObject(found.params).dataSetId;
+        return dataSetId === datasetId || isPlaceholder(datasetId)
+          ? undefined
+          : `writes to dataset ${String(dataSetId)}`;
+      },
+    );
     const flow = await this.#findFlow(`${base} dataflow`, source.id, target.id);
     if (flow !== undefined) {
       this.#step({ object: 'dataflow', name: String(flow.name), action: 'found', id: String(flow.id) });
@@ -443,7 +459,9 @@ class Provisioner {
     const query = `${path}?${titleFilter('name', name)}`;
     const find = { path: query, service: 'flow-service', what: `find the ${object}` } as const;
     const { body: listing } = await this.#api.read(find);
-    const found = asArray(asObject(listing).items).map(asObject).find((item) => item.name === name);
+    const found = asArray(asObject(listing).items)
+      .map(asObject)
+      .find((item) => item.name === name);
     if (found !== undefined) {
       const why = mismatch?.(found);
       if (why !== undefined) {
@@ -481,7 +499,9 @@ class Provisioner {
       what,
       accept: ep.ACCEPT_XED_LISTING,
     });
-    return asArray(asObject(body).results).map(asObject).find((r) => r.title === title);
+    return asArray(asObject(body).results)
+      .map(asObject)
+      .find((r) => r.title === title);
   }
 }
 
