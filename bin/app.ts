@@ -26,7 +26,7 @@ if (explicit === undefined && !existsSync(configFile)) {
   configFile = resolve(EXAMPLE_CONFIG);
 }
 
-let config;
+let config: ReturnType<typeof loadConnectorConfig>;
 try {
   config = loadConnectorConfig(configFile);
 } catch (error) {

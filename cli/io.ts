@@ -78,7 +78,9 @@ export function bytes(n: number): string {
  */
 export function table(rows: readonly (readonly string[])[], opts: { total?: boolean; indent?: string } = {}): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
   const numeric = widths.map((_, i) =>
     rows.slice(1).every((r) => /^[-+]?[\d,.]+( ?[%a-zA-Z]+)?$|^—$/.test(r[i] ?? '')),
   );

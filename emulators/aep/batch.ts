@@ -405,7 +405,7 @@ export class BatchIngestion {
     if (errors.length > 0) batch.errors = errors;
     if (!succeeded) return;
     for (const file of files) {
-      file.ids.forEach((id, i) => this.#ctx.accepted.add(batch.datasetId, id, file.entities?.[i]));
+      for (const [i, id] of file.ids.entries()) this.#ctx.accepted.add(batch.datasetId, id, file.entities?.[i]);
     }
   }
 

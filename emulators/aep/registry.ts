@@ -29,6 +29,7 @@ export const STANDARD_FIELD_GROUPS: Readonly<Record<string, readonly string[]>> 
   'https://ns.adobe.com/xdm/context/experienceevent-commerce': ['commerce', 'productListItems'],
   'https://ns.adobe.com/xdm/context/experienceevent-application': ['application'],
   'https://ns.adobe.com/xdm/context/experienceevent-marketing': ['marketing'],
+  'https://ns.adobe.com/xdm/context/experienceevent-search': ['search'],
   'https://ns.adobe.com/xdm/context/experienceevent-channel': ['channel'],
   'https://ns.adobe.com/xdm/context/experienceevent-enduserids': ['endUserIDs'],
   'https://ns.adobe.com/xdm/context/experienceevent-advertising': ['advertising'],
@@ -420,9 +421,11 @@ function mergeInto(target: Json, source: Json): void {
 }
 
 /** Checks a value against a field's JSON schema (types, formats the mapping uses, no unknown keys). */
-function checkValue(value: unknown, schema: Json, pointer: string, problems: XdmProblem[]): void {
+function checkValue(value: unknown, schema: Json, pointer: string, problems: XdmProblem[]): undefined {
   const type = schema.type;
-  const fail = (message: string): void => void problems.push({ pointerToViolation: pointer, keyword: 'type', message });
+  const fail = (message: string): undefined => {
+    problems.push({ pointerToViolation: pointer, keyword: 'type', message });
+  };
   if (type === 'object') {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return fail(`expected type: JSONObject, found: ${typeof value}`);

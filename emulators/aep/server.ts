@@ -176,7 +176,10 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
   const findBatch = (id: string): ReturnType<BatchIngestion['find']> =>
     batches.find(id) ?? ctx.streaming.batches().find((b) => b.id === id);
   const queueFault = (fault: AepFault | PromotionFault): void => {
-    if (fault.kind !== 'promotion') return ctx.faults.push(fault);
+    if (fault.kind !== 'promotion') {
+      ctx.faults.push(fault);
+      return;
+    }
     const states = (fault as { states?: unknown }).states;
     if (
       !Array.isArray(states) ||
@@ -280,7 +283,12 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       );
     }
     const read = (serve: (grant: IssuedToken) => Promise<void>): Promise<void> =>
-      only('GET', () => platform(ex, 'catalog', nowMs, (grant) => (catchUp(nowMs), serve(grant))));
+      only('GET', () =>
+        platform(ex, 'catalog', nowMs, (grant) => {
+          catchUp(nowMs);
+          return serve(grant);
+        }),
+      );
     if (path === '/data/foundation/catalog/batches') return read((grant) => serveBatchList(ex, grant, allBatches()));
     m = CATALOG_BATCH.exec(path);
     if (m !== null) {
@@ -392,8 +400,14 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     injectFault: queueFault,
     settle: () => catchUp(Date.now(), true),
     expireTokens: () => ctx.tokens.expireAll(),
-    acceptedIds: (datasetId) => (catchUp(Date.now()), ctx.accepted.ids(datasetId)),
-    acceptedRecords: (datasetId) => (catchUp(Date.now()), ctx.accepted.records(datasetId)),
+    acceptedIds: (datasetId) => {
+      catchUp(Date.now());
+      return ctx.accepted.ids(datasetId);
+    },
+    acceptedRecords: (datasetId) => {
+      catchUp(Date.now());
+      return ctx.accepted.records(datasetId);
+    },
     get stats() {
       catchUp(Date.now());
       return stats();

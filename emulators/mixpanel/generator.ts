@@ -69,6 +69,7 @@ const BACKDATED_MAX_MS = 4 * 86_400_000;
 // Writers: the body of a line is written once, into either UTF-8 JSON bytes or an object.
 
 // JSON.stringify escapes quotes, backslashes, control characters and lone surrogates; anything else is copied as is.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** JSON string literal of `v`, exactly as JSON.stringify writes it. */

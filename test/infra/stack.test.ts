@@ -114,6 +114,7 @@ describe('ConnectorStack with two projects', () => {
     // Prepare
     const schedules = template.findResources('AWS::Scheduler::Schedule');
 
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
     for (const schedule of Object.values(schedules) as { Properties: Record<string, any> }[]) {
       const target = schedule.Properties.Target;
       const roleId = target.RoleArn['Fn::GetAtt'][0];
@@ -335,6 +336,7 @@ describe('ConnectorStack with two projects', () => {
 
   it('should grant no data action on "*" and no wildcard action anywhere', () => {
     // Prepare
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
     const policies = template.findResources('AWS::IAM::Policy') as Record<string, { Properties: Record<string, any> }>;
     const statements = Object.values(policies).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],

@@ -372,10 +372,10 @@ describe('forward path (export → forward)', () => {
         base.sink.kind === 'streaming'
           ? {
               kind: 'streaming',
-              send: (r, o) => (
-                (clock += ++calls > 2 ? 3_600_000 : 0),
-                base.sink.kind === 'streaming' ? base.sink.send(r, o) : Promise.reject(new Error('x'))
-              ),
+              send: (r, o) => {
+                clock += ++calls > 2 ? 3_600_000 : 0;
+                return base.sink.kind === 'streaming' ? base.sink.send(r, o) : Promise.reject(new Error('x'));
+              },
             }
           : base.sink,
     }));

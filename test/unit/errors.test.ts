@@ -45,7 +45,7 @@ const aepHttp = (status: number): AepHttpError =>
   new AepHttpError({ what: 'DCS request', service: 'dcs', status, adobeMessage: 'no', hint: 'Check the dataset id.' });
 
 /** One instance of every exported error class, with the kind it must have. */
-const CASES: ReadonlyArray<readonly [Function, () => Error, ErrorKind]> = [
+const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, () => Error, ErrorKind]> = [
   [ConfigError, () => new ConfigError(['STAGING_BUCKET is required']), 'config'],
   [MappingConfigError, () => new MappingConfigError('mapping.json', ['fields[0]: unknown path']), 'config'],
   [ConnectorConfigError, () => new ConnectorConfigError('connector.json', ['projects: required']), 'config'],

@@ -14,7 +14,7 @@ import {
  * The ten sample events of Adobe's Mixpanel source API tutorial, as raw export lines (shared fixture
  * adobe-doc-sample.jsonl). `$insert_id` repeats across different events; events 6 and 10 carry `"$import": true`.
  */
-const ADOBE_DOC_SAMPLE = String.raw`
+const ADOBE_DOC_SAMPLE = `
 {"event":"Items purchased","properties":{"time":1652825148,"distinct_id":"test@test.com","$insert_id":"935d87b1-00cd-41b7-be34-b9d98dd08b70","$mp_api_endpoint":"api.mixpanel.com","$mp_api_timestamp_ms":1652850348643,"item_id":"29066","item_name":"charger","item_price":"800.00","mp_processing_time_ms":1652850348702}}
 {"event":"Items sold","properties":{"time":1652423938,"distinct_id":"test@test.com","$insert_id":"935d87b1-00cd-41b7-be34-b9d98dd08b70","$mp_api_endpoint":"api.mixpanel.com","$mp_api_timestamp_ms":1652449138115,"item_id":"29036","item_name":"chair","item_price":"5000.00","mp_processing_time_ms":1652449138173}}
 {"event":"Items sold","properties":{"time":1652854256,"distinct_id":"test@test.com","$insert_id":"935d87b1-00cd-41b7-be34-b9d98dd08b70","$mp_api_endpoint":"api.mixpanel.com","$mp_api_timestamp_ms":1652879456538,"item_id":"29066","item_name":"mobile","item_price":"7000.00","mp_processing_time_ms":1652879456604}}
