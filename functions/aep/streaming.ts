@@ -2,6 +2,7 @@
  * Streaming sink: sends already-mapped XDM records to an authenticated HTTP API streaming connection through the
  * DCS batch endpoint, as full as the 1 MB request limit allows, with bounded concurrency. Packing the requests is in
  * streaming-pack.ts, reading DCS answers in streaming-answer.ts; this module sends, retries and keeps the deadline.
+ * Just over 400 lines: the retry rules, the deadline and the in-flight bookkeeping they share read as one unit.
  *
  * Adobe, AdobeDocs/experience-platform.en help/ingestion/tutorials/streaming-multiple-messages.md:
  * - `POST https://dcs.adobedc.net/collection/batch/{CONNECTION_ID}` with `{"messages":[...]}`;

@@ -2,6 +2,7 @@
  * Forwards one part of a committed window: resumes from its saved progress, maps, dedupes against the window's ids,
  * sends in chunks and saves progress (id ledger, then receipt) after every chunk. Every staged line of the part ends as
  * accepted or as rejected with a reason; a part cut short (deadline, failure, lost lease) leaves a partial receipt.
+ * Just over 400 lines: the per-record loop and the progress save it must stay consistent with are kept together.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Buffer } from 'node:buffer';
