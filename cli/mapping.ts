@@ -80,7 +80,7 @@ export async function schemaCommand(
   const settings = readMappingSettings(env);
   const config = await withEnv(env, () => loadMapping(env, settings));
   io.stdout.write(`${JSON.stringify(fieldGroupForMapping(config, { tenant: settings.tenant }), null, 2)}\n`);
-  const standard = requiredFieldGroups(config);
+  const standard = requiredFieldGroups(config, settings.tenant);
   if (standard.length > 0) line(io.stderr, `Add these standard field groups to the schema too: ${standard.join(', ')}`);
   const namespaces = identityNamespaces(config);
   if (namespaces.length > 0) {

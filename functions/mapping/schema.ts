@@ -78,8 +78,21 @@ const ANY_TENANT = 'tenant';
  * fields, event-type counters, commerce). The tenant does not change them; the config's own tenant is used if set.
  * @throws MappingConfigError when the config does not resolve
  */
-export function requiredFieldGroups(config: MappingConfig): string[] {
-  return standardFieldGroupsOf(resolveMapping(config, config.tenant ?? ANY_TENANT));
+export function requiredFieldGroups(config: MappingConfig, tenant?: string): string[] {
+  return standardFieldGroupsOf(resolveMapping(config, tenant ?? tenantOf(config)));
+}
+
+/**
+ * The tenant to resolve a config with when the caller does not know it: the config's own, else the one its custom
+ * fields are written for (`_acme.…`), else a placeholder (then only `_{tenant}.…` paths resolve).
+ */
+function tenantOf(config: MappingConfig): string {
+  if (config.tenant !== undefined) return config.tenant;
+  for (const field of config.fields ?? []) {
+    const m = /^_([A-Za-z0-9_]+)\./.exec(field.to);
+    if (m?.[1] !== undefined) return m[1];
+  }
+  return ANY_TENANT;
 }
 
 /** An identity namespace the records use: create it (custom namespace) before ingesting. */
@@ -98,7 +111,7 @@ export interface IdentityNamespace {
  * @throws MappingConfigError when the config does not resolve
  */
 export function identityNamespaces(config: MappingConfig): IdentityNamespace[] {
-  const plan = resolveMapping(config, config.tenant ?? ANY_TENANT);
+  const plan = resolveMapping(config, tenantOf(config));
   const out: IdentityNamespace[] = [];
   for (const i of plan.identities) {
     const known = out.find((n) => n.code === i.namespace);

@@ -144,6 +144,7 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
         secret: { name: AEP_SECRET },
         imsUrl: stack.env.AEP_IMS_URL!,
         inletUrl: stack.env.AEP_INLET_URL!,
+        flowId: stack.env.AEP_FLOW_ID!,
         platformUrl: stack.env.AEP_PLATFORM_URL!,
         datasetId: stack.datasetId,
         schemaId: stack.env.AEP_SCHEMA_ID!,

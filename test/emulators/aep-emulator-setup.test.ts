@@ -235,16 +235,49 @@ describe('AEP emulator: Identity Service, Catalog and Flow Service', () => {
 });
 
 describe('AEP emulator: ingestion against a provisioned schema', () => {
+  beforeEach(async () => {
+    // Validation answered in the request (the batch endpoint takes no ?syncValidation), so refusals are visible here
+    await aep.close();
+    aep = await startAepEmulator({
+      clients: [CREDS],
+      tenant: 'acme',
+      datasets: [],
+      connections: [],
+      syncValidationForTests: true,
+    });
+    token = (await new ImsTokenProvider({ imsUrl: aep.imsTokenUrl, credentials: async () => CREDS }).auth())
+      .accessToken;
+  });
+
   it('should accept what the schema defines, refuse unknown fields, wrong types and missing groups', async () => {
-    // Prepare: a streaming connection created through the Flow Service, and four records
+    // Prepare: a streaming connection, source, target and dataflow created through the Flow Service, and four records
     const { schema, datasetId } = await provisionSchema();
+    const http = { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' };
     const created = await call('POST', '/data/foundation/flowservice/connections', {
       name: 'c',
-      connectionSpec: { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' },
+      connectionSpec: http,
       auth: { specName: 'Streaming Connection', params: { dataType: 'xdm', authenticationRequired: false } },
     });
     const connection = await call('GET', `/data/foundation/flowservice/connections/${created.body.id}`);
     const inletUrl: string = connection.body.items[0].auth.params.inletUrl;
+    const source = await call('POST', '/data/foundation/flowservice/sourceConnections', {
+      name: 's',
+      baseConnectionId: created.body.id,
+      connectionSpec: http,
+    });
+    const target = await call('POST', '/data/foundation/flowservice/targetConnections', {
+      name: 't',
+      connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
+      data: { schema: { id: schema.$id, version: 'application/vnd.adobe.xed-full+json;version=1' } },
+      params: { dataSetId: datasetId },
+    });
+    const flow = await call('POST', '/data/foundation/flowservice/flows', {
+      name: 'f',
+      flowSpec: { id: 'd8a6f005-7eaf-4153-983e-e8574508b877', version: '1.0' },
+      sourceConnectionIds: [source.body.id],
+      targetConnectionIds: [target.body.id],
+    });
+    expect([source.status, target.status, flow.status]).toEqual([201, 201, 201]);
     const base = { timestamp: '2024-03-01T12:00:00Z' };
     const records = [
       { _id: 'ok', ...base, web: { webPageDetails: { name: 'home' } }, _acme: { userId: 'u1', plan: 'pro' } },
@@ -254,14 +287,14 @@ describe('AEP emulator: ingestion against a provisioned schema', () => {
     ];
     const ref = { id: schema.$id, contentType: 'application/vnd.adobe.xed-full+json;version=1.0' };
     const message = (r: unknown) => ({
-      header: { schemaRef: ref, imsOrgId: CREDS.orgId, datasetId, source: { name: 't' } },
+      header: { schemaRef: ref, imsOrgId: CREDS.orgId, datasetId, flowId: flow.body.id, source: { name: 't' } },
       body: { xdmMeta: { schemaRef: ref }, xdmEntity: r },
     });
 
     // Act
     const response = await fetch(`${inletUrl.replace('/collection/', '/collection/batch/')}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-sandbox-name': 'prod' },
       body: JSON.stringify({ messages: records.map(message) }),
     });
     const answer = (await response.json()) as { responses: Array<{ xactionId?: string; message?: string }> };

@@ -14,6 +14,7 @@ import { RetriesExhaustedError } from '#common/retry';
 import { SecretError } from '#common/secrets';
 import { AepHttpError, AepNetworkError } from '#aep/errors';
 import { BatchBodyNotReplayableError, BatchFileTooLargeError } from '#aep/batch';
+import { ProvisionConflictError } from '#aep/provision/provision';
 import { ImsError } from '#aep/ims';
 import { type SendResult, StreamingDeliveryError } from '#aep/streaming';
 import { BadExportEventError } from '#export/events';
@@ -71,6 +72,7 @@ const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, (
   [WindowExportError, () => new WindowExportError('w1', 'window w1 was not exported', new Error('x')), 'permanent'],
   [WindowForwardError, () => new WindowForwardError('w1', 'window w1 was not forwarded', new Error('x')), 'permanent'],
   [StreamingDeliveryError, () => new StreamingDeliveryError('stopped', noResult, new Error('x')), 'permanent'],
+  [ProvisionConflictError, () => new ProvisionConflictError('field group exists with other types'), 'permanent'],
 ];
 
 /** Every product module (what the Lambdas bundle, the CLI, and the CDK config reader). */

@@ -37,9 +37,13 @@ describe('namespacesToProvision', () => {
 });
 
 describe('requiredFieldGroups', () => {
-  it('should name Web Details and Environment Details for the default preset', () => {
+  it('should name every standard field group the default preset writes to', () => {
     expect(requiredFieldGroups(presetConfig('default')).sort()).toEqual([
+      'https://ns.adobe.com/xdm/context/experienceevent-application',
+      'https://ns.adobe.com/xdm/context/experienceevent-commerce',
       'https://ns.adobe.com/xdm/context/experienceevent-environment-details',
+      'https://ns.adobe.com/xdm/context/experienceevent-marketing',
+      'https://ns.adobe.com/xdm/context/experienceevent-search',
       'https://ns.adobe.com/xdm/context/experienceevent-web',
     ]);
   });

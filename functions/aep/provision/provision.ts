@@ -7,7 +7,9 @@
  * The order follows Adobe's tutorials: help/xdm/tutorials/create-schema-api.md (field group, schema, descriptor),
  * help/catalog/api/create-dataset.md, help/sources/tutorials/api/create/streaming/http.md (base connection, source
  * connection, target connection, dataflow) and help/profile/tutorials/dataset-configuration.md (Profile).
+ * Over 400 lines: one find-or-create step per Platform object, in the tutorials' order, reads best as one sequence.
  */
+import { ConnectorError } from '#common/errors';
 import type { MappingConfig } from '#mapping/config';
 import {
   fieldGroupForMapping,
@@ -65,10 +67,13 @@ export interface ProvisionResult {
   readonly steps: readonly ProvisionStep[];
 }
 
-/** An object exists in a shape the provisioner may not change; the message says what differs and what to do. */
-export class ProvisionConflictError extends Error {
+/**
+ * An object exists in a shape the provisioner may not change; the message says what differs and what to do.
+ * Permanent: running again unchanged meets the same object, someone has to change the mapping, the name or the object.
+ */
+export class ProvisionConflictError extends ConnectorError {
   constructor(message: string) {
-    super(message);
+    super('permanent', message);
     this.name = 'ProvisionConflictError';
   }
 }
@@ -193,9 +198,9 @@ class Provisioner {
   }
 
   /** Creates the ExperienceEvent schema, or adds the field groups it lacks (JSON Patch `add` to `/allOf/-`). */
-  async schema(_tenant: string, fieldGroupId: string): Promise<SchemaState> {
+  async schema(tenant: string, fieldGroupId: string): Promise<SchemaState> {
     const title = this.#o.name;
-    const refs = [...requiredFieldGroups(this.#o.mapping), fieldGroupId];
+    const refs = [...requiredFieldGroups(this.#o.mapping, tenant), fieldGroupId];
     const existing = await this.#findByTitle(ep.TENANT_SCHEMAS_PATH, title, 'find the schema');
     if (existing === undefined) {
       const allOf = [ep.EXPERIENCE_EVENT_CLASS_ID, ...refs].map(($ref) => ({ $ref }));
