@@ -262,23 +262,13 @@ export async function startS3FaultProxy(upstream: string): Promise<S3FaultProxy>
     ) {
       await withLock(key, async () => {
         const etag = await currentEtag(req.url ?? '/', req.headers);
-        if (ifNoneMatch === '*' && etag !== undefined) {
-          record(412, 'precondition');
-          await drain(req);
-          return sendError(
-            res,
-            412,
-            'PreconditionFailed',
-            'At least one of the pre-conditions you specified did not hold',
-            key,
-          );
-        }
         if (ifMatch !== undefined && etag === undefined) {
           record(404, 'precondition');
           await drain(req);
           return sendError(res, 404, 'NoSuchKey', 'The specified key does not exist.', key);
         }
-        if (ifMatch !== undefined && unquote(ifMatch) !== unquote(etag ?? '')) {
+        const exists = ifNoneMatch === '*' && etag !== undefined;
+        if (exists || (ifMatch !== undefined && unquote(ifMatch) !== unquote(etag ?? ''))) {
           record(412, 'precondition');
           await drain(req);
           return sendError(
