@@ -7,12 +7,14 @@
  * emulators saw. Exit code 0 only if they held.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfig } from '#common/config';
 import { type LocalStack, startLocalStack } from '#emulators/local-stack';
 import type { ExportResult } from '#export/run';
 import { StagingLayout } from '#staging/layout';
+import { getBytes } from '#staging/s3';
 import { choiceFlag, intFlag, parseFlags } from './args.ts';
 import { describeFailure } from './errors.ts';
 import { wireHandlers } from './handlers.ts';
@@ -44,6 +46,9 @@ const HOUR = 3_600_000;
 const WINDOW_MINUTES = 60;
 const SETTLE_MINUTES = 30;
 const SEED = 20_240_501;
+/** The demo's asynchronous refusal: every Nth record of one streaming request, and Platform's reason for it. */
+const ASYNC_REFUSAL_EVERY = 150;
+const ASYNC_REFUSAL = 'the value does not match the type of its field (the schema was changed after provisioning)';
 /** Lines that are not events, served with the catch-up run's export: the export quarantines them with a reason. */
 const MALFORMED_LINES = [
   '{"event":"Order Completed","properties":{"time":17',
@@ -183,17 +188,23 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
         onStep: (p) => line(out, `  ${p.action.padEnd(8)} ${p.object.padEnd(20)} ${p.name}`),
       },
     );
-    const forwardEnv = { ...s.env, ...provisioned.values };
+    // The emulated data lake closes its streaming batches when told to (`settle()` below) instead of within Platform's
+    // documented 60 minutes, so the verifier need not wait for it here.
+    const forwardEnv = { ...s.env, ...provisioned.values, AEP_VERIFY_SETTLE_MINUTES: '0' };
     const datasetId = provisioned.values.AEP_DATASET_ID;
     line(out, `  → dataset ${datasetId}, schema ${provisioned.values.AEP_SCHEMA_ID}`);
     line(out);
 
-    const { exportHandler, forwardHandler } = wireHandlers(s.exportConfig, readConfig(forwardEnv, 'forward'), {
-      s3: s.s3.client,
-      log,
-      report,
-      ...(o.now ? { now: o.now } : {}),
-    });
+    const { exportHandler, forwardHandler, verifyHandler } = wireHandlers(
+      s.exportConfig,
+      readConfig(forwardEnv, 'forward'),
+      {
+        s3: s.s3.client,
+        log,
+        report,
+        ...(o.now ? { now: o.now } : {}),
+      },
+    );
 
     // The hourly schedule fires SETTLE_MINUTES after each window ends; one run is missed (paused schedule, throttled
     // Lambda) and the next one catches up; the last event is delivered twice (EventBridge delivers at least once).
@@ -239,9 +250,26 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       `The hourly schedule over the last ${o.hours} hours (windows of ${WINDOW_MINUTES} min, exported ${SETTLE_MINUTES} min after they end):`,
     );
     const forwardFailures: string[] = [];
+    let refusalShown = o.sink !== 'streaming';
     for (const step of steps) {
       line(out, `  ▸ ${step.label}`);
       if (step.missed) continue;
+      if (!refusalShown) {
+        // Platform validates streamed records after answering: a few records of this run are refused later, as records
+        // that break a schema retyped in Platform after provisioning are. Only the verifier can find them.
+        s.aep.injectFault({
+          kind: 'partial',
+          everyNth: ASYNC_REFUSAL_EVERY,
+          statusCode: 400,
+          asynchronous: true,
+          message: ASYNC_REFUSAL,
+        });
+        line(
+          out,
+          `    (the emulated Platform will refuse every ${ASYNC_REFUSAL_EVERY}th record of the first request later, during its asynchronous validation)`,
+        );
+        refusalShown = true;
+      }
       if (step.before) {
         step.before(s);
         line(
@@ -259,6 +287,19 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       printRemaining(out, run.export);
     }
 
+    // Platform's verdict: what the stack's verify schedule finds once Platform has finished with what was sent.
+    line(out);
+    line(
+      out,
+      "Platform's verdict (the verifier the stack runs every few minutes; npm run cli -- verify --window <id>):",
+    );
+    s.aep.settle();
+    const round = await verifyHandler!();
+    line(
+      out,
+      `  ▸ checked ${round.checked} forwarded window(s): ${round.settled} with a final verdict, ${round.pending} pending`,
+    );
+
     // What the emulators saw, against what the handlers reported.
     mixpanelLines = s.mixpanel.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.eventsServed, 0);
     const acceptedIds = s.aep.acceptedIds(datasetId);
@@ -269,7 +310,10 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       layout: new StagingLayout(s.exportConfig.staging.prefix),
       projectId,
       acceptedIds,
+      requireVerified: true,
     });
+    for (const w of invariants.windows) if (w.platform !== undefined) report.verified(w.window, w.platform);
+    await printRefusals(out, s, invariants);
     await o.inspect?.(s, datasetId);
 
     const t = report.totals();
@@ -281,7 +325,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `  wall time ${duration(now() - started)}, ${o.sink} sink`);
 
     const servedOk = mixpanelLines === t.exported + t.quarantined;
-    const acceptedOk = aepAccepted === t.accepted;
+    const acceptedOk = aepAccepted === t.accepted - t.failedAtPlatform;
     line(out);
     line(out, 'Checks');
     const check = (ok: boolean, text: string): void => line(out, `  ${ok ? '✓' : '✗'} ${text}`);
@@ -291,7 +335,8 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     );
     check(
       acceptedOk,
-      `the AEP emulator accepted ${count(aepAccepted)} records = ${count(t.accepted)} accepted in the receipts`,
+      `the AEP emulator stored ${count(aepAccepted)} records = ${count(t.accepted)} accepted in the receipts − ` +
+        `${count(t.failedAtPlatform)} refused by Platform afterwards (= ${count(t.ingested)} ingested per its verdict)`,
     );
     printInvariants(out, invariants, check);
     check(
@@ -313,6 +358,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `  quarantined lines             ${shown(path.join(bucketDir, `quarantine/project=${projectId}`))}/`);
     line(out, `  receipts (one per part)       ${shown(path.join(bucketDir, `delivery/project=${projectId}`))}/`);
     line(out, `  rejected records + reasons    ${shown(path.join(bucketDir, `rejected/project=${projectId}`))}/`);
+    line(out, '    (platform-part-*: records Platform refused after accepting them, with its code and message)');
     line(
       out,
       `  checkpoint                    ${shown(path.join(bucketDir, `state/project=${projectId}/checkpoint.json`))}._S3rver_object`,
@@ -383,9 +429,15 @@ function printInvariants(
   const lost = report.problems.filter((p) => !twice.includes(p) && !checkpoint.includes(p));
   const exported = report.windows.reduce((n, w) => n + w.exported, 0);
   const settled = report.windows.reduce((n, w) => n + w.accepted + w.rejected, 0);
+  const verified = report.windows.filter((w) => w.platform !== undefined && w.platform.status !== 'pending');
+  const atPlatform =
+    verified.length === 0
+      ? ''
+      : `; once Platform's verdict is in, exported = ingested + failed at Platform + rejected + quarantined ` +
+        `(${verified.length} window${verified.length === 1 ? '' : 's'})`;
   check(
     lost.length === 0,
-    `1. nothing lost: in every committed window, manifest events = accepted + rejected (${count(exported)} = ${count(settled)}), every rejected record kept with its reason`,
+    `1. nothing lost: in every committed window, manifest events = accepted + rejected (${count(exported)} = ${count(settled)}), every rejected record kept with its reason${atPlatform}`,
   );
   for (const p of lost) line(out, `      ${p}`);
   check(
@@ -395,4 +447,20 @@ function printInvariants(
   for (const p of twice) line(out, `      ${p}`);
   check(checkpoint.length === 0, '3. the checkpoint never passes a window without a manifest');
   for (const p of checkpoint) line(out, `      ${p}`);
+}
+
+/** The records Platform refused after accepting them, each traced to rejected/ with Platform's reason. */
+async function printRefusals(out: CliIo['stdout'], s: LocalStack, report: InvariantReport): Promise<void> {
+  for (const w of report.windows) {
+    const v = w.platform;
+    if (v === undefined || v.failed === 0) continue;
+    line(out, `  ▸ ${w.window}: ${count(v.ingested)} ingested, ${count(v.failed)} refused by Platform afterwards`);
+    for (const key of v.rejectedKeys ?? []) {
+      const bytes = await getBytes(s.s3.client, s.bucket, key);
+      const first = bytes === undefined ? undefined : gunzipSync(bytes).toString('utf8').split('\n')[0];
+      const r = first ? (JSON.parse(first) as { reason?: string; detail?: string }) : undefined;
+      line(out, `      → ${key}`);
+      if (r !== undefined) line(out, `        ${r.reason}: ${r.detail}`);
+    }
+  }
 }

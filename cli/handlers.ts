@@ -12,6 +12,7 @@ import type { WindowForwardResult } from '#forward/window';
 import type { Log } from '#common/log';
 import { createExportHandler } from '#export/handler';
 import { createForwardHandler } from '#forward/handler';
+import type { VerifySummary } from '#forward/verify-round';
 import type { ExportHandler, ForwardHandler } from './pipeline.ts';
 import type { RunReport } from './report.ts';
 
@@ -33,6 +34,8 @@ export interface Wiring {
   /** Undefined when no forward configuration was given (dry run). */
   readonly forwardHandler?: ForwardHandler;
   readonly forwardDeps?: () => Promise<ForwardBaseDeps>;
+  /** The forward Lambda's verify round (the stack's verify schedule), when a forward configuration was given. */
+  readonly verifyHandler?: () => Promise<VerifySummary>;
 }
 
 /**
@@ -81,5 +84,6 @@ export function wireHandlers(exportConfig: Config, forwardConfig: Config | undef
     o.report.startForward();
     return forward(event);
   };
-  return { exportHandler, forwardHandler, forwardDeps: getForwardDeps };
+  const verifyHandler = (): Promise<VerifySummary> => forward({ action: 'verify' });
+  return { exportHandler, forwardHandler, forwardDeps: getForwardDeps, verifyHandler };
 }

@@ -10,7 +10,7 @@
 import { gunzipSync } from 'node:zlib';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { WindowMode } from '#common/config';
-import type { Receipt, WindowReceipt } from '#forward/receipt';
+import type { PlatformVerdict, Receipt, WindowReceipt } from '#forward/receipt';
 import type { StagingLayout } from '#staging/layout';
 import { type Manifest, parseManifest } from '#staging/manifest';
 import { getBytes, getJson, getText } from '#staging/s3';
@@ -27,6 +27,8 @@ export interface WindowReconciliation {
   readonly rejected: number;
   readonly retried: number;
   readonly forwarded: boolean;
+  /** Platform's verdict on the run, once the verifier has one (window.json `platform`). */
+  readonly platform?: PlatformVerdict;
 }
 
 export interface InvariantReport {
@@ -56,6 +58,8 @@ export async function checkInvariants(opts: {
   acceptedIds?: readonly string[];
   /** Windows expected to be forwarded completely (default: every committed window). */
   requireForwarded?: boolean;
+  /** Every forwarded window expected to have Platform's final verdict (after the verifier ran). */
+  requireVerified?: boolean;
 }): Promise<InvariantReport> {
   const problems: string[] = [];
   const windows: WindowReconciliation[] = [];
@@ -136,6 +140,7 @@ export async function checkInvariants(opts: {
       };
       if (JSON.stringify(got) !== JSON.stringify(expected))
         problems.push(`${m.window.id}: window.json ${JSON.stringify(got)} ≠ its parts ${JSON.stringify(expected)}`);
+      problems.push(...(await checkVerdict(opts, m.window.id, summary, opts.requireVerified === true)));
     }
     windows.push({
       window: m.window.id,
@@ -148,6 +153,7 @@ export async function checkInvariants(opts: {
       rejected,
       retried,
       forwarded,
+      ...(summary?.platform !== undefined ? { platform: summary.platform } : {}),
     });
   }
   // 3. The checkpoint covers only committed windows.
@@ -172,8 +178,14 @@ export async function checkInvariants(opts: {
     }
   }
   // Platform holds what every run of every window delivered (a forced re-export keeps the earlier run's records).
+  // Records Platform refused after accepting them (the verifier's verdicts) are delivered but not stored.
   let deliveredTotal = 0;
+  let refusedTotal = 0;
   for (const key of await listKeys(opts.s3, opts.bucket, `${opts.layout.prefix}delivery/project=${opts.projectId}/`)) {
+    if (/\/window\.json$/.test(key)) {
+      const w = await getJson<WindowReceipt>(opts.s3, opts.bucket, key);
+      if (w !== undefined && !w.replay && w.platform?.status !== 'pending') refusedTotal += w.platform?.failed ?? 0;
+    }
     if (!/\/part-\d+\.json$/.test(key)) continue;
     const r = await getJson<Receipt>(opts.s3, opts.bucket, key);
     if (r !== undefined && !r.replay) deliveredTotal += r.accepted;
@@ -187,9 +199,49 @@ export async function checkInvariants(opts: {
     }
     if (duplicatesAtPlatform > 0)
       problems.push(`${duplicatesAtPlatform} _id(s) were accepted by Platform more than once`);
-    if (opts.requireForwarded !== false && seen.size !== deliveredTotal && duplicatesAtPlatform === 0) {
-      problems.push(`Platform holds ${seen.size} records but the receipts count ${deliveredTotal} accepted`);
+    const stored = deliveredTotal - refusedTotal;
+    if (opts.requireForwarded !== false && seen.size !== stored && duplicatesAtPlatform === 0) {
+      const refused = refusedTotal > 0 ? ` − ${refusedTotal} refused by Platform afterwards` : '';
+      problems.push(`Platform holds ${seen.size} records but the receipts count ${deliveredTotal} accepted${refused}`);
     }
   }
   return { ok: problems.length === 0, problems, windows, duplicatesAtPlatform };
+}
+
+/**
+ * 4. Nothing lost at Platform either: once the verdict is final, exported = ingested + failed at Platform + rejected +
+ * quarantined, and every record Platform refused is kept in rejected/ with a reason starting `platform`.
+ */
+async function checkVerdict(
+  opts: { s3: S3Client; bucket: string },
+  window: string,
+  summary: WindowReceipt,
+  requireVerified: boolean,
+): Promise<string[]> {
+  const v = summary.platform;
+  if (v === undefined || v.status === 'pending') {
+    return requireVerified ? [`${window}: no final verdict from Platform (${v?.detail ?? 'never checked'})`] : [];
+  }
+  const problems: string[] = [];
+  const sum = v.ingested + v.failed + summary.rejected + summary.quarantined;
+  if (sum !== summary.exported) {
+    problems.push(
+      `${window}: exported ${summary.exported} ≠ ingested ${v.ingested} + failed at Platform ${v.failed} + ` +
+        `rejected ${summary.rejected} + quarantined ${summary.quarantined}`,
+    );
+  }
+  let kept = 0;
+  for (const key of v.rejectedKeys ?? []) {
+    const bytes = await getBytes(opts.s3, opts.bucket, key);
+    const lines = bytes === undefined ? [] : gunzipSync(bytes).toString('utf8').split('\n').filter(Boolean);
+    for (const l of lines) {
+      const reason = (JSON.parse(l) as { reason?: unknown }).reason;
+      if (typeof reason !== 'string' || !reason.startsWith('platform'))
+        problems.push(`${key}: a record refused by Platform has no platform reason`);
+    }
+    kept += lines.length;
+  }
+  if (kept !== v.failed - (v.untraced ?? 0))
+    problems.push(`${window}: ${v.failed} failed at Platform but ${kept} kept in rejected/`);
+  return problems;
 }

@@ -1,5 +1,5 @@
 /**
- * The CLI: `demo` (what `npm start` runs), `sync`, `forward`, `replay`, `schema`, `provision`,
+ * The CLI: `demo` (what `npm start` runs), `sync`, `forward`, `replay`, `verify`, `resend`, `schema`, `provision`,
  * `validate-mapping`. Each command is
  * a function `(argv, env, io, ctx?) → exit code`; this module dispatches and turns failures into messages that say
  * what to fix.
@@ -14,6 +14,7 @@ import { SCHEMA_USAGE, VALIDATE_USAGE, schemaCommand, validateMappingCommand } f
 import { PROVISION_USAGE, provisionCommand } from './provision.ts';
 import { FORWARD_USAGE, REPLAY_USAGE, forwardCommand, replayCommand } from './window.ts';
 import { SYNC_USAGE, syncCommand } from './sync.ts';
+import { RESEND_USAGE, VERIFY_USAGE, resendCommand, verifyCommand } from './verify.ts';
 
 export const USAGE = `Usage: npm run cli -- <command> [options]        (npm start = demo)
 
@@ -23,6 +24,8 @@ Commands:
                                (--dry-run: export and map, stage and send nothing)
   forward --window <id>        forward a committed window from staging, sending only what was not delivered yet
   replay --window <id>         re-send a committed window from staging to Platform (on purpose: Platform stores it again)
+  verify --window <id>         ask Platform what it stored of a forwarded window (ingested / failed at Platform)
+  resend --window <id>         re-send the records of a batch Platform failed, in a new batch (batch sink)
   schema                       print the XDM field group JSON for the configured mapping
   provision                    set up the Platform side (schema, identities, dataset, streaming dataflow) and print
                                the AEP_* values (--dry-run: list the calls; --write-config: write them)
@@ -37,6 +40,8 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   sync: { run: syncCommand, usage: SYNC_USAGE },
   forward: { run: forwardCommand, usage: FORWARD_USAGE },
   replay: { run: replayCommand, usage: REPLAY_USAGE },
+  verify: { run: verifyCommand, usage: VERIFY_USAGE },
+  resend: { run: resendCommand, usage: RESEND_USAGE },
   schema: { run: schemaCommand, usage: SCHEMA_USAGE },
   provision: { run: provisionCommand, usage: PROVISION_USAGE },
   'validate-mapping': { run: validateMappingCommand, usage: VALIDATE_USAGE },

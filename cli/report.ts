@@ -4,6 +4,7 @@
  * results (export `WindowSummary`, forward `WindowForwardResult`), never recomputed here.
  */
 import type { WindowSummary } from '#export/run';
+import type { PlatformVerdict } from '#forward/receipt';
 import type { WindowForwardResult } from '#forward/window';
 import { type TextSink, bytes, count, duration, line, rate, table } from './io.ts';
 
@@ -27,6 +28,8 @@ export interface WindowRow {
     readonly complete: boolean;
     readonly ms: number;
   };
+  /** Platform's verdict on the window's forwarded run (the verifier's). */
+  platform?: Pick<PlatformVerdict, 'status' | 'ingested' | 'failed' | 'byReason'>;
 }
 
 export interface Totals {
@@ -38,6 +41,9 @@ export interface Totals {
   readonly retried: number;
   readonly ms: number;
   readonly byReason: Record<string, number>;
+  /** Once verified: records Platform stored, and those it refused after accepting them. */
+  readonly ingested: number;
+  readonly failedAtPlatform: number;
 }
 
 const reasons = (byReason: Record<string, number>): string =>
@@ -148,6 +154,12 @@ export class RunReport {
     );
   }
 
+  /** Platform's verdict on a window (after the verifier ran). */
+  verified(window: string, v: PlatformVerdict): void {
+    const row = this.rows.find((x) => x.window === window && x.forward !== undefined);
+    if (row !== undefined) row.platform = v;
+  }
+
   totals(): Totals {
     const byReason: Record<string, number> = {};
     let exported = 0;
@@ -156,7 +168,11 @@ export class RunReport {
     let rejected = 0;
     let retried = 0;
     let ms = 0;
+    let ingested = 0;
+    let failedAtPlatform = 0;
     for (const r of this.rows) {
+      ingested += r.platform?.ingested ?? 0;
+      failedAtPlatform += r.platform?.failed ?? 0;
       exported += r.exported;
       quarantined += r.quarantined;
       accepted += r.forward?.accepted ?? 0;
@@ -165,12 +181,22 @@ export class RunReport {
       ms += r.exportMs + (r.forward?.ms ?? 0);
       for (const [k, v] of Object.entries(r.forward?.byReason ?? {})) byReason[k] = (byReason[k] ?? 0) + v;
     }
-    return { windows: this.rows.length, exported, quarantined, accepted, rejected, retried, ms, byReason };
+    const n = this.rows.length;
+    return { windows: n, exported, quarantined, accepted, rejected, retried, ms, byReason, ingested, failedAtPlatform };
   }
 
-  /** The summary table: one row per window and a total. */
+  /** The summary table: one row per window and a total; with Platform's verdict once the verifier has run. */
   table(): string {
-    const header = ['window', 'exported', 'quarantined', 'accepted', 'rejected', 'retried', 'duration', 'events/s'];
+    const verdicts = this.rows.some((r) => r.platform !== undefined);
+    const header = ['window', 'exported', 'quarantined', 'accepted', 'rejected', 'retried'];
+    if (verdicts) header.push('ingested', 'failed at AEP');
+    header.push('duration', 'events/s');
+    const platformCells = (p: WindowRow['platform']): string[] =>
+      !verdicts
+        ? []
+        : p === undefined || p.status === 'pending'
+          ? [p?.status ?? '—', '—']
+          : [count(p.ingested), count(p.failed)];
     const body = this.rows.map((r) => {
       const ms = r.exportMs + (r.forward?.ms ?? 0);
       return [
@@ -180,6 +206,7 @@ export class RunReport {
         r.forward ? count(r.forward.accepted) : '—',
         r.forward ? count(r.forward.rejected) : '—',
         r.forward ? count(r.forward.retried) : '—',
+        ...platformCells(r.platform),
         duration(ms),
         rate(r.exported, ms),
       ];
@@ -193,6 +220,7 @@ export class RunReport {
       forwarded ? count(t.accepted) : '—',
       forwarded ? count(t.rejected) : '—',
       forwarded ? count(t.retried) : '—',
+      ...(verdicts ? [count(t.ingested), count(t.failedAtPlatform)] : []),
       duration(t.ms),
       rate(t.exported, t.ms),
     ];

@@ -8,7 +8,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Config, type WindowMode, ConfigError } from '#common/config';
-import { createForwardDeps } from '#forward/deps';
+import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
 import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
 import type { StagingLayout, WindowRef } from '#staging/layout';
 import { exists } from '#staging/s3';
@@ -22,7 +22,7 @@ import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, duration, lin
 import { createCliLog } from './log.ts';
 import { formatReasons, windowLabel } from './report.ts';
 
-const COMMON_OPTIONS = `  --window <id>        window id as shown by sync/demo, e.g. 20240501T060000Z_20240501T070000Z
+export const COMMON_OPTIONS = `  --window <id>        window id as shown by sync/demo, e.g. 20240501T060000Z_20240501T070000Z
   --mode <mode>        processing-time (default, WINDOW_MODE) or event-time: the staging folder of the window
   --project <id>       Mixpanel project id (default MIXPANEL_PROJECT_ID)
   --json               print the forward result as JSON
@@ -52,10 +52,11 @@ no _id is sent twice, so it is safe to run after a forward failed or stopped hal
 Options:
 ${COMMON_OPTIONS}`;
 
-const FLAGS = {
+export const WINDOW_FLAGS = {
   window: { type: 'string' },
   mode: { type: 'string' },
   project: { type: 'string' },
+  run: { type: 'string' },
   json: { type: 'boolean' },
   'env-file': { type: 'string' },
   verbose: { type: 'boolean' },
@@ -63,33 +64,41 @@ const FLAGS = {
 
 type Kind = 'forward' | 'replay';
 
+/** What a window command runs once its options and environment are read. */
+export type WindowRun = (options: WindowOptions, env: Env, io: CliIo, ctx: CliContext) => Promise<number>;
+
 export const replayCommand = (
   argv: readonly string[],
   env: Readonly<Env>,
   io: CliIo,
   ctx: CliContext = {},
-): Promise<number> => windowCommand('replay', argv, env, io, ctx);
+): Promise<number> => windowCommand(REPLAY_USAGE, (o, e, i, c) => forwardOne('replay', o, e, i, c), argv, env, io, ctx);
 export const forwardCommand = (
   argv: readonly string[],
   env: Readonly<Env>,
   io: CliIo,
   ctx: CliContext = {},
-): Promise<number> => windowCommand('forward', argv, env, io, ctx);
+): Promise<number> =>
+  windowCommand(FORWARD_USAGE, (o, e, i, c) => forwardOne('forward', o, e, i, c), argv, env, io, ctx);
 
-async function windowCommand(
-  kind: Kind,
+/** Reads a window command's flags and environment, then runs it (`--run` only for commands whose usage has it). */
+export async function windowCommand(
+  usage: string,
+  run: WindowRun,
   argv: readonly string[],
   rawEnv: Readonly<Env>,
   io: CliIo,
   ctx: CliContext,
 ): Promise<number> {
-  const { flags } = parseFlags(argv, FLAGS);
+  const { flags } = parseFlags(argv, WINDOW_FLAGS);
   if (flags.help) {
-    io.stdout.write(kind === 'replay' ? REPLAY_USAGE : FORWARD_USAGE);
+    io.stdout.write(usage);
     return EXIT_OK;
   }
   if (flags.window === undefined)
     throw new UsageError('--window <id> is required (the window id printed by sync or demo)');
+  if (flags.run !== undefined && !usage.includes('--run '))
+    throw new UsageError('--run is not an option of this command');
   const { from, to } = parseWindowId(flags.window);
   const modeFlag = choiceFlag(flags.mode, 'mode', ['processing-time', 'event-time'] as const);
   const env = await loadEnv(rawEnv, {
@@ -102,24 +111,30 @@ async function windowCommand(
     to,
     mode: modeFlag,
     project: flags.project,
+    run: flags.run,
     json: flags.json === true,
     verbose: flags.verbose === true,
   };
-  return withEnv(env, () => forwardOne(kind, options, env, io, ctx));
+  return withEnv(env, () => run(options, env, io, ctx));
 }
 
-interface WindowOptions {
+export interface WindowOptions {
   readonly window: string;
   readonly from: number;
   readonly to: number;
   readonly mode: WindowMode | undefined;
   readonly project: string | undefined;
+  /** `--run <runId>`: one run of the window (verify, resend). */
+  readonly run: string | undefined;
   readonly json: boolean;
   readonly verbose: boolean;
 }
 
-async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo, ctx: CliContext): Promise<number> {
-  const { from, to } = flags;
+/** The forward configuration, project and mode a window command works on (a ConfigError lists what is missing). */
+export function windowTarget(
+  flags: Pick<WindowOptions, 'project' | 'mode'>,
+  env: Env,
+): { config: Config; projectId: string; mode: WindowMode } {
   const projectId = flags.project ?? env.MIXPANEL_PROJECT_ID;
   const problems: string[] = [];
   if (projectId === undefined || projectId === '')
@@ -136,8 +151,28 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
     problems.push(...error.problems);
   }
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
-  const mode: WindowMode = flags.mode ?? config.windows.mode;
-  const out = flags.json ? io.stderr : io.stdout;
+  return { config, projectId: projectId!, mode: flags.mode ?? config.windows.mode };
+}
+
+/** What a window command works with: the forward dependencies, the committed window, and its configuration. */
+export interface WindowScope {
+  readonly deps: ForwardBaseDeps;
+  readonly ref: WindowRef;
+  readonly config: Config;
+}
+
+/**
+ * Builds the forward dependencies for the window of `flags` and runs `body` on it when it is committed (otherwise
+ * says so and lists the committed windows); the clients are closed afterwards.
+ */
+export async function onCommittedWindow(
+  flags: WindowOptions,
+  env: Env,
+  io: CliIo,
+  ctx: CliContext,
+  body: (scope: WindowScope) => Promise<number>,
+): Promise<number> {
+  const { config, projectId, mode } = windowTarget(flags, env);
   const log = createCliLog(io.stderr, { verbose: flags.verbose });
   const s3 = s3ClientFor(env);
   const sm = secretsManagerFor(env);
@@ -149,56 +184,77 @@ async function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo,
       ...(ctx.now ? { now: ctx.now } : {}),
       ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
     });
-    const ref = { projectId: projectId!, mode, windowId: flags.window };
+    const ref = { projectId, mode, windowId: flags.window };
     if (!(await exists(s3, config.staging.bucket, deps.layout.manifestKey(ref))))
       return notCommitted(io, s3, config, deps.layout, ref);
-    const label = `window ${flags.window} (${windowLabel(new Date(from).toISOString(), new Date(to).toISOString())}, ${mode}) to AEP dataset ${config.aep!.datasetId}`;
-    if (kind === 'replay') {
-      line(out, `REPLAY of ${label}.`);
-      line(
-        out,
-        "  This re-sends every record of the window ON PURPOSE. Platform's data lake does not deduplicate: records",
-      );
-      line(out, '  delivered before will be stored again. Receipts of this replay are written under their own run id.');
-    } else {
-      line(out, `Forwarding ${label}: parts already delivered are skipped, no _id is sent twice.`);
-    }
-    let result: WindowForwardResult;
-    const started = Date.now();
-    try {
-      result = await forwardWindow(ref, deps, { replay: kind === 'replay' });
-    } catch (error) {
-      // Removed between the check and the read.
-      if (!(error instanceof ManifestMissingError)) throw error;
-      return notCommitted(io, s3, config, deps.layout, ref);
-    }
-    const ms = Date.now() - started;
-    if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    const skipped =
-      result.partsSkipped > 0
-        ? `, ${result.partsSkipped} of ${result.parts} part(s) skipped (delivered before)`
-        : `, ${result.parts} part(s)`;
-    line(
-      out,
-      `  ${kind === 'replay' ? 're-sent' : 'forwarded'}: ${count(result.accepted)} accepted, ${count(result.rejected)} rejected${result.rejected > 0 ? ` (${formatReasons(result.byReason)})` : ''} of ${count(result.events)} staged events${skipped}, ${duration(ms)}.`,
-    );
-    line(out, `  receipts: s3://${config.staging.bucket}/${deps.layout.deliveryPrefix(ref)}run=${result.runId}/`);
-    if (!result.complete) {
-      line(
-        io.stderr,
-        `error: the ${kind} stopped before the end; run \`forward --window ${flags.window}\` to send the rest.`,
-      );
-      return EXIT_FAILED;
-    }
-    return EXIT_OK;
+    return await body({ deps, ref, config });
   } finally {
     s3.destroy();
     sm.destroy();
   }
 }
 
+function forwardOne(kind: Kind, flags: WindowOptions, env: Env, io: CliIo, ctx: CliContext): Promise<number> {
+  return onCommittedWindow(flags, env, io, ctx, ({ deps, ref, config }) =>
+    forwardCommitted(kind, flags, io, deps, ref, config),
+  );
+}
+
+async function forwardCommitted(
+  kind: Kind,
+  flags: WindowOptions,
+  io: CliIo,
+  deps: ForwardBaseDeps,
+  ref: WindowRef,
+  config: Config,
+): Promise<number> {
+  const { from, to } = flags;
+  const mode = ref.mode;
+  const s3 = deps.s3;
+  const out = flags.json ? io.stderr : io.stdout;
+  const label = `window ${flags.window} (${windowLabel(new Date(from).toISOString(), new Date(to).toISOString())}, ${mode}) to AEP dataset ${config.aep!.datasetId}`;
+  if (kind === 'replay') {
+    line(out, `REPLAY of ${label}.`);
+    line(
+      out,
+      "  This re-sends every record of the window ON PURPOSE. Platform's data lake does not deduplicate: records",
+    );
+    line(out, '  delivered before will be stored again. Receipts of this replay are written under their own run id.');
+  } else {
+    line(out, `Forwarding ${label}: parts already delivered are skipped, no _id is sent twice.`);
+  }
+  let result: WindowForwardResult;
+  const started = Date.now();
+  try {
+    result = await forwardWindow(ref, deps, { replay: kind === 'replay' });
+  } catch (error) {
+    // Removed between the check and the read.
+    if (!(error instanceof ManifestMissingError)) throw error;
+    return notCommitted(io, s3, config, deps.layout, ref);
+  }
+  const ms = Date.now() - started;
+  if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  const skipped =
+    result.partsSkipped > 0
+      ? `, ${result.partsSkipped} of ${result.parts} part(s) skipped (delivered before)`
+      : `, ${result.parts} part(s)`;
+  line(
+    out,
+    `  ${kind === 'replay' ? 're-sent' : 'forwarded'}: ${count(result.accepted)} accepted, ${count(result.rejected)} rejected${result.rejected > 0 ? ` (${formatReasons(result.byReason)})` : ''} of ${count(result.events)} staged events${skipped}, ${duration(ms)}.`,
+  );
+  line(out, `  receipts: s3://${config.staging.bucket}/${deps.layout.deliveryPrefix(ref)}run=${result.runId}/`);
+  if (!result.complete) {
+    line(
+      io.stderr,
+      `error: the ${kind} stopped before the end; run \`forward --window ${flags.window}\` to send the rest.`,
+    );
+    return EXIT_FAILED;
+  }
+  return EXIT_OK;
+}
+
 /** Says the window is not committed and lists the committed windows of the project and mode (latest last). */
-async function notCommitted(
+export async function notCommitted(
   io: CliIo,
   s3: S3Client,
   config: Config,

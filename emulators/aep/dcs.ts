@@ -152,6 +152,27 @@ export async function serveDcs(
     return { accepted: false, result };
   };
 
+  /** The `asynchronous` partial fault: DCS takes the message, then Platform's asynchronous validation refuses it (a
+   * message that fails the envelope checks is answered as usual). */
+  const refuseLater = (message: unknown, text: string | undefined, xactionId: string): unknown => {
+    const result = checkStreamingMessage(message, envelope, record);
+    if (!result.ok && result.invalid === undefined) {
+      ctx.counters.messagesRejected += 1;
+      return { statusCode: 400, message: `${prefix(org)} ${result.message}` };
+    }
+    const { datasetId, entity } = result.ok ? result : result.invalid!;
+    const violation = {
+      pointerToViolation: '#',
+      keyword: 'type',
+      message: text ?? 'the record does not match the schema',
+    };
+    const errors = { _validationErrors: [violation] };
+    ctx.streaming.failed(datasetId, org, { entity, errors }, nowMs);
+    ctx.counters.messagesAccepted += 1;
+    ctx.counters.recordsFailedValidation += 1;
+    return { xactionId };
+  };
+
   if (!batch) {
     const outcome = handle(parsed.value);
     if (!outcome.accepted) {
@@ -193,6 +214,10 @@ export async function serveDcs(
   const partial = fault.partial;
   const responses = new Array<unknown>(messages.length);
   for (let i = 0; i < messages.length; i += 1) {
+    if (partial?.asynchronous === true && (i + 1) % partial.everyNth === 0) {
+      responses[i] = refuseLater(messages[i], partial.message, `${batchId}:${i}`);
+      continue;
+    }
     if (partial !== undefined && (i + 1) % partial.everyNth === 0) {
       ctx.counters.messagesRejected += 1;
       const text = partial.message ?? STATUS_CODES[partial.statusCode] ?? 'Error';

@@ -15,8 +15,12 @@ const TARGETS: readonly FaultTarget[] = [
 export type AepFault =
   /** The next request to `target` is answered with `status` (and `Retry-After` when given) without being processed. */
   | { kind: 'status'; target: FaultTarget; status: number; retryAfterSeconds?: number; body?: unknown }
-  /** The next DCS batch request: every Nth message (N, 2N, …) fails with `statusCode` inside the 207. */
-  | { kind: 'partial'; everyNth: number; statusCode: 400 | 500 | 503; message?: string }
+  /**
+   * The next DCS batch request: every Nth message (N, 2N, …) fails with `statusCode` inside the 207 — or, with
+   * `asynchronous`, is taken by DCS and then refused by Platform's asynchronous validation with `message`: the record
+   * lands in a failed batch of its dataset, as a record that breaks a schema changed after provisioning would.
+   */
+  | { kind: 'partial'; everyNth: number; statusCode: 400 | 500 | 503; message?: string; asynchronous?: boolean }
   /** Every issued token expires just before the next DCS or Platform request. */
   | { kind: 'expire-token' };
 

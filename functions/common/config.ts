@@ -72,6 +72,7 @@ const EnvSchema = z.object({
   AEP_SCHEMA_VERSION: optional(
     z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
   ),
+  AEP_VERIFY_SETTLE_MINUTES: optional(int('AEP_VERIFY_SETTLE_MINUTES', rules.verifySettleMinutes)),
   MAPPING: optional(z.string()),
 });
 
@@ -118,6 +119,8 @@ export interface AepConfig {
   readonly flowId?: string;
   /** Schema version named in `schemaRef.contentType` (`…xed-full+json;version={SCHEMA_VERSION}`). */
   readonly schemaVersion: string;
+  /** Minutes after a streaming run before the verifier reads Platform's verdict (its data-lake latency). */
+  readonly verifySettleMinutes: number;
   readonly mapping: string;
 }
 
@@ -248,6 +251,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
       schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
+      verifySettleMinutes: e.AEP_VERIFY_SETTLE_MINUTES ?? DEFAULTS.verifySettleMinutes,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }

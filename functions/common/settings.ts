@@ -43,6 +43,9 @@ export const DEFAULTS = {
   mapping: 'default',
   imsUrl: DEFAULT_IMS_URL,
   platformUrl: DEFAULT_PLATFORM_URL,
+  // Streamed data reaches the data lake in "< 60 minutes" (AdobeDocs/experience-platform.en
+  // help/ingestion/streaming-ingestion/overview.md): the verifier reads Platform's verdict on a run after that.
+  verifySettleMinutes: 60,
 } as const;
 
 /** Bounds of the numeric settings, inclusive. */
@@ -53,6 +56,7 @@ export const LIMITS = {
   maxWindowsPerRun: [1, 500],
   // Mixpanel's raw export: 60 queries per hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md).
   queriesPerHour: [1, 60],
+  verifySettleMinutes: [0, 1440],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A message, prefixed with the variable name when there is one. */
@@ -113,6 +117,7 @@ export const rules = {
   lookbackDays: bounded(LIMITS.lookbackDays),
   maxWindowsPerRun: bounded(LIMITS.maxWindowsPerRun),
   queriesPerHour: bounded(LIMITS.queriesPerHour),
+  verifySettleMinutes: bounded(LIMITS.verifySettleMinutes),
   // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
   bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),

@@ -41,6 +41,8 @@ export interface BatchState {
   batchId: string;
   status: string;
   completedAt?: string;
+  /** Earlier batches of the run that Platform failed, the oldest first (`resend` replaced them with this one). */
+  previous?: Array<{ id: string; status: string }>;
 }
 
 /** The batch is still being promoted (internal: makes the shared retry helper poll again). */
@@ -53,7 +55,7 @@ class BatchNotSettledError extends ConnectorError {
 
 /** The S3 key of a run's batch state. */
 export function batchStateKey(deps: ForwardDeps, ref: WindowRef, runId: string): string {
-  return `${deps.layout.deliveryPrefix(ref)}run=${runId}/batch.json`;
+  return deps.layout.batchStateKey({ ...ref, runId });
 }
 
 /** The run's batch: the one an earlier attempt created, or a new one (saved before any file goes into it). */
@@ -123,7 +125,7 @@ export async function uploadPartFile(
   api: BatchApi,
   batchId: string,
   index: number,
-  deps: ForwardDeps,
+  deps: Pick<ForwardDeps, 's3' | 'bucket'>,
   part: Manifest['parts'][number],
   mapper: Mapper,
   mine: PartLedger,
@@ -134,7 +136,7 @@ export async function uploadPartFile(
 
 /** The mapped JSON Lines of the records of `part` whose id this part delivered (replayable). */
 async function* mappedLines(
-  deps: ForwardDeps,
+  deps: Pick<ForwardDeps, 's3' | 'bucket'>,
   part: Manifest['parts'][number],
   mapper: Mapper,
   mine: PartLedger,

@@ -14,6 +14,7 @@ import { AepSecretSchema, type SecretReader, rereadAfterFirst, secretFromManager
 import { StagingLayout } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { createS3Client } from '#staging/s3';
+import type { PlatformReader } from '#verify/platform';
 import { loadMappingConfig } from './mapping-source.ts';
 import type { ForwardDeps, RecordSink } from './window.ts';
 
@@ -30,6 +31,8 @@ export interface ForwardDepsOverrides {
 export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & {
   readonly aep: AepConfig;
   readonly mapping: MappingConfig;
+  /** Catalog and Data Access reads for the verifier (functions/verify). */
+  readonly platform?: PlatformReader;
 };
 
 export function aepCredentials(

@@ -1,6 +1,8 @@
 /**
  * Forward Lambda: SQS messages carrying S3 notifications of committed manifests → XDM records sent to Platform.
  * Thin by design: parse each message, forward its window, and answer SQS with the messages to redeliver.
+ * Invoked with `{"action":"verify"}` (the stack's verify schedule), it runs a round of the verifier instead: Platform's
+ * verdict on the runs it forwarded earlier (functions/verify).
  * `createForwardHandler` lets the CLI and tests run this same code with their own clients.
  */
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -11,18 +13,39 @@ import { LeaseHeldError } from '#forward/lease';
 import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
 import { readMessage } from '#forward/sqs-event';
 import { MetricUnit, createMetrics } from '#common/metrics';
+import { type VerifySummary, runVerifyRound } from './verify-round.ts';
 
 /** Stop sending this long before the Lambda deadline, so receipts are written and the reply reaches SQS. */
 export const DEADLINE_SAFETY_MS = 30_000;
+
+/** The event of the verify schedule. */
+export interface VerifyEvent {
+  readonly action: 'verify';
+}
+
+const isVerifyEvent = (event: unknown): event is VerifyEvent =>
+  typeof event === 'object' && event !== null && (event as { action?: unknown }).action === 'verify';
 
 export function createForwardHandler(
   getDeps: () => Promise<ForwardBaseDeps>,
   onWindow?: (r: WindowForwardResult) => void,
 ) {
   const metrics = createMetrics();
-  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
+  async function handle(
+    event: SQSEvent,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SQSBatchResponse>;
+  async function handle(
+    event: VerifyEvent,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<VerifySummary>;
+  async function handle(
+    event: SQSEvent | VerifyEvent,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SQSBatchResponse | VerifySummary> {
     const d = await getDeps();
     const deadlineMs = context ? d.now() + context.getRemainingTimeInMillis() - DEADLINE_SAFETY_MS : undefined;
+    if (isVerifyEvent(event)) return runVerifyRound(d, metrics, deadlineMs);
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records ?? []) {
       const intent = readMessage(record.body);
@@ -75,7 +98,8 @@ export function createForwardHandler(
       }
     }
     return { batchItemFailures: failures };
-  };
+  }
+  return handle;
 }
 
 let deps: Promise<ForwardBaseDeps> | undefined;

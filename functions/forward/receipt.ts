@@ -41,6 +41,30 @@ export const ReceiptSchema = z.object({
 export type Receipt = z.infer<typeof ReceiptSchema>;
 
 /**
+ * Platform's verdict on a forwarded run (functions/verify): `pending` until Platform has finished with what was sent,
+ * then `verified` (`accepted = ingested + failed`, each failed record kept in rejected/ with Platform's reason) or
+ * `failed` (the batch failed as a whole, or no final verdict came within the verifier's horizon).
+ */
+export const PlatformVerdictSchema = z.object({
+  status: z.enum(['pending', 'verified', 'failed']),
+  ingested: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  checkedAt: z.string(),
+  /** Checks made so far. */
+  checks: z.number().int().nonnegative().optional(),
+  /** Platform's refusals by reason (each starts with `platform`). */
+  byReason: z.record(z.string(), z.number()).optional(),
+  /** What the status rests on, in words (what is awaited, why it failed). */
+  detail: z.string().optional(),
+  /** Failed records Platform counted but whose record could not be traced (no `_id` in its error file). */
+  untraced: z.number().int().nonnegative().optional(),
+  rejectedKeys: z.array(z.string()).optional(),
+  /** Batch sink: the batch(es) of the run, the current one last (a re-sent batch follows the failed one). */
+  batches: z.array(z.object({ id: z.string(), status: z.string() })).optional(),
+});
+export type PlatformVerdict = z.infer<typeof PlatformVerdictSchema>;
+
+/**
  * The reconciliation of a forwarded window (`run=<runId>/window.json`, written when every part is complete):
  * `exported` lines = `accepted` + `rejected` + `quarantined`, with the reasons of both.
  */
@@ -66,6 +90,10 @@ export const WindowReceiptSchema = z.object({
   ambiguous: z.number().int().nonnegative(),
   parts: z.number().int().nonnegative(),
   batch: z.object({ id: z.string(), status: z.string() }).optional(),
+  /** When the first part of the run began sending (what Platform received lies between this and `forwardedAt`). */
+  sentFrom: z.string().optional(),
   forwardedAt: z.string(),
+  /** Once verified: `exported = platform.ingested + platform.failed + rejected + quarantined`. */
+  platform: PlatformVerdictSchema.optional(),
 });
 export type WindowReceipt = z.infer<typeof WindowReceiptSchema>;

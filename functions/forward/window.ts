@@ -22,6 +22,7 @@ import { IdSet } from './ledger.ts';
 import { loadNeighbourLedgers } from './neighbours.ts';
 import { forwardPart } from './part.ts';
 import type { WindowReceipt } from './receipt.ts';
+import { markPending } from '#verify/pending';
 
 /** Parts forwarded at the same time by one invocation (each has its own requests in flight). */
 export const PART_CONCURRENCY = 2;
@@ -183,7 +184,7 @@ async function forwardLeased(
     deps.sink.kind === 'batch' ? await openBatch(deps.sink.batches, deps, batchKey) : undefined;
 
   const byReason: Record<string, number> = {};
-  const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason };
+  const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason, sentFrom: '' };
   let complete = true;
   let failure: unknown;
   // A part that fails (or a lost lease) stops the others at their next chunk, and every worker has finished before
@@ -197,6 +198,7 @@ async function forwardLeased(
       const job = { manifest, index, ref: part, mapper, seen, deps, replay, stop };
       const { receipt: r, skipped } = await forwardPart(batch === undefined ? job : { ...job, batchId: batch.batchId });
       if (skipped) totals.skipped++;
+      if (totals.sentFrom === '' || r.startedAt < totals.sentFrom) totals.sentFrom = r.startedAt;
       // An interrupted part counts what it settled so far (the result then says complete: false).
       totals.accepted += r.accepted;
       totals.rejected += r.rejected;
@@ -239,7 +241,9 @@ async function forwardLeased(
     complete,
   };
   if (complete) {
-    // The window's reconciliation, next to its part receipts.
+    // The window's reconciliation, next to its part receipts. What Platform makes of the accepted records is found
+    // out later by the verifier (functions/verify): the run is marked pending for it, after window.json exists.
+    const forwardedAt = new Date(deps.now()).toISOString();
     const reconciliation: WindowReceipt = {
       version: 1,
       projectId: manifest.projectId,
@@ -249,9 +253,18 @@ async function forwardLeased(
       sink: deps.sink.kind,
       ...tally,
       ...(manifest.quarantinedByReason !== undefined ? { quarantinedByReason: manifest.quarantinedByReason } : {}),
-      forwardedAt: new Date(deps.now()).toISOString(),
+      ...(totals.sentFrom !== '' ? { sentFrom: totals.sentFrom } : {}),
+      forwardedAt,
+      platform: {
+        status: totals.accepted === 0 ? 'verified' : 'pending',
+        ingested: 0,
+        failed: 0,
+        checkedAt: forwardedAt,
+        ...(totals.accepted === 0 ? { detail: 'nothing was sent' } : {}),
+      },
     };
     await putJson(deps.s3, deps.bucket, deps.layout.windowReceiptKey({ ...ref, runId }), reconciliation);
+    if (totals.accepted > 0) await markPending(deps, { ...ref, runId });
   }
   deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
   return result;

@@ -45,6 +45,10 @@ export class StagingLayout {
   windowReceiptKey(w: WindowRef & { readonly runId: string }): string {
     return `${this.deliveryPrefix(w)}run=${w.runId}/window.json`;
   }
+  /** The batch sink's Platform batch of a run (forward/batch-run.ts `BatchState`). */
+  batchStateKey(w: WindowRef & { readonly runId: string }): string {
+    return `${this.deliveryPrefix(w)}run=${w.runId}/batch.json`;
+  }
   /** The window's forwarder lease (one forwarder per window at a time; forward/lease.ts). */
   leaseKey(w: WindowRef): string {
     return `${this.deliveryPrefix(w)}forwarder.lease`;
@@ -58,6 +62,28 @@ export class StagingLayout {
   }
   rejectedKey(p: PartRef, attempt = 0): string {
     return `${this.prefix}rejected/project=${p.projectId}/mode=${p.mode}/window=${p.windowId}/run=${p.runId}/part-${pad(p.part)}${attempt > 0 ? `.${attempt}` : ''}.jsonl.gz`;
+  }
+  /** Records Platform refused after accepting them (the verifier's findings), per part of a run. */
+  platformRejectedKey(p: PartRef): string {
+    return `${this.prefix}rejected/project=${p.projectId}/mode=${p.mode}/window=${p.windowId}/run=${p.runId}/platform-part-${pad(p.part)}.jsonl.gz`;
+  }
+  /** Where the verifier finds the forwarded runs still waiting for Platform's verdict (functions/verify). */
+  verifyPendingPrefix(): string {
+    return `${this.prefix}verify/pending/`;
+  }
+  /** A run waiting for Platform's verdict: written with its window.json, removed once the verdict is final. */
+  verifyPendingKey(w: WindowRef & { readonly runId: string }): string {
+    return `${this.verifyPendingPrefix()}project=${w.projectId}/mode=${w.mode}/window=${w.windowId}/run=${w.runId}.json`;
+  }
+  /** Reads a pending marker's key back into its run. */
+  parseVerifyPendingKey(key: string): (WindowRef & { readonly runId: string }) | undefined {
+    const prefix = this.verifyPendingPrefix();
+    if (!key.startsWith(prefix)) return undefined;
+    const m = /^project=([^/]+)\/mode=(processing-time|event-time)\/window=([^/]+)\/run=([^/]+)\.json$/.exec(
+      key.slice(prefix.length),
+    );
+    if (m === null) return undefined;
+    return { projectId: m[1]!, mode: m[2] as WindowMode, windowId: m[3]!, runId: m[4]! };
   }
   statePrefix(projectId: string): string {
     return `${this.prefix}state/project=${projectId}/`;

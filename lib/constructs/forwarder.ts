@@ -64,13 +64,15 @@ export class Forwarder extends Construct {
       ...(props.network !== undefined ? { network: props.network } : {}),
     });
 
-    // --- Staging: read the manifests and parts, write receipts (delivery/) and refused records (rejected/).
+    // --- Staging: read the manifests and parts, write receipts (delivery/) and refused records (rejected/); mark runs
+    // for Platform's verdict (verify/pending/) and remove the marker once it is known.
     this.fn
       .addEnvironment('STAGING_BUCKET', staging.bucket.bucketName)
       .addEnvironment('STAGING_PREFIX', staging.prefix);
     staging.grantAreas(this.fn.role, {
-      read: ['staging', 'delivery', 'rejected'],
-      write: ['delivery', 'rejected'],
+      read: ['staging', 'delivery', 'rejected', 'verify'],
+      write: ['delivery', 'rejected', 'verify'],
+      delete: ['verify'],
     });
 
     // --- AEP credentials: the secret's id in the environment, read access to exactly that secret.

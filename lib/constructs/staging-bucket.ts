@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
 
 /** The top-level key areas under STAGING_PREFIX (docs/architecture.md "Staging layout"). */
-export type StagingArea = 'staging' | 'quarantine' | 'state' | 'delivery' | 'rejected';
+export type StagingArea = 'staging' | 'quarantine' | 'state' | 'delivery' | 'rejected' | 'verify';
 
 /** Props of {@link StagingBucket}. */
 export interface StagingBucketProps {

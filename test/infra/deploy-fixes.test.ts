@@ -124,7 +124,7 @@ describe('S3 grants', () => {
       ]);
     }
     expect(listConditions(h.forwardFunctionId(template))).toEqual([
-      ['mixpanel/staging/*', 'mixpanel/delivery/*', 'mixpanel/rejected/*'],
+      ['mixpanel/staging/*', 'mixpanel/delivery/*', 'mixpanel/rejected/*', 'mixpanel/verify/*'],
     ]);
   });
 

@@ -388,7 +388,7 @@ describe('ConnectorStack with two projects', () => {
     ]);
   });
 
-  it('should scope the forward role to reading staging, writing receipts and rejects, its AEP secret and its queue', () => {
+  it('should scope the forward role to reading staging, writing receipts, rejects and verify markers, its AEP secret and its queue', () => {
     // Prepare
     const statements = statementsOf(template, roleOf(template, fwd));
     const areas = (action: string) =>
@@ -397,9 +397,10 @@ describe('ConnectorStack with two projects', () => {
         .flatMap((s) => resourcesOf(s).map((r) => render(r).replace(/^\$\{StagingBucket[0-9A-F]+\.Arn\}/, '')));
 
     // Assess
-    expect(areas('s3:GetObject')).toEqual(['/staging/*', '/delivery/*', '/rejected/*']);
-    expect(areas('s3:PutObject')).toEqual(['/delivery/*', '/rejected/*']);
-    expect(areas('s3:DeleteObject')).toEqual([]);
+    expect(areas('s3:GetObject')).toEqual(['/staging/*', '/delivery/*', '/rejected/*', '/verify/*']);
+    expect(areas('s3:PutObject')).toEqual(['/delivery/*', '/rejected/*', '/verify/*']);
+    // Only the verifier's markers are ever removed (once a run's verdict is final).
+    expect(areas('s3:DeleteObject')).toEqual(['/verify/*']);
     expect(areas('secretsmanager:GetSecretValue')).toEqual([
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:aep/creds-??????',
     ]);

@@ -28,6 +28,8 @@ import { QueryBudgetExhaustedError } from '#mixpanel/budget';
 import { IncompleteExportError, MixpanelRequestError, MixpanelUnavailableError } from '#mixpanel/client';
 import { ManifestError } from '#staging/manifest';
 import { WindowRangeError } from '#windows/plan';
+import { ResendRefusedError } from '#verify/resend';
+import { WindowNotForwardedError } from '#verify/verify-window';
 import { ConnectorConfigError } from '../../lib/config.ts';
 
 const transientCause = new RetriesExhaustedError('GET x', 5, new Error('503'), 'retry budget of 5 attempts used up');
@@ -71,6 +73,8 @@ const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, (
   [ImsError, () => new ImsError('IMS answered without an access_token'), 'permanent'],
   [WindowExportError, () => new WindowExportError('w1', 'window w1 was not exported', new Error('x')), 'permanent'],
   [WindowForwardError, () => new WindowForwardError('w1', 'window w1 was not forwarded', new Error('x')), 'permanent'],
+  [WindowNotForwardedError, () => new WindowNotForwardedError('delivery/w1/run=r/window.json'), 'input'],
+  [ResendRefusedError, () => new ResendRefusedError('batch b1 is success, not failed'), 'input'],
   [StreamingDeliveryError, () => new StreamingDeliveryError('stopped', noResult, new Error('x')), 'permanent'],
   [ProvisionConflictError, () => new ProvisionConflictError('field group exists with other types'), 'permanent'],
 ];
