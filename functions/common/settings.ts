@@ -43,6 +43,8 @@ export const DEFAULTS = {
   mapping: 'default',
   imsUrl: DEFAULT_IMS_URL,
   platformUrl: DEFAULT_PLATFORM_URL,
+  // How often the verifier asks Platform what it stored: asynchronous validation and batch promotion take minutes.
+  verifyEveryMinutes: 5,
 } as const;
 
 /** Bounds of the numeric settings, inclusive. */
@@ -53,6 +55,7 @@ export const LIMITS = {
   maxWindowsPerRun: [1, 500],
   // Mixpanel's raw export: 60 queries per hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md).
   queriesPerHour: [1, 60],
+  verifyEveryMinutes: [1, 60],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A message, prefixed with the variable name when there is one. */
@@ -113,6 +116,7 @@ export const rules = {
   lookbackDays: bounded(LIMITS.lookbackDays),
   maxWindowsPerRun: bounded(LIMITS.maxWindowsPerRun),
   queriesPerHour: bounded(LIMITS.queriesPerHour),
+  verifyEveryMinutes: bounded(LIMITS.verifyEveryMinutes),
   // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
   bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),
