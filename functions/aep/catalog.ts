@@ -35,6 +35,7 @@ const ROW_ERRORS_DIR = 'row_errors';
 /** A Spark job's completion marker, listed next to the part files and always empty (retrieve-failed-batches.md). */
 const SUCCESS_MARKER = '_SUCCESS';
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
 export interface PlatformCatalogOptions {
   /** `AEP_PLATFORM_URL` and `AEP_SANDBOX`. */
@@ -43,8 +44,10 @@ export interface PlatformCatalogOptions {
   readonly fetch?: typeof fetch;
   /** @default DEFAULT_RETRY_POLICY */
   readonly retry?: RetryPolicy;
-  /** Per request (a file download: until its answer starts). @default 60 s */
+  /** Per Catalog request or file listing, its body included. @default 60 s */
   readonly requestTimeoutMs?: number;
+  /** Per file download, its body included. @default 5 minutes */
+  readonly downloadTimeoutMs?: number;
   /** Batches per Catalog page, 1 to {@link CATALOG_MAX_LIMIT}. @default 100 */
   readonly pageSize?: number;
   readonly now?: () => number;
@@ -194,7 +197,11 @@ export class PlatformCatalog {
       if (file.name === SUCCESS_MARKER || file.length === 0) continue;
       const path = dir === undefined ? file.name : `${dir}/${file.name}`;
       const what = `download ${path} of batch ${batchId}`;
-      const response = await this.#get(what, 'data-access', this.#downloadUrl(file, root, path), 'application/json');
+      // The file is JSON Lines served as application/octet-stream (data-access.yaml `retrieveFailedBatch`).
+      const response = await this.#get(what, 'data-access', this.#downloadUrl(file, root, path), {
+        accept: '*/*',
+        timeoutMs: this.#o.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS,
+      });
       if (response === undefined) continue;
       let line = 0;
       for await (const text of readLines(response, what)) {
@@ -218,7 +225,11 @@ export class PlatformCatalog {
   }
 
   async #json(what: string, service: AepService, url: string, opts: { absentOn404?: boolean } = {}): Promise<unknown> {
-    const response = await this.#get(what, service, url, 'application/json', opts.absentOn404 === true);
+    const response = await this.#get(what, service, url, {
+      accept: 'application/json',
+      timeoutMs: this.#o.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      absentOn404: opts.absentOn404 === true,
+    });
     if (response === undefined) return undefined;
     const text = await response.text();
     if (text.trim() === '') return undefined;
@@ -234,16 +245,16 @@ export class PlatformCatalog {
     what: string,
     service: AepService,
     url: string,
-    accept: string,
-    absentOn404 = false,
+    opts: { readonly accept: string; readonly timeoutMs: number; readonly absentOn404?: boolean },
   ): Promise<Response | undefined> {
+    const { accept, timeoutMs, absentOn404 = false } = opts;
     const o = this.#o;
     const send = async (): Promise<Response | undefined> => {
       const call = {
         tokens: o.tokens,
         sandbox: o.target.sandbox,
         fetch: o.fetch ?? globalThis.fetch,
-        timeoutMs: o.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+        timeoutMs,
         onTokenRefused: (status: number) =>
           o.log?.warn('Platform refused the access token; renewed it', { what, status }),
       };
