@@ -187,6 +187,11 @@ const AepSchema = z.strictObject({
    * @default 2
    */
   maxConcurrency: z.int().min(2).max(50).default(2),
+  /**
+   * Minutes between two runs of the Platform verifier (an EventBridge Scheduler schedule invoking the forward Lambda
+   * with `{"action":"verify"}`), which reads from Catalog what Platform stored of each forwarded window. @default 5
+   */
+  verifyEveryMinutes: rules.verifyEveryMinutes().default(DEFAULTS.verifyEveryMinutes),
 });
 
 const AlarmsSchema = z.strictObject({

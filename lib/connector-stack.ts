@@ -22,6 +22,7 @@ import { Monitoring } from './constructs/monitoring.ts';
 import { ConnectorNetwork } from './constructs/network.ts';
 import { MIXPANEL_SECRET_SHAPE, SecretRef } from './constructs/secret-ref.ts';
 import { StagingBucket } from './constructs/staging-bucket.ts';
+import { VerifySchedule } from './constructs/verify-schedule.ts';
 import { acknowledge } from './nag.ts';
 
 /** Handler files, relative to the repository root. */
@@ -55,12 +56,14 @@ export interface ConnectorStackProps extends StackProps {
 
 /**
  * The connector: per Mixpanel project a schedule and an export Lambda; one staging bucket; one forward Lambda fed by
- * manifest notifications through SQS; alarms, a dashboard and ready-to-paste operating commands as outputs.
+ * manifest notifications through SQS and run every few minutes as the Platform verifier; alarms, a dashboard and
+ * ready-to-paste operating commands as outputs.
  */
 export class ConnectorStack extends Stack {
   readonly staging: StagingBucket;
   readonly projects: ExportProject[];
   readonly forwarder: Forwarder;
+  readonly verifySchedule: VerifySchedule;
   readonly monitoring: Monitoring;
   readonly scheduleDeadLetterQueue: Queue;
   /** The VPC the functions run in, when `network.mode` is not `none`. */
@@ -136,6 +139,11 @@ export class ConnectorStack extends Stack {
       entry: entries.forward,
       logRetention,
       ...(network !== undefined ? { network } : {}),
+    });
+
+    this.verifySchedule = new VerifySchedule(this, 'Verify', {
+      forward: this.forwarder.fn,
+      everyMinutes: config.aep.verifyEveryMinutes,
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {

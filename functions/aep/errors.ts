@@ -1,5 +1,6 @@
 /**
- * Errors and failure classification shared by the AEP clients (IMS, streaming DCS, batch ingestion, catalog).
+ * Errors and failure classification shared by the AEP clients (IMS, streaming DCS, batch ingestion, catalog, data
+ * access).
  *
  * Every error says what to check. None carries a token or a client secret: messages are built from status codes and
  * from what Adobe answered, and the answer is scrubbed of the secrets we know before it is quoted.
@@ -8,7 +9,15 @@ import { parseRetryAfter, type Verdict } from '#common/retry';
 import { ConnectorError } from '#common/errors';
 
 /** Which Adobe service answered: used to phrase what the operator should check. */
-export type AepService = 'ims' | 'dcs' | 'batch' | 'catalog' | 'schema-registry' | 'identity' | 'flow-service';
+export type AepService =
+  | 'ims'
+  | 'dcs'
+  | 'batch'
+  | 'catalog'
+  | 'data-access'
+  | 'schema-registry'
+  | 'identity'
+  | 'flow-service';
 
 /** Statuses Adobe documents as "try again later" (429 too many requests, 500/503 retry, 502/504 gateway). */
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);

@@ -46,6 +46,8 @@ export const DEFAULTS = {
   // Streamed data reaches the data lake in "< 60 minutes" (AdobeDocs/experience-platform.en
   // help/ingestion/streaming-ingestion/overview.md): the verifier reads Platform's verdict on a run after that.
   verifySettleMinutes: 60,
+  // How often the verifier asks Platform what it stored: asynchronous validation and batch promotion take minutes.
+  verifyEveryMinutes: 5,
 } as const;
 
 /** Bounds of the numeric settings, inclusive. */
@@ -57,6 +59,7 @@ export const LIMITS = {
   // Mixpanel's raw export: 60 queries per hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md).
   queriesPerHour: [1, 60],
   verifySettleMinutes: [0, 1440],
+  verifyEveryMinutes: [1, 60],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A message, prefixed with the variable name when there is one. */
@@ -118,6 +121,7 @@ export const rules = {
   maxWindowsPerRun: bounded(LIMITS.maxWindowsPerRun),
   queriesPerHour: bounded(LIMITS.queriesPerHour),
   verifySettleMinutes: bounded(LIMITS.verifySettleMinutes),
+  verifyEveryMinutes: bounded(LIMITS.verifyEveryMinutes),
   // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
   bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),

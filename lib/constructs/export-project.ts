@@ -1,5 +1,5 @@
-import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
-import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   ContextAttribute,
@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import type { ProjectConfig } from '../config.ts';
 import { ConnectorFunction, EXPORT_TIMEOUT } from './connector-function.ts';
 import { MIXPANEL_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
+import { schedulerInvokeRole } from './scheduler-role.ts';
 import type { FunctionNetwork } from './network.ts';
 import type { StagingBucket } from './staging-bucket.ts';
 
@@ -151,29 +152,11 @@ class ExportInvokeTarget implements IScheduleTarget {
   ) {}
 
   bind(schedule: ISchedule): ScheduleTargetConfig {
-    const stack = Stack.of(this.scope);
-    const role: IRole = new Role(this.scope, 'SchedulerRole', {
+    const role: IRole = schedulerInvokeRole(this.scope, schedule, {
       description: "Lets EventBridge Scheduler start this project's export",
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-        // Confused-deputy guard: only schedules of this account's default group may assume it.
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': stack.account,
-            'aws:SourceArn': stack.formatArn({
-              service: 'scheduler',
-              resource: 'schedule-group',
-              resourceName: schedule.scheduleGroup?.scheduleGroupName ?? 'default',
-            }),
-          },
-        },
-      }),
+      functionArn: this.fn.function.functionArn,
+      extra: [new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] })],
     });
-    role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.fn.function.functionArn] }),
-    );
-    role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }),
-    );
     return {
       arn: this.fn.function.functionArn,
       role,

@@ -29,8 +29,38 @@ import { FORWARD_SERVICE_NAME, type Forwarder } from './forwarder.ts';
  */
 export const CONNECTOR_METRICS = {
   export: ['EventsExported', 'EventsQuarantined', 'WindowsCommitted', 'WindowLagSeconds'],
-  forward: ['RecordsAccepted', 'RecordsRejected'],
+  forward: [
+    'RecordsAccepted',
+    'RecordsRejected',
+    // The Platform verifier (runs in the forward Lambda) and the forwarder's whole-request refusals.
+    'RecordsIngested',
+    'RecordsFailedAtPlatform',
+    'PlatformBatchesFailed',
+    'PlatformConfigurationFaults',
+  ],
 } as const;
+
+/**
+ * Platform's verdict, alarmed per project when any occurs in a period (Sum > 0): each needs an operator — records
+ * Platform refused after accepting them, a batch Platform failed, or a request refused whole for its configuration.
+ */
+export const PLATFORM_VERDICT_ALARMS = [
+  {
+    metric: 'RecordsFailedAtPlatform',
+    id: 'FailedAtPlatform',
+    says: 'Platform refused records of project {pid} after accepting them: they are in rejected/ with a reason starting "platform"',
+  },
+  {
+    metric: 'PlatformBatchesFailed',
+    id: 'PlatformBatchFailed',
+    says: "A Platform batch of project {pid} failed: see the window's platform verdict (window.json) and re-send it (docs/deploy.md)",
+  },
+  {
+    metric: 'PlatformConfigurationFaults',
+    id: 'PlatformConfigurationFault',
+    says: 'Platform refused whole requests of project {pid} for their configuration (dataflow, schema, dataset, org, sandbox or credentials): fix it; the window is re-sent in full',
+  },
+] as const;
 
 /** Age of the oldest waiting manifest that raises ForwardBacklogAge. */
 export const FORWARD_BACKLOG_ALARM_SECONDS = 3 * 3600;
@@ -52,8 +82,8 @@ export interface MonitoringProps {
 }
 
 /**
- * Alarms (function errors, both DLQs, missed windows per project, rejection rate per project), an optional SNS
- * topic they notify, and one dashboard.
+ * Alarms (function errors, both DLQs, missed windows per project, rejection rate per project, Platform's verdict per
+ * project), an optional SNS topic they notify, and one dashboard.
  */
 export class Monitoring extends Construct {
   readonly alarms: Alarm[] = [];
@@ -166,6 +196,19 @@ export class Monitoring extends Construct {
       });
     }
 
+    // --- Per project: Platform's verdict (verifier) and configuration faults (forwarder).
+    for (const p of props.projects) {
+      const pid = p.project.id;
+      for (const a of PLATFORM_VERDICT_ALARMS) {
+        this.alarm(`${a.id}${pid}`, {
+          metric: this.metric(a.metric, FORWARD_SERVICE_NAME, pid, { statistic: 'Sum', period: fiveMinutes }),
+          threshold: 0,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          description: a.says.replace('{pid}', pid),
+        });
+      }
+    }
+
     this.dashboard = new Dashboard(this, 'Dashboard', {
       ...(props.dashboardName !== undefined ? { dashboardName: props.dashboardName } : {}),
       defaultInterval: Duration.days(1),
@@ -244,6 +287,32 @@ export class Monitoring extends Construct {
     this.alarms.push(alarm);
   }
 
+  /** "Platform verdict": what Platform accepted, then stored or refused, and the two kinds of Platform faults. */
+  private platformVerdictRow(props: MonitoringProps): IWidget[] {
+    const hour = Duration.hours(1);
+    const sum = (metric: string, pid: string, label: string) =>
+      this.metric(metric, FORWARD_SERVICE_NAME, pid, { statistic: 'Sum', period: hour, label: `${label} ${pid}` });
+    return [
+      new GraphWidget({
+        title: 'Platform verdict: accepted / ingested / failed at Platform',
+        left: props.projects.flatMap((p) => [
+          sum('RecordsAccepted', p.project.id, 'accepted'),
+          sum('RecordsIngested', p.project.id, 'ingested'),
+          sum('RecordsFailedAtPlatform', p.project.id, 'failed at Platform'),
+        ]),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Platform verdict: failed batches / configuration faults',
+        left: props.projects.flatMap((p) => [
+          sum('PlatformBatchesFailed', p.project.id, 'failed batches'),
+          sum('PlatformConfigurationFaults', p.project.id, 'configuration faults'),
+        ]),
+        width: 12,
+      }),
+    ];
+  }
+
   private widgets(props: MonitoringProps): IWidget[][] {
     const hour = Duration.hours(1);
     const fwd = props.forwarder;
@@ -309,6 +378,7 @@ export class Monitoring extends Construct {
         width: 8,
       }),
     ]);
+    rows.push(this.platformVerdictRow(props));
     rows.push([
       new GraphWidget({
         title: 'Manifest queue',

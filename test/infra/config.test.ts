@@ -42,6 +42,7 @@ describe('connector config', () => {
       sink: 'streaming',
       sandbox: 'prod',
       maxConcurrency: 2,
+      verifyEveryMinutes: 5,
       imsUrl: 'https://ims-na1.adobelogin.com/ims/token/v3',
       platformUrl: 'https://platform.adobe.io',
     });
@@ -118,6 +119,26 @@ describe('connector config', () => {
     expect(problems).toEqual([
       expect.stringMatching(/^projects\[0\]\.window\.minutes: must be at least 20 with aep\.sink "batch"/),
     ]);
+  });
+
+  it('should take aep.verifyEveryMinutes from 1 to 60', () => {
+    // Prepare
+    const withEvery = (n: number) => {
+      const input = twoProjectConfig();
+      (input.aep as { verifyEveryMinutes?: number }).verifyEveryMinutes = n;
+      return input;
+    };
+
+    // Act
+    const one = parseConnectorConfig(withEvery(1)).aep.verifyEveryMinutes;
+    const sixty = parseConnectorConfig(withEvery(60)).aep.verifyEveryMinutes;
+    const tooOften = problemsOf(() => parseConnectorConfig(withEvery(0)));
+    const tooRare = problemsOf(() => parseConnectorConfig(withEvery(61)));
+
+    // Assess
+    expect([one, sixty]).toEqual([1, 60]);
+    expect(tooOften).toEqual(['aep.verifyEveryMinutes: must be between 1 and 60']);
+    expect(tooRare).toEqual(['aep.verifyEveryMinutes: must be between 1 and 60']);
   });
 
   it('should refuse a missed-window alarm longer than CloudWatch can evaluate', () => {

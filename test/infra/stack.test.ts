@@ -18,6 +18,7 @@ import {
 } from './helpers.ts';
 
 const SCHEDULED_EVENT = '{"source":"schedule","scheduledTime":"<aws.scheduler.scheduled-time>"}';
+const VERIFY_EVENT = '{"action":"verify"}';
 
 /** The variables the export Lambda's config parser reads (functions/common/config.ts), plus Powertools/Node. */
 const EXPORT_ENV_KEYS = [
@@ -80,8 +81,8 @@ describe('ConnectorStack with two projects', () => {
   });
 
   it('should give each project a schedule with its expression, timezone and the scheduled export event', () => {
-    // Assess
-    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    // Assess: two export schedules and the verifier's
+    template.resourceCountIs('AWS::Scheduler::Schedule', 3);
     const dlq = new Capture();
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 hour)',
@@ -112,7 +113,10 @@ describe('ConnectorStack with two projects', () => {
 
   it('should let each schedule role invoke only its own export function and write only to the schedule DLQ', () => {
     // Prepare
-    const schedules = template.findResources('AWS::Scheduler::Schedule');
+    const schedules = template.findResources('AWS::Scheduler::Schedule', {
+      Properties: { Target: { Input: SCHEDULED_EVENT } },
+    });
+    expect(Object.keys(schedules)).toHaveLength(2);
 
     // biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
     for (const schedule of Object.values(schedules) as { Properties: Record<string, any> }[]) {
@@ -132,6 +136,41 @@ describe('ConnectorStack with two projects', () => {
         Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
       });
     }
+  });
+
+  it('should run the Platform verifier every 5 minutes with a role that may only invoke the forward function', () => {
+    // Prepare
+    const schedules = template.findResources('AWS::Scheduler::Schedule', {
+      Properties: { Target: { Input: VERIFY_EVENT } },
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
+    const [verify] = Object.values(schedules) as { Properties: Record<string, any> }[];
+    const roleId = verify?.Properties.Target.RoleArn['Fn::GetAtt'][0];
+
+    // Assess
+    expect(Object.keys(schedules)).toHaveLength(1);
+    expect(verify?.Properties).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: { 'Fn::GetAtt': [fwd, 'Arn'] },
+        RetryPolicy: { MaximumEventAgeInSeconds: 300, MaximumRetryAttempts: 0 },
+      },
+    });
+    expect(verify?.Properties.Target.DeadLetterConfig).toBeUndefined();
+    expect(statementsOf(template, roleId).map((s) => [actionsOf(s), resourcesOf(s)])).toEqual([
+      [['lambda:InvokeFunction'], [{ 'Fn::GetAtt': [fwd, 'Arn'] }]],
+    ]);
+    expect(props(template, roleId).AssumeRolePolicyDocument.Statement[0]).toMatchObject({
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+    });
+    // A late or failed run is made good by the next one: Lambda does not retry it either.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fwd },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 300,
+    });
   });
 
   it('should run every function on Node 22, arm64, with tracing, its own log group and the contract environment', () => {
@@ -423,9 +462,10 @@ describe('ConnectorStack with two projects', () => {
     });
   });
 
-  it('should alarm on function errors, both DLQs, missed windows and the rejection rate, notifying the SNS topic', () => {
-    // Assess: 2 export + 1 forward errors, forward backlog age, 2 DLQs, 2 missed-window, 2 rejection-rate
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+  it('should alarm on function errors, both DLQs, missed windows, the rejection rate and Platform faults, notifying the SNS topic', () => {
+    // Assess: 2 export + 1 forward errors, forward backlog age, 2 DLQs, 2 missed-window, 2 rejection-rate,
+    // 2 × 3 Platform verdict
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     const topic = new Capture();
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
@@ -495,6 +535,27 @@ describe('ConnectorStack with two projects', () => {
     });
   });
 
+  it('should alarm per project when Platform refuses records, fails a batch or refuses a configuration', () => {
+    // Assess
+    for (const metric of ['RecordsFailedAtPlatform', 'PlatformBatchesFailed', 'PlatformConfigurationFaults']) {
+      for (const pid of ['111', '222']) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          MetricName: metric,
+          Namespace: 'MixpanelAepConnector',
+          Dimensions: Match.arrayEquals([
+            { Name: 'ProjectId', Value: pid },
+            { Name: 'service', Value: 'mixpanel-aep-forward' },
+          ]),
+          Statistic: 'Sum',
+          Period: 300,
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+          TreatMissingData: 'notBreaching',
+        });
+      }
+    }
+  });
+
   it('should publish a dashboard with the connector metrics', () => {
     // Prepare
     const body = new Capture();
@@ -510,9 +571,14 @@ describe('ConnectorStack with two projects', () => {
       'WindowLagSeconds',
       'RecordsAccepted',
       'RecordsRejected',
+      'RecordsIngested',
+      'RecordsFailedAtPlatform',
+      'PlatformBatchesFailed',
+      'PlatformConfigurationFaults',
     ]) {
       expect(text).toContain(metric);
     }
+    expect(text).toContain('Platform verdict: accepted / ingested / failed at Platform');
   });
 
   it('should output ready-to-paste operating commands', () => {
@@ -579,8 +645,8 @@ describe('ConnectorStack variants', () => {
     // Act
     const { template } = synthStack(oneProjectConfig());
 
-    // Assess
-    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    // Assess: the project's schedule and the verifier's
+    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.resourcePropertiesCountIs(
       'AWS::Lambda::Function',
       { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'mixpanel-aep-export' } } },
