@@ -81,15 +81,19 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     ...(o.now ? { now: o.now } : {}),
     ...o.mixpanel,
   });
-  const aep = await startAepEmulator({
-    clients: [{ clientId, clientSecret, orgId }],
-    tenant: LOCAL_TENANT,
-    datasets: [{ id: datasetId, schemaId }],
-    connections: [{ id: connectionId, authenticated: true }],
-    flows: [{ id: flowId, connectionId, datasetId }],
-    keep: o.keep ?? 'records',
-    ...o.aep,
-  });
+  const aep = await startAepEmulator(
+    {
+      clients: [{ clientId, clientSecret, orgId }],
+      tenant: LOCAL_TENANT,
+      datasets: [{ id: datasetId, schemaId }],
+      connections: [{ id: connectionId, authenticated: true }],
+      flows: [{ id: flowId, connectionId, datasetId }],
+      keep: o.keep ?? 'records',
+      ...o.aep,
+    },
+    // Platform and the connector share one clock: the simulated one, when the caller runs on simulated time.
+    o.now,
+  );
   const env: Record<string, string> = {
     MIXPANEL_PROJECT_ID: projectId,
     MIXPANEL_API_BASE_URL: mixpanel.url,

@@ -137,7 +137,14 @@ async function streamIds(ex: Exchange, ids: string[]): Promise<void> {
 }
 
 /** Starts the emulator on loopback (port 0 = any free port) and resolves once it listens. */
-export async function startAepEmulator(options: AepEmulatorOptions): Promise<AepEmulator> {
+/**
+ * Starts the emulator. `clock` replaces the wall clock (a test's simulated time, shared with the product it checks, as
+ * Platform and a deployed connector share real time); it is not an option because it cannot travel as JSON.
+ */
+export async function startAepEmulator(
+  options: AepEmulatorOptions,
+  clock: () => number = Date.now,
+): Promise<AepEmulator> {
   const opts = parseAepEmulatorOptions(options);
   const clients = new Map<string, ClientCredentials>(opts.clients.map((c) => [c.clientId, c]));
   let sequence = 0;
@@ -204,7 +211,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     batches: batches.summary(),
   });
   const state = (): AepEmulatorState => {
-    catchUp(Date.now());
+    catchUp(clock());
     const accepted = ctx.accepted.counts();
     const duplicatesTotal = Object.values(accepted).reduce((n, c) => n + c.duplicates, 0);
     return {
@@ -236,7 +243,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
   };
 
   const route = async (ex: Exchange): Promise<void> => {
-    const nowMs = Date.now();
+    const nowMs = clock();
     const { method, path } = ex;
     const only = async (allowed: string, serve: () => Promise<void>): Promise<void> =>
       method === allowed
@@ -318,7 +325,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
     const { method, path } = ex;
     if (method === 'GET' && path === `${CONTROL_PREFIX}state`) return reply(ex, 200, state());
     if (method === 'GET' && path === `${CONTROL_PREFIX}accepted-ids`) {
-      catchUp(Date.now());
+      catchUp(clock());
       return streamIds(ex, ctx.accepted.ids(ex.query.get('datasetId') ?? undefined));
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}faults`) {
@@ -333,7 +340,7 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
       return sendJson(ex, 204);
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}settle`) {
-      catchUp(Date.now(), true);
+      catchUp(clock(), true);
       return reply(ex, 204);
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}expire-tokens`) {
@@ -398,18 +405,18 @@ export async function startAepEmulator(options: AepEmulatorOptions): Promise<Aep
         server.closeAllConnections();
       }),
     injectFault: queueFault,
-    settle: () => catchUp(Date.now(), true),
+    settle: () => catchUp(clock(), true),
     expireTokens: () => ctx.tokens.expireAll(),
     acceptedIds: (datasetId) => {
-      catchUp(Date.now());
+      catchUp(clock());
       return ctx.accepted.ids(datasetId);
     },
     acceptedRecords: (datasetId) => {
-      catchUp(Date.now());
+      catchUp(clock());
       return ctx.accepted.records(datasetId);
     },
     get stats() {
-      catchUp(Date.now());
+      catchUp(clock());
       return stats();
     },
     requests,

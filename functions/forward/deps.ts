@@ -7,6 +7,7 @@ import { type AepConfig, type Config, ConfigError } from '#common/config';
 import { ImsTokenProvider, type AepCredentials } from '#aep/ims';
 import { StreamingSink } from '#aep/streaming';
 import { BatchSink } from '#aep/batch';
+import { PlatformCatalog } from '#aep/catalog';
 import { type Log, logger } from '#common/log';
 import { type Mapper, compileMapper } from '#mapping/mapper';
 import type { MappingConfig } from '#mapping/config';
@@ -101,6 +102,11 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     });
     sink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
   }
+  const platform = new PlatformCatalog({
+    target: { platformUrl: aep.platformUrl, sandbox: aep.sandbox },
+    tokens,
+    ...common,
+  });
   const mapping = await loadMappingConfig(aep.mapping, s3);
   const mappers = new Map<string, Mapper>();
   const mapperFor = (m: Manifest): Mapper => {
@@ -128,5 +134,6 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     log,
     aep,
     mapping,
+    platform,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * What the verifier reads from Platform, and how it reads Platform's error files. The calls are Catalog's batch
- * listing and the Data Access API's failed-records and error-diagnostics files (`functions/aep/catalog.ts`); this
- * module only names the shape the verifier needs, so it can be given a client or a test double.
+ * listing and the Data Access API's failed-records and error-diagnostics files (`PlatformCatalog` in
+ * `functions/aep/catalog.ts`); this module names only the part of it the verifier uses.
  */
 import { digest } from '#forward/ledger';
 
@@ -24,10 +24,10 @@ export interface PlatformReader {
     readonly createdBefore: number;
   }): AsyncIterable<PlatformBatch>;
   getBatch(batchId: string): Promise<PlatformBatch>;
-  /** The JSON lines of a batch's failed files (streaming validation failures). */
-  failedRecords(batchId: string): AsyncIterable<string>;
-  /** The JSON lines of a batch's error diagnostics (`row_errors`) files. */
-  rowErrors(batchId: string): AsyncIterable<string>;
+  /** The lines of a batch's failed files (streaming validation failures). */
+  failedRecords(batchId: string): AsyncIterable<{ readonly text: string }>;
+  /** The lines of a batch's error diagnostics (`row_errors`) files. */
+  rowErrors(batchId: string): AsyncIterable<{ readonly text: string }>;
 }
 
 /** A record Platform refused, as its error file tells it. */
@@ -78,7 +78,8 @@ function firstError(row: Record<string, unknown>): { code: string; message: stri
     if (!Array.isArray(list) || list.length === 0) continue;
     const e = (list[0] ?? {}) as Record<string, unknown>;
     const code = String(e.code ?? e.keyword ?? 'unknown');
-    const where = typeof e.pointerToViolation === 'string' ? ` at ${e.pointerToViolation}` : '';
+    const at = e.pointerToViolation;
+    const where = typeof at === 'string' && at !== '#' ? ` at ${at}` : '';
     const more = list.length > 1 ? ` (+${list.length - 1} more)` : '';
     return { code, message: `${String(e.message ?? 'no message')}${where}${more}` };
   }

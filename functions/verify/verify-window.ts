@@ -184,8 +184,8 @@ async function findStreaming(ref: RunRef, receipt: WindowReceipt, deps: VerifyDe
       continue;
     }
     if (phase === 'failed' || (b.failedRecordCount ?? 0) > 0) {
-      for await (const line of deps.platform.failedRecords(b.id)) {
-        const r = readRefusal(line, b.id);
+      for await (const { text } of deps.platform.failedRecords(b.id)) {
+        const r = readRefusal(text, b.id);
         if (r?.id !== undefined) refusals.set(idKey(r.id), r);
       }
     }
@@ -220,8 +220,8 @@ async function findBatch(ref: RunRef, deps: VerifyDeps): Promise<Finding> {
   const refusals = new Map<string, Refusal>();
   let rows = 0;
   if ((b.failedRecordCount ?? 0) > 0) {
-    for await (const line of deps.platform.rowErrors(b.id)) {
-      const r = readRefusal(line, b.id);
+    for await (const { text } of deps.platform.rowErrors(b.id)) {
+      const r = readRefusal(text, b.id);
       if (r === undefined) continue;
       rows++;
       if (r.id !== undefined) refusals.set(idKey(r.id), r);

@@ -24,6 +24,7 @@ import { StagingLayout } from '#staging/layout';
 import { createS3Client, exists } from '#staging/s3';
 import { createExportHandler } from '#export/handler';
 import { createForwardHandler } from '#forward/handler';
+import type { VerifySummary } from '#forward/verify-round';
 
 export const H = 3_600_000;
 export const MIN = 60_000;
@@ -104,21 +105,29 @@ export interface Rig {
   coldStart(): Promise<void>;
   /** A Lambda context whose deadline is `timeoutMs` of simulated time after now. */
   context(timeoutMs: number): Pick<Context, 'getRemainingTimeInMillis'>;
+  /**
+   * The verify schedule firing after Platform has finished: the clock moves past the verifier's settle time, the AEP
+   * emulator closes its streaming slices and promotes its batches, and a verify round runs.
+   */
+  verify(opts?: { settle?: boolean }): Promise<VerifySummary>;
   /** SQS: messages for every manifest PUT not queued yet. */
   readonly queue: SqsMessage[];
   readonly deadLetters: SqsMessage[];
   notify(): void;
   /** Runs the queue like the event source mapping (batch size 1, `concurrency` invocations at a time) until empty. */
   drainQueue(opts?: { concurrency?: number; timeoutMs?: number }): Promise<{ invocations: number; failures: number }>;
-  invariants(opts?: { requireForwarded?: boolean }): Promise<InvariantReport>;
+  invariants(opts?: { requireForwarded?: boolean; requireVerified?: boolean }): Promise<InvariantReport>;
   close(): Promise<void>;
 }
 
 let messageSeq = 0;
+/** The verifier's settle time in the rig (AEP_VERIFY_SETTLE_MINUTES). */
+export const VERIFY_SETTLE_MS = 60 * MIN;
 
 /** Starts the rig; close it in afterEach. */
 export async function startRig(o: RigOptions = {}): Promise<Rig> {
   let clock = NOW;
+  let verifyHandler: () => Promise<VerifySummary> = () => Promise.reject(new Error("no forward handler yet"));
   const now = (): number => clock;
   const stack = await startLocalStack({
     dataset: { seed: 7, count: o.events ?? 1500, start: DATA_START, end: NOW - 30 * MIN },
@@ -225,10 +234,17 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       (rig as { exportDeps: ExportBaseDeps }).exportDeps = e;
       (rig as { forwardDeps: ForwardBaseDeps }).forwardDeps = f;
       rig.exportHandler = createExportHandler(() => e);
-      rig.forwardHandler = createForwardHandler(
+      const handler = createForwardHandler(
         async () => f,
         (r) => void forwarded.push(r),
       );
+      rig.forwardHandler = handler;
+      verifyHandler = () => handler({ action: 'verify' }, rig.context(FORWARD_TIMEOUT_MS));
+    },
+    verify: async ({ settle = true } = {}) => {
+      clock += VERIFY_SETTLE_MS + MIN;
+      if (settle) stack.aep.settle();
+      return verifyHandler();
     },
     context: (timeoutMs) => {
       const deadline = clock + timeoutMs;
@@ -274,7 +290,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       }
       return { invocations, failures };
     },
-    invariants: ({ requireForwarded = true } = {}) =>
+    invariants: ({ requireForwarded = true, requireVerified = false } = {}) =>
       checkInvariants({
         s3: stack.s3.client,
         bucket: stack.bucket,
@@ -282,6 +298,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
         projectId: PROJECT_ID,
         acceptedIds: stack.aep.acceptedIds(),
         requireForwarded,
+        requireVerified,
       }),
     close: async () => {
       s3.destroy();
@@ -307,7 +324,7 @@ export const schedule = (at: number = NOW): { source: 'schedule'; scheduledTime:
  */
 export async function assertInvariants(
   rig: Rig,
-  opts: { requireForwarded?: boolean; minWindows?: number } = {},
+  opts: { requireForwarded?: boolean; minWindows?: number; requireVerified?: boolean } = {},
 ): Promise<InvariantReport> {
   const report = await rig.invariants(opts);
   expect(report.problems).toEqual([]);
@@ -317,6 +334,13 @@ export async function assertInvariants(
     expect(w.lines, `window ${w.window}: exported = accepted + rejected + quarantined`).toBe(
       w.accepted + w.rejected + w.quarantined,
     );
+    if (opts.requireVerified) {
+      const v = w.platform!;
+      expect(v.status, `window ${w.window}: Platform's verdict`).not.toBe('pending');
+      expect(w.lines, `window ${w.window}: exported = ingested + failed at Platform + rejected + quarantined`).toBe(
+        v.ingested + v.failed + w.rejected + w.quarantined,
+      );
+    }
     // The reconciliation is in the receipts (checkInvariants compares it with the parts when present).
     const key = rig.layout.windowReceiptKey({
       projectId: PROJECT_ID,
