@@ -8,7 +8,14 @@
  */
 import * as z from 'zod';
 import { ConnectorError } from '#common/errors';
-import { DEFAULTS, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion, type WindowMode, rules } from './settings.ts';
+import {
+  batchIngestionProblem,
+  DEFAULTS,
+  MIXPANEL_EXPORT_HOSTS,
+  type MixpanelRegion,
+  type WindowMode,
+  rules,
+} from './settings.ts';
 
 export {
   DEFAULT_IMS_URL,
@@ -72,6 +79,14 @@ const EnvSchema = z.object({
   AEP_SCHEMA_VERSION: optional(
     z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
   ),
+  AEP_BATCH_PARTIAL_INGESTION_PERCENT: optional(
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'AEP_BATCH_PARTIAL_INGESTION_PERCENT must be a number')
+      .transform(Number)
+      .pipe(rules.batchPartialIngestionPercent('AEP_BATCH_PARTIAL_INGESTION_PERCENT')),
+  ),
+  AEP_BATCH_ERROR_DIAGNOSTICS: optional(bool('AEP_BATCH_ERROR_DIAGNOSTICS')),
   MAPPING: optional(z.string()),
 });
 
@@ -118,6 +133,10 @@ export interface AepConfig {
   readonly flowId?: string;
   /** Schema version named in `schemaRef.contentType` (`…xed-full+json;version={SCHEMA_VERSION}`). */
   readonly schemaVersion: string;
+  /** Batch sink: `partialIngestionPercent` of each batch; 0 sends none (any failed row fails the batch). */
+  readonly batchPartialIngestionPercent: number;
+  /** Batch sink: `enableErrorDiagnostics` of each batch (per-row errors in Catalog and the Data Access API). */
+  readonly batchErrorDiagnostics: boolean;
   readonly mapping: string;
 }
 
@@ -225,6 +244,12 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
         'AEP_CLIENT_SECRET must not be set in a deployed Lambda: store the credentials in Secrets Manager and set AEP_SECRET_ID',
       );
     }
+    const batchPartialIngestionPercent = e.AEP_BATCH_PARTIAL_INGESTION_PERCENT ?? DEFAULTS.batchPartialIngestionPercent;
+    const batchErrorDiagnostics = e.AEP_BATCH_ERROR_DIAGNOSTICS ?? DEFAULTS.batchErrorDiagnostics;
+    const batchProblem = batchIngestionProblem(batchPartialIngestionPercent, batchErrorDiagnostics);
+    if (batchProblem !== undefined) {
+      problems.push(`AEP_BATCH_ERROR_DIAGNOSTICS=false with AEP_BATCH_PARTIAL_INGESTION_PERCENT > 0: ${batchProblem}`);
+    }
     const scopes = e.AEP_SCOPES?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
@@ -248,6 +273,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
       schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
+      batchPartialIngestionPercent,
+      batchErrorDiagnostics,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }
