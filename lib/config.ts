@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConnectorError } from '#common/errors';
-import { DEFAULTS, isMappingPreset, rules } from '#common/settings';
+import { batchIngestionProblem, DEFAULTS, isMappingPreset, rules } from '#common/settings';
 
 /** CloudWatch Logs accepts only these retention periods (AWS::Logs::LogGroup RetentionInDays). */
 export const LOG_RETENTION_DAYS = [
@@ -162,6 +162,14 @@ const ProjectSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+/** The batch sink's per-batch options (Batch Ingestion "Create batch", help/ingestion/batch-ingestion/partial.md). */
+const AepBatchSchema = z.strictObject({
+  /** Share of failed rows a batch tolerates before Platform fails it whole; 0: no partial ingestion. @default 5 */
+  partialIngestionPercent: rules.batchPartialIngestionPercent().default(DEFAULTS.batchPartialIngestionPercent),
+  /** Per-row error diagnostics (required while partial ingestion is on). @default true */
+  errorDiagnostics: z.boolean().default(DEFAULTS.batchErrorDiagnostics),
+});
+
 const AepSchema = z.strictObject({
   /** Adobe OAuth Server-to-Server credentials: `{"clientId","clientSecret","orgId","scopes"?}`. */
   secret: SecretSchema,
@@ -192,6 +200,8 @@ const AepSchema = z.strictObject({
    * with `{"action":"verify"}`), which reads from Catalog what Platform stored of each forwarded window. @default 5
    */
   verifyEveryMinutes: rules.verifyEveryMinutes().default(DEFAULTS.verifyEveryMinutes),
+  /** Batch sink only: partial ingestion and error diagnostics of each batch. */
+  batch: AepBatchSchema.prefault({}),
 });
 
 const AlarmsSchema = z.strictObject({
@@ -386,6 +396,10 @@ export const ConnectorConfigSchema = z
         path: ['aep', 'inletUrl'],
         message: 'is required with aep.sink "streaming" (the streaming connection URL)',
       });
+    }
+    const batchProblem = batchIngestionProblem(c.aep.batch.partialIngestionPercent, c.aep.batch.errorDiagnostics);
+    if (batchProblem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['aep', 'batch', 'errorDiagnostics'], message: batchProblem });
     }
     if (c.aep.sink === 'streaming' && c.aep.flowId === undefined) {
       ctx.addIssue({

@@ -11,7 +11,7 @@
  * write an object instead, so `JSON.stringify(cursor.event()) === cursor.line()` holds by construction (and is
  * tested).
  *
- * Shapes follow real exports (mixpanel/docs openapi/src/export.openapi.yaml example lines, and the events Adobe's
+ * Shapes follow real exports (mixpanel/docs openapi/export.openapi.yaml example lines, and the events Adobe's
  * Mixpanel source tutorial shows): `time` in epoch seconds (project-local seconds for legacy projects),
  * `distinct_id`, `$insert_id`, `$mp_api_endpoint`, `$mp_api_timestamp_ms`, `mp_processing_time_ms`, plus the default
  * properties of the JavaScript, iOS, Android and server libraries.

@@ -1,12 +1,12 @@
 /**
  * Mixpanel Raw Event Export API emulator: `GET /api/2.0/export` on loopback, speaking Mixpanel's protocol.
  *
- * Behaviour follows mixpanel/docs (openapi/src/export.openapi.yaml, reference/rate-limits.mdx,
+ * Behaviour follows mixpanel/docs (openapi/export.openapi.yaml, reference/rate-limits.mdx,
  * reference/segmentation-expressions.mdx):
  * - `from_date`/`to_date` (yyyy-mm-dd, inclusive, required) select events by event time, read as UTC days, or as days
  *   in the project time zone for legacy projects (created before 2023); `to_date` later than today is a 400.
- * - HTTP Basic auth with a service account (`project_id` then required) or a legacy project API secret (as the user
- *   name, empty password).
+ * - HTTP Basic auth with a service account (`project_id` then required; base64 or plain text) or a legacy project API
+ *   secret (as the user name, empty password; base64).
  * - `limit` (≤ 100000), `event` (JSON array of names), `where` (segmentation expression), `time_in_ms=true`.
  * - 3 queries/s, 60 queries/h, 100 concurrent queries per project → 429 with `Retry-After`.
  * - The body is JSON Lines streamed with backpressure (gzip when asked): memory does not grow with the export size.
@@ -210,9 +210,11 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
     }
     // "While the Basic access standard calls for a base64 encoding of the colon-joined credentials our authentication
     // accepts both base64 encoding and plain-text"
-    // (mixpanel/docs reference/Mixpanel APIs/authentication/service-accounts.md).
+    // (mixpanel/docs reference/service-accounts.mdx). That page is about service accounts only: the project secret's
+    // page (reference/project-secret.mdx) documents standard Basic auth, so plain text is refused for a secret.
     const m = /^Basic\s+(\S+)\s*$/i.exec(header);
     const credentials = m?.[1];
+    const plainText = credentials?.includes(':') === true;
     const decoded =
       credentials === undefined
         ? undefined
@@ -243,7 +245,7 @@ export async function startMixpanelEmulator(opts: MixpanelEmulatorOptions): Prom
       if (p === undefined) throw new HttpError(400, `Project not found: ${projectIdParam}`);
       return p;
     }
-    const legacyProject = secret === '' ? findLegacy(legacySecrets, user) : undefined;
+    const legacyProject = secret === '' && !plainText ? findLegacy(legacySecrets, user) : undefined;
     if (legacyProject !== undefined) {
       if (projectIdParam !== null && projectIdParam !== '' && projectIdParam !== legacyProject) {
         throw new HttpError(403, `The API secret does not have access to project_id: ${projectIdParam}`);
@@ -483,7 +485,7 @@ async function streamExport(
   const stopped = (): boolean => aborted || closing();
 
   // "If set to `gzip` and the response body is > 1400 bytes, the response will be compressed with gzip"
-  // (mixpanel/docs openapi/src/export.openapi.yaml, Accept-Encoding): the headers wait until the body is known to be
+  // (mixpanel/docs openapi/export.openapi.yaml, Accept-Encoding): the headers wait until the body is known to be
   // over that size, or has ended.
   let gzip: Gzip | undefined;
   let sink: NodeJS.WritableStream | undefined;

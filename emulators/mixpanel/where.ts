@@ -10,13 +10,17 @@
  *   sum      := product (('+' | '-') product)*
  *   product  := unary (('*' | '/' | '%') unary)*
  *   unary    := '-' unary | primary
- *   primary  := literal | '[' list ']' | '(' expr ')' | fn '(' expr ')' | 'properties' '[' string ']' | 'event' '[' string ']'
+ *   primary  := literal | '[' list ']' | '(' expr ')' | fn '(' expr ')' | 'properties' '[' string ']'
+ *             | 'event' '[' string ']' | 'user' '[' string ']'
  *   fn       := number | string | boolean | datetime | defined | floor | round | ceil
  *
  * The operator words `and`, `or`, `not`, `in` are read in any case (`AND` as in Mixpanel's examples); the other
  * keywords are lowercase only. Typing: `==` between different types is
  * false; `<`, `>`… compare numbers (or datetimes) and are undefined otherwise; `and`/`or` read undefined as false;
  * `not undefined` is true. An event matches when the expression is exactly `true`.
+ *
+ * `user["…"]` (a profile property, in the page's examples) parses; it is undefined here, as the emulator keeps no
+ * profiles.
  *
  * Datetimes: `datetime("YYYY-MM-DDTHH:MM:SS")` (no zone suffix) and `datetime(<epoch seconds>)`; the event's time
  * (`properties["time"]`, `properties["$time"]`, `event["time"]`, `event["$time"]`) is a datetime read from the stored
@@ -133,7 +137,7 @@ function tokenize(src: string): Token[] {
     }
     if (/[A-Za-z_$]/.test(c)) {
       const m = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(src.slice(i)) as RegExpExecArray;
-      // The grammar (mixpanel/docs reference/Mixpanel APIs/segmentation-expressions.md) writes the operators in
+      // The grammar (mixpanel/docs reference/segmentation-expressions.mdx) writes the operators in
       // lowercase without calling them case-sensitive, and queries written with `AND`/`OR` work: read any case.
       const word = OPERATOR_WORDS.has(m[0].toLowerCase()) ? m[0].toLowerCase() : m[0];
       out.push({ t: 'id', v: word, at });
@@ -162,6 +166,7 @@ type Node =
   | { readonly k: 'lit'; readonly v: Value }
   | { readonly k: 'list'; readonly items: readonly Node[] }
   | { readonly k: 'prop'; readonly name: string }
+  | { readonly k: 'profile'; readonly name: string }
   | { readonly k: 'name' }
   | { readonly k: 'call'; readonly fn: string; readonly arg: Node }
   | { readonly k: 'not'; readonly x: Node }
@@ -169,7 +174,7 @@ type Node =
   | { readonly k: 'bin'; readonly op: string; readonly a: Node; readonly b: Node };
 
 const FUNCTIONS = new Set(['number', 'string', 'boolean', 'datetime', 'defined', 'floor', 'round', 'ceil']);
-const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false', 'properties', 'event', ...FUNCTIONS]);
+const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false', 'properties', 'event', 'user', ...FUNCTIONS]);
 /** Operator keywords, case-insensitive; the other keywords (`properties`, `true`, function names) are lowercase. */
 const OPERATOR_WORDS = new Set(['and', 'or', 'not', 'in']);
 const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=', 'in']);
@@ -324,12 +329,14 @@ class Parser {
     const id = t.v;
     if (id === 'true') return { k: 'lit', v: true };
     if (id === 'false') return { k: 'lit', v: false };
-    if (id === 'properties' || id === 'event') {
+    if (id === 'properties' || id === 'event' || id === 'user') {
       this.expectOp('[');
       const key = this.take();
       if (key.t !== 'str')
         throw new WhereSyntaxError(`${id}[…] takes a quoted property name, found ${describe(key)}`, key.at);
       this.expectOp(']');
+      // `user["$email"] == "allison@example.com"` is one of the page's examples: a profile property.
+      if (id === 'user') return { k: 'profile', name: key.v };
       if (id === 'event' && EVENT_NAME_KEYS.has(key.v)) {
         this.usesName = true;
         return { k: 'name' };
@@ -359,8 +366,8 @@ class Parser {
       }
       return { k: 'call', fn: id, arg };
     }
-    if (id === 'user' || id === 'people') {
-      throw new WhereSyntaxError('user profile properties are not available in the raw event export', t.at);
+    if (id === 'people') {
+      throw new WhereSyntaxError("unknown identifier 'people' (profile properties are read with user[…])", t.at);
     }
     const lower = id.toLowerCase();
     if (KEYWORDS.has(lower))
@@ -468,6 +475,9 @@ function compile(n: Node): Fn {
     }
     case 'name':
       return (e) => e.event;
+    case 'profile':
+      // The emulator keeps no profiles: every profile property is undefined (not set).
+      return () => undefined;
     case 'prop': {
       const name = n.name;
       if (name === 'time') return eventTime;

@@ -5,6 +5,55 @@
  */
 import { AepHttpError } from './errors.ts';
 
+/** Where a batch stands, from Platform's point of view, once its Catalog status word is read. */
+export type BatchPhase = 'in-progress' | 'succeeded' | 'failed' | 'unknown';
+
+/**
+ * Every status word Catalog may report for a batch, and its phase. The words are the `status` enum of
+ * `batchResponse` in AdobeDocs/experience-platform-apis static/swagger-specs/catalog.yaml, plus `archived` and
+ * `retained` from the "Batch States" table of AdobeDocs/experience-platform.en
+ * help/ingestion/batch-ingestion/troubleshooting.md, which also gives their meaning:
+ * - in progress: `loading` (files still being written), `loaded`/`staged` (written, ready for promotion), `staging`
+ *   and `processing` (signalled, being promoted), `queued`, `retrying` (a transient promotion error Platform retries
+ *   on its own: "requires no customer intervention");
+ * - succeeded: `success`/`active` ("used interchangeably": promoted to master); `inactive` (promoted, then reverted or
+ *   expired), `archived` and `retained` (promoted, later moved to cold storage): the delivery itself succeeded;
+ * - failed: `failed`/`failure` ("a terminal state that results from either bad configuration and/or bad data"),
+ *   `aborted` (the client aborted it), `abandoned` (never completed in time), `stalled` (promotion retries exhausted),
+ *   `deleted` (removed from Catalog: nothing of it can be counted as stored).
+ * The docs write the words capitalised in prose ("Active", "Failure") and lowercase in answers: read in any case.
+ */
+export const BATCH_STATUS_PHASES: Readonly<Record<string, Exclude<BatchPhase, 'unknown'>>> = {
+  loading: 'in-progress',
+  loaded: 'in-progress',
+  staged: 'in-progress',
+  staging: 'in-progress',
+  processing: 'in-progress',
+  queued: 'in-progress',
+  retrying: 'in-progress',
+  success: 'succeeded',
+  active: 'succeeded',
+  inactive: 'succeeded',
+  archived: 'succeeded',
+  retained: 'succeeded',
+  failed: 'failed',
+  failure: 'failed',
+  aborted: 'failed',
+  abandoned: 'failed',
+  stalled: 'failed',
+  deleted: 'failed',
+};
+
+/**
+ * The phase of a batch from its Catalog status word (see {@link BATCH_STATUS_PHASES} for the table and its sources).
+ * @returns `unknown` for a word the docs do not list (the caller keeps treating the batch as unsettled)
+ */
+export function batchPhase(status: string): BatchPhase {
+  return Object.hasOwn(BATCH_STATUS_PHASES, status.toLowerCase())
+    ? (BATCH_STATUS_PHASES[status.toLowerCase()] as BatchPhase)
+    : 'unknown';
+}
+
 export interface BatchErrorEntry {
   readonly code?: string;
   readonly description?: string;

@@ -8,7 +8,14 @@
  */
 import * as z from 'zod';
 import { ConnectorError } from '#common/errors';
-import { DEFAULTS, MIXPANEL_EXPORT_HOSTS, type MixpanelRegion, type WindowMode, rules } from './settings.ts';
+import {
+  batchIngestionProblem,
+  DEFAULTS,
+  MIXPANEL_EXPORT_HOSTS,
+  type MixpanelRegion,
+  type WindowMode,
+  rules,
+} from './settings.ts';
 
 export {
   DEFAULT_IMS_URL,
@@ -73,6 +80,14 @@ const EnvSchema = z.object({
     z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
   ),
   AEP_VERIFY_SETTLE_MINUTES: optional(int('AEP_VERIFY_SETTLE_MINUTES', rules.verifySettleMinutes)),
+  AEP_BATCH_PARTIAL_INGESTION_PERCENT: optional(
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'AEP_BATCH_PARTIAL_INGESTION_PERCENT must be a number')
+      .transform(Number)
+      .pipe(rules.batchPartialIngestionPercent('AEP_BATCH_PARTIAL_INGESTION_PERCENT')),
+  ),
+  AEP_BATCH_ERROR_DIAGNOSTICS: optional(bool('AEP_BATCH_ERROR_DIAGNOSTICS')),
   MAPPING: optional(z.string()),
 });
 
@@ -121,6 +136,10 @@ export interface AepConfig {
   readonly schemaVersion: string;
   /** Minutes after a streaming run before the verifier reads Platform's verdict (its data-lake latency). */
   readonly verifySettleMinutes: number;
+  /** Batch sink: `partialIngestionPercent` of each batch; 0 sends none (any failed row fails the batch). */
+  readonly batchPartialIngestionPercent: number;
+  /** Batch sink: `enableErrorDiagnostics` of each batch (per-row errors in Catalog and the Data Access API). */
+  readonly batchErrorDiagnostics: boolean;
   readonly mapping: string;
 }
 
@@ -228,6 +247,12 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
         'AEP_CLIENT_SECRET must not be set in a deployed Lambda: store the credentials in Secrets Manager and set AEP_SECRET_ID',
       );
     }
+    const batchPartialIngestionPercent = e.AEP_BATCH_PARTIAL_INGESTION_PERCENT ?? DEFAULTS.batchPartialIngestionPercent;
+    const batchErrorDiagnostics = e.AEP_BATCH_ERROR_DIAGNOSTICS ?? DEFAULTS.batchErrorDiagnostics;
+    const batchProblem = batchIngestionProblem(batchPartialIngestionPercent, batchErrorDiagnostics);
+    if (batchProblem !== undefined) {
+      problems.push(`AEP_BATCH_ERROR_DIAGNOSTICS=false with AEP_BATCH_PARTIAL_INGESTION_PERCENT > 0: ${batchProblem}`);
+    }
     const scopes = e.AEP_SCOPES?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
@@ -252,6 +277,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
       schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
       verifySettleMinutes: e.AEP_VERIFY_SETTLE_MINUTES ?? DEFAULTS.verifySettleMinutes,
+      batchPartialIngestionPercent,
+      batchErrorDiagnostics,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }

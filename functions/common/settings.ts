@@ -48,6 +48,11 @@ export const DEFAULTS = {
   verifySettleMinutes: 60,
   // How often the verifier asks Platform what it stored: asynchronous validation and batch promotion take minutes.
   verifyEveryMinutes: 5,
+  // Batch sink. Partial ingestion at Platform's own default threshold of 5% (help/ingestion/batch-ingestion/partial.md,
+  // "By default, this value is set to 5%"): a few bad rows no longer fail a whole window's batch, while a systemic
+  // fault (most rows refused) still fails it, to be re-sent whole once fixed. Diagnostics name each failed row.
+  batchPartialIngestionPercent: 5,
+  batchErrorDiagnostics: true,
 } as const;
 
 /** Bounds of the numeric settings, inclusive. */
@@ -60,6 +65,8 @@ export const LIMITS = {
   queriesPerHour: [1, 60],
   verifySettleMinutes: [0, 1440],
   verifyEveryMinutes: [1, 60],
+  // A share of the batch's rows; 0 turns partial ingestion off (help/ingestion/batch-ingestion/partial.md).
+  batchPartialIngestionPercent: [0, 100],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A message, prefixed with the variable name when there is one. */
@@ -92,6 +99,18 @@ const isHttpUrl = (v: string): boolean => {
 
 const httpUrl = (label?: string) => z.string().refine(isHttpUrl, say(label, 'must be an http(s) URL'));
 
+/**
+ * Partial ingestion always produces error diagnostics ("enhanced error diagnostics are automatically enforced",
+ * help/ingestion/batch-ingestion/partial.md): turning diagnostics off only makes sense without it.
+ * @returns the problem, or undefined when the pair is consistent
+ */
+export function batchIngestionProblem(partialIngestionPercent: number, errorDiagnostics: boolean): string | undefined {
+  return partialIngestionPercent > 0 && !errorDiagnostics
+    ? 'error diagnostics cannot be turned off while partial ingestion is on (Platform enforces them with it): ' +
+        'set the partial ingestion percentage to 0, or keep diagnostics on'
+    : undefined;
+}
+
 /** `default` or `adobe-source`: a mapping built into the forward Lambda. */
 export const isMappingPreset = (m: string): boolean => (PRESET_NAMES as readonly string[]).includes(m);
 
@@ -122,6 +141,11 @@ export const rules = {
   queriesPerHour: bounded(LIMITS.queriesPerHour),
   verifySettleMinutes: bounded(LIMITS.verifySettleMinutes),
   verifyEveryMinutes: bounded(LIMITS.verifyEveryMinutes),
+  batchPartialIngestionPercent: (label?: string) => {
+    const [min, max] = LIMITS.batchPartialIngestionPercent;
+    const text = say(label, `must be a percentage between ${min} and ${max} (0: no partial ingestion)`);
+    return z.number({ error: text }).min(min, text).max(max, text);
+  },
   // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
   bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),

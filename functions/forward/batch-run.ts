@@ -1,9 +1,11 @@
 /**
- * The batch sink's side of a window run: one Platform batch per run (its id saved next to the receipts, so a resumed
- * run keeps filling the same batch), one file per part, then COMPLETE and a bounded wait for Platform's verdict.
+ * The batch sink's side of a window run: at most one Platform batch per run, created when the first part has records
+ * to upload (its id saved next to the receipts, so a resumed run keeps filling the same batch), one file per part
+ * that has records (never an empty file), then COMPLETE and a bounded wait for Platform's verdict.
  * The Batch Ingestion calls themselves live in aep/batch.ts (AdobeDocs/experience-platform.en
  * help/ingestion/batch-ingestion/api-overview.md).
  */
+import { batchPhase } from '#aep/batch-status';
 import { ConnectorError } from '#common/errors';
 import type { Mapper } from '#mapping/mapper';
 import type { WindowRef } from '#staging/layout';
@@ -24,9 +26,6 @@ export interface BatchApi {
 
 /** How long the forwarder waits for Platform to finish a completed batch before it reports it as still loading. */
 export const BATCH_STATUS_WAIT_MS = 60_000;
-
-/** Catalog statuses after which a batch no longer changes on its own. */
-const SETTLED_STATUSES = ['success', 'failed', 'aborted', 'abandoned', 'inactive'];
 
 /** Status polls: 250 ms doubling to 5 s (no jitter: one poller per batch), bounded by time, not by attempts. */
 const STATUS_POLL: RetryPolicy = {
@@ -58,13 +57,58 @@ export function batchStateKey(deps: ForwardDeps, ref: WindowRef, runId: string):
   return deps.layout.batchStateKey({ ...ref, runId });
 }
 
-/** The run's batch: the one an earlier attempt created, or a new one (saved before any file goes into it). */
-export async function openBatch(api: BatchApi, deps: ForwardDeps, key: string): Promise<BatchState> {
-  const saved = await getJson<BatchState>(deps.s3, deps.bucket, key);
-  if (saved !== undefined) return saved;
-  const batch: BatchState = { batchId: await api.createBatch(), status: 'loading' };
-  await putJson(deps.s3, deps.bucket, key, batch);
-  return batch;
+/**
+ * The run's batch, created on first use: a run with nothing to upload creates none (Platform fails a batch completed
+ * without data: troubleshooting.md, error 106), and its `window.json` then names no batch. Once created, its id is
+ * saved in `batch.json` before any file goes into it, so a resumed run keeps filling the same batch.
+ */
+export class RunBatch {
+  readonly #api: BatchApi;
+  readonly #deps: ForwardDeps;
+  readonly #key: string;
+  #state: BatchState | undefined;
+  #opening: Promise<BatchState> | undefined;
+
+  private constructor(api: BatchApi, deps: ForwardDeps, key: string, saved: BatchState | undefined) {
+    this.#api = api;
+    this.#deps = deps;
+    this.#key = key;
+    this.#state = saved;
+  }
+
+  /** The run's batch as an earlier attempt left it in `key` (none yet when it created none). */
+  static async load(api: BatchApi, deps: ForwardDeps, key: string): Promise<RunBatch> {
+    return new RunBatch(api, deps, key, await getJson<BatchState>(deps.s3, deps.bucket, key));
+  }
+
+  /** The batch's last known state; undefined while no part has needed it. */
+  get state(): BatchState | undefined {
+    return this.#state;
+  }
+
+  /** The batch id, creating and saving the batch the first time (parts asking at once share one creation). */
+  async id(): Promise<string> {
+    if (this.#state !== undefined) return this.#state.batchId;
+    this.#opening ??= this.#create().catch((error: unknown) => {
+      this.#opening = undefined;
+      throw error;
+    });
+    return (await this.#opening).batchId;
+  }
+
+  /** Completes the batch and reads its verdict (see `closeBatch`); nothing to do when none was created. */
+  async close(window: string): Promise<BatchState | undefined> {
+    if (this.#state === undefined) return undefined;
+    this.#state = await closeBatch(this.#api, this.#state, this.#deps, this.#key, window);
+    return this.#state;
+  }
+
+  async #create(): Promise<BatchState> {
+    const batch: BatchState = { batchId: await this.#api.createBatch(), status: 'loading' };
+    await putJson(this.#deps.s3, this.#deps.bucket, this.#key, batch);
+    this.#state = batch;
+    return batch;
+  }
 }
 
 /** Completes the run's batch, waits a bounded time for its verdict and saves what it learnt. */
@@ -77,9 +121,10 @@ export async function closeBatch(
 ): Promise<BatchState> {
   const batch = await finishBatch(api, state, deps);
   await putJson(deps.s3, deps.bucket, key, batch);
-  if (batch.status === 'failed') {
+  if (batchPhase(batch.status) === 'failed') {
     deps.log.error('Platform failed the batch: check its errors in the Platform UI or the Catalog API', {
       batchId: batch.batchId,
+      status: batch.status,
       window,
     });
   }
@@ -99,7 +144,9 @@ async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps):
       async () => {
         const { status } = await api.batchStatus(state.batchId);
         state = { ...state, status };
-        if (!SETTLED_STATUSES.includes(status)) throw new BatchNotSettledError(state.batchId, status);
+        // Settled once Catalog reports a final phase; an unknown word is waited on like an in-progress one.
+        const phase = batchPhase(status);
+        if (phase !== 'succeeded' && phase !== 'failed') throw new BatchNotSettledError(state.batchId, status);
       },
       {
         policy: STATUS_POLL,

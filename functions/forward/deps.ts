@@ -80,7 +80,14 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     sink = {
       kind: 'batch',
       batches: {
-        createBatch: () => batches.createBatch({ enableErrorDiagnostics: true }),
+        // Partial ingestion and error diagnostics from configuration (partial.md; api-overview.md "Create batch").
+        createBatch: () =>
+          batches.createBatch({
+            enableErrorDiagnostics: aep.batchErrorDiagnostics,
+            ...(aep.batchPartialIngestionPercent > 0
+              ? { partialIngestionPercent: aep.batchPartialIngestionPercent }
+              : {}),
+          }),
         uploadFile: (id, name, body) => batches.uploadFile(id, name, body),
         completeBatch: (id) => batches.completeBatch(id),
         batchStatus: (id) => batches.batchStatus(id),

@@ -14,7 +14,7 @@ import type { PartRef } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { getBytes, getJson, isTransientS3, putJson } from '#staging/s3';
 import { ChunkArena } from './arena.ts';
-import { uploadPartFile } from './batch-run.ts';
+import { type RunBatch, uploadPartFile } from './batch-run.ts';
 import { type IdSet, PartLedger } from './ledger.ts';
 import { readPartLines } from './part-reader.ts';
 import type { Receipt } from './receipt.ts';
@@ -43,8 +43,8 @@ export interface PartJob {
   readonly replay: boolean;
   /** True once the window must stop (another part failed, or the lease was lost). */
   readonly stop: () => boolean;
-  /** Batch sink: the run's Platform batch. */
-  readonly batchId?: string;
+  /** Batch sink: the run's Platform batch (created when the first part has records to upload). */
+  readonly batch?: RunBatch;
 }
 
 export interface PartOutcome {
@@ -213,8 +213,11 @@ class PartForwarder {
     }
     if (stop()) return this.#stopped();
     if (!(await this.#flush(lineNo))) return this.#stopped();
-    const { batchId } = this.#job;
-    if (deps.sink.kind === 'batch' && batchId !== undefined) {
+    // Batch sink: a part with nothing to send (all rejected or duplicates) contributes no file, as Platform fails a
+    // batch holding an empty file (error 106, help/ingestion/batch-ingestion/troubleshooting.md).
+    const { batch } = this.#job;
+    if (deps.sink.kind === 'batch' && batch !== undefined && mine.size > 0) {
+      const batchId = await batch.id();
       await uploadPartFile(deps.sink.batches, batchId, this.#job.index, deps, part, mapper, mine);
       if (!this.#aepIds.includes(batchId)) this.#aepIds.push(batchId);
     }

@@ -16,7 +16,7 @@ import type { Mapper } from '#mapping/mapper';
 import type { PartRef, StagingLayout, WindowRef } from '#staging/layout';
 import { type Manifest, parseManifest } from '#staging/manifest';
 import { failureText, getBytes, getText, putJson } from '#staging/s3';
-import { type BatchApi, type BatchState, batchStateKey, closeBatch, openBatch } from './batch-run.ts';
+import { type BatchApi, type BatchState, batchStateKey, RunBatch } from './batch-run.ts';
 import { WindowLease } from './lease.ts';
 import { IdSet } from './ledger.ts';
 import { loadNeighbourLedgers } from './neighbours.ts';
@@ -179,9 +179,10 @@ async function forwardLeased(
     }
   }
 
-  const batchKey = batchStateKey(deps, ref, runId);
-  let batch: BatchState | undefined =
-    deps.sink.kind === 'batch' ? await openBatch(deps.sink.batches, deps, batchKey) : undefined;
+  const runBatch =
+    deps.sink.kind === 'batch'
+      ? await RunBatch.load(deps.sink.batches, deps, batchStateKey(deps, ref, runId))
+      : undefined;
 
   const byReason: Record<string, number> = {};
   const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason, sentFrom: '' };
@@ -196,7 +197,7 @@ async function forwardLeased(
       const index = next++;
       const part: PartRef = { ...ref, runId, part: index };
       const job = { manifest, index, ref: part, mapper, seen, deps, replay, stop };
-      const { receipt: r, skipped } = await forwardPart(batch === undefined ? job : { ...job, batchId: batch.batchId });
+      const { receipt: r, skipped } = await forwardPart(runBatch === undefined ? job : { ...job, batch: runBatch });
       if (skipped) totals.skipped++;
       if (totals.sentFrom === '' || r.startedAt < totals.sentFrom) totals.sentFrom = r.startedAt;
       // An interrupted part counts what it settled so far (the result then says complete: false).
@@ -214,9 +215,8 @@ async function forwardLeased(
   if (failure !== undefined) throw failure;
   if (lease.lost) complete = false;
 
-  if (batch !== undefined && deps.sink.kind === 'batch' && complete) {
-    batch = await closeBatch(deps.sink.batches, batch, deps, batchKey, ref.windowId);
-  }
+  // Batch sink: a run that had nothing to upload created no batch, and there is none to complete.
+  const batch: BatchState | undefined = complete ? await runBatch?.close(ref.windowId) : runBatch?.state;
 
   // What the result and the window's reconciliation both report: exported = accepted + rejected + quarantined.
   const tally = {

@@ -17,7 +17,7 @@ import type { Mapper } from '#mapping/mapper';
 import { type Manifest, parseManifest } from '#staging/manifest';
 import { getBytes, getJson, getText, putJson } from '#staging/s3';
 import { markPending } from './pending.ts';
-import { batchPhase } from './phase.ts';
+import { batchPhase } from '#aep/batch-status';
 import type { PlatformReader } from './platform.ts';
 import type { RunRef } from './verify-window.ts';
 

@@ -23,7 +23,7 @@ import { ConnectorError } from '#common/errors';
 import { readPartLines } from '#forward/part-reader';
 import type { BatchState } from '#forward/batch-run';
 import type { PlatformVerdict, Receipt, WindowReceipt } from '#forward/receipt';
-import { batchPhase } from './phase.ts';
+import { batchPhase } from '#aep/batch-status';
 import { type PlatformReader, type Refusal, idKey, readRefusal } from './platform.ts';
 
 /** Platform's data-lake latency for streamed data: "< 60 minutes" (help/ingestion/streaming-ingestion/overview.md). */

@@ -93,6 +93,11 @@ export class Forwarder extends Construct {
       .addEnvironment('AEP_DATASET_ID', aep.datasetId)
       .addEnvironment('AEP_SCHEMA_ID', aep.schemaId)
       .addEnvironment('AEP_TENANT_ID', aep.tenantId);
+    if (aep.sink === 'batch') {
+      this.fn
+        .addEnvironment('AEP_BATCH_PARTIAL_INGESTION_PERCENT', String(aep.batch.partialIngestionPercent))
+        .addEnvironment('AEP_BATCH_ERROR_DIAGNOSTICS', String(aep.batch.errorDiagnostics));
+    }
     if (aep.inletUrl !== undefined) this.fn.addEnvironment('AEP_INLET_URL', aep.inletUrl);
     if (aep.flowId !== undefined) this.fn.addEnvironment('AEP_FLOW_ID', aep.flowId);
     if (aep.schemaVersion !== undefined) this.fn.addEnvironment('AEP_SCHEMA_VERSION', aep.schemaVersion);

@@ -150,6 +150,42 @@ describe("where: the forms of Mixpanel's docs", () => {
   });
 });
 
+/**
+ * Every `where` form mixpanel/docs shows: the examples of reference/segmentation-expressions.mdx (its grammar, its
+ * table of examples and its typecast section) and the `where` example of openapi/query.openapi.yaml. The raw export's
+ * own reference (openapi/export.openapi.yaml) gives no example and points to that page.
+ */
+describe('where: every example of the docs', () => {
+  const docs: MixpanelEvent = {
+    event: 'Signed up',
+    properties: {
+      time: Date.UTC(2024, 2, 10, 12) / 1000,
+      account_id: 3,
+      'My Prop': 'x',
+      $os: 'Linux',
+      'signed up': 'true',
+    },
+  };
+
+  it.each([
+    ['properties["account_id"] in [1,2,3,4]', true],
+    ['properties["account_id"] in [5,6]', false],
+    ['user["$email"] == "allison@example.com"', false],
+    ['not defined(user["$email"])', true],
+    ['defined(properties["My Prop"])', true],
+    ['not defined(properties["city"])', true],
+    ['event["$time"] >= datetime("2024-03-10T00:00:00")', true],
+    ['event["$time"] >= datetime("2024-03-11T00:00:00")', false],
+    ['properties["$os"]=="Linux"', true],
+    ['boolean(properties["signed up"])', true],
+    ['number(properties["account_id"]) + 1 == 4 and string(properties["account_id"]) == "3"', true],
+    ['floor(properties["account_id"] / 2) == 1 and ceil(1.5) == 2 and round(2.4) == 2', true],
+    ['-properties["account_id"] < 0 or false', true],
+  ])('should evaluate %s', (where, expected) => {
+    expect(matches(where, docs)).toBe(expected);
+  });
+});
+
 describe('where: precedence', () => {
   it('should bind and tighter than or, and not tighter than and but looser than comparisons', () => {
     // `true or false and false` is `true or (false and false)`
@@ -188,7 +224,7 @@ describe('where: errors', () => {
       unclosed: syntaxError('(properties["plan"] == "pro"'),
       string: syntaxError('properties["plan"] == "pro'),
       date: syntaxError('event["$time"] > datetime("2024-02-30T00:00:00")'),
-      profile: syntaxError('user["$email"] == "a@b.c"'),
+      profile: syntaxError('people["$email"] == "a@b.c"'),
       trailing: syntaxError('properties["plan"] == "pro" "x"'),
       unknown: syntaxError('frobnicate(properties["plan"])'),
     };
@@ -201,7 +237,7 @@ describe('where: errors', () => {
     expect(cases.unclosed.message).toMatch(/expected '\)'/);
     expect(cases.string.message).toMatch(/unterminated string/);
     expect(cases.date.message).toMatch(/invalid datetime/);
-    expect(cases.profile.message).toMatch(/not available/);
+    expect(cases.profile.message).toMatch(/unknown identifier 'people' \(profile properties are read with user\[…\]\)/);
     expect(cases.trailing.message).toMatch(/unexpected string "x"/);
     expect(cases.unknown.message).toMatch(/unknown identifier 'frobnicate'/);
     expect(Object.values(cases).every((e) => Number.isInteger(e.position))).toBe(true);

@@ -380,6 +380,18 @@ describe('selection', () => {
     expect(wrong.status).toBe(400);
   });
 
+  it('should take a project secret only base64-encoded: plain text is documented for service accounts', async () => {
+    // Act: reference/project-secret.mdx documents standard Basic auth only
+    const query = { from_date: '2024-03-10', to_date: '2024-03-10', limit: '1' };
+    const encoded = await get(query, { auth: basic(LEGACY_SECRET, '') });
+    const plain = await get(query, { auth: `Basic ${LEGACY_SECRET}:` });
+
+    // Assess
+    expect(encoded.status).toBe(200);
+    expect(plain.status).toBe(400);
+    expect(JSON.parse(plain.body.toString('utf8'))).toMatchObject({ error: 'Unable to authenticate request' });
+  });
+
   it('should serve added events like the dataset and raw lines verbatim, only by date', async () => {
     // Prepare
     const t = Date.UTC(2024, 2, 10, 8) / 1000;

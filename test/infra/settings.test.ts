@@ -92,6 +92,44 @@ describe('shared configuration rules', () => {
     expect(inFile).toEqual(inEnv);
   });
 
+  it.each([0, 5, 100, -1, 100.5])(
+    'should judge aep.batch.partialIngestionPercent and AEP_BATCH_PARTIAL_INGESTION_PERCENT alike at %s',
+    (value) => {
+      const [min, max] = LIMITS.batchPartialIngestionPercent;
+      const name = 'AEP_BATCH_PARTIAL_INGESTION_PERCENT';
+
+      // Act
+      const inFile = fileProblems((c) => {
+        c.aep.batch = { partialIngestionPercent: value };
+      });
+      const inEnv = value < 0 ? inFile : envProblems({ ...forwardEnv, [name]: String(value) }, 'forward', name);
+
+      // Assess
+      expect(inFile).toEqual(inEnv);
+      expect(inFile.length > 0).toBe(value < min || value > max);
+    },
+  );
+
+  it('should refuse diagnostics off with partial ingestion on, in both places', () => {
+    // Act
+    const inFile = fileProblems((c) => {
+      c.aep.batch = { partialIngestionPercent: 5, errorDiagnostics: false };
+    });
+    const off = fileProblems((c) => {
+      c.aep.batch = { partialIngestionPercent: 0, errorDiagnostics: false };
+    });
+    const inEnv = envProblems(
+      { ...forwardEnv, AEP_BATCH_PARTIAL_INGESTION_PERCENT: '5', AEP_BATCH_ERROR_DIAGNOSTICS: 'false' },
+      'forward',
+      'AEP_BATCH_ERROR_DIAGNOSTICS=false with AEP_BATCH_PARTIAL_INGESTION_PERCENT > 0',
+    );
+
+    // Assess
+    expect(inFile).toHaveLength(1);
+    expect(inFile).toEqual(inEnv);
+    expect(off).toEqual([]);
+  });
+
   it('should apply the same defaults in the deployment file and the Lambda environment', () => {
     // Act
     const parsed = parseConnectorConfig(twoProjectConfig());
@@ -104,6 +142,11 @@ describe('shared configuration rules', () => {
     expect(parsed.projects[0]!.region).toBe(exported.mixpanel!.region);
     const { imsUrl, platformUrl, sandbox, sink, mapping } = forwarded.aep!;
     expect(parsed.aep).toMatchObject({ imsUrl, platformUrl, sandbox, sink });
+    const { batchPartialIngestionPercent, batchErrorDiagnostics } = forwarded.aep!;
+    expect(parsed.aep.batch).toEqual({
+      partialIngestionPercent: batchPartialIngestionPercent,
+      errorDiagnostics: batchErrorDiagnostics,
+    });
     expect(parsed.mapping).toBe(mapping);
   });
 });

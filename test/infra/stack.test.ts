@@ -727,6 +727,26 @@ describe('ConnectorStack variants', () => {
     expect(props(fromFile, forwardFunctionId(fromFile)).Environment.Variables.MAPPING).toBe('/var/task/mapping.json');
   });
 
+  it('should pass the batch sink options to the forwarder, and none for the streaming sink', () => {
+    // Prepare
+    const batch = oneProjectConfig();
+    batch.aep.sink = 'batch';
+    batch.aep.batch = { partialIngestionPercent: 2.5 };
+
+    // Act
+    const batchVars = (t: Template) => props(t, forwardFunctionId(t)).Environment.Variables as Record<string, string>;
+    const withBatch = batchVars(synthStack(batch).template);
+    const streaming = batchVars(synthStack(oneProjectConfig()).template);
+
+    // Assess
+    expect(withBatch).toMatchObject({
+      AEP_SINK: 'batch',
+      AEP_BATCH_PARTIAL_INGESTION_PERCENT: '2.5',
+      AEP_BATCH_ERROR_DIAGNOSTICS: 'true',
+    });
+    expect(Object.keys(streaming).filter((k) => k.startsWith('AEP_BATCH_'))).toEqual([]);
+  });
+
   it('should reference existing secrets by ARN with KMS decrypt through Secrets Manager only', () => {
     // Prepare
     const input = oneProjectConfig();

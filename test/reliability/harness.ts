@@ -127,7 +127,7 @@ export const VERIFY_SETTLE_MS = 60 * MIN;
 /** Starts the rig; close it in afterEach. */
 export async function startRig(o: RigOptions = {}): Promise<Rig> {
   let clock = NOW;
-  let verifyHandler: () => Promise<VerifySummary> = () => Promise.reject(new Error("no forward handler yet"));
+  let verifyHandler: () => Promise<VerifySummary> = () => Promise.reject(new Error('no forward handler yet'));
   const now = (): number => clock;
   const stack = await startLocalStack({
     dataset: { seed: 7, count: o.events ?? 1500, start: DATA_START, end: NOW - 30 * MIN },

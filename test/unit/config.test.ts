@@ -120,6 +120,46 @@ describe('readConfig', () => {
     expect(readConfig(forwardEnv, 'forward').aep!.schemaVersion).toBe('1.0');
   });
 
+  it('should read the batch sink options, partial ingestion at 5% with diagnostics by default', () => {
+    // Prepare
+    const batchEnv = { ...forwardEnv, AEP_SINK: 'batch' };
+
+    // Act
+    const defaults = readConfig(batchEnv, 'forward').aep!;
+    const set = readConfig(
+      { ...batchEnv, AEP_BATCH_PARTIAL_INGESTION_PERCENT: '12.5', AEP_BATCH_ERROR_DIAGNOSTICS: 'true' },
+      'forward',
+    ).aep!;
+    const off = readConfig(
+      { ...batchEnv, AEP_BATCH_PARTIAL_INGESTION_PERCENT: '0', AEP_BATCH_ERROR_DIAGNOSTICS: 'false' },
+      'forward',
+    ).aep!;
+
+    // Assess
+    expect(defaults).toMatchObject({ batchPartialIngestionPercent: 5, batchErrorDiagnostics: true });
+    expect(set).toMatchObject({ batchPartialIngestionPercent: 12.5, batchErrorDiagnostics: true });
+    expect(off).toMatchObject({ batchPartialIngestionPercent: 0, batchErrorDiagnostics: false });
+  });
+
+  it('should refuse a partial ingestion percentage out of range, and diagnostics off with partial ingestion on', () => {
+    // Act
+    const bad = (env: Record<string, string>): unknown => readConfig({ ...forwardEnv, ...env }, 'forward');
+
+    // Assess
+    expect(() => bad({ AEP_BATCH_PARTIAL_INGESTION_PERCENT: '101' })).toThrow(
+      /AEP_BATCH_PARTIAL_INGESTION_PERCENT must be a percentage between 0 and 100/,
+    );
+    expect(() => bad({ AEP_BATCH_PARTIAL_INGESTION_PERCENT: 'five' })).toThrow(
+      /AEP_BATCH_PARTIAL_INGESTION_PERCENT must be a number/,
+    );
+    expect(() => bad({ AEP_BATCH_ERROR_DIAGNOSTICS: 'off' })).toThrow(
+      /AEP_BATCH_ERROR_DIAGNOSTICS must be true or false/,
+    );
+    expect(() => bad({ AEP_BATCH_ERROR_DIAGNOSTICS: 'false' })).toThrow(
+      /AEP_BATCH_ERROR_DIAGNOSTICS=false with AEP_BATCH_PARTIAL_INGESTION_PERCENT > 0: error diagnostics cannot be turned off/,
+    );
+  });
+
   it('should refuse an inlet URL that is not a collection URL and a schema id that is not a $id', () => {
     expect(() =>
       readConfig(

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { BATCH_STATUS_WAIT_MS, type BatchApi, closeBatch } from '#forward/batch-run';
+import { BATCH_STATUS_WAIT_MS, type BatchApi, type BatchState, closeBatch, RunBatch } from '#forward/batch-run';
 import type { ForwardDeps } from '#forward/window';
 import { StagingLayout } from '#staging/layout';
 
@@ -88,5 +88,149 @@ describe('closeBatch', () => {
     await expect(closeBatch(api, { batchId: 'b-1', status: 'loading' }, deps, 'k/batch.json', 'w')).rejects.toThrow(
       'Catalog answered 500',
     );
+  });
+});
+
+/** Batch API and forward deps over an in-memory bucket, counting what the batch API was asked. */
+function memoryRig(objects = new Map<string, string>()) {
+  const calls: string[] = [];
+  let created = 0;
+  const api: BatchApi = {
+    createBatch: async () => {
+      calls.push('create');
+      // Platform answers after the other part asked too: both must get this one batch.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return `b-${++created}`;
+    },
+    uploadFile: async () => void calls.push('upload'),
+    completeBatch: async () => void calls.push('complete'),
+    batchStatus: async () => {
+      calls.push('status');
+      return { status: 'success' };
+    },
+  };
+  const s3 = {
+    send: async (command: { constructor: { name: string }; input: { Key: string; Body?: string } }) => {
+      const { Key, Body } = command.input;
+      if (command.constructor.name === 'PutObjectCommand') {
+        calls.push(`put ${Key}`);
+        objects.set(Key, String(Body));
+        return {};
+      }
+      const text = objects.get(Key);
+      if (text === undefined) throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' });
+      return { Body: { transformToString: async () => text } };
+    },
+  };
+  const deps = {
+    s3: s3 as unknown as S3Client,
+    bucket: 'staging',
+    layout: new StagingLayout(),
+    sink: { kind: 'batch', batches: api },
+    now: () => 1_000_000,
+    log: quiet,
+    sleep: async () => undefined,
+  } as unknown as ForwardDeps;
+  return { api, deps, calls, objects };
+}
+
+describe('RunBatch', () => {
+  it('should create no batch until a part asks for it, and complete none then', async () => {
+    // Prepare
+    const { api, deps, calls } = memoryRig();
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const closed = await run.close('w');
+
+    // Assess: nothing created, completed or saved
+    expect(closed).toBeUndefined();
+    expect(run.state).toBeUndefined();
+    expect(calls).toEqual([]);
+  });
+
+  it('should create one batch for parts asking at once, saved before its id is handed out', async () => {
+    // Prepare
+    const { api, deps, calls, objects } = memoryRig();
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const ids = await Promise.all([run.id(), run.id()]);
+
+    // Assess
+    expect(ids).toEqual(['b-1', 'b-1']);
+    expect(calls).toEqual(['create', 'put k/batch.json']);
+    expect(JSON.parse(objects.get('k/batch.json')!)).toEqual({ batchId: 'b-1', status: 'loading' });
+    expect(await run.id()).toBe('b-1');
+  });
+
+  it('should reuse the batch an earlier attempt saved, and complete it', async () => {
+    // Prepare: an earlier attempt created b-7 and stopped before completing it
+    const saved: BatchState = { batchId: 'b-7', status: 'loading' };
+    const { api, deps, calls } = memoryRig(new Map([['k/batch.json', JSON.stringify(saved)]]));
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const id = await run.id();
+    const closed = await run.close('w');
+
+    // Assess
+    expect(id).toBe('b-7');
+    expect(calls).not.toContain('create');
+    expect(closed).toMatchObject({ batchId: 'b-7', status: 'success' });
+    expect(calls.slice(0, 2)).toEqual(['complete', 'status']);
+  });
+
+  it('should try to create the batch again after a failed creation', async () => {
+    // Prepare
+    const { api, deps, calls } = memoryRig();
+    const create = api.createBatch;
+    api.createBatch = async () => {
+      api.createBatch = create;
+      throw new Error('Platform answered 503');
+    };
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const first = await run.id().catch((error: Error) => error.message);
+    const second = await run.id();
+
+    // Assess
+    expect(first).toBe('Platform answered 503');
+    expect(second).toBe('b-1');
+    expect(calls.filter((c) => c === 'create')).toHaveLength(1);
+  });
+});
+
+describe('closeBatch and the Catalog vocabulary', () => {
+  it.each([
+    ['active', 'succeeded'],
+    ['failure', 'failed'],
+    ['stalled', 'failed'],
+  ])('should stop waiting at the final word %s', async (word) => {
+    // Prepare: Platform walks documented in-progress words first
+    const { api, deps, calls } = rig(['staging', 'retrying', 'queued', word]);
+
+    // Act
+    const state = await closeBatch(api, { batchId: 'b-1', status: 'loading' }, deps, 'k/batch.json', 'w');
+
+    // Assess
+    expect(state.status).toBe(word);
+    expect(calls.filter((c) => c === 'status')).toHaveLength(4);
+  });
+
+  it('should keep waiting on a word the docs do not list, and log a failed batch', async () => {
+    // Prepare
+    const errors: unknown[] = [];
+    const { api, deps, calls } = rig(['mystery', 'failure']);
+    (deps as { log: unknown }).log = { ...quiet, error: (...args: unknown[]) => void errors.push(args) };
+
+    // Act
+    const state = await closeBatch(api, { batchId: 'b-1', status: 'loading' }, deps, 'k/batch.json', 'w');
+
+    // Assess
+    expect(state.status).toBe('failure');
+    expect(calls.filter((c) => c === 'status')).toHaveLength(2);
+    expect(JSON.stringify(errors)).toMatch(/Platform failed the batch.*"status":"failure"/);
   });
 });
