@@ -189,6 +189,8 @@ export class BatchIngestion {
     datasetId: string,
     name: string,
     nowMs: number,
+    /** An asynchronous `partial` fault: every Nth record of the file fails the schema check at COMPLETE. */
+    refuse?: { readonly everyNth: number; readonly message?: string },
   ): Promise<void> {
     const batch = this.#find(batchId, grant);
     if (batch === undefined) return reply(ex, 404, problem(404, `Batch ${batchId} not found`));
@@ -236,6 +238,10 @@ export class BatchIngestion {
         continue;
       }
       const problems = checkXdmRecord(parsed.value, { ...options, sizeBytes: line.bytes });
+      if (refuse !== undefined && records % refuse.everyNth === 0) {
+        const message = refuse.message ?? 'the value does not match the schema';
+        problems.push({ pointerToViolation: '#', keyword: 'type', message });
+      }
       if (problems.length > 0) {
         const message = problems.map((p) => `${p.pointerToViolation}: ${p.message}`).join('; ');
         failures.push({ row: line.number, kind: classify(problems), message, text: line.text });

@@ -18,7 +18,8 @@ export type AepFault =
   /**
    * The next DCS batch request: every Nth message (N, 2N, …) fails with `statusCode` inside the 207 — or, with
    * `asynchronous`, is taken by DCS and then refused by Platform's asynchronous validation with `message`: the record
-   * lands in a failed batch of its dataset, as a record that breaks a schema changed after provisioning would.
+   * lands in a failed batch of its dataset, as a record that breaks a schema changed after provisioning would. An
+   * asynchronous one also applies to the next batch file upload: every Nth row of it fails when the batch completes.
    */
   | { kind: 'partial'; everyNth: number; statusCode: 400 | 500 | 503; message?: string; asynchronous?: boolean }
   /** Every issued token expires just before the next DCS or Platform request. */
@@ -32,7 +33,8 @@ function applies(fault: AepFault, kind: RequestKind): boolean {
     case 'status':
       return fault.target === kind || (fault.target === 'dcs' && kind === 'dcs-batch');
     case 'partial':
-      return kind === 'dcs-batch';
+      // The asynchronous form also refuses rows of the next batch file (they fail at COMPLETE, as Platform's row errors).
+      return kind === 'dcs-batch' || (fault.asynchronous === true && kind === 'batch-upload');
     case 'expire-token':
       return kind !== 'ims';
   }

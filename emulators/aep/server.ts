@@ -16,6 +16,8 @@ import { serveBatch, serveBatchFiles, serveBatchList } from './catalog.ts';
 import { applyFault, type EmulatorContext, reply } from './context.ts';
 import { serveDcs } from './dcs.ts';
 import { type AepFault, FaultQueue, type FaultTarget } from './faults.ts';
+
+type PartialFault = Extract<AepFault, { kind: 'partial' }>;
 import { type Exchange, readBody, parseJson, sendJson } from './http.ts';
 import {
   type ClientCredentials,
@@ -228,7 +230,7 @@ export async function startAepEmulator(
     ex: Exchange,
     kind: FaultTarget,
     nowMs: number,
-    handle: (grant: IssuedToken) => Promise<void>,
+    handle: (grant: IssuedToken, partial?: PartialFault) => Promise<void>,
   ): Promise<void> => {
     const fault = await applyFault(ex, ctx, kind, (status) => ({
       type: 'https://ns.adobe.com/aep/errors/emulated-fault',
@@ -239,7 +241,7 @@ export async function startAepEmulator(
     if (fault.answered) return;
     const gateway = checkPlatformHeaders(ex, clients, ctx.tokens, ctx.sandbox, nowMs);
     if (!gateway.ok) return reply(ex, gateway.status, gateway.body);
-    return handle(gateway.grant);
+    return handle(gateway.grant, fault.partial);
   };
 
   const route = async (ex: Exchange): Promise<void> => {
@@ -271,8 +273,8 @@ export async function startAepEmulator(
     if (m !== null) {
       const [batchId, datasetId, name] = [m[1], m[2], m[3]] as [string, string, string];
       if (method === 'PUT')
-        return platform(ex, 'batch-upload', nowMs, (grant) =>
-          batches.upload(ex, grant, batchId, datasetId, name, nowMs),
+        return platform(ex, 'batch-upload', nowMs, (grant, partial) =>
+          batches.upload(ex, grant, batchId, datasetId, name, nowMs, partial),
         );
       // Large file upload (POST ?action=INITIALIZE|COMPLETE, PATCH with Content-Range, HEAD) is not emulated.
       return reply(ex, 501, {

@@ -44,7 +44,9 @@ describe('batch sink: an empty part', () => {
     expect(await runSavedBatch(rig, again)).toBe(false);
     expect((await runReceipts(rig, first)).window.batch).toMatchObject({ id: delivered!.id, status: 'success' });
     expect(rig.stack.aep.acceptedIds().length).toBe(ids);
-    await assertInvariants(rig, { minWindows: 1 });
+    // Platform's verdict closes the reconciliation: exported = ingested + failed at Platform + rejected + quarantined.
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 1, requireVerified: true });
   });
 
   it('should upload a file only for the parts with records to send, and the batch succeeds', async () => {
@@ -68,6 +70,8 @@ describe('batch sink: an empty part', () => {
     expect(batchesAtPlatform(rig).every((b) => b.status === 'success')).toBe(true);
     expect(window.accepted).toBe(3);
     expect(rig.stack.aep.acceptedIds().length).toBe(ids + 3);
-    await assertInvariants(rig, { minWindows: 1 });
+    // Platform's verdict closes the reconciliation: exported = ingested + failed at Platform + rejected + quarantined.
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 1, requireVerified: true });
   });
 });

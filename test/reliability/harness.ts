@@ -109,7 +109,7 @@ export interface Rig {
    * The verify schedule firing after Platform has finished: the clock moves past the verifier's settle time, the AEP
    * emulator closes its streaming slices and promotes its batches, and a verify round runs.
    */
-  verify(opts?: { settle?: boolean }): Promise<VerifySummary>;
+  verify(opts?: { settle?: boolean; advanceMs?: number }): Promise<VerifySummary>;
   /** SQS: messages for every manifest PUT not queued yet. */
   readonly queue: SqsMessage[];
   readonly deadLetters: SqsMessage[];
@@ -241,8 +241,8 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       rig.forwardHandler = handler;
       verifyHandler = () => handler({ action: 'verify' }, rig.context(FORWARD_TIMEOUT_MS));
     },
-    verify: async ({ settle = true } = {}) => {
-      clock += VERIFY_SETTLE_MS + MIN;
+    verify: async ({ settle = true, advanceMs = VERIFY_SETTLE_MS + MIN } = {}) => {
+      clock += advanceMs;
       if (settle) stack.aep.settle();
       return verifyHandler();
     },
