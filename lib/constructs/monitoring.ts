@@ -37,6 +37,7 @@ export const CONNECTOR_METRICS = {
     'RecordsFailedAtPlatform',
     'PlatformBatchesFailed',
     'PlatformConfigurationFaults',
+    'PlatformVerdictsMissing',
   ],
 } as const;
 
@@ -59,6 +60,11 @@ export const PLATFORM_VERDICT_ALARMS = [
     metric: 'PlatformConfigurationFaults',
     id: 'PlatformConfigurationFault',
     says: 'Platform refused whole requests of project {pid} for their configuration (dataflow, schema, dataset, org, sandbox or credentials): fix it; the window is re-sent in full',
+  },
+  {
+    metric: 'PlatformVerdictsMissing',
+    id: 'PlatformVerdictMissing',
+    says: "Platform gave no final verdict on a forwarded window of project {pid} within 24 h: check the dataset's batches, then `npm run cli -- verify --window`",
   },
 ] as const;
 
@@ -307,6 +313,7 @@ export class Monitoring extends Construct {
         left: props.projects.flatMap((p) => [
           sum('PlatformBatchesFailed', p.project.id, 'failed batches'),
           sum('PlatformConfigurationFaults', p.project.id, 'configuration faults'),
+          sum('PlatformVerdictsMissing', p.project.id, 'verdicts missing'),
         ]),
         width: 12,
       }),

@@ -464,8 +464,8 @@ describe('ConnectorStack with two projects', () => {
 
   it('should alarm on function errors, both DLQs, missed windows, the rejection rate and Platform faults, notifying the SNS topic', () => {
     // Assess: 2 export + 1 forward errors, forward backlog age, 2 DLQs, 2 missed-window, 2 rejection-rate,
-    // 2 × 3 Platform verdict
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
+    // 2 × 4 Platform verdict
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     const topic = new Capture();
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
