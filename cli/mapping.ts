@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { IdSet } from '#forward/ledger';
 import { loadMappingConfig } from '#forward/mapping-source';
-import type { MappingConfig } from '#mapping/config';
+import { type MappingConfig, PRESET_NAMES, type PresetName, presetConfig } from '#mapping/config';
 import { compileMapper } from '#mapping/mapper';
 import { fieldGroupForMapping, identityNamespaces, requiredFieldGroups } from '#mapping/schema';
 import { UsageError, intFlag, parseFlags } from './args.ts';
@@ -33,6 +33,31 @@ Options:
   --env-file <path>    read this file instead of ./.env
   -h, --help           show this help
 `;
+
+export const MAPPING_INIT_USAGE = `Usage: npm run cli -- mapping-init [options]
+
+Prints a preset's mapping config with its defaults written out (event-type table, identities and, for the default
+preset, the commerce events and properties): a starting point for a mapping file (MAPPING=./mapping.json).
+
+Options:
+  --preset <name>      default or adobe-source (default "default")
+  -h, --help           show this help
+`;
+
+/** `mapping-init`: prints `presetConfig(preset)` as JSON. */
+export async function mappingInitCommand(argv: readonly string[], _env: Readonly<Env>, io: CliIo): Promise<number> {
+  const { flags } = parseFlags(argv, { preset: { type: 'string' } });
+  if (flags.help) {
+    io.stdout.write(MAPPING_INIT_USAGE);
+    return EXIT_OK;
+  }
+  const preset = flags.preset ?? 'default';
+  if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
+    throw new UsageError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got "${preset}"`);
+  }
+  io.stdout.write(`${JSON.stringify(presetConfig(preset as PresetName), null, 2)}\n`);
+  return EXIT_OK;
+}
 
 export const VALIDATE_USAGE = `Usage: npm run cli -- validate-mapping <file.jsonl> [options]
 

@@ -23,6 +23,7 @@ export interface WindowRow {
     readonly accepted: number;
     readonly rejected: number;
     readonly retried: number;
+    readonly withoutIdentity: number;
     readonly byReason: Record<string, number>;
     readonly complete: boolean;
     readonly ms: number;
@@ -36,6 +37,8 @@ export interface Totals {
   readonly accepted: number;
   readonly rejected: number;
   readonly retried: number;
+  /** Accepted records without any identity. */
+  readonly withoutIdentity: number;
   readonly ms: number;
   readonly byReason: Record<string, number>;
 }
@@ -134,6 +137,7 @@ export class RunReport {
         accepted: r.accepted,
         rejected: r.rejected,
         retried: r.retried,
+        withoutIdentity: r.withoutIdentity,
         byReason: r.byReason,
         complete: r.complete,
         ms,
@@ -155,6 +159,7 @@ export class RunReport {
     let accepted = 0;
     let rejected = 0;
     let retried = 0;
+    let withoutIdentity = 0;
     let ms = 0;
     for (const r of this.rows) {
       exported += r.exported;
@@ -162,10 +167,12 @@ export class RunReport {
       accepted += r.forward?.accepted ?? 0;
       rejected += r.forward?.rejected ?? 0;
       retried += r.forward?.retried ?? 0;
+      withoutIdentity += r.forward?.withoutIdentity ?? 0;
       ms += r.exportMs + (r.forward?.ms ?? 0);
       for (const [k, v] of Object.entries(r.forward?.byReason ?? {})) byReason[k] = (byReason[k] ?? 0) + v;
     }
-    return { windows: this.rows.length, exported, quarantined, accepted, rejected, retried, ms, byReason };
+    const windows = this.rows.length;
+    return { windows, exported, quarantined, accepted, rejected, retried, withoutIdentity, ms, byReason };
   }
 
   /** The summary table: one row per window and a total. */
@@ -206,6 +213,19 @@ export class RunReport {
       ? `rejected by reason: ${reasons(t.byReason)} (each kept in rejected/ with its reason)`
       : undefined;
   }
+}
+
+/**
+ * "12 accepted records carry no identity …" (or nothing): what Real-Time Customer Profile cannot use. With
+ * AEP_PROFILE_ENABLED=true (or the mapping's requireIdentity) such records are rejected as `no-identity` instead.
+ */
+export function identityLine(t: Pick<Totals, 'accepted' | 'withoutIdentity'>): string | undefined {
+  if (t.withoutIdentity === 0) return undefined;
+  const share = t.accepted > 0 ? ` (${((100 * t.withoutIdentity) / t.accepted).toFixed(1)} %)` : '';
+  return (
+    `${count(t.withoutIdentity)} accepted record(s)${share} carry no identity: Real-Time Customer Profile cannot ` +
+    "use them (set AEP_PROFILE_ENABLED=true or the mapping's requireIdentity to reject them as no-identity)"
+  );
 }
 
 /** "duplicate 120, missing-time 2". */

@@ -72,6 +72,8 @@ const EnvSchema = z.object({
   AEP_SCHEMA_VERSION: optional(
     z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
   ),
+  AEP_PROFILE_ENABLED: optional(bool('AEP_PROFILE_ENABLED')),
+  AEP_PROFILE_RECORDS_PER_SECOND: optional(int('AEP_PROFILE_RECORDS_PER_SECOND', rules.profileRecordsPerSecond)),
   MAPPING: optional(z.string()),
 });
 
@@ -118,6 +120,13 @@ export interface AepConfig {
   readonly flowId?: string;
   /** Schema version named in `schemaRef.contentType` (`…xed-full+json;version={SCHEMA_VERSION}`). */
   readonly schemaVersion: string;
+  /**
+   * The dataset is enabled for Real-Time Customer Profile: records over Profile's 10 KB event limit and records
+   * without identity are rejected before sending, and the streaming sink keeps to `profileRecordsPerSecond`.
+   */
+  readonly profileEnabled: boolean;
+  /** Streaming send rate while Profile is enabled (records per second). */
+  readonly profileRecordsPerSecond: number;
   readonly mapping: string;
 }
 
@@ -211,7 +220,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       need(
         'AEP_FLOW_ID',
         'when AEP_SINK=streaming (the id of the HTTP API dataflow from the streaming connection to the dataset: ' +
-          'Platform UI, Sources > Dataflows; or GET /flows of the Flow Service API)',
+          'Platform UI, Sources > Dataflows; or GET /flows of the Flow Service API; `npm run cli -- provision` ' +
+          'prints it)',
       );
     }
     const plain = e.AEP_CLIENT_ID !== undefined && e.AEP_CLIENT_SECRET !== undefined && e.AEP_ORG_ID !== undefined;
@@ -248,6 +258,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
       schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
+      profileEnabled: e.AEP_PROFILE_ENABLED ?? DEFAULTS.profileEnabled,
+      profileRecordsPerSecond: e.AEP_PROFILE_RECORDS_PER_SECOND ?? DEFAULTS.profileRecordsPerSecond,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }

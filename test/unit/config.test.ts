@@ -115,6 +115,7 @@ describe('readConfig', () => {
     expect(missing).toThrow(
       /AEP_FLOW_ID is required when AEP_SINK=streaming \(the id of the HTTP API dataflow[^)]*Sources > Dataflows/,
     );
+    expect(missing).toThrow(/GET \/flows of the Flow Service API; `npm run cli -- provision` prints it/);
     expect(readConfig({ ...noFlow, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
     expect(c.aep).toMatchObject({ flowId: forwardEnv.AEP_FLOW_ID, schemaVersion: '1.4' });
     expect(readConfig(forwardEnv, 'forward').aep!.schemaVersion).toBe('1.0');
