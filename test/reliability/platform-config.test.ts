@@ -182,6 +182,49 @@ describe('systemic refusals are configuration faults', () => {
   });
 });
 
+describe('records without identity', () => {
+  it('should count the accepted records without identity in the receipts and the reconciliation', async () => {
+    // Prepare: adobe-source writes no identityMap
+    rig = await startRig({ mapping: 'adobe-source' });
+    await exported(rig);
+
+    // Act
+    await rig.drainQueue();
+
+    // Assess
+    await assertInvariants(rig, { minWindows: 1 });
+    const [window] = await windowReceipts(rig);
+    const parts = await receipts(rig);
+    const unidentified = rig.stack.aep
+      .acceptedRecords()
+      .filter((r) => (r as { identityMap?: unknown }).identityMap === undefined);
+    expect(window!.accepted).toBeGreaterThan(0);
+    expect(window!.withoutIdentity).toBe(window!.accepted);
+    expect(unidentified).toHaveLength(window!.accepted);
+    expect(parts.reduce((n, p) => n + (p.withoutIdentity ?? 0), 0)).toBe(window!.withoutIdentity);
+    expect(rig.forwarded.at(-1)!.withoutIdentity).toBe(window!.accepted);
+  });
+
+  it('should reject them as no-identity when the dataset is Profile-enabled, and reconcile', async () => {
+    // Prepare
+    rig = await startRig({ mapping: 'adobe-source', env: { AEP_PROFILE_ENABLED: 'true' } });
+    await exported(rig);
+
+    // Act
+    await rig.drainQueue();
+
+    // Assess: nothing reached Platform, every mapped record is kept in rejected/ with the reason
+    await assertInvariants(rig, { minWindows: 1 });
+    const [window] = await windowReceipts(rig);
+    expect(window!.accepted).toBe(0);
+    expect(window!.byReason['no-identity']).toBeGreaterThan(0);
+    expect(rig.stack.aep.acceptedIds()).toEqual([]);
+    const reasons = (await rejectedLines(rig)).filter((l) => l.reason === 'no-identity');
+    expect(reasons).toHaveLength(window!.byReason['no-identity']!);
+    expect(reasons[0]!.detail).toMatch(/AEP_PROFILE_ENABLED=true/);
+  });
+});
+
 describe("Profile's limits", () => {
   it('should reject records over 10 KB before sending to a Profile-enabled dataset, and reconcile', async () => {
     rig = await startRig({

@@ -103,6 +103,23 @@ describe('readConfig', () => {
     expect(readConfig({ ...noInlet, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
   });
 
+  it('should read AEP_PROFILE_ENABLED (default false) and the Profile send rate (default 1,500 records/s)', () => {
+    // Act
+    const off = readConfig(forwardEnv, 'forward').aep!;
+    const on = readConfig(
+      { ...forwardEnv, AEP_PROFILE_ENABLED: 'true', AEP_PROFILE_RECORDS_PER_SECOND: '700' },
+      'forward',
+    );
+    const bad = (): unknown =>
+      readConfig({ ...forwardEnv, AEP_PROFILE_ENABLED: 'maybe', AEP_PROFILE_RECORDS_PER_SECOND: '0' }, 'forward');
+
+    // Assess
+    expect(off).toMatchObject({ profileEnabled: false, profileRecordsPerSecond: 1500 });
+    expect(on.aep).toMatchObject({ profileEnabled: true, profileRecordsPerSecond: 700 });
+    expect(bad).toThrow(/AEP_PROFILE_ENABLED must be true or false/);
+    expect(bad).toThrow(/AEP_PROFILE_RECORDS_PER_SECOND must be between 1 and 15000/);
+  });
+
   it('should require the dataflow id for streaming, saying where to find it, and read the schema version', () => {
     // Prepare
     const { AEP_FLOW_ID: _, ...noFlow } = forwardEnv;
