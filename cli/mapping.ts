@@ -64,8 +64,9 @@ export const VALIDATE_USAGE = `Usage: npm run cli -- validate-mapping <file.json
 Maps every line of a file of raw Mixpanel export lines (JSON Lines, as the Raw Event Export API returns them) with the
 configured mapping and reports the lines it rejects, with the line number and the reason. Exits 1 if any line is
 rejected. Repeated _ids are reported separately (the forwarder rejects them as "duplicate"; they are not mapping errors).
-Records mapped without any identity are counted ("no identity"); with "requireIdentity": true in the mapping (a
-Profile-enabled dataset) they are rejected with the reason no-identity.
+Records mapped without any identity are counted ("no identity"); with "requireIdentity": true in the mapping or
+AEP_PROFILE_ENABLED=true (a Profile-enabled dataset) they are rejected with the reason no-identity, and with
+AEP_PROFILE_ENABLED=true records over Profile's 10 KB event limit as too-large-for-profile.
 
 Configuration: MAPPING, AEP_TENANT_ID, and MIXPANEL_PROJECT_ID / MIXPANEL_PROJECT_TIMEZONE /
 MIXPANEL_LEGACY_LOCAL_TIME when they matter for _id and timestamp (project id 0 when unset).
@@ -156,6 +157,7 @@ export async function validateMappingCommand(
     tenant: settings.tenant,
     projectTimezone: settings.projectTimezone,
     legacyLocalTime: settings.legacyLocalTime,
+    profile: settings.profile,
   });
 
   try {

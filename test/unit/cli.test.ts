@@ -234,7 +234,7 @@ describe('validate-mapping', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ lines: 4, mapped: 4, rejected: 0, duplicates: 0, rejections: [] });
   });
 
-  it('should count lines without identity, and reject them as no-identity when the mapping requires one', async () => {
+  it('should count lines without identity, and reject them as no-identity when the mapping or Profile requires one', async () => {
     // Prepare: line 2 has no distinct_id, $device_id or $user_id
     const file = path.join(dir, 'anonymous.jsonl');
     const anonymous = JSON.stringify({
@@ -248,8 +248,13 @@ describe('validate-mapping', () => {
     // Act
     const lenient = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme' });
     const profile = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme', MAPPING: strict });
+    const enabled = await cli(['validate-mapping', file, '--json'], {
+      AEP_TENANT_ID: 'acme',
+      AEP_PROFILE_ENABLED: 'true',
+    });
 
     // Assess
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ rejected: 1, byReason: { 'no-identity': 1 } });
     expect(lenient.code).toBe(0);
     expect(JSON.parse(lenient.stdout)).toMatchObject({ mapped: 3, rejected: 0, withoutIdentity: 1 });
     expect(profile.code).toBe(1);
