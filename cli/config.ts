@@ -29,6 +29,8 @@ export interface MappingSettings {
   readonly projectId: string;
   readonly projectTimezone: string;
   readonly legacyLocalTime: boolean;
+  /** AEP_PROFILE_ENABLED: Profile's limits apply (records over 10 KB or without identity are rejected). */
+  readonly profile: boolean;
 }
 
 /**
@@ -67,5 +69,6 @@ export function readMappingSettings(env: Env, opts: { requireProject?: boolean }
     projectId: projectId || '0',
     projectTimezone: env.MIXPANEL_PROJECT_TIMEZONE?.trim() || 'UTC',
     legacyLocalTime: /^(true|1|yes)$/.test(env.MIXPANEL_LEGACY_LOCAL_TIME ?? ''),
+    profile: /^(true|1|yes)$/.test(env.AEP_PROFILE_ENABLED ?? ''),
   };
 }

@@ -23,7 +23,7 @@ import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, duration, lin
 import { createCliLog } from './log.ts';
 import { runProvision } from './provision.ts';
 import { runPipeline } from './pipeline.ts';
-import { RunReport } from './report.ts';
+import { RunReport, identityLine } from './report.ts';
 
 export const DEMO_USAGE = `Usage: npm start            (same as: npm run cli -- demo)
        npm run cli -- demo [options]
@@ -322,6 +322,8 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, report.table());
     const reasons = report.reasonsLine();
     if (reasons !== undefined) line(out, `  ${reasons}; duplicates are Mixpanel's repeated lines, sent once`);
+    const identity = identityLine(report.totals());
+    if (identity !== undefined) line(out, `  ${identity}`);
     line(out, `  wall time ${duration(now() - started)}, ${o.sink} sink`);
 
     const servedOk = mixpanelLines === t.exported + t.quarantined;

@@ -10,7 +10,14 @@ import { UsageError } from './args.ts';
 import { DEMO_USAGE, demoCommand } from './demo.ts';
 import { describeFailure } from './errors.ts';
 import { type CliContext, type CliIo, type Command, EXIT_OK, EXIT_USAGE, line } from './io.ts';
-import { SCHEMA_USAGE, VALIDATE_USAGE, schemaCommand, validateMappingCommand } from './mapping.ts';
+import {
+  MAPPING_INIT_USAGE,
+  SCHEMA_USAGE,
+  VALIDATE_USAGE,
+  mappingInitCommand,
+  schemaCommand,
+  validateMappingCommand,
+} from './mapping.ts';
 import { PROVISION_USAGE, provisionCommand } from './provision.ts';
 import { FORWARD_USAGE, REPLAY_USAGE, forwardCommand, replayCommand } from './window.ts';
 import { SYNC_USAGE, syncCommand } from './sync.ts';
@@ -30,6 +37,7 @@ Commands:
   provision                    set up the Platform side (schema, identities, dataset, streaming dataflow) and print
                                the AEP_* values (--dry-run: list the calls; --write-config: write them)
   validate-mapping <file>      map a file of raw Mixpanel export lines and report rejected lines with reasons
+  mapping-init                 print a preset's mapping config with its defaults, to start a mapping file
 
 Run \`npm run cli -- <command> --help\` for a command's options. Configuration for sync, forward, replay, schema
 and validate-mapping comes from the environment or a .env file (the environment wins); see the README.
@@ -45,6 +53,7 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   schema: { run: schemaCommand, usage: SCHEMA_USAGE },
   provision: { run: provisionCommand, usage: PROVISION_USAGE },
   'validate-mapping': { run: validateMappingCommand, usage: VALIDATE_USAGE },
+  'mapping-init': { run: mappingInitCommand as Command, usage: MAPPING_INIT_USAGE },
 };
 
 /** Runs one CLI invocation; never throws. */

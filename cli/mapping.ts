@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { IdSet } from '#forward/ledger';
 import { loadMappingConfig } from '#forward/mapping-source';
-import type { MappingConfig } from '#mapping/config';
+import { type MappingConfig, PRESET_NAMES, type PresetName, presetConfig } from '#mapping/config';
 import { compileMapper } from '#mapping/mapper';
 import { fieldGroupForMapping, identityNamespaces, requiredFieldGroups } from '#mapping/schema';
 import { UsageError, intFlag, parseFlags } from './args.ts';
@@ -34,13 +34,39 @@ Options:
   -h, --help           show this help
 `;
 
+export const MAPPING_INIT_USAGE = `Usage: npm run cli -- mapping-init [options]
+
+Prints a preset's mapping config with its defaults written out (event-type table, identities and, for the default
+preset, the commerce events and properties): a starting point for a mapping file (MAPPING=./mapping.json).
+
+Options:
+  --preset <name>      default or adobe-source (default "default")
+  -h, --help           show this help
+`;
+
+/** `mapping-init`: prints `presetConfig(preset)` as JSON. */
+export async function mappingInitCommand(argv: readonly string[], _env: Readonly<Env>, io: CliIo): Promise<number> {
+  const { flags } = parseFlags(argv, { preset: { type: 'string' } });
+  if (flags.help) {
+    io.stdout.write(MAPPING_INIT_USAGE);
+    return EXIT_OK;
+  }
+  const preset = flags.preset ?? 'default';
+  if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
+    throw new UsageError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got "${preset}"`);
+  }
+  io.stdout.write(`${JSON.stringify(presetConfig(preset as PresetName), null, 2)}\n`);
+  return EXIT_OK;
+}
+
 export const VALIDATE_USAGE = `Usage: npm run cli -- validate-mapping <file.jsonl> [options]
 
 Maps every line of a file of raw Mixpanel export lines (JSON Lines, as the Raw Event Export API returns them) with the
 configured mapping and reports the lines it rejects, with the line number and the reason. Exits 1 if any line is
 rejected. Repeated _ids are reported separately (the forwarder rejects them as "duplicate"; they are not mapping errors).
-Records mapped without any identity are counted ("no identity"); with "requireIdentity": true in the mapping (a
-Profile-enabled dataset) they are rejected with the reason no-identity.
+Records mapped without any identity are counted ("no identity"); with "requireIdentity": true in the mapping or
+AEP_PROFILE_ENABLED=true (a Profile-enabled dataset) they are rejected with the reason no-identity, and with
+AEP_PROFILE_ENABLED=true records over Profile's 10 KB event limit as too-large-for-profile.
 
 Configuration: MAPPING, AEP_TENANT_ID, and MIXPANEL_PROJECT_ID / MIXPANEL_PROJECT_TIMEZONE /
 MIXPANEL_LEGACY_LOCAL_TIME when they matter for _id and timestamp (project id 0 when unset).
@@ -131,6 +157,7 @@ export async function validateMappingCommand(
     tenant: settings.tenant,
     projectTimezone: settings.projectTimezone,
     legacyLocalTime: settings.legacyLocalTime,
+    profile: settings.profile,
   });
 
   try {

@@ -29,7 +29,8 @@ Sets up the Platform side for the configured mapping and sink, with the AEP cred
 (or extends) the tenant field group and an XDM ExperienceEvent schema with the standard field groups, the identity
 namespaces and the primary identity descriptor, the dataset, and for AEP_SINK=streaming the authenticated HTTP API
 streaming connection and its dataflow. Objects are found by name and reused: running it again creates nothing new.
-Prints AEP_TENANT_ID, AEP_SCHEMA_ID, AEP_DATASET_ID, AEP_INLET_URL and AEP_FLOW_ID.
+Prints AEP_TENANT_ID, AEP_SCHEMA_ID, AEP_DATASET_ID, AEP_PROFILE_ENABLED (whether the dataset is enabled for
+Profile), AEP_INLET_URL and AEP_FLOW_ID.
 
 Configuration: AEP_SECRET_ID (or AEP_CLIENT_ID, AEP_CLIENT_SECRET, AEP_ORG_ID), AEP_SCOPES, AEP_IMS_URL,
 AEP_PLATFORM_URL, AEP_SANDBOX, AEP_SINK, MAPPING. The credential's role needs the permissions listed in
@@ -207,6 +208,7 @@ const CONFIG_KEYS: Record<keyof ProvisionedValues, string> = {
   AEP_SCHEMA_ID: 'schemaId',
   AEP_DATASET_ID: 'datasetId',
   AEP_SINK: 'sink',
+  AEP_PROFILE_ENABLED: 'profileEnabled',
   AEP_INLET_URL: 'inletUrl',
   AEP_FLOW_ID: 'flowId',
 };
@@ -227,7 +229,9 @@ async function writeValues(file: string, values: ProvisionedValues): Promise<str
       throw new UsageError(`--write-config ${file} is not JSON (${(error as Error).message})`);
     }
     const aep = { ...((config.aep ?? {}) as Record<string, unknown>) };
-    for (const [key, value] of entries) aep[CONFIG_KEYS[key]] = value;
+    // connector.config.json takes a boolean for profileEnabled (lib/config.ts), the environment its text.
+    for (const [key, value] of entries)
+      aep[CONFIG_KEYS[key]] = key === 'AEP_PROFILE_ENABLED' ? value === 'true' : value;
     await writeFile(file, `${JSON.stringify({ ...config, aep }, null, 2)}\n`);
     return file;
   }

@@ -24,6 +24,7 @@ export interface WindowRow {
     readonly accepted: number;
     readonly rejected: number;
     readonly retried: number;
+    readonly withoutIdentity: number;
     readonly byReason: Record<string, number>;
     readonly complete: boolean;
     readonly ms: number;
@@ -39,6 +40,8 @@ export interface Totals {
   readonly accepted: number;
   readonly rejected: number;
   readonly retried: number;
+  /** Accepted records without any identity. */
+  readonly withoutIdentity: number;
   readonly ms: number;
   readonly byReason: Record<string, number>;
   /** Once verified: records Platform stored, and those it refused after accepting them. */
@@ -140,6 +143,7 @@ export class RunReport {
         accepted: r.accepted,
         rejected: r.rejected,
         retried: r.retried,
+        withoutIdentity: r.withoutIdentity,
         byReason: r.byReason,
         complete: r.complete,
         ms,
@@ -167,6 +171,7 @@ export class RunReport {
     let accepted = 0;
     let rejected = 0;
     let retried = 0;
+    let withoutIdentity = 0;
     let ms = 0;
     let ingested = 0;
     let failedAtPlatform = 0;
@@ -178,11 +183,13 @@ export class RunReport {
       accepted += r.forward?.accepted ?? 0;
       rejected += r.forward?.rejected ?? 0;
       retried += r.forward?.retried ?? 0;
+      withoutIdentity += r.forward?.withoutIdentity ?? 0;
       ms += r.exportMs + (r.forward?.ms ?? 0);
       for (const [k, v] of Object.entries(r.forward?.byReason ?? {})) byReason[k] = (byReason[k] ?? 0) + v;
     }
     const n = this.rows.length;
-    return { windows: n, exported, quarantined, accepted, rejected, retried, ms, byReason, ingested, failedAtPlatform };
+    const counts = { exported, quarantined, accepted, rejected, retried, withoutIdentity, ms, byReason };
+    return { windows: n, ...counts, ingested, failedAtPlatform };
   }
 
   /** The summary table: one row per window and a total; with Platform's verdict once the verifier has run. */
@@ -234,6 +241,19 @@ export class RunReport {
       ? `rejected by reason: ${reasons(t.byReason)} (each kept in rejected/ with its reason)`
       : undefined;
   }
+}
+
+/**
+ * "12 accepted records carry no identity …" (or nothing): what Real-Time Customer Profile cannot use. With
+ * AEP_PROFILE_ENABLED=true (or the mapping's requireIdentity) such records are rejected as `no-identity` instead.
+ */
+export function identityLine(t: Pick<Totals, 'accepted' | 'withoutIdentity'>): string | undefined {
+  if (t.withoutIdentity === 0) return undefined;
+  const share = t.accepted > 0 ? ` (${((100 * t.withoutIdentity) / t.accepted).toFixed(1)} %)` : '';
+  return (
+    `${count(t.withoutIdentity)} accepted record(s)${share} carry no identity: Real-Time Customer Profile cannot ` +
+    "use them (set AEP_PROFILE_ENABLED=true or the mapping's requireIdentity to reject them as no-identity)"
+  );
 }
 
 /** "duplicate 120, missing-time 2". */

@@ -22,7 +22,7 @@ import { wireHandlers } from './handlers.ts';
 import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, line, table } from './io.ts';
 import { createCliLog } from './log.ts';
 import { runPipeline } from './pipeline.ts';
-import { RunReport, formatReasons, progressLine } from './report.ts';
+import { RunReport, formatReasons, identityLine, progressLine } from './report.ts';
 
 export const SYNC_USAGE = `Usage: npm run cli -- sync [options]
 
@@ -298,6 +298,8 @@ function printRun(out: CliIo['stdout'], report: RunReport, result: ExportResult)
     line(out, report.table());
     const reasons = report.reasonsLine();
     if (reasons !== undefined) line(out, `  ${reasons}`);
+    const identity = identityLine(report.totals());
+    if (identity !== undefined) line(out, `  ${identity}`);
   }
   if (result.checkpoint !== undefined)
     line(

@@ -23,6 +23,8 @@ export interface LocalStackOptions {
   /** AEP emulator options beyond the stack's own (e.g. the `syncValidationForTests` convenience). */
   readonly aep?: Pick<AepEmulatorOptions, 'syncValidationForTests' | 'streamingSliceMs' | 'batchSettleDelayMs'>;
   readonly mapping?: string;
+  /** The dataset is enabled for Real-Time Customer Profile (emulator and AEP_PROFILE_ENABLED=true). @default false */
+  readonly profile?: boolean;
   /** Extra environment (window settings, …). */
   readonly env?: Record<string, string>;
   readonly now?: () => number;
@@ -85,7 +87,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     {
       clients: [{ clientId, clientSecret, orgId }],
       tenant: LOCAL_TENANT,
-      datasets: [{ id: datasetId, schemaId }],
+      datasets: [{ id: datasetId, schemaId, ...(o.profile === true ? { profile: true } : {}) }],
       connections: [{ id: connectionId, authenticated: true }],
       flows: [{ id: flowId, connectionId, datasetId }],
       keep: o.keep ?? 'records',
@@ -115,6 +117,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     AEP_SCHEMA_ID: schemaId,
     AEP_TENANT_ID: LOCAL_TENANT,
     MAPPING: o.mapping ?? 'default',
+    ...(o.profile === true ? { AEP_PROFILE_ENABLED: 'true' } : {}),
     ...o.env,
   };
   return {

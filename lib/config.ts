@@ -190,6 +190,14 @@ const AepSchema = z.strictObject({
     .regex(/^\d+(\.\d+)*$/, 'must be the schema version, e.g. 1.0')
     .optional(),
   /**
+   * The dataset is enabled for Real-Time Customer Profile (`provision --profile` writes it): records over Profile's
+   * 10 KB event limit or without identity are rejected before sending, and streaming keeps to
+   * `profileRecordsPerSecond`. @default false
+   */
+  profileEnabled: z.boolean().default(DEFAULTS.profileEnabled),
+  /** Streaming records per second while Profile is enabled (per forward Lambda). @default 1500 */
+  profileRecordsPerSecond: rules.profileRecordsPerSecond().optional(),
+  /**
    * Forward Lambdas running at once (the SQS event source's maximum concurrency). AEP streaming ingestion allows
    * ~1,000 requests/s per organisation; the arithmetic: docs/deploy.md "Forwarder concurrency and AEP's limits".
    * @default 2
@@ -405,7 +413,9 @@ export const ConnectorConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['aep', 'flowId'],
-        message: 'is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows)',
+        message:
+          'is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows; ' +
+          'GET /flows of the Flow Service API; `npm run cli -- provision` prints it)',
       });
     }
   });

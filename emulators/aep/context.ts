@@ -12,6 +12,8 @@ export interface EmulatorContext {
   readonly sandbox: string;
   /** Dataset id → schema `$id`. */
   readonly datasets: Map<string, string>;
+  /** Datasets enabled for Real-Time Customer Profile (configured, or tagged through the Catalog). */
+  readonly profileDatasets: Set<string>;
   /** Dataset id → schema version `schemaRef.contentType` must name. */
   readonly schemaVersions: Map<string, string>;
   /** Streaming connection (inlet) id → whether it requires a token. */

@@ -24,7 +24,12 @@ export const aepEmulatorOptionsSchema = z
     sandbox: z.string().min(1).optional(),
     tenant: z.string().min(1),
     datasets: z.array(
-      z.object({ id: z.string().min(1), schemaId: z.url(), schemaVersion: z.string().min(1).optional() }),
+      z.object({
+        id: z.string().min(1),
+        schemaId: z.url(),
+        schemaVersion: z.string().min(1).optional(),
+        profile: z.boolean().optional(),
+      }),
     ),
     connections: z.array(
       z.object({ id: z.string().regex(/^[^/?#\s]+$/, 'must be a URL path segment'), authenticated: z.boolean() }),
@@ -95,8 +100,10 @@ export interface AepEmulatorOptions {
   tenant: string;
   /** `schemaId` is the schema's full `$id`, https://ns.adobe.com/{tenant}/schemas/{id}; `schemaVersion` is what
    * `schemaRef.contentType` must name (`…xed-full+json;version={SCHEMA_VERSION}`). Empty for an emulator that is
-   * provisioned through its setup APIs (setup.ts). @default schemaVersion '1.0' */
-  datasets: Array<{ id: string; schemaId: string; schemaVersion?: string }>;
+   * provisioned through its setup APIs (setup.ts). `profile`: the dataset is enabled for Real-Time Customer Profile
+   * (Catalog tags `unifiedProfile: ["enabled:true"]`), so streamed ExperienceEvents over Profile's 10 KB limit fail
+   * asynchronously. @default schemaVersion '1.0', profile false */
+  datasets: Array<{ id: string; schemaId: string; schemaVersion?: string; profile?: boolean }>;
   /** Streaming connection (inlet) ids. */
   connections: Array<{ id: string; authenticated: boolean }>;
   /** HTTP API dataflows: each message's `header.flowId` must name one whose connection and dataset it is sent to.

@@ -155,6 +155,7 @@ export async function startAepEmulator(
     sandbox: opts.sandbox ?? 'prod',
     datasets: new Map(opts.datasets.map((d) => [d.id, d.schemaId])),
     schemaVersions: new Map(opts.datasets.map((d) => [d.id, d.schemaVersion ?? '1.0'])),
+    profileDatasets: new Set(opts.datasets.filter((d) => d.profile === true).map((d) => d.id)),
     connections: new Map(opts.connections.map((c) => [c.id, { authenticated: c.authenticated }])),
     flows: new Map((opts.flows ?? []).map((f) => [f.id, { connectionId: f.connectionId, datasetId: f.datasetId }])),
     streaming: new StreamingBatches(opts.streamingSliceMs ?? DEFAULT_STREAMING_SLICE_MS),

@@ -168,6 +168,7 @@ export class PlatformSetup {
       const refused = this.#profileProblem(tags, String(asObject(ds.schemaRef).id));
       if (refused !== undefined) return refused;
       this.#datasets.set(id, { ...ds, ...body, tags });
+      this.#noteProfile(id, tags);
       return { status: 200, body: [`@/dataSets/${id}`] };
     }
     if (ex.method !== 'POST' || id !== undefined) return undefined;
@@ -186,7 +187,15 @@ export class PlatformSetup {
     const newId = randomBytes(12).toString('hex');
     this.#datasets.set(newId, { ...body, imsOrg: this.#ctx.defaultOrgId, created: Date.now(), version: '1.0.0' });
     this.#ctx.datasets.set(newId, String(schemaRef.id));
+    this.#noteProfile(newId, asObject(body.tags));
     return { status: 201, body: [`@/dataSets/${newId}`] };
+  }
+
+  /** Streaming applies Profile's limits to datasets tagged `unifiedProfile: ["enabled:true"]`. */
+  #noteProfile(id: string, tags: Json): void {
+    const profileTags = Array.isArray(tags.unifiedProfile) ? tags.unifiedProfile : [];
+    if (profileTags.some((t) => String(t).replace(/\s/g, '') === 'enabled:true')) this.#ctx.profileDatasets.add(id);
+    else this.#ctx.profileDatasets.delete(id);
   }
 
   /** A dataset can be enabled for Profile only when its schema is (help/profile/tutorials/dataset-configuration.md). */

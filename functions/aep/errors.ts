@@ -73,6 +73,87 @@ export class AepHttpError extends ConnectorError {
   }
 }
 
+/** The part of a streaming envelope (or of the request around it) that Platform refused as a whole. */
+export type EnvelopeFault = 'flow' | 'sandbox' | 'org' | 'auth' | 'schema' | 'dataset' | 'connection';
+
+/** Setting to check for each envelope fault (the connector builds every message's envelope from these). */
+const FAULT_SETTINGS: Record<EnvelopeFault, string> = {
+  flow:
+    'AEP_FLOW_ID (the HTTP API dataflow from the streaming connection to the dataset: Platform UI, Sources > ' +
+    'Dataflows; GET /flows of the Flow Service API; `npm run cli -- provision` prints it)',
+  sandbox: 'AEP_SANDBOX (the sandbox of the connection and the dataset)',
+  org: "the credential's org (AEP_ORG_ID or the AEP secret's orgId)",
+  auth: 'the AEP credential, its org and its permission to write to the sandbox (AEP_SANDBOX)',
+  schema: 'AEP_SCHEMA_ID and AEP_SCHEMA_VERSION (the schema of the dataset)',
+  dataset: 'AEP_DATASET_ID (a dataset of this sandbox, written by the dataflow)',
+  connection: 'the connection id in AEP_INLET_URL',
+};
+
+/**
+ * Platform refused a whole request, or every message of it, for the same envelope or configuration reason (dataflow,
+ * schema, dataset, org, sandbox, credential): no record is at fault, so none is rejected. The window fails loudly and
+ * is delivered in full once the setting is fixed.
+ */
+export class PlatformConfigurationError extends ConnectorError {
+  readonly fault: EnvelopeFault;
+  readonly status: number | undefined;
+  /** Platform's own words (scrubbed, shortened), for the log. */
+  readonly adobeMessage: string;
+  constructor(opts: { what: string; fault: EnvelopeFault; status?: number; adobeMessage: string; cause?: unknown }) {
+    const hint =
+      `Check ${FAULT_SETTINGS[opts.fault]}. No record was marked rejected: the window is sent again in full once ` +
+      'the setting is fixed (redelivery, or the dead-letter queue redriven).';
+    const status = opts.status === undefined ? '' : ` ${opts.status}`;
+    super(
+      'config',
+      `${opts.what}: Platform refused it for a configuration reason (${opts.fault}; HTTP${status}: ` +
+        `${opts.adobeMessage.slice(0, MAX_QUOTED_BODY_CHARS)}). ${hint}`,
+      { hint, ...(opts.cause === undefined ? {} : { cause: opts.cause }) },
+    );
+    this.name = 'PlatformConfigurationError';
+    this.fault = opts.fault;
+    this.status = opts.status;
+    this.adobeMessage = opts.adobeMessage;
+  }
+}
+
+/**
+ * Envelope reasons in DCS's words. Adobe documents the per-message refusal "Message has unknown xdm format"
+ * (help/ingestion/streaming-ingestion/troubleshooting.md) and "Message is invalid" with schema violations for a
+ * record (help/ingestion/quality/streaming-validation.md); the other wordings are not published, so each reason is
+ * recognised by the setting it names. Record-level answers are excluded first: they stay rejections.
+ */
+const RECORD_LEVEL = /message is invalid|schema violation|xdmentity|source name|record/i;
+const ENVELOPE_REASONS: ReadonlyArray<readonly [EnvelopeFault, RegExp]> = [
+  ['flow', /flow ?id|dataflow/i],
+  ['sandbox', /sandbox/i],
+  ['org', /ims ?org|org id/i],
+  ['auth', /unauthori[sz]ed|forbidden|token|permission/i],
+  ['schema', /schemaref|schema ?id|schema of|unknown xdm format|contenttype/i],
+  ['dataset', /dataset/i],
+  ['connection', /inlet not found|no such (streaming )?connection/i],
+];
+
+/**
+ * The envelope fault a DCS refusal names, or undefined for a record-level refusal. DCS prefixes its messages with
+ * `inletId: [...] imsOrgId: [...]` (troubleshooting.md example), which is not part of the reason.
+ */
+export function envelopeFault(message: string): EnvelopeFault | undefined {
+  const reason = message.replace(/^\s*inletId:\s*\[[^\]]*\]\s*(imsOrgId:\s*\[[^\]]*\]\s*)?/i, '');
+  if (RECORD_LEVEL.test(reason)) return undefined;
+  return ENVELOPE_REASONS.find(([, pattern]) => pattern.test(reason))?.[0];
+}
+
+/** The {@link PlatformConfigurationError} in an error's cause chain, if any (the forward handler counts them). */
+export function platformConfigurationFault(error: unknown): PlatformConfigurationError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
+    if (current instanceof PlatformConfigurationError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 /** A request that failed below HTTP (DNS, refused or reset connection, timeout). */
 export class AepNetworkError extends ConnectorError {
   /** False when the request certainly never reached the server (refused, DNS failure, connect timeout). */

@@ -6,7 +6,7 @@
  * for an accepted message, `{"statusCode","message"}` for a refused one.
  */
 import { parseRetryAfter } from '#common/retry';
-import { AepHttpError } from './errors.ts';
+import { AepHttpError, type EnvelopeFault, envelopeFault, PlatformConfigurationError } from './errors.ts';
 import type { Item, SinkRecord } from './streaming-pack.ts';
 
 /** Per-message statuses DCS reports that are worth re-sending (the rest are permanent rejections). */
@@ -51,6 +51,8 @@ enum Outcome {
 export interface Delivery {
   readonly ledger: Ledger;
   readonly pastDeadline: () => boolean;
+  /** When sending must stop (epoch ms), if any. */
+  readonly deadlineMs: number | undefined;
   /** True once the first attempt failed: every message sent from then on counts as re-sent. */
   retrying: boolean;
   /** The first retryable per-message status of the latest answer, which makes the attempt fail as a whole. */
@@ -156,6 +158,11 @@ export async function readMultiStatus(
       hint: UNKNOWN_OUTCOME_HINT,
     });
   }
+  const systemic = systemicRefusal(entries);
+  if (systemic !== undefined) {
+    // Raised before any message is rejected: they all stay unsent, to be sent in full once the setting is fixed.
+    throw new PlatformConfigurationError({ what: `${what}: every message was refused`, ...systemic });
+  }
   const retryAfter = response.headers.get('retry-after');
   for (let i = 0; i < items.length; i++) {
     const item = items[i] as Item;
@@ -177,4 +184,25 @@ export async function readMultiStatus(
       ...(Number.isFinite(status) ? [status] : []),
     );
   }
+}
+
+/**
+ * A multi-status answer that refused every message for the same envelope reason (see `envelopeFault`): the envelope
+ * is the same for every message the connector sends, so that is its configuration, not the records.
+ */
+function systemicRefusal(
+  entries: readonly unknown[],
+): { fault: EnvelopeFault; status?: number; adobeMessage: string } | undefined {
+  let found: { fault: EnvelopeFault; status?: number; adobeMessage: string } | undefined;
+  for (const raw of entries) {
+    const entry = (raw ?? {}) as { xactionId?: unknown; statusCode?: unknown; message?: unknown };
+    if (typeof entry.xactionId === 'string' && entry.xactionId !== '') return undefined;
+    const status = typeof entry.statusCode === 'number' ? entry.statusCode : Number(entry.statusCode);
+    if (RETRYABLE_MESSAGE_STATUSES.has(status)) return undefined;
+    const message = typeof entry.message === 'string' ? entry.message : '';
+    const fault = envelopeFault(message);
+    if (fault === undefined || (found !== undefined && found.fault !== fault)) return undefined;
+    found ??= { fault, ...(Number.isFinite(status) ? { status } : {}), adobeMessage: message };
+  }
+  return found;
 }

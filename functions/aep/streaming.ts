@@ -12,10 +12,25 @@
  * - 413 "when the total payload request is greater than 1MB"; 429 too many requests; 503 "retry at least 3 times using
  *   an exponential back-off strategy"; 401/403 on authenticated connections when the token is missing or expired.
  */
-import { DEFAULT_RETRY_POLICY, RetriesExhaustedError, withRetry, type RetryPolicy, type Verdict } from '#common/retry';
+import {
+  DEFAULT_RETRY_POLICY,
+  RetriesExhaustedError,
+  type RetryPolicy,
+  sleep,
+  type Verdict,
+  withRetry,
+} from '#common/retry';
 import type { Log } from '#common/log';
 import { ConnectorError, kindFromCause } from '#common/errors';
-import { AepNetworkError, classifyAepFailure, httpErrorFrom } from './errors.ts';
+import {
+  AepNetworkError,
+  classifyAepFailure,
+  type EnvelopeFault,
+  envelopeFault,
+  httpErrorFrom,
+  PlatformConfigurationError,
+} from './errors.ts';
+import { TokenBucket } from './rate-limit.ts';
 import { authorizedFetch, type TokenSource } from './transport.ts';
 import { type Delivery, Ledger, readMultiStatus, type SendResult } from './streaming-answer.ts';
 import {
@@ -61,6 +76,11 @@ export interface StreamingSinkOptions {
   readonly retry?: RetryPolicy;
   /** @default 30 s */
   readonly requestTimeoutMs?: number;
+  /**
+   * Most messages sent per second, across every request of this sink (a token bucket): Real-Time Customer Profile's
+   * streaming throughput when the dataset is enabled for Profile. @default no cap
+   */
+  readonly maxRecordsPerSecond?: number;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
@@ -126,6 +146,8 @@ export class StreamingSink {
   #envelope: Envelope | undefined;
   /** Request bodies reused once their request is over (see BodyPool). */
   readonly #bodies = new BodyPool();
+  readonly #rate: TokenBucket | undefined;
+  readonly #sleep: (ms: number) => Promise<void>;
 
   constructor(opts: StreamingSinkOptions) {
     if (opts.target.flowId.trim() === '') throw new Error('A streaming target needs the dataflow id (AEP_FLOW_ID)');
@@ -135,6 +157,11 @@ export class StreamingSink {
     this.#fetch = opts.fetch ?? globalThis.fetch;
     this.#now = opts.now ?? Date.now;
     this.#policy = opts.retry ?? DEFAULT_RETRY_POLICY;
+    this.#sleep = opts.sleep ?? sleep;
+    this.#rate =
+      opts.maxRecordsPerSecond === undefined
+        ? undefined
+        : new TokenBucket({ ratePerSecond: opts.maxRecordsPerSecond, now: this.#now, sleep: this.#sleep });
     this.#maxBytes = Math.min(opts.maxRequestBytes ?? DCS_MAX_REQUEST_BYTES, DCS_MAX_REQUEST_BYTES);
     this.#maxMessages = Math.max(1, opts.maxMessagesPerRequest ?? DEFAULT_MAX_MESSAGES_PER_REQUEST);
     if (this.#maxBytes <= REQUEST_OVERHEAD_BYTES)
@@ -151,7 +178,9 @@ export class StreamingSink {
    *
    * @returns every input id in exactly one of `accepted`, `rejected`, `unsent`.
    * @throws StreamingDeliveryError when a failure cannot be waited out (bad connection id, dataset, schema, org,
-   *   sandbox; a refused token; retries used up). Its `result` holds what was accepted before the stop.
+   *   sandbox; a refused token; retries used up). Its `result` holds what was accepted before the stop; its `cause` is
+   *   a PlatformConfigurationError when Platform refused the request, or every message of it, for a configuration
+   *   reason (then no record of that request is rejected).
    */
   async send(records: readonly SinkRecord[], opts: { deadlineMs?: number } = {}): Promise<SendResult> {
     const ledger = new Ledger(records);
@@ -216,7 +245,14 @@ export class StreamingSink {
     pastDeadline: () => boolean,
   ): Promise<void> {
     let pending = batch;
-    const delivery: Delivery = { ledger, pastDeadline, retrying: false, retryable: undefined, lastAnswer: new Map() };
+    const delivery: Delivery = {
+      ledger,
+      pastDeadline,
+      deadlineMs,
+      retrying: false,
+      retryable: undefined,
+      lastAnswer: new Map(),
+    };
     let lastVerdict: Verdict = { retry: false };
     const what = `DCS request to connection ${this.#connection}`;
     const classify = (error: unknown): Verdict => {
@@ -311,6 +347,10 @@ export class StreamingSink {
       await this.#split(items, delivery);
       return;
     }
+    // Profile's throughput: wait for the rate, unless that wait reaches the deadline (then the items stay unsent).
+    if (this.#rate !== undefined && !(await this.#rate.take(items.length, delivery.deadlineMs))) {
+      throw new DeadlineReachedError();
+    }
     const what = `DCS request to connection ${this.#connection} (${items.length} messages, ${body.length} bytes)`;
     ledger.requests++;
     if (delivery.retrying) ledger.retried += items.length;
@@ -371,6 +411,16 @@ export class StreamingSink {
       nowMs: this.#now(),
     });
     if (error.ambiguous) ledger.markAmbiguous(items);
+    const fault = wholeRequestFault(error.status, error.adobeMessage);
+    if (fault !== undefined) {
+      throw new PlatformConfigurationError({
+        what,
+        fault,
+        status: error.status,
+        adobeMessage: error.adobeMessage,
+        cause: error,
+      });
+    }
     throw error;
   }
 
@@ -401,6 +451,18 @@ export class StreamingSink {
         return `Check AEP_INLET_URL (connection ${this.#connection}), AEP_DATASET_ID, AEP_SCHEMA_ID, AEP_SANDBOX and the credential's org.`;
     }
   }
+}
+
+/**
+ * The configuration fault behind a refused request: 401/403 once the renewed token is refused too (auth or sandbox),
+ * 404 for an unknown connection (streaming-multiple-messages.md, response codes; streaming-ingestion.yaml), and 400
+ * when DCS names an envelope reason. Any other 400 (an unreadable body) is the connector's own fault.
+ */
+function wholeRequestFault(status: number, adobeMessage: string): EnvelopeFault | undefined {
+  if (status === 404) return 'connection';
+  if (status === 401 || status === 403) return envelopeFault(adobeMessage) === 'sandbox' ? 'sandbox' : 'auth';
+  if (status === 400) return envelopeFault(adobeMessage);
+  return undefined;
 }
 
 /** Ends `text` with a full stop so the next sentence of an error message reads right. */

@@ -88,6 +88,8 @@ const EnvSchema = z.object({
       .pipe(rules.batchPartialIngestionPercent('AEP_BATCH_PARTIAL_INGESTION_PERCENT')),
   ),
   AEP_BATCH_ERROR_DIAGNOSTICS: optional(bool('AEP_BATCH_ERROR_DIAGNOSTICS')),
+  AEP_PROFILE_ENABLED: optional(bool('AEP_PROFILE_ENABLED')),
+  AEP_PROFILE_RECORDS_PER_SECOND: optional(int('AEP_PROFILE_RECORDS_PER_SECOND', rules.profileRecordsPerSecond)),
   MAPPING: optional(z.string()),
 });
 
@@ -140,6 +142,13 @@ export interface AepConfig {
   readonly batchPartialIngestionPercent: number;
   /** Batch sink: `enableErrorDiagnostics` of each batch (per-row errors in Catalog and the Data Access API). */
   readonly batchErrorDiagnostics: boolean;
+  /**
+   * The dataset is enabled for Real-Time Customer Profile: records over Profile's 10 KB event limit and records
+   * without identity are rejected before sending, and the streaming sink keeps to `profileRecordsPerSecond`.
+   */
+  readonly profileEnabled: boolean;
+  /** Streaming send rate while Profile is enabled (records per second). */
+  readonly profileRecordsPerSecond: number;
   readonly mapping: string;
 }
 
@@ -233,7 +242,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       need(
         'AEP_FLOW_ID',
         'when AEP_SINK=streaming (the id of the HTTP API dataflow from the streaming connection to the dataset: ' +
-          'Platform UI, Sources > Dataflows; or GET /flows of the Flow Service API)',
+          'Platform UI, Sources > Dataflows; or GET /flows of the Flow Service API; `npm run cli -- provision` ' +
+          'prints it)',
       );
     }
     const plain = e.AEP_CLIENT_ID !== undefined && e.AEP_CLIENT_SECRET !== undefined && e.AEP_ORG_ID !== undefined;
@@ -279,6 +289,8 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       verifySettleMinutes: e.AEP_VERIFY_SETTLE_MINUTES ?? DEFAULTS.verifySettleMinutes,
       batchPartialIngestionPercent,
       batchErrorDiagnostics,
+      profileEnabled: e.AEP_PROFILE_ENABLED ?? DEFAULTS.profileEnabled,
+      profileRecordsPerSecond: e.AEP_PROFILE_RECORDS_PER_SECOND ?? DEFAULTS.profileRecordsPerSecond,
       mapping: e.MAPPING ?? DEFAULTS.mapping,
     };
   }

@@ -40,6 +40,14 @@ export const DEFAULTS = {
   queriesPerHour: 45,
   sink: 'streaming' as AepSink,
   sandbox: 'prod',
+  /** The dataset is not assumed to be enabled for Real-Time Customer Profile. */
+  profileEnabled: false,
+  /**
+   * Profile's streaming throughput: "The initial combined throughput for streaming ingestion is 1500 records per
+   * second" into Real-Time Customer Profile, per organisation across sandboxes (AdobeDocs/experience-platform.en
+   * help/landing/license-usage-and-guardrails/capacity.md). The streaming sink stays under it when Profile is on.
+   */
+  profileRecordsPerSecond: 1_500,
   mapping: 'default',
   imsUrl: DEFAULT_IMS_URL,
   platformUrl: DEFAULT_PLATFORM_URL,
@@ -67,6 +75,8 @@ export const LIMITS = {
   verifyEveryMinutes: [1, 60],
   // A share of the batch's rows; 0 turns partial ingestion off (help/ingestion/batch-ingestion/partial.md).
   batchPartialIngestionPercent: [0, 100],
+  // 1,500 initial plus up to 13,500 purchasable (help/landing/license-usage-and-guardrails/capacity.md).
+  profileRecordsPerSecond: [1, 15_000],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A message, prefixed with the variable name when there is one. */
@@ -146,6 +156,7 @@ export const rules = {
     const text = say(label, `must be a percentage between ${min} and ${max} (0: no partial ingestion)`);
     return z.number({ error: text }).min(min, text).max(max, text);
   },
+  profileRecordsPerSecond: bounded(LIMITS.profileRecordsPerSecond),
   // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
   bucketName: regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   stagingPrefix: regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with "/")'),

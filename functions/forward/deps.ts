@@ -105,6 +105,8 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
       },
       tokens,
       ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+      // Profile's streaming throughput (DEFAULTS.profileRecordsPerSecond) holds only for Profile-enabled datasets.
+      ...(aep.profileEnabled ? { maxRecordsPerSecond: aep.profileRecordsPerSecond } : {}),
       ...common,
     });
     sink = { kind: 'streaming', send: (records, opts) => streaming.send(records, opts) };
@@ -125,6 +127,7 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
         tenant: aep.tenantId,
         projectTimezone: m.project.timezone,
         legacyLocalTime: m.project.legacyLocalTime,
+        profile: aep.profileEnabled,
       });
       mappers.set(key, mapper);
     }

@@ -7,6 +7,8 @@
  */
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readConfig } from '#common/config';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { platformConfigurationFault } from '#aep/errors';
 import { errorKind } from '#common/errors';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
 import { LeaseHeldError } from '#forward/lease';
@@ -26,11 +28,20 @@ export interface VerifyEvent {
 const isVerifyEvent = (event: unknown): event is VerifyEvent =>
   typeof event === 'object' && event !== null && (event as { action?: unknown }).action === 'verify';
 
+/** What the handler needs of the Powertools metrics publisher. */
+export type ForwardMetrics = Pick<Metrics, 'addDimension' | 'addMetric' | 'publishStoredMetrics'>;
+
+/**
+ * The forward Lambda's handler around its dependencies; `metrics` replaces the EMF publisher (tests).
+ * Metrics: `RecordsAccepted`, `RecordsRejected` per forwarded window, `PlatformConfigurationFaults` per window that
+ * Platform refused for a configuration reason (Count, dimension ProjectId).
+ */
 export function createForwardHandler(
   getDeps: () => Promise<ForwardBaseDeps>,
   onWindow?: (r: WindowForwardResult) => void,
+  o: { metrics?: ForwardMetrics } = {},
 ) {
-  const metrics = createMetrics();
+  const metrics = o.metrics ?? createMetrics();
   async function handle(
     event: SQSEvent,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
@@ -56,6 +67,7 @@ export function createForwardHandler(
         failures.push({ itemIdentifier: record.messageId });
         continue;
       }
+      let projectId: string | undefined;
       try {
         for (const object of intent.objects) {
           const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
@@ -63,6 +75,7 @@ export function createForwardHandler(
             throw new Error(
               `s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`,
             );
+          projectId = ref.projectId;
           if (deadlineMs !== undefined && d.now() >= deadlineMs) throw new Error('no time left in this invocation');
           const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
           onWindow?.(result);
@@ -83,6 +96,21 @@ export function createForwardHandler(
           d.log.warn('window busy; the message will be redelivered', {
             messageId: record.messageId,
             reason: error.message,
+          });
+          failures.push({ itemIdentifier: record.messageId });
+          continue;
+        }
+        const fault = platformConfigurationFault(error);
+        if (fault !== undefined) {
+          // Nothing was rejected: the window is redelivered (then dead-lettered) until the setting is fixed.
+          if (projectId !== undefined) metrics.addDimension('ProjectId', projectId);
+          metrics.addMetric('PlatformConfigurationFaults', MetricUnit.Count, 1);
+          metrics.publishStoredMetrics();
+          d.log.error('Platform refused the configuration; the window is not forwarded and will be redelivered', {
+            messageId: record.messageId,
+            kind: fault.kind,
+            fault: fault.fault,
+            error: error as Error,
           });
           failures.push({ itemIdentifier: record.messageId });
           continue;

@@ -79,6 +79,8 @@ interface Counts {
   rejected: number;
   retried: number;
   ambiguous: number;
+  /** Accepted records without identity. */
+  withoutIdentity: number;
   byReason: Record<string, number>;
 }
 
@@ -117,6 +119,8 @@ class PartForwarder {
   readonly #arena = new ChunkArena();
   #chunk: Array<SinkRecord & { json: Buffer }> = [];
   #chunkLine = new Map<string, number>();
+  /** Ids of the chunk whose record has no identity (counted once accepted). */
+  #chunkNoIdentity = new Set<string>();
   #pendingRejects: string[] = [];
   #pending: PendingCounts = emptyPending();
 
@@ -127,9 +131,19 @@ class PartForwarder {
     this.#receiptKey = deps.layout.receiptKey(ref);
     this.ledgerKey = deps.layout.ledgerKey(ref);
     this.mine = new PartLedger(this.#part.events);
-    const p = previous ?? { read: 0, mapped: 0, accepted: 0, rejected: 0, retried: 0, ambiguous: 0, byReason: {} };
-    const { read, mapped, accepted, rejected, retried, ambiguous } = p;
-    this.#counts = { read, mapped, accepted, rejected, retried, ambiguous, byReason: { ...p.byReason } };
+    const p: Partial<Receipt> = previous ?? {};
+    const [read, mapped, accepted, rejected] = [p.read ?? 0, p.mapped ?? 0, p.accepted ?? 0, p.rejected ?? 0];
+    const [retried, ambiguous, withoutIdentity] = [p.retried ?? 0, p.ambiguous ?? 0, p.withoutIdentity ?? 0];
+    this.#counts = {
+      read,
+      mapped,
+      accepted,
+      rejected,
+      retried,
+      ambiguous,
+      withoutIdentity,
+      byReason: { ...p.byReason },
+    };
     this.#rejectedKeys = [...(previous?.rejectedKeys ?? [])];
     this.#aepIds = [...(previous?.aepIds ?? [])];
     this.#startedAt = previous?.startedAt ?? new Date(deps.now()).toISOString();
@@ -203,6 +217,7 @@ class PartForwarder {
         }
         this.#chunk.push({ id: out.id, json: this.#arena.put(out.json) });
         this.#chunkLine.set(out.id, n);
+        if (!out.identified) this.#chunkNoIdentity.add(out.id);
         if (this.#chunk.length >= chunkSize) {
           // Another part failed: stop here; the progress saved after the last chunk is where the next attempt resumes.
           if (stop()) return this.#stopped();
@@ -285,6 +300,7 @@ class PartForwarder {
       const line = this.#chunkLine.get(id) ?? -1;
       this.mine.add(id, line);
       counts.accepted++;
+      if (this.#chunkNoIdentity.has(id)) counts.withoutIdentity++;
       if (inFlight !== undefined && line >= inFlight.fromLine && line < inFlight.toLine && !unsure.has(id)) {
         counts.ambiguous++;
       }
@@ -331,6 +347,7 @@ class PartForwarder {
     this.#chunk = [];
     this.#arena.reset();
     this.#chunkLine = new Map();
+    this.#chunkNoIdentity = new Set();
     this.#pendingRejects = [];
     this.#pending = emptyPending();
     return true;
@@ -392,6 +409,7 @@ class PartForwarder {
       byReason: counts.byReason,
       retried: counts.retried,
       ambiguous: counts.ambiguous,
+      withoutIdentity: counts.withoutIdentity,
       aepIds: this.#aepIds,
       rejectedKeys: this.#rejectedKeys,
       ledgerKey: this.ledgerKey,

@@ -26,6 +26,11 @@ export const ReceiptSchema = z.object({
   retried: z.number().int().nonnegative(),
   /** Records whose first send had an unknown fate (connection lost after sending) and were sent again. */
   ambiguous: z.number().int().nonnegative(),
+  /**
+   * Accepted records that carry no identity (no identityMap): Real-Time Customer Profile cannot use them. Absent in
+   * receipts written before it was counted.
+   */
+  withoutIdentity: z.number().int().nonnegative().optional(),
   /** AEP ids: DCS request batch ids (streaming) or the Platform batch id (batch). */
   aepIds: z.array(z.string()),
   rejectedKeys: z.array(z.string()),
@@ -88,6 +93,8 @@ export const WindowReceiptSchema = z.object({
   byReason: z.record(z.string(), z.number()),
   retried: z.number().int().nonnegative(),
   ambiguous: z.number().int().nonnegative(),
+  /** Accepted records without any identity (sum of the parts'; absent when written before it was counted). */
+  withoutIdentity: z.number().int().nonnegative().optional(),
   parts: z.number().int().nonnegative(),
   batch: z.object({ id: z.string(), status: z.string() }).optional(),
   /** When the first part of the run began sending (what Platform received lies between this and `forwardedAt`). */

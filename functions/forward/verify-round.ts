@@ -2,11 +2,11 @@
  * The forward Lambda's verify round (the `{"action":"verify"}` event): checks the runs waiting for Platform's verdict
  * and publishes what Platform decided, once per run, as metrics the stack alarms on.
  */
-import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '#common/metrics';
 import { verifyPending } from '#verify/pending';
 import { PLATFORM_REASONS, type RunVerdict, type VerifyDeps } from '#verify/verify-window';
 import type { ForwardBaseDeps } from './deps.ts';
+import type { ForwardMetrics } from './handler.ts';
 
 export interface VerifySummary {
   readonly checked: number;
@@ -30,7 +30,7 @@ export function verifyDepsOf(d: ForwardBaseDeps): VerifyDeps {
 /** One verifier round with the forwarder's clients; metrics for every run whose verdict became final. */
 export async function runVerifyRound(
   d: ForwardBaseDeps,
-  metrics: Metrics,
+  metrics: ForwardMetrics,
   deadlineMs: number | undefined,
 ): Promise<VerifySummary> {
   const round = await verifyPending(verifyDepsOf(d), deadlineMs !== undefined ? { deadlineMs } : {});
@@ -46,7 +46,7 @@ export async function runVerifyRound(
   return summary;
 }
 
-function publish(metrics: Metrics, v: RunVerdict): void {
+function publish(metrics: ForwardMetrics, v: RunVerdict): void {
   metrics.addDimension('ProjectId', v.ref.projectId);
   metrics.addMetric('RecordsIngested', MetricUnit.Count, v.verdict.ingested);
   metrics.addMetric('RecordsFailedAtPlatform', MetricUnit.Count, v.verdict.failed);

@@ -73,6 +73,8 @@ export interface WindowForwardResult {
   readonly byReason: Record<string, number>;
   readonly retried: number;
   readonly ambiguous: number;
+  /** Accepted records without any identity (Real-Time Customer Profile cannot use them). */
+  readonly withoutIdentity: number;
   /** False when the deadline stopped it: the caller reports the message for redelivery. */
   readonly complete: boolean;
   readonly replay: boolean;
@@ -185,7 +187,16 @@ async function forwardLeased(
       : undefined;
 
   const byReason: Record<string, number> = {};
-  const totals = { accepted: 0, rejected: 0, retried: 0, ambiguous: 0, skipped: 0, byReason, sentFrom: '' };
+  const totals = {
+    accepted: 0,
+    rejected: 0,
+    retried: 0,
+    ambiguous: 0,
+    withoutIdentity: 0,
+    skipped: 0,
+    byReason,
+    sentFrom: '',
+  };
   let complete = true;
   let failure: unknown;
   // A part that fails (or a lost lease) stops the others at their next chunk, and every worker has finished before
@@ -205,6 +216,7 @@ async function forwardLeased(
       totals.rejected += r.rejected;
       totals.retried += r.retried;
       totals.ambiguous += r.ambiguous;
+      totals.withoutIdentity += r.withoutIdentity ?? 0;
       for (const [k, v] of Object.entries(r.byReason)) totals.byReason[k] = (totals.byReason[k] ?? 0) + v;
       if (r.status !== 'complete') complete = false;
     }
@@ -229,6 +241,7 @@ async function forwardLeased(
     byReason: totals.byReason,
     retried: totals.retried,
     ambiguous: totals.ambiguous,
+    withoutIdentity: totals.withoutIdentity,
     replay,
     ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
   };

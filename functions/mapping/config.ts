@@ -47,7 +47,7 @@ import {
 } from './presets.ts';
 import { ConnectorError } from '#common/errors';
 import { DEFAULT_EVENT_TYPES, type EventRule, eventRulesOf } from './event-types.ts';
-import { type CommercePlan, CommerceSchema, commercePlan } from './commerce.ts';
+import { type CommerceConfig, type CommercePlan, CommerceSchema, commercePlan } from './commerce.ts';
 
 export type { EventRule };
 
@@ -126,6 +126,8 @@ export function presetConfig(name: PresetName): MappingConfig {
       preset: 'default',
       eventTypes: { ...DEFAULT_EVENT_TYPES },
       identities: DEFAULT_IDENTITIES.map((i) => ({ ...i })),
+      // Written out, so a mapping file started from the preset shows (and can edit) the commerce defaults.
+      commerce: structuredClone(commercePlan(undefined)) as CommerceConfig,
       fields: [],
       drop: [],
       hash: [],

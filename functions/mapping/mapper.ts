@@ -26,6 +26,14 @@ import { subdivisionCode } from './geo.ts';
  */
 export const MAX_RECORD_BYTES = 1_000_000;
 
+/**
+ * Largest ExperienceEvent Real-Time Customer Profile keeps: "Maximum ExperienceEvent size | 10KB | System-enforced
+ * guardrail", larger events are dropped, size "measured as uncompressed data in JSON at time of ingestion"
+ * (AdobeDocs/experience-platform.en help/profile/guardrails.md, data size limits). KB read as 10^3 bytes, the
+ * stricter reading. Measured in UTF-8 bytes of `json`, like {@link MAX_RECORD_BYTES}.
+ */
+export const PROFILE_MAX_EVENT_BYTES = 10_000;
+
 export interface MapperContext {
   /** Mixpanel project id (MIXPANEL_PROJECT_ID); part of `_id` and of `_{tenant}.mixpanel.projectId`. */
   projectId: string;
@@ -35,8 +43,13 @@ export interface MapperContext {
   projectTimezone: string;
   /** MIXPANEL_LEGACY_LOCAL_TIME: `time` is project-local seconds (projects created before 2023). */
   legacyLocalTime: boolean;
-  /** Override of {@link MAX_RECORD_BYTES}, e.g. 10 KB for the ExperienceEvent batch-to-Profile guardrail. */
+  /** Override of {@link MAX_RECORD_BYTES}. */
   maxRecordBytes?: number;
+  /**
+   * The target dataset is enabled for Real-Time Customer Profile (AEP_PROFILE_ENABLED): records over
+   * {@link PROFILE_MAX_EVENT_BYTES} are rejected as `too-large-for-profile`, records without identity as `no-identity`.
+   */
+  profile?: boolean;
 }
 
 export type RejectReason =
@@ -46,6 +59,7 @@ export type RejectReason =
   | 'missing-time'
   | 'invalid-time'
   | 'record-too-large'
+  | 'too-large-for-profile'
   | 'no-identity'
   | 'unmappable';
 
@@ -136,14 +150,15 @@ export function compileMapper(config: MappingConfig, ctx: MapperContext): Mapper
       hint: 'Fix these settings of the forwarder (see docs/architecture.md#configuration).',
     });
   }
-  return buildMapper(plan, ctx.projectId, localTime, maxRecordBytes);
+  return buildMapper(plan, ctx.projectId, localTime, maxRecordBytes, ctx.profile === true);
 }
 
 function buildMapper(
   plan: MappingPlan,
   projectId: string,
   localTime: LocalTimeConverter | null,
-  maxRecordBytes: number,
+  recordLimit: number,
+  profile: boolean,
 ): Mapper {
   // Slots: every property the plan reads, drops or hashes, read once per event. A null-prototype object is the
   // fastest string-keyed lookup here (measured against Map) and has no inherited keys.
@@ -217,7 +232,12 @@ function buildMapper(
     slotDropped[s] = plan.drop.has(key) ? 1 : 0;
     slotHashed[s] = plan.hash.has(key) ? 1 : 0;
   }
-  const requireIdentity = plan.requireIdentity;
+  // Profile cannot use a record without identity, nor keep one over its event size limit.
+  const requireIdentity = plan.requireIdentity || profile;
+  const noIdentityWhy = profile
+    ? 'Real-Time Customer Profile (AEP_PROFILE_ENABLED=true) cannot use a record without one'
+    : "the mapping's requireIdentity says the dataset needs one";
+  const maxRecordBytes = profile ? Math.min(recordLimit, PROFILE_MAX_EVENT_BYTES) : recordLimit;
   const timeSlot = slotOf[TIME_KEY] ?? -1;
   const containerCount = containerParent.length;
   const iso = new IsoFormatter();
@@ -333,8 +353,7 @@ function buildMapper(
       }
       const identified = record.identityMap !== undefined;
       if (!identified && requireIdentity) {
-        const why = 'no identity property of the mapping has a value; the Profile-enabled dataset needs one';
-        return reject('no-identity', why);
+        return reject('no-identity', `no identity property of the mapping has a value; ${noIdentityWhy}`);
       }
 
       for (let f = 0; f < fields.length; f++) {
@@ -387,9 +406,14 @@ function buildMapper(
         json.length > maxRecordBytes ||
         (json.length * 3 > maxRecordBytes && Buffer.byteLength(json, 'utf8') > maxRecordBytes)
       ) {
+        const size = Buffer.byteLength(json, 'utf8');
+        if (size <= recordLimit) {
+          const why = `over the ${maxRecordBytes}-byte ExperienceEvent limit of Real-Time Customer Profile`;
+          return reject('too-large-for-profile', `the record is ${size} bytes, ${why} (Profile would drop it)`);
+        }
         return reject(
           'record-too-large',
-          `the record is ${Buffer.byteLength(json, 'utf8')} bytes, over the ${maxRecordBytes}-byte limit of one XDM record`,
+          `the record is ${size} bytes, over the ${recordLimit}-byte limit of one XDM record`,
         );
       }
       return { ok: true, id, record, json, identified };

@@ -5,6 +5,7 @@ import { EventType } from 'aws-cdk-lib/aws-s3';
 import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULTS } from '#common/settings';
 import type { ConnectorConfig } from '../config.ts';
 import { BUNDLED_MAPPING_PATH, ConnectorFunction, FORWARD_TIMEOUT } from './connector-function.ts';
 import { AEP_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
@@ -101,6 +102,13 @@ export class Forwarder extends Construct {
     if (aep.inletUrl !== undefined) this.fn.addEnvironment('AEP_INLET_URL', aep.inletUrl);
     if (aep.flowId !== undefined) this.fn.addEnvironment('AEP_FLOW_ID', aep.flowId);
     if (aep.schemaVersion !== undefined) this.fn.addEnvironment('AEP_SCHEMA_VERSION', aep.schemaVersion);
+    this.fn.addEnvironment('AEP_PROFILE_ENABLED', String(aep.profileEnabled));
+    if (aep.profileEnabled) {
+      // Profile's throughput is per organisation: the forwarders running at once share it.
+      const rate = aep.profileRecordsPerSecond ?? DEFAULTS.profileRecordsPerSecond;
+      const perLambda = Math.max(1, Math.floor(rate / aep.maxConcurrency));
+      this.fn.addEnvironment('AEP_PROFILE_RECORDS_PER_SECOND', String(perLambda));
+    }
 
     // --- Mapping: a preset name, an S3 object (read access to that one object), or a file bundled with the code.
     if (localMapping !== undefined) {

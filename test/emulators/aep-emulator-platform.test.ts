@@ -299,6 +299,46 @@ describe('AEP emulator (strict): asynchronous validation', () => {
     expect(emu().stats).toMatchObject({ messagesAccepted: 3, messagesRejected: 0, recordsFailedValidation: 2 });
   });
 
+  it('should fail an ExperienceEvent over 10 KB of a Profile-enabled dataset asynchronously, and only there', async () => {
+    // Prepare: DS is enabled for Profile, OTHER_DS is not; each gets a small and an 11 KB record
+    await start({
+      datasets: [
+        { id: DS, schemaId: SCHEMA, profile: true },
+        { id: OTHER_DS, schemaId: SCHEMA, schemaVersion: '1.2' },
+      ],
+    });
+    const before = Date.now() - 1;
+    const small = entity();
+    const large = entity({ _acme: { blob: 'x'.repeat(11_000) } });
+    const elsewhere = entity({ _acme: { blob: 'x'.repeat(11_000) } });
+    const other = { datasetId: OTHER_DS, flowId: 'flow-other' };
+
+    // Act
+    const { status, body } = await dcs({ messages: [msg(small), msg(large), msg(elsewhere, other, '1.2')] });
+    emu().settle();
+    const failed = Object.entries(await listBatches(`dataSet=${DS}&status=failed&createdAfter=${before}`));
+    const failedId = failed[0]?.[0] as string;
+    const listing = (await (await platform(`/data/foundation/export/batches/${failedId}/failed`)).json()) as {
+      data: Array<{ name: string }>;
+    };
+    const part = listing.data.find((f) => f.name.startsWith('part-')) as { name: string };
+    const file = await platform(
+      `/data/foundation/export/batches/${failedId}/failed?path=${encodeURIComponent(part.name)}`,
+    );
+    const rows = (await file.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+    // Assess: DCS took all three; the large record of the Profile dataset alone failed, with the reason
+    expect(status).toBe(207);
+    expect(body.responses?.every((r) => r.xactionId !== undefined)).toBe(true);
+    expect(emu().acceptedIds().sort()).toEqual([small._id, elsewhere._id].sort());
+    expect(failed).toHaveLength(1);
+    expect(rows.map((r) => r._id)).toEqual([large._id]);
+    expect(JSON.stringify(rows[0]?._errors)).toMatch(/over the 10000-byte Profile limit/);
+  });
+
   it('should show a slice in Catalog once its time has passed, without a settle call', async () => {
     // Prepare
     await start({ streamingSliceMs: 100 });

@@ -96,7 +96,8 @@ describe('connector config', () => {
         'projects[2].id: duplicates projects[1].id (42)',
         'aep.schemaId: must be the schema $id https://ns.adobe.com/{tenant}/schemas/{id}',
         'aep.inletUrl: is required with aep.sink "streaming" (the streaming connection URL)',
-        'aep.flowId: is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows)',
+        'aep.flowId: is required with aep.sink "streaming" (the HTTP API dataflow id: Platform UI, Sources > Dataflows; ' +
+          'GET /flows of the Flow Service API; `npm run cli -- provision` prints it)',
         expect.stringMatching(/^alarms\.email: /),
         expect.stringMatching(/^alarms\.maxRejectionRate: /),
         expect.stringMatching(/^logRetentionDays: must be one of 1, 3, 5/),

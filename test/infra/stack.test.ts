@@ -47,6 +47,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_IMS_URL',
   'AEP_INLET_URL',
   'AEP_PLATFORM_URL',
+  'AEP_PROFILE_ENABLED',
   'AEP_SANDBOX',
   'AEP_SCHEMA_ID',
   'AEP_SECRET_ID',
@@ -653,6 +654,21 @@ describe('ConnectorStack variants', () => {
       1,
     );
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+
+  it("should share Profile's streaming rate among the forwarders running at once when Profile is enabled", () => {
+    // Prepare
+    const input = oneProjectConfig();
+    input.aep = { ...input.aep, profileEnabled: true, maxConcurrency: 3 } as typeof input.aep;
+
+    // Act
+    const { template } = synthStack(input);
+    const vars = props(template, forwardFunctionId(template)).Environment.Variables as Record<string, string>;
+    const off = synthStack(oneProjectConfig()).template;
+
+    // Assess: 1,500 records/s by default, a third each
+    expect(vars).toMatchObject({ AEP_PROFILE_ENABLED: 'true', AEP_PROFILE_RECORDS_PER_SECOND: '500' });
+    expect(props(off, forwardFunctionId(off)).Environment.Variables).toMatchObject({ AEP_PROFILE_ENABLED: 'false' });
   });
 
   it('should honour a staging prefix everywhere: env, lifecycle, notification and IAM', () => {

@@ -98,6 +98,7 @@ describe('provision', () => {
     expect(v.AEP_DATASET_ID).toMatch(/^[0-9a-f]+$/);
     expect(v.AEP_INLET_URL).toMatch(new RegExp(`^${aep.url}/collection/[0-9a-f]+$`));
     expect(v.AEP_FLOW_ID).toMatch(/^[0-9a-f-]{36}$/);
+    expect(v.AEP_PROFILE_ENABLED).toBe('false');
     expect(aep.setupCounts()).toEqual({
       fieldGroups: 1,
       schemas: 1,
@@ -262,7 +263,9 @@ describe('provision', () => {
       datasetId: v.AEP_DATASET_ID,
       inletUrl: v.AEP_INLET_URL,
       flowId: v.AEP_FLOW_ID,
+      profileEnabled: true,
     });
+    expect(v.AEP_PROFILE_ENABLED).toBe('true');
     expect(run.out).toMatch(/enabled for Profile/);
   });
 });

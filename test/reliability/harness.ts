@@ -23,7 +23,7 @@ import type { Log } from '#common/log';
 import { StagingLayout } from '#staging/layout';
 import { createS3Client, exists } from '#staging/s3';
 import { createExportHandler } from '#export/handler';
-import { createForwardHandler } from '#forward/handler';
+import { type ForwardMetrics, createForwardHandler } from '#forward/handler';
 import type { VerifySummary } from '#forward/verify-round';
 
 export const H = 3_600_000;
@@ -97,12 +97,16 @@ export interface Rig {
   readonly beforeFetch: Array<(url: string) => void | Promise<void>>;
   /** Forward results the handler reported (its `onWindow`). */
   readonly forwarded: WindowForwardResult[];
+  /** Every metric the forward handler emitted, with the dimensions it had then. */
+  readonly metrics: MetricRecord[];
   readonly exportDeps: ExportBaseDeps;
   readonly forwardDeps: ForwardBaseDeps;
   /** A fresh container's handlers (new dependencies, as after a crash or a cold start). */
   exportHandler: ExportHandler;
   forwardHandler: ForwardHandler;
   coldStart(): Promise<void>;
+  /** Changes the forwarder's environment (an operator fixing a setting) and cold-starts the handlers. */
+  reconfigure(env: Record<string, string | undefined>): Promise<void>;
   /** A Lambda context whose deadline is `timeoutMs` of simulated time after now. */
   context(timeoutMs: number): Pick<Context, 'getRemainingTimeInMillis'>;
   /**
@@ -118,6 +122,12 @@ export interface Rig {
   drainQueue(opts?: { concurrency?: number; timeoutMs?: number }): Promise<{ invocations: number; failures: number }>;
   invariants(opts?: { requireForwarded?: boolean; requireVerified?: boolean }): Promise<InvariantReport>;
   close(): Promise<void>;
+}
+
+export interface MetricRecord {
+  readonly name: string;
+  readonly value: number;
+  readonly dimensions: Record<string, string>;
 }
 
 let messageSeq = 0;
@@ -193,6 +203,15 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     return globalThis.fetch(input, init);
   };
   const forwarded: WindowForwardResult[] = [];
+  const metrics: MetricRecord[] = [];
+  let dimensions: Record<string, string> = {};
+  // The handler's EMF publisher, recorded instead of printed.
+  const metricsSink = {
+    addDimension: (name: string, value: string) => void (dimensions[name] = value),
+    addMetric: (name: string, _unit: unknown, value: number) =>
+      void metrics.push({ name, value, dimensions: { ...dimensions } }),
+    publishStoredMetrics: () => void (dimensions = {}),
+  } as unknown as ForwardMetrics;
   const queue: SqsMessage[] = [];
   const deadLetters: SqsMessage[] = [];
   let seenRequests = 0;
@@ -224,6 +243,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     tokens,
     beforeFetch,
     forwarded,
+    metrics,
     exportDeps: makeExportDeps(),
     forwardDeps: await makeForwardDeps(),
     exportHandler: undefined as unknown as ExportHandler,
@@ -237,6 +257,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       const handler = createForwardHandler(
         async () => f,
         (r) => void forwarded.push(r),
+        { metrics: metricsSink },
       );
       rig.forwardHandler = handler;
       verifyHandler = () => handler({ action: 'verify' }, rig.context(FORWARD_TIMEOUT_MS));
@@ -245,6 +266,10 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       clock += advanceMs;
       if (settle) stack.aep.settle();
       return verifyHandler();
+    },
+    reconfigure: async (env) => {
+      forwardConfig = readConfig({ ...stack.env, ...env }, 'forward');
+      await rig.coldStart();
     },
     context: (timeoutMs) => {
       const deadline = clock + timeoutMs;

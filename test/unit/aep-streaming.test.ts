@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RetryPolicy } from '#common/retry';
 import type { ImsAuth } from '#aep/ims';
 import type { TokenSource } from '#aep/transport';
+import { envelopeFault, PlatformConfigurationError, platformConfigurationFault } from '#aep/errors';
 import {
   batchEndpointOf,
   DCS_MAX_REQUEST_BYTES,
@@ -740,5 +741,163 @@ describe('StreamingSink', () => {
     // Assess
     const header = messagesOf(server.seen[0]!)[0]!.header;
     expect(header.schemaRef.contentType).toBe('application/vnd.adobe.xed-full+json;version=1.3');
+  });
+});
+
+describe('StreamingSink: configuration faults are not rejections', () => {
+  const PREFIX = 'inletId: [conn-1] imsOrgId: [ORG1@AdobeOrg]';
+  const refuseAll =
+    (message: string): Handler =>
+    (seen, res) =>
+      multiStatus(
+        res,
+        messagesOf(seen).map(() => ({ statusCode: 400, message: `${PREFIX} ${message}` })),
+      );
+
+  it.each([
+    ['flow', 'Message has an unknown flowId [flow-x]: no such dataflow'],
+    ['schema', 'Message has unknown xdm format'],
+    ['dataset', 'Dataset [ds-x] does not exist'],
+    ['org', 'Message has an absent or wrong ims org in the header'],
+  ])(
+    'should raise a %s configuration fault when every message is refused for it, and reject none',
+    async (fault, m) => {
+      // Prepare
+      const server = await startServer(refuseAll(m));
+      const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens(), maxMessagesPerRequest: 2 });
+
+      // Act
+      const error = (await sink.send([record('a'), record('b'), record('c')]).catch((e: unknown) => e)) as
+        | StreamingDeliveryError
+        | undefined;
+
+      // Assess: the run stops (config kind underneath), every record stays unsent
+      expect(error).toBeInstanceOf(StreamingDeliveryError);
+      expect(error!.cause).toBeInstanceOf(PlatformConfigurationError);
+      expect(error!.cause).toMatchObject({ kind: 'config', fault, status: 400 });
+      expect(platformConfigurationFault(error)).toBe(error!.cause);
+      expect(error!.message).toMatch(/No record was marked rejected/);
+      expect(error!.result.rejected).toEqual([]);
+      expect(error!.result.accepted).toEqual([]);
+      expectPartition(error!.result, ['a', 'b', 'c']);
+    },
+  );
+
+  it('should keep record-level refusals as rejections, even when they hit every message', async () => {
+    // Prepare: a schema violation of each record (help/ingestion/quality/streaming-validation.md wording)
+    const server = await startServer(refuseAll('Message is invalid: 3 schema violations found'));
+    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens() });
+
+    // Act
+    const result = await sink.send([record('a'), record('b')]);
+
+    // Assess
+    expect(result.rejected.map((r) => r.id)).toEqual(['a', 'b']);
+    expect(result.unsent).toEqual([]);
+  });
+
+  it('should reject an envelope-worded refusal of some messages only (the others were accepted)', async () => {
+    // Prepare
+    const server = await startServer((seen, res) =>
+      multiStatus(
+        res,
+        messagesOf(seen).map((_, i) =>
+          i === 0 ? { xactionId: 'x:0' } : { statusCode: 400, message: `${PREFIX} Dataset [ds-x] does not exist` },
+        ),
+      ),
+    );
+    const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens() });
+
+    // Act
+    const result = await sink.send([record('a'), record('b')]);
+
+    // Assess
+    expect(result.accepted).toEqual(['a']);
+    expect(result.rejected.map((r) => r.id)).toEqual(['b']);
+  });
+
+  it('should raise a configuration fault when the whole request is refused (403 sandbox, 404 connection)', async () => {
+    for (const [status, message, fault] of [
+      [403, "Sandbox 'x' is not the sandbox of this connection", 'sandbox'],
+      [404, 'Inlet not found', 'connection'],
+    ] as const) {
+      // Prepare
+      const server = await startServer((_seen, res) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ title: 'refused', report: { message: `${PREFIX} ${message}` } }));
+      });
+      const sink = new StreamingSink({ target: target(server.url), tokens: stubTokens() });
+
+      // Act
+      const error = (await sink.send([record('a')]).catch((e: unknown) => e)) as StreamingDeliveryError;
+
+      // Assess
+      expect(error.cause).toMatchObject({ name: 'PlatformConfigurationError', kind: 'config', fault, status });
+      expect(error.result.unsent).toEqual(['a']);
+    }
+  });
+
+  it('should name the envelope reason of a DCS message, and none for a record-level one', () => {
+    expect(envelopeFault(`${PREFIX} Message has a wrong flowId [f]: the dataflow does not write`)).toBe('flow');
+    expect(envelopeFault(`${PREFIX} Message has unknown xdm format: header.schemaRef.id [s] is not`)).toBe('schema');
+    expect(envelopeFault('Missing header: x-sandbox-name')).toBe('sandbox');
+    expect(envelopeFault('[conn-1] Ims service token is not valid')).toBe('auth');
+    expect(envelopeFault(`${PREFIX} Message is invalid: 1 schema violations found: #/_acme/dataset: bad`)).toBe(
+      undefined,
+    );
+    expect(envelopeFault(`${PREFIX} Payload header is missing Source Name`)).toBeUndefined();
+    expect(envelopeFault('emulated schema violation')).toBeUndefined();
+  });
+});
+
+describe('StreamingSink: Profile send rate', () => {
+  it('should keep to maxRecordsPerSecond across requests, waiting on the injected clock', async () => {
+    // Prepare: a clock only the sink's sleeps move; 10 records/s, requests of 4 messages
+    let clock = 0;
+    const waits: number[] = [];
+    const server = await startServer(acceptAll);
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      maxRecordsPerSecond: 10,
+      maxMessagesPerRequest: 4,
+      maxInFlight: 1,
+      now: () => clock,
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms;
+      },
+    });
+    const ids = Array.from({ length: 30 }, (_, i) => `r${i}`);
+
+    // Act
+    const result = await sink.send(ids.map((id) => record(id)));
+
+    // Assess: one second's worth goes at once, the other 20 records wait 2 s in all
+    expect(result.accepted).toHaveLength(30);
+    expect(waits.reduce((a, b) => a + b, 0)).toBe(2_000);
+    expect(clock).toBe(2_000);
+  });
+
+  it('should leave the records unsent rather than wait for the rate past the deadline', async () => {
+    // Prepare
+    let clock = 0;
+    const server = await startServer(acceptAll);
+    const sink = new StreamingSink({
+      target: target(server.url),
+      tokens: stubTokens(),
+      maxRecordsPerSecond: 2,
+      maxMessagesPerRequest: 2,
+      maxInFlight: 1,
+      now: () => clock,
+      sleep: async (ms) => void (clock += ms),
+    });
+
+    // Act: the first request uses the bucket; the next would wait 1 s, past the deadline at 500 ms
+    const result = await sink.send([record('a'), record('b'), record('c'), record('d')], { deadlineMs: 500 });
+
+    // Assess
+    expect(result.accepted).toEqual(['a', 'b']);
+    expect(result.unsent).toEqual(['c', 'd']);
   });
 });

@@ -12,6 +12,9 @@ import { loadEnv, parseDotEnv } from '#cli/env';
 import { describeFailure, explainUnreachable } from '#cli/errors';
 import { Buffered, table } from '#cli/io';
 import { runCli } from '#cli/main';
+import { identityLine } from '#cli/report';
+import { DEFAULT_COMMERCE } from '#mapping/commerce';
+import { type MappingConfig, parseMappingConfig, presetConfig } from '#mapping/config';
 
 let dir: string;
 beforeEach(async () => {
@@ -49,7 +52,29 @@ describe('command line', () => {
     expect(forced.stderr).toContain('--force needs --from and --to');
   });
 
-  it.each(['demo', 'sync', 'forward', 'replay', 'schema', 'validate-mapping'])(
+  it('should report the accepted records without identity in the run summary, and nothing when there are none', () => {
+    expect(identityLine({ accepted: 200, withoutIdentity: 50 })).toBe(
+      '50 accepted record(s) (25.0 %) carry no identity: Real-Time Customer Profile cannot use them ' +
+        "(set AEP_PROFILE_ENABLED=true or the mapping's requireIdentity to reject them as no-identity)",
+    );
+    expect(identityLine({ accepted: 200, withoutIdentity: 0 })).toBeUndefined();
+  });
+
+  it('should print the default preset with its commerce defaults for a mapping file (mapping-init)', async () => {
+    const out = await cli(['mapping-init']);
+    const adobe = await cli(['mapping-init', '--preset', 'adobe-source']);
+    const wrong = await cli(['mapping-init', '--preset', 'nope']);
+
+    expect(out.code).toBe(0);
+    const printed = JSON.parse(out.stdout) as MappingConfig;
+    expect(printed.commerce).toEqual(DEFAULT_COMMERCE);
+    expect(parseMappingConfig(printed, 'printed')).toEqual(presetConfig('default'));
+    expect(JSON.parse(adobe.stdout)).toEqual(presetConfig('adobe-source'));
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--preset must be one of default, adobe-source/);
+  });
+
+  it.each(['demo', 'sync', 'forward', 'replay', 'schema', 'validate-mapping', 'mapping-init'])(
     'should print the help of %s and exit 0',
     async (command) => {
       const out = await cli([command, '--help']);
@@ -209,7 +234,7 @@ describe('validate-mapping', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ lines: 4, mapped: 4, rejected: 0, duplicates: 0, rejections: [] });
   });
 
-  it('should count lines without identity, and reject them as no-identity when the mapping requires one', async () => {
+  it('should count lines without identity, and reject them as no-identity when the mapping or Profile requires one', async () => {
     // Prepare: line 2 has no distinct_id, $device_id or $user_id
     const file = path.join(dir, 'anonymous.jsonl');
     const anonymous = JSON.stringify({
@@ -223,8 +248,13 @@ describe('validate-mapping', () => {
     // Act
     const lenient = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme' });
     const profile = await cli(['validate-mapping', file, '--json'], { AEP_TENANT_ID: 'acme', MAPPING: strict });
+    const enabled = await cli(['validate-mapping', file, '--json'], {
+      AEP_TENANT_ID: 'acme',
+      AEP_PROFILE_ENABLED: 'true',
+    });
 
     // Assess
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ rejected: 1, byReason: { 'no-identity': 1 } });
     expect(lenient.code).toBe(0);
     expect(JSON.parse(lenient.stdout)).toMatchObject({ mapped: 3, rejected: 0, withoutIdentity: 1 });
     expect(profile.code).toBe(1);

@@ -103,6 +103,23 @@ describe('readConfig', () => {
     expect(readConfig({ ...noInlet, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
   });
 
+  it('should read AEP_PROFILE_ENABLED (default false) and the Profile send rate (default 1,500 records/s)', () => {
+    // Act
+    const off = readConfig(forwardEnv, 'forward').aep!;
+    const on = readConfig(
+      { ...forwardEnv, AEP_PROFILE_ENABLED: 'true', AEP_PROFILE_RECORDS_PER_SECOND: '700' },
+      'forward',
+    );
+    const bad = (): unknown =>
+      readConfig({ ...forwardEnv, AEP_PROFILE_ENABLED: 'maybe', AEP_PROFILE_RECORDS_PER_SECOND: '0' }, 'forward');
+
+    // Assess
+    expect(off).toMatchObject({ profileEnabled: false, profileRecordsPerSecond: 1500 });
+    expect(on.aep).toMatchObject({ profileEnabled: true, profileRecordsPerSecond: 700 });
+    expect(bad).toThrow(/AEP_PROFILE_ENABLED must be true or false/);
+    expect(bad).toThrow(/AEP_PROFILE_RECORDS_PER_SECOND must be between 1 and 15000/);
+  });
+
   it('should require the dataflow id for streaming, saying where to find it, and read the schema version', () => {
     // Prepare
     const { AEP_FLOW_ID: _, ...noFlow } = forwardEnv;
@@ -115,6 +132,7 @@ describe('readConfig', () => {
     expect(missing).toThrow(
       /AEP_FLOW_ID is required when AEP_SINK=streaming \(the id of the HTTP API dataflow[^)]*Sources > Dataflows/,
     );
+    expect(missing).toThrow(/GET \/flows of the Flow Service API; `npm run cli -- provision` prints it/);
     expect(readConfig({ ...noFlow, AEP_SINK: 'batch' }, 'forward').aep!.sink).toBe('batch');
     expect(c.aep).toMatchObject({ flowId: forwardEnv.AEP_FLOW_ID, schemaVersion: '1.4' });
     expect(readConfig(forwardEnv, 'forward').aep!.schemaVersion).toBe('1.0');

@@ -12,7 +12,7 @@ import { ConfigError } from '#common/config';
 import { ConnectorError, type ErrorKind, errorKind, kindFromCause } from '#common/errors';
 import { RetriesExhaustedError } from '#common/retry';
 import { SecretError } from '#common/secrets';
-import { AepHttpError, AepNetworkError } from '#aep/errors';
+import { AepHttpError, AepNetworkError, PlatformConfigurationError } from '#aep/errors';
 import { BatchBodyNotReplayableError, BatchFileTooLargeError } from '#aep/batch';
 import { ProvisionConflictError } from '#aep/provision/provision';
 import { ImsError } from '#aep/ims';
@@ -77,6 +77,11 @@ const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, (
   [ResendRefusedError, () => new ResendRefusedError('batch b1 is success, not failed'), 'input'],
   [StreamingDeliveryError, () => new StreamingDeliveryError('stopped', noResult, new Error('x')), 'permanent'],
   [ProvisionConflictError, () => new ProvisionConflictError('field group exists with other types'), 'permanent'],
+  [
+    PlatformConfigurationError,
+    () => new PlatformConfigurationError({ what: 'DCS request', fault: 'flow', status: 400, adobeMessage: 'no flow' }),
+    'config',
+  ],
 ];
 
 /** Every product module (what the Lambdas bundle, the CLI, and the CDK config reader). */

@@ -6,6 +6,7 @@ import {
   parseMappingConfig,
   presetConfig,
 } from '#mapping/index';
+import { DEFAULT_COMMERCE } from '#mapping/commerce';
 
 const CTX: MapperContext = { projectId: '2195193', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false };
 
@@ -27,6 +28,7 @@ describe('parseMappingConfig', () => {
     // Assess
     expect(configs[0]).toEqual(presetConfig('default'));
     expect(configs[0]?.identities).toHaveLength(3);
+    expect(configs[0]?.commerce).toEqual(DEFAULT_COMMERCE);
     expect(configs[1]).toEqual(presetConfig('adobe-source'));
   });
 

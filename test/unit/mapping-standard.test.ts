@@ -16,6 +16,7 @@ import {
   requiredFieldGroups,
   type XdmRecord,
 } from '#mapping/index';
+import { MAX_RECORD_BYTES, PROFILE_MAX_EVENT_BYTES } from '#mapping/mapper';
 
 const CTX: MapperContext = { projectId: '3141592', tenant: 'acme', projectTimezone: 'UTC', legacyLocalTime: false };
 type Json = Record<string, unknown>;
@@ -436,6 +437,32 @@ describe('identity for Profile', () => {
 
     expect(outcome).toMatchObject({ ok: false, reason: 'no-identity' });
     expect(strict({ event: 'Invoice Paid', properties: server() })).toMatchObject({ ok: true, identified: true });
+  });
+
+  it('should reject a record without identity when the dataset is Profile-enabled by configuration', () => {
+    const profile = compileMapper(presetConfig('default'), { ...CTX, profile: true });
+
+    const outcome = profile({ event: 'Invoice Paid', properties: anonymous });
+
+    expect(outcome).toMatchObject({ ok: false, reason: 'no-identity' });
+    expect(outcome.ok ? '' : outcome.detail).toMatch(/AEP_PROFILE_ENABLED=true/);
+    expect(profile({ event: 'Invoice Paid', properties: server() })).toMatchObject({ ok: true, identified: true });
+  });
+
+  it("should reject a record over Profile's 10 KB event limit as too-large-for-profile, with its size", () => {
+    const profile = compileMapper(presetConfig('default'), { ...CTX, profile: true });
+    const note = { note: 'n'.repeat(PROFILE_MAX_EVENT_BYTES) };
+
+    const outcome = profile({ event: 'Invoice Paid', properties: server(note) });
+    const elsewhere = defaultMapper({ event: 'Invoice Paid', properties: server(note) });
+    const huge = profile({ event: 'Invoice Paid', properties: server({ note: 'n'.repeat(MAX_RECORD_BYTES) }) });
+
+    expect(outcome).toMatchObject({ ok: false, reason: 'too-large-for-profile' });
+    expect(outcome.ok ? '' : outcome.detail).toMatch(
+      new RegExp(`^the record is \\d+ bytes, over the ${PROFILE_MAX_EVENT_BYTES}-byte ExperienceEvent limit`),
+    );
+    expect(elsewhere).toMatchObject({ ok: true });
+    expect(huge).toMatchObject({ ok: false, reason: 'record-too-large' });
   });
 
   it('should send it otherwise, flagged as without identity', () => {

@@ -58,6 +58,8 @@ export interface ProvisionedValues {
   readonly AEP_SCHEMA_ID: string;
   readonly AEP_DATASET_ID: string;
   readonly AEP_SINK: 'streaming' | 'batch';
+  /** Whether the dataset is enabled for Real-Time Customer Profile (enabled now, or found so). */
+  readonly AEP_PROFILE_ENABLED: 'true' | 'false';
   readonly AEP_INLET_URL?: string;
   readonly AEP_FLOW_ID?: string;
 }
@@ -101,12 +103,13 @@ export async function provisionPlatform(o: ProvisionOptions): Promise<ProvisionR
     namespaces.find((n) => n.primary),
   );
   if (o.profile) await p.enableSchemaForProfile(schema);
-  const datasetId = await p.dataset(schema.id);
+  const { id: datasetId, profile } = await p.dataset(schema.id);
   const values: ProvisionedValues = {
     AEP_TENANT_ID: tenant,
     AEP_SCHEMA_ID: schema.id,
     AEP_DATASET_ID: datasetId,
     AEP_SINK: o.sink,
+    AEP_PROFILE_ENABLED: profile ? 'true' : 'false',
   };
   if (o.sink === 'batch') return { values, steps };
   const streaming = await p.streaming(schema.id, datasetId);
@@ -323,8 +326,11 @@ class Provisioner {
     this.#step({ object: 'schema', name: this.#o.name, action, id: schema.id, detail: 'enabled for Profile' });
   }
 
-  /** Finds the dataset by name (it must use the schema) or creates it. @returns the dataset id */
-  async dataset(schemaId: string): Promise<string> {
+  /**
+   * Finds the dataset by name (it must use the schema) or creates it.
+   * @returns the dataset id, and whether it is enabled for Profile (enabled here, or tagged so already)
+   */
+  async dataset(schemaId: string): Promise<{ id: string; profile: boolean }> {
     const name = this.#o.name;
     const profileTags = { unifiedProfile: ['enabled:true'], unifiedIdentity: ['enabled:true'] };
     const { body } = await this.#api.read({
@@ -342,7 +348,8 @@ class Provisioner {
       };
       // 201 `["@/dataSets/{id}"]` (catalog.yaml createDataset).
       const idOf = (b: unknown): string => String(asArray(b)[0] ?? '').replace(/^@\/dataSets\//, '');
-      return (await this.#create('dataset', name, { path: ep.DATASETS_PATH, service: 'catalog', body }, idOf)).id;
+      const created = await this.#create('dataset', name, { path: ep.DATASETS_PATH, service: 'catalog', body }, idOf);
+      return { id: created.id, profile: this.#o.profile };
     }
     const [id, dataset] = [found[0], asObject(found[1])];
     const usedSchema = asObject(dataset.schemaRef).id;
@@ -353,7 +360,8 @@ class Provisioner {
       );
     }
     const tags = asObject(dataset.tags);
-    if (this.#o.profile && !asArray(tags.unifiedProfile).some((t) => String(t).replace(/\s/g, '') === 'enabled:true')) {
+    const enabled = asArray(tags.unifiedProfile).some((t) => String(t).replace(/\s/g, '') === 'enabled:true');
+    if (this.#o.profile && !enabled) {
       // PATCH /dataSets/{id} with the Profile tags (help/profile/tutorials/dataset-configuration.md).
       await this.#api.write({
         method: 'PATCH',
@@ -363,10 +371,10 @@ class Provisioner {
         body: { tags: { ...tags, ...profileTags } },
       });
       this.#step({ object: 'dataset', name, action: this.#would('update'), id, detail: 'enabled for Profile' });
-      return id;
+      return { id, profile: true };
     }
-    this.#step({ object: 'dataset', name, action: 'found', id });
-    return id;
+    this.#step({ object: 'dataset', name, action: 'found', id, ...(enabled ? { detail: 'enabled for Profile' } : {}) });
+    return { id, profile: enabled };
   }
 
   /** The HTTP API streaming connection, its source and target connections, and the dataflow between them. */
