@@ -118,7 +118,8 @@ async function refusedThenFixed(wrong: Record<string, string>, fault: string, sa
   const second = await rig.drainQueue();
 
   expect(second.failures).toBe(0);
-  const report = await assertInvariants(rig, { minWindows: 1 });
+  await rig.verify();
+  const report = await assertInvariants(rig, { minWindows: 1, requireVerified: true });
   const [window] = await windowReceipts(rig);
   expect(window!.byReason['aep-rejected']).toBeUndefined();
   expect(window!.accepted).toBeGreaterThan(0);
@@ -192,7 +193,8 @@ describe('records without identity', () => {
     await rig.drainQueue();
 
     // Assess
-    await assertInvariants(rig, { minWindows: 1 });
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 1, requireVerified: true });
     const [window] = await windowReceipts(rig);
     const parts = await receipts(rig);
     const unidentified = rig.stack.aep
@@ -214,7 +216,8 @@ describe('records without identity', () => {
     await rig.drainQueue();
 
     // Assess: nothing reached Platform, every mapped record is kept in rejected/ with the reason
-    await assertInvariants(rig, { minWindows: 1 });
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 1, requireVerified: true });
     const [window] = await windowReceipts(rig);
     expect(window!.accepted).toBe(0);
     expect(window!.byReason['no-identity']).toBeGreaterThan(0);
@@ -238,7 +241,8 @@ describe("Profile's limits", () => {
     const { failures } = await rig.drainQueue({ timeoutMs: FORWARD_TIMEOUT_MS });
 
     expect(failures).toBe(0);
-    await assertInvariants(rig, { minWindows: 1 });
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 1, requireVerified: true });
     const tooLarge = (await rejectedLines(rig)).filter((l) => l.reason === 'too-large-for-profile');
     expect(tooLarge.length).toBeGreaterThan(0);
     for (const l of tooLarge) {
