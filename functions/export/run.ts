@@ -11,17 +11,18 @@ import { IncompleteExportError, type MixpanelExportClient } from '#mixpanel/clie
 import type { StagingLayout } from '#staging/layout';
 import { exists, failureText } from '#staging/s3';
 import { ConnectorError, kindFromCause } from '#common/errors';
-import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
-import { isCovered, uncovered } from '#windows/intervals';
+import { type Checkpoint, type StateStore, commitWindow, withPending, withSizeHint } from '#staging/state';
+import { type Interval, isCovered, uncovered } from '#windows/intervals';
 import {
+  type ManualRange,
   type PlanSettings,
   type Window,
   exportQuery,
   planManual,
   planScheduled,
-  spanForRate,
   splitRange,
 } from '#windows/plan';
+import { SIZE_HINT_TTL_MS, activeHint, querySpanMinutes, smallerSpan } from '#windows/size';
 import type { ExportInvocation } from './events.ts';
 import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
 
@@ -92,14 +93,50 @@ export interface ExportDeps {
   readonly onWindow?: (summary: WindowSummary) => void;
 }
 
-export function planSettings(mixpanel: MixpanelConfig, windows: WindowConfig, eventsPerMinute?: number): PlanSettings {
+/** What sizes the windows of a mode: the observed rate and a size hint still in force (from the checkpoint). */
+export interface Sizing {
+  readonly eventsPerMinute?: number;
+  readonly hintMinutes?: number;
+}
+
+/**
+ * The planner's settings for `mode`, windows sized by `sizing` (functions/windows/size.ts) under
+ * MAX_EVENTS_PER_EXPORT.
+ */
+export function planSettings(
+  mixpanel: MixpanelConfig,
+  windows: WindowConfig,
+  mode: WindowMode = windows.mode,
+  sizing: Sizing = {},
+): PlanSettings {
+  const zone = dateZone(mixpanel);
   return {
     minutes: windows.minutes,
     settleMinutes: windows.settleMinutes,
     lookbackDays: windows.lookbackDays,
     maxWindowsPerRun: windows.maxWindowsPerRun,
-    dateZone: dateZone(mixpanel),
-    maxSpanMinutes: spanForRate(eventsPerMinute, windows.minutes),
+    dateZone: zone,
+    maxSpanMinutes: querySpanMinutes({
+      mode,
+      gridMinutes: windows.minutes,
+      dateZone: zone,
+      maxEvents: windows.maxEventsPerExport,
+      ...sizing,
+    }),
+  };
+}
+
+/**
+ * The sizing of `mode` from the checkpoint at `nowMs`: the mode's observed rate, else the other mode's (the same
+ * project's events, counted by the other clock), and its size hint while in force.
+ */
+export function sizingOf(checkpoint: Checkpoint, mode: WindowMode, nowMs: number): Sizing {
+  const other: WindowMode = mode === 'processing-time' ? 'event-time' : 'processing-time';
+  const rate = checkpoint[mode].eventsPerMinute ?? checkpoint[other].eventsPerMinute;
+  const hint = activeHint(checkpoint[mode].sizeHint, nowMs);
+  return {
+    ...(rate !== undefined ? { eventsPerMinute: rate } : {}),
+    ...(hint !== undefined ? { hintMinutes: hint } : {}),
   };
 }
 
@@ -108,9 +145,35 @@ export function dateZone(m: Pick<MixpanelConfig, 'legacyLocalTime' | 'projectTim
   return m.legacyLocalTime ? m.projectTimezone : 'UTC';
 }
 
-interface Job {
+export interface Job {
   readonly window: Window;
   readonly force: boolean;
+}
+
+/**
+ * The jobs of a manual range (pure): its windows, less those committed already (returned as `skipped`) unless
+ * forced; a window partly committed exports only its uncommitted pieces, split at the planned size.
+ * Throws `WindowRangeError` when the range is not exportable.
+ */
+export function planManualJobs(
+  range: ManualRange & { readonly force: boolean },
+  settings: PlanSettings,
+  committed: readonly Interval[],
+  nowMs: number,
+): { jobs: Job[]; skipped: Window[] } {
+  const plan = planManual(range, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, nowMs);
+  const jobs: Job[] = [];
+  const skipped: Window[] = [];
+  for (const window of plan.windows) {
+    if (!range.force && isCovered(window.from, window.to, committed)) {
+      skipped.push(window);
+      continue;
+    }
+    const pieces = range.force ? [[window.from, window.to] as const] : uncovered(window.from, window.to, committed);
+    for (const [a, b] of pieces)
+      jobs.push(...splitRange(a, b, range.mode, settings).map((w) => ({ window: w, force: range.force })));
+  }
+  return { jobs, skipped };
 }
 
 export async function runExport(invocation: ExportInvocation, deps: ExportDeps): Promise<ExportResult> {
@@ -119,7 +182,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   const summaries: WindowSummary[] = [];
   const dryRun = invocation.kind === 'manual' && invocation.dryRun;
   const mode: WindowMode = invocation.kind === 'manual' ? (invocation.mode ?? deps.windows.mode) : deps.windows.mode;
-  const settings = planSettings(deps.mixpanel, deps.windows, checkpoint[mode].eventsPerMinute);
+  const settings = planSettings(deps.mixpanel, deps.windows, mode, sizingOf(checkpoint, mode, runStart));
 
   // 1. Plan: the jobs of this run, oldest first; manual ranges are checked before anything is written.
   const jobs: Job[] = [];
@@ -140,32 +203,26 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         jobs.push(...splitRange(a, b, mode, settings).map((window) => ({ window, force: p.force })));
     }
   } else {
-    const plan = planManual(
-      { from: invocation.from, to: invocation.to, mode },
-      { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER },
+    const planned = planManualJobs(
+      { from: invocation.from, to: invocation.to, mode, force: invocation.force },
+      settings,
+      checkpoint[mode].committed,
       deps.now(),
     );
-    for (const window of plan.windows) {
-      if (!invocation.force && isCovered(window.from, window.to, checkpoint[mode].committed)) {
-        const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
-        const known = await exists(deps.s3, deps.bucket, manifestKey);
-        summaries.push({
-          ...describe(window),
-          status: 'skipped',
-          events: 0,
-          parts: 0,
-          bytes: 0,
-          quarantined: 0,
-          ...(known ? { manifestKey } : {}),
-        });
-        continue;
-      }
-      const pieces = invocation.force
-        ? [[window.from, window.to] as const]
-        : uncovered(window.from, window.to, checkpoint[mode].committed);
-      for (const [a, b] of pieces)
-        jobs.push(...splitRange(a, b, mode, settings).map((w) => ({ window: w, force: invocation.force })));
+    for (const window of planned.skipped) {
+      const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
+      const known = await exists(deps.s3, deps.bucket, manifestKey);
+      summaries.push({
+        ...describe(window),
+        status: 'skipped',
+        events: 0,
+        parts: 0,
+        bytes: 0,
+        quarantined: 0,
+        ...(known ? { manifestKey } : {}),
+      });
     }
+    jobs.push(...planned.jobs);
   }
 
   // 2. Export, bounded per run, by the deadline and by the query budget.
@@ -220,11 +277,32 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         firstUndone = jobs.indexOf(job);
         break;
       }
+      let resized: string | undefined;
+      if (error instanceof WindowDeadlineError) {
+        // Never the same size again: the next runs plan this range (and the mode's next windows) shorter.
+        const span = smallerSpan((w.to - w.from) / 60_000, {
+          mode,
+          gridMinutes: settings.minutes,
+          dateZone: settings.dateZone,
+        });
+        if (span !== undefined && !dryRun) {
+          checkpoint = withSizeHint(checkpoint, mode, {
+            maxSpanMinutes: span,
+            until: deps.now() + SIZE_HINT_TTL_MS,
+            window: w.id,
+          });
+        }
+        resized =
+          span === undefined
+            ? `the window is already as short as the planner makes them: raise the export function's timeout`
+            : `the next run plans it again in windows of at most ${span} minutes`;
+      }
       if (error instanceof WindowDeadlineError && done > 0) {
         // This run made progress; the window it could not finish is left (uncommitted) to the next run.
         deps.log.warn('Lambda deadline near: window abandoned, nothing of it committed; the next run exports it', {
           window: w.id,
           reason: error.message,
+          next: resized,
         });
         stopped = 'deadline';
         firstUndone = jobs.indexOf(job);
@@ -239,7 +317,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
             leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges, checkpoint[mode].to),
           ),
         );
-      throw windowFailure(w, error, invocation, deps.bucket);
+      throw windowFailure(w, error, invocation, deps.bucket, resized);
     }
     done++;
     const summary: WindowSummary = {
@@ -308,7 +386,13 @@ function leftover(
 }
 
 /** The failure of one window, in words that say what failed, what was kept, and what happens next. */
-function windowFailure(w: Window, error: unknown, invocation: ExportInvocation, bucket: string): WindowExportError {
+function windowFailure(
+  w: Window,
+  error: unknown,
+  invocation: ExportInvocation,
+  bucket: string,
+  resized?: string,
+): WindowExportError {
   const why = failureText(error, bucket, 'check the bucket exists, the function may write to it, and S3 health');
   const next =
     invocation.kind === 'scheduled'
@@ -316,7 +400,8 @@ function windowFailure(w: Window, error: unknown, invocation: ExportInvocation, 
       : 'the rest of the range is kept as pending work that the next scheduled runs continue (or invoke the same range again)';
   return new WindowExportError(
     w.id,
-    `window ${w.id} was not exported: ${why}. Nothing of it was committed and the checkpoint did not move; ${next}.`,
+    `window ${w.id} was not exported: ${why}. Nothing of it was committed and the checkpoint did not move; ${next}` +
+      `${resized === undefined ? '' : ` (${resized})`}.`,
     error,
   );
 }
