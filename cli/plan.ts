@@ -5,7 +5,7 @@
  */
 import type { Config, WindowMode } from '#common/config';
 import type { AepSink } from '#common/settings';
-import { type Job, planManualJobs, planSettings, sizingOf } from '#export/run';
+import { type Job, planManualJobs, planSettings, sizingOf } from '#export/plan-jobs';
 import type { Checkpoint } from '#staging/state';
 import { count, line, table, type TextSink } from './io.ts';
 

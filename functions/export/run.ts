@@ -11,20 +11,15 @@ import { IncompleteExportError, type MixpanelExportClient } from '#mixpanel/clie
 import type { StagingLayout } from '#staging/layout';
 import { exists, failureText } from '#staging/s3';
 import { ConnectorError, kindFromCause } from '#common/errors';
-import { type Checkpoint, type StateStore, commitWindow, withPending, withSizeHint } from '#staging/state';
-import { type Interval, isCovered, uncovered } from '#windows/intervals';
-import {
-  type ManualRange,
-  type PlanSettings,
-  type Window,
-  exportQuery,
-  planManual,
-  planScheduled,
-  splitRange,
-} from '#windows/plan';
-import { SIZE_HINT_TTL_MS, activeHint, querySpanMinutes, smallerSpan } from '#windows/size';
+import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
+import { isCovered, uncovered } from '#windows/intervals';
+import { type Window, exportQuery, planScheduled, splitRange } from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
+import { type Job, planManualJobs, planSettings, resizeAfterDeadline, sizingOf } from './plan-jobs.ts';
 import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
+
+// Planning helpers moved to plan-jobs.ts; re-exported for the callers that import them from here.
+export { type Job, type Sizing, dateZone, planManualJobs, planSettings, sizingOf } from './plan-jobs.ts';
 
 /** An incomplete export (reset, truncated gzip, `terminated early`) is tried again this many times per window. */
 export const WINDOW_ATTEMPTS = 3;
@@ -91,89 +86,6 @@ export interface ExportDeps {
   readonly partMaxEvents?: number;
   /** Told when a window is done (progress in the CLI). */
   readonly onWindow?: (summary: WindowSummary) => void;
-}
-
-/** What sizes the windows of a mode: the observed rate and a size hint still in force (from the checkpoint). */
-export interface Sizing {
-  readonly eventsPerMinute?: number;
-  readonly hintMinutes?: number;
-}
-
-/**
- * The planner's settings for `mode`, windows sized by `sizing` (functions/windows/size.ts) under
- * MAX_EVENTS_PER_EXPORT.
- */
-export function planSettings(
-  mixpanel: MixpanelConfig,
-  windows: WindowConfig,
-  mode: WindowMode = windows.mode,
-  sizing: Sizing = {},
-): PlanSettings {
-  const zone = dateZone(mixpanel);
-  return {
-    minutes: windows.minutes,
-    settleMinutes: windows.settleMinutes,
-    lookbackDays: windows.lookbackDays,
-    maxWindowsPerRun: windows.maxWindowsPerRun,
-    dateZone: zone,
-    maxSpanMinutes: querySpanMinutes({
-      mode,
-      gridMinutes: windows.minutes,
-      dateZone: zone,
-      maxEvents: windows.maxEventsPerExport,
-      ...sizing,
-    }),
-  };
-}
-
-/**
- * The sizing of `mode` from the checkpoint at `nowMs`: the mode's observed rate, else the other mode's (the same
- * project's events, counted by the other clock), and its size hint while in force.
- */
-export function sizingOf(checkpoint: Checkpoint, mode: WindowMode, nowMs: number): Sizing {
-  const other: WindowMode = mode === 'processing-time' ? 'event-time' : 'processing-time';
-  const rate = checkpoint[mode].eventsPerMinute ?? checkpoint[other].eventsPerMinute;
-  const hint = activeHint(checkpoint[mode].sizeHint, nowMs);
-  return {
-    ...(rate !== undefined ? { eventsPerMinute: rate } : {}),
-    ...(hint !== undefined ? { hintMinutes: hint } : {}),
-  };
-}
-
-/** Mixpanel reads dates in UTC for projects created after 2023, in the project zone for older ones. */
-export function dateZone(m: Pick<MixpanelConfig, 'legacyLocalTime' | 'projectTimezone'>): string {
-  return m.legacyLocalTime ? m.projectTimezone : 'UTC';
-}
-
-export interface Job {
-  readonly window: Window;
-  readonly force: boolean;
-}
-
-/**
- * The jobs of a manual range (pure): its windows, less those committed already (returned as `skipped`) unless
- * forced; a window partly committed exports only its uncommitted pieces, split at the planned size.
- * Throws `WindowRangeError` when the range is not exportable.
- */
-export function planManualJobs(
-  range: ManualRange & { readonly force: boolean },
-  settings: PlanSettings,
-  committed: readonly Interval[],
-  nowMs: number,
-): { jobs: Job[]; skipped: Window[] } {
-  const plan = planManual(range, { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER }, nowMs);
-  const jobs: Job[] = [];
-  const skipped: Window[] = [];
-  for (const window of plan.windows) {
-    if (!range.force && isCovered(window.from, window.to, committed)) {
-      skipped.push(window);
-      continue;
-    }
-    const pieces = range.force ? [[window.from, window.to] as const] : uncovered(window.from, window.to, committed);
-    for (const [a, b] of pieces)
-      jobs.push(...splitRange(a, b, range.mode, settings).map((w) => ({ window: w, force: range.force })));
-  }
-  return { jobs, skipped };
 }
 
 export async function runExport(invocation: ExportInvocation, deps: ExportDeps): Promise<ExportResult> {
@@ -278,24 +190,8 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         break;
       }
       let resized: string | undefined;
-      if (error instanceof WindowDeadlineError) {
-        // Never the same size again: the next runs plan this range (and the mode's next windows) shorter.
-        const span = smallerSpan((w.to - w.from) / 60_000, {
-          mode,
-          gridMinutes: settings.minutes,
-          dateZone: settings.dateZone,
-        });
-        if (span !== undefined && !dryRun) {
-          checkpoint = withSizeHint(checkpoint, mode, {
-            maxSpanMinutes: span,
-            until: deps.now() + SIZE_HINT_TTL_MS,
-            window: w.id,
-          });
-        }
-        resized =
-          span === undefined
-            ? `the window is already as short as the planner makes them: raise the export function's timeout`
-            : `the next run plans it again in windows of at most ${span} minutes`;
+      if (error instanceof WindowDeadlineError && !dryRun) {
+        ({ checkpoint, resized } = resizeAfterDeadline(checkpoint, mode, w, settings, deps.now()));
       }
       if (error instanceof WindowDeadlineError && done > 0) {
         // This run made progress; the window it could not finish is left (uncommitted) to the next run.

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Checkpoint, commitWindow, withSizeHint } from '#staging/state';
 import type { MixpanelConfig, WindowConfig } from '#common/config';
-import { planManualJobs, planSettings, sizingOf } from '#export/run';
+import { planManualJobs, planSettings, sizingOf } from '#export/plan-jobs';
 import { type PlanSettings, exportQuery, parseWindowId, planManual, planScheduled, splitRange } from '#windows/plan';
 import { activeHint, querySpanMinutes, smallerSpan } from '#windows/size';
 import { wallClockMs } from '#common/zone-time';
