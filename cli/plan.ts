@@ -123,6 +123,8 @@ export function printPlan(out: TextSink, p: BackfillPlan): void {
   line(out, table([['window', 'from', 'to', 'expected events'], ...rows]));
   if (p.windows.length > listed.length) line(out, `  … and ${count(p.windows.length - listed.length)} more windows`);
   line(out);
+  const hint =
+    p.hintMinutes === undefined ? '' : ` and a size hint of ${p.hintMinutes} minutes (a window ran out of time)`;
   const sizedBy =
     p.eventsPerMinute === undefined
       ? 'no window of this project is committed yet, so no rate is known: windows are a day long'
@@ -131,12 +133,13 @@ export function printPlan(out: TextSink, p: BackfillPlan): void {
     out,
     `  Windows: ${count(p.windows.length)} of at most ${p.spanMinutes} minutes, sized by ${sizedBy} under ` +
       `MAX_EVENTS_PER_EXPORT=${count(p.maxEventsPerExport)}` +
-      `${p.hintMinutes === undefined ? '' : ` and a size hint of ${p.hintMinutes} minutes (a window ran out of time)`}` +
+      hint +
       `${p.skipped > 0 ? `; ${p.skipped} window(s) committed already are skipped` : ''}.`,
   );
   line(
     out,
-    `  Mixpanel queries: ${count(p.queries)} (one per window, retries extra): ${hours(p.budgetHours)} of query budget ` +
+    `  Mixpanel queries: ${count(p.queries)} (one per window, retries extra): ` +
+      `${hours(p.budgetHours)} of query budget ` +
       `at EXPORT_QUERIES_PER_HOUR=${p.queriesPerHour} (Mixpanel allows 60 an hour per project), in at least ` +
       `${count(p.runs)} export run(s) of MAX_WINDOWS_PER_RUN=${p.maxWindowsPerRun} windows.`,
   );

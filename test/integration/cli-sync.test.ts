@@ -238,7 +238,7 @@ describe('sync --plan', () => {
   const days = { from: new Date(today - 3 * DAY).toISOString(), to: new Date(today).toISOString() };
   const plan = ['sync', '--plan', '--mode', 'event-time', '--from', days.from, '--to', days.to];
 
-  it('should print the windows and their costs without exporting anything, the rate unknown before any commit', async () => {
+  it('should print the windows and costs, exporting nothing, the rate unknown before any commit', async () => {
     const { s, cli } = await setup(500);
 
     const out = await cli(plan);

@@ -113,7 +113,7 @@ describe('event-time days sized by the observed rate', () => {
     ]);
   });
 
-  it("should keep a legacy project's where bounds in order across the repeated hour, in windows of at least an hour", () => {
+  it("should keep a legacy project's where bounds in order across the repeated hour (windows ≥ 1 h)", () => {
     // Prepare: New York falls back on 2024-11-03 (a 25-hour day); legacy projects store wall-clock time
     const zone = 'America/New_York';
     const span = querySpanMinutes({
