@@ -5,7 +5,10 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Config, WindowMode } from '#common/config';
+import { type Config, DEFAULTS, type WindowMode } from '#common/config';
+import type { AepSink } from '#common/settings';
+import { StagingLayout } from '#staging/layout';
+import { StateStore } from '#staging/state';
 import type { ExportResult, WindowSummary } from '#export/run';
 import { planSettings } from '#export/run';
 import type { WindowForwardResult } from '#forward/window';
@@ -21,6 +24,7 @@ import { describeFailure, withEnv } from './errors.ts';
 import { wireHandlers } from './handlers.ts';
 import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, line, table } from './io.ts';
 import { createCliLog } from './log.ts';
+import { backfillPlan, printPlan } from './plan.ts';
 import { runPipeline } from './pipeline.ts';
 import { RunReport, formatReasons, identityLine, progressLine } from './report.ts';
 
@@ -41,6 +45,8 @@ Options:
                        (checks committed windows too)
   --export-only        stage and commit, do not forward: when STAGING_BUCKET belongs to a deployed stack, its
                        forwarder receives every manifest already (S3 → SQS); let it forward
+  --plan               with --from/--to: print the windows, Mixpanel queries, budget hours, expected events and
+                       forward time at Platform's limit, exporting nothing (reads the checkpoint only)
   --json               print the handlers' results as JSON on stdout (progress goes to stderr)
   --env-file <path>    read this file instead of ./.env
   --verbose            show the handlers' JSON logs (on stderr)
@@ -49,6 +55,7 @@ Options:
 Examples:
   npm run cli -- sync --dry-run
   npm run cli -- sync --from 2024-05-01T00:00:00Z --to 2024-05-02T00:00:00Z
+  npm run cli -- sync --from 2024-02-01T00:00:00Z --to 2024-05-01T00:00:00Z --mode event-time --plan
 `;
 
 const FLAGS = {
@@ -58,6 +65,7 @@ const FLAGS = {
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'export-only': { type: 'boolean' },
+  plan: { type: 'boolean' },
   json: { type: 'boolean' },
   'env-file': { type: 'string' },
   verbose: { type: 'boolean' },
@@ -88,6 +96,8 @@ export async function syncCommand(
   const json = flags.json === true;
   if (dryRun && flags['export-only'])
     throw new UsageError('--dry-run and --export-only exclude each other (a dry run stages nothing)');
+  if (flags.plan && (flags.from === undefined || dryRun || flags['export-only']))
+    throw new UsageError('--plan needs --from and --to, and runs alone (not with --dry-run or --export-only)');
 
   const env = await loadEnv(rawEnv, {
     ...(ctx.cwd ? { cwd: ctx.cwd } : {}),
@@ -95,9 +105,45 @@ export async function syncCommand(
   });
   // The scheduled event carries no mode: the export takes it from WINDOW_MODE, as the deployed function does.
   const runEnv: Env = mode !== undefined && flags.from === undefined ? { ...env, WINDOW_MODE: mode } : env;
-  return withEnv(runEnv, () =>
-    runSync({ ...flags, mode, dryRun, json, exportOnly: flags['export-only'] === true }, runEnv, io, ctx),
-  );
+  const options = { ...flags, mode, dryRun, json, exportOnly: flags['export-only'] === true };
+  return withEnv(runEnv, () => (flags.plan ? runPlan(options, runEnv, io, ctx) : runSync(options, runEnv, io, ctx)));
+}
+
+/** `--plan`: the backfill's windows and costs from the configuration and the checkpoint; nothing is exported. */
+async function runPlan(flags: SyncOptions, runEnv: Env, io: CliIo, ctx: CliContext): Promise<number> {
+  const [config] = readConfigs(runEnv, ['export']) as [Config];
+  const mp = config.mixpanel!;
+  const mode: WindowMode = flags.mode ?? config.windows.mode;
+  const from = Date.parse(flags.from ?? '');
+  const to = Date.parse(flags.to ?? '');
+  if (Number.isNaN(from) || Number.isNaN(to))
+    throw new UsageError('--from and --to must be ISO instants, e.g. 2024-05-01T00:00:00Z');
+  const s3 = s3ClientFor(runEnv);
+  try {
+    const state = new StateStore(s3, config.staging.bucket, new StagingLayout(config.staging.prefix), mp.projectId);
+    const plan = backfillPlan({
+      from,
+      to,
+      mode,
+      force: flags.force === true,
+      config,
+      checkpoint: await state.read(),
+      sink: (runEnv.AEP_SINK as AepSink | undefined) ?? DEFAULTS.sink,
+      nowMs: (ctx.now ?? Date.now)(),
+    });
+    if (flags.json) {
+      io.stdout.write(`${JSON.stringify({ plan }, null, 2)}\n`);
+    } else {
+      line(
+        io.stdout,
+        `Plan (nothing is exported): Mixpanel project ${mp.projectId}, ${mode} ${flags.from} → ${flags.to}`,
+      );
+      printPlan(io.stdout, plan);
+    }
+    return EXIT_OK;
+  } finally {
+    s3.destroy();
+  }
 }
 
 interface SyncOptions {
@@ -107,6 +153,7 @@ interface SyncOptions {
   readonly force?: boolean;
   readonly dryRun: boolean;
   readonly exportOnly: boolean;
+  readonly plan?: boolean;
   readonly json: boolean;
   readonly verbose?: boolean;
 }

@@ -136,6 +136,8 @@ const WindowSchema = z.strictObject({
   maxWindowsPerRun: rules.maxWindowsPerRun().optional(),
   /** Share of Mixpanel's 60 export queries/hour this connector may use. @default the Lambda's own (45) */
   queriesPerHour: rules.queriesPerHour().optional(),
+  /** Events one Mixpanel query is sized for (windows split to stay near it). @default the Lambda's own (1,000,000) */
+  maxEventsPerExport: rules.maxEventsPerExport().optional(),
 });
 
 const ProjectSchema = z.strictObject({

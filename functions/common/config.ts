@@ -60,6 +60,7 @@ const EnvSchema = z.object({
   LOOKBACK_DAYS: optional(int('LOOKBACK_DAYS', rules.lookbackDays)),
   MAX_WINDOWS_PER_RUN: optional(int('MAX_WINDOWS_PER_RUN', rules.maxWindowsPerRun)),
   EXPORT_QUERIES_PER_HOUR: optional(int('EXPORT_QUERIES_PER_HOUR', rules.queriesPerHour)),
+  MAX_EVENTS_PER_EXPORT: optional(int('MAX_EVENTS_PER_EXPORT', rules.maxEventsPerExport)),
   STAGING_BUCKET: optional(rules.bucketName('STAGING_BUCKET')),
   STAGING_PREFIX: optional(rules.stagingPrefix('STAGING_PREFIX')),
   AEP_SECRET_ID: optional(z.string()),
@@ -112,6 +113,8 @@ export interface WindowConfig {
   readonly maxWindowsPerRun: number;
   /** Share of Mixpanel's 60 queries/hour this connector may use (leaves room for other tools on the project). */
   readonly queriesPerHour: number;
+  /** Ceiling of events one Mixpanel query is sized for (functions/windows/size.ts). */
+  readonly maxEventsPerExport: number;
 }
 
 export interface StagingConfig {
@@ -302,6 +305,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     lookbackDays: e.LOOKBACK_DAYS ?? DEFAULTS.lookbackDays,
     maxWindowsPerRun: e.MAX_WINDOWS_PER_RUN ?? DEFAULTS.maxWindowsPerRun,
     queriesPerHour: e.EXPORT_QUERIES_PER_HOUR ?? DEFAULTS.queriesPerHour,
+    maxEventsPerExport: e.MAX_EVENTS_PER_EXPORT ?? DEFAULTS.maxEventsPerExport,
   };
   if (aep?.sink === 'batch' && windows.minutes < 20 && role === 'forward') {
     // ~90 ExperienceEvent batches per day per sandbox for Profile (help/ingestion/guardrails.md): one batch per window.

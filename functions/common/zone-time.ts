@@ -78,6 +78,16 @@ export function startOfLocalDay(day: string, zone: string): number {
   return localTimeConverter(zone).localToUtc(Date.UTC(y, m - 1, d));
 }
 
+/**
+ * The wall-clock time of the instant `ms` in `zone`, written as a UTC epoch (ms): how legacy projects store `time`
+ * (docs/architecture.md#time-zones-and-legacy-local-time). The identity in UTC.
+ */
+export function wallClockMs(ms: number, zone: string): number {
+  if (zone === 'UTC') return ms;
+  const c = civil(ms, zone);
+  return Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute, c.second) + (((ms % 1000) + 1000) % 1000);
+}
+
 /** Start of the local day that contains `ms`. */
 export function startOfDayContaining(ms: number, zone: string): number {
   return startOfLocalDay(dayString(ms, zone), zone);

@@ -13,17 +13,13 @@ import { exists, failureText } from '#staging/s3';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
 import { isCovered, uncovered } from '#windows/intervals';
-import {
-  type PlanSettings,
-  type Window,
-  exportQuery,
-  planManual,
-  planScheduled,
-  spanForRate,
-  splitRange,
-} from '#windows/plan';
+import { type Window, exportQuery, planScheduled, splitRange } from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
+import { type Job, planManualJobs, planSettings, resizeAfterDeadline, sizingOf } from './plan-jobs.ts';
 import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
+
+// Planning helpers moved to plan-jobs.ts; re-exported for the callers that import them from here.
+export { type Job, type Sizing, dateZone, planManualJobs, planSettings, sizingOf } from './plan-jobs.ts';
 
 /** An incomplete export (reset, truncated gzip, `terminated early`) is tried again this many times per window. */
 export const WINDOW_ATTEMPTS = 3;
@@ -92,34 +88,13 @@ export interface ExportDeps {
   readonly onWindow?: (summary: WindowSummary) => void;
 }
 
-export function planSettings(mixpanel: MixpanelConfig, windows: WindowConfig, eventsPerMinute?: number): PlanSettings {
-  return {
-    minutes: windows.minutes,
-    settleMinutes: windows.settleMinutes,
-    lookbackDays: windows.lookbackDays,
-    maxWindowsPerRun: windows.maxWindowsPerRun,
-    dateZone: dateZone(mixpanel),
-    maxSpanMinutes: spanForRate(eventsPerMinute, windows.minutes),
-  };
-}
-
-/** Mixpanel reads dates in UTC for projects created after 2023, in the project zone for older ones. */
-export function dateZone(m: Pick<MixpanelConfig, 'legacyLocalTime' | 'projectTimezone'>): string {
-  return m.legacyLocalTime ? m.projectTimezone : 'UTC';
-}
-
-interface Job {
-  readonly window: Window;
-  readonly force: boolean;
-}
-
 export async function runExport(invocation: ExportInvocation, deps: ExportDeps): Promise<ExportResult> {
   let checkpoint = await deps.state.read();
   const runStart = deps.now();
   const summaries: WindowSummary[] = [];
   const dryRun = invocation.kind === 'manual' && invocation.dryRun;
   const mode: WindowMode = invocation.kind === 'manual' ? (invocation.mode ?? deps.windows.mode) : deps.windows.mode;
-  const settings = planSettings(deps.mixpanel, deps.windows, checkpoint[mode].eventsPerMinute);
+  const settings = planSettings(deps.mixpanel, deps.windows, mode, sizingOf(checkpoint, mode, runStart));
 
   // 1. Plan: the jobs of this run, oldest first; manual ranges are checked before anything is written.
   const jobs: Job[] = [];
@@ -140,32 +115,26 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         jobs.push(...splitRange(a, b, mode, settings).map((window) => ({ window, force: p.force })));
     }
   } else {
-    const plan = planManual(
-      { from: invocation.from, to: invocation.to, mode },
-      { ...settings, maxWindowsPerRun: Number.MAX_SAFE_INTEGER },
+    const planned = planManualJobs(
+      { from: invocation.from, to: invocation.to, mode, force: invocation.force },
+      settings,
+      checkpoint[mode].committed,
       deps.now(),
     );
-    for (const window of plan.windows) {
-      if (!invocation.force && isCovered(window.from, window.to, checkpoint[mode].committed)) {
-        const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
-        const known = await exists(deps.s3, deps.bucket, manifestKey);
-        summaries.push({
-          ...describe(window),
-          status: 'skipped',
-          events: 0,
-          parts: 0,
-          bytes: 0,
-          quarantined: 0,
-          ...(known ? { manifestKey } : {}),
-        });
-        continue;
-      }
-      const pieces = invocation.force
-        ? [[window.from, window.to] as const]
-        : uncovered(window.from, window.to, checkpoint[mode].committed);
-      for (const [a, b] of pieces)
-        jobs.push(...splitRange(a, b, mode, settings).map((w) => ({ window: w, force: invocation.force })));
+    for (const window of planned.skipped) {
+      const manifestKey = deps.layout.manifestKey({ projectId: deps.mixpanel.projectId, mode, windowId: window.id });
+      const known = await exists(deps.s3, deps.bucket, manifestKey);
+      summaries.push({
+        ...describe(window),
+        status: 'skipped',
+        events: 0,
+        parts: 0,
+        bytes: 0,
+        quarantined: 0,
+        ...(known ? { manifestKey } : {}),
+      });
     }
+    jobs.push(...planned.jobs);
   }
 
   // 2. Export, bounded per run, by the deadline and by the query budget.
@@ -220,11 +189,16 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
         firstUndone = jobs.indexOf(job);
         break;
       }
+      let resized: string | undefined;
+      if (error instanceof WindowDeadlineError && !dryRun) {
+        ({ checkpoint, resized } = resizeAfterDeadline(checkpoint, mode, w, settings, deps.now()));
+      }
       if (error instanceof WindowDeadlineError && done > 0) {
         // This run made progress; the window it could not finish is left (uncommitted) to the next run.
         deps.log.warn('Lambda deadline near: window abandoned, nothing of it committed; the next run exports it', {
           window: w.id,
           reason: error.message,
+          next: resized,
         });
         stopped = 'deadline';
         firstUndone = jobs.indexOf(job);
@@ -239,7 +213,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
             leftover(jobs.slice(jobs.indexOf(job)), invocation, pendingRanges, checkpoint[mode].to),
           ),
         );
-      throw windowFailure(w, error, invocation, deps.bucket);
+      throw windowFailure(w, error, invocation, deps.bucket, resized);
     }
     done++;
     const summary: WindowSummary = {
@@ -308,7 +282,13 @@ function leftover(
 }
 
 /** The failure of one window, in words that say what failed, what was kept, and what happens next. */
-function windowFailure(w: Window, error: unknown, invocation: ExportInvocation, bucket: string): WindowExportError {
+function windowFailure(
+  w: Window,
+  error: unknown,
+  invocation: ExportInvocation,
+  bucket: string,
+  resized?: string,
+): WindowExportError {
   const why = failureText(error, bucket, 'check the bucket exists, the function may write to it, and S3 health');
   const next =
     invocation.kind === 'scheduled'
@@ -316,7 +296,8 @@ function windowFailure(w: Window, error: unknown, invocation: ExportInvocation, 
       : 'the rest of the range is kept as pending work that the next scheduled runs continue (or invoke the same range again)';
   return new WindowExportError(
     w.id,
-    `window ${w.id} was not exported: ${why}. Nothing of it was committed and the checkpoint did not move; ${next}.`,
+    `window ${w.id} was not exported: ${why}. Nothing of it was committed and the checkpoint did not move; ${next}` +
+      `${resized === undefined ? '' : ` (${resized})`}.`,
     error,
   );
 }

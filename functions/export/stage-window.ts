@@ -133,7 +133,7 @@ export async function stageWindow(
   const expired = (left: number): Error =>
     new WindowDeadlineError(
       `the Lambda deadline is near (${Math.round(left / 1000)} s left) after reading ${events + quarantined} lines of the window in ` +
-        `${Math.round((deps.now() - started) / 1000)} s; if this repeats, lower WINDOW_MINUTES or MAX_WINDOWS_PER_RUN so a window fits in one invocation`,
+        `${Math.round((deps.now() - started) / 1000)} s`,
     );
   try {
     const pollMs = deps.deadlinePollMs ?? DEADLINE_POLL_MS;

@@ -10,6 +10,7 @@ import type { WindowMode } from '#common/config';
 import { getJson, putJson } from './s3.ts';
 import type { StagingLayout } from './layout.ts';
 import { type Interval, mergeIntervals } from '#windows/intervals';
+import type { SizeHint } from '#windows/size';
 
 export interface ModeState {
   /** End of the contiguous committed coverage the scheduled planner continues from. */
@@ -17,8 +18,10 @@ export interface ModeState {
   /** Start of the first committed window of the mode. */
   readonly origin?: number;
   readonly committed: readonly Interval[];
-  /** Observed event rate of the last committed window (sizes catch-up spans). */
+  /** Observed event rate of the last committed window (sizes windows: functions/windows/size.ts). */
   readonly eventsPerMinute?: number;
+  /** Left by a window that ran out of time: windows are planned shorter until it expires. */
+  readonly sizeHint?: SizeHint;
   /** Ranges asked for by a manual run that did not fit in it: later runs continue them. */
   readonly pending: readonly { readonly from: number; readonly to: number; readonly force: boolean }[];
 }
@@ -33,6 +36,7 @@ interface StoredMode {
   origin?: string;
   committed: [string, string][];
   eventsPerMinute?: number;
+  sizeHint?: { maxSpanMinutes: number; until: string; window: string };
   pending?: { from: string; to: string; force: boolean }[];
 }
 
@@ -92,6 +96,11 @@ export function commitWindow(c: Checkpoint, mode: WindowMode, from: number, to: 
   return { ...c, [mode]: next };
 }
 
+/** The checkpoint with a size hint for `mode` (pure). */
+export function withSizeHint(c: Checkpoint, mode: WindowMode, sizeHint: SizeHint): Checkpoint {
+  return { ...c, [mode]: { ...c[mode], sizeHint } };
+}
+
 export function withPending(c: Checkpoint, mode: WindowMode, pending: ModeState['pending']): Checkpoint {
   return { ...c, [mode]: { ...c[mode], pending } };
 }
@@ -103,6 +112,7 @@ function decode(s: StoredMode | undefined): ModeState {
     ...(s.origin !== undefined ? { origin: Date.parse(s.origin) } : {}),
     committed: s.committed.map(([a, b]) => [Date.parse(a), Date.parse(b)] as const),
     ...(s.eventsPerMinute !== undefined ? { eventsPerMinute: s.eventsPerMinute } : {}),
+    ...(s.sizeHint !== undefined ? { sizeHint: { ...s.sizeHint, until: Date.parse(s.sizeHint.until) } } : {}),
     pending: (s.pending ?? []).map((p) => ({ from: Date.parse(p.from), to: Date.parse(p.to), force: p.force })),
   };
 }
@@ -114,6 +124,7 @@ function encode(m: ModeState): StoredMode {
     ...(m.origin !== undefined ? { origin: iso(m.origin) } : {}),
     committed: m.committed.map(([a, b]) => [iso(a), iso(b)]),
     ...(m.eventsPerMinute !== undefined ? { eventsPerMinute: Math.round(m.eventsPerMinute * 100) / 100 } : {}),
+    ...(m.sizeHint !== undefined ? { sizeHint: { ...m.sizeHint, until: iso(m.sizeHint.until) } } : {}),
     pending: m.pending.map((p) => ({ from: iso(p.from), to: iso(p.to), force: p.force })),
   };
 }

@@ -3,14 +3,16 @@
  * Pure: the clock is an argument. See docs/architecture.md#windows-contract.
  *
  * - processing-time windows select events by `mp_processing_time_ms` and lie on a UTC grid of WINDOW_MINUTES;
- *   catch-up coalesces consecutive missing grid windows into spans of at most `maxSpanMinutes` to save queries.
- * - event-time windows are whole days of the date zone (the zone Mixpanel reads `from_date`/`to_date` in), so a query
- *   selects exactly one window with no client-side filtering.
+ *   catch-up coalesces consecutive missing grid windows into spans of at most `maxSpanMinutes` to save queries, and a
+ *   span shorter than the grid (a busy project) splits grid windows.
+ * - event-time windows are days of the date zone (the zone Mixpanel reads `from_date`/`to_date` in), or sub-day
+ *   windows of `maxSpanMinutes` counted from the day's start, selected by a `where` on the event time.
+ * `maxSpanMinutes` comes from size.ts (observed rate, events ceiling, size hint).
  */
 import type { WindowMode } from '#common/config';
 import { ConnectorError } from '#common/errors';
 import { type Interval, uncovered } from './intervals.ts';
-import { dayString, startOfDayContaining, startOfNextDay } from '#common/zone-time';
+import { dayString, startOfDayContaining, startOfNextDay, wallClockMs } from '#common/zone-time';
 import { compactIso, parseCompactIso } from './window-id.ts';
 
 export interface Window {
@@ -27,7 +29,10 @@ export interface PlanSettings {
   readonly maxWindowsPerRun: number;
   /** The zone Mixpanel reads dates in: UTC, or the project zone for legacy projects. */
   readonly dateZone: string;
-  /** Longest processing-time window one query may cover (catch-up and backfills). @default 1440 */
+  /**
+   * Longest window one query may cover, for the mode being planned (size.ts `querySpanMinutes`): processing time
+   * coalesces or splits grid windows with it, event time splits days with it. @default 1440
+   */
   readonly maxSpanMinutes?: number;
 }
 
@@ -88,9 +93,11 @@ export function lastSettledEnd(nowMs: number, mode: WindowMode, s: PlanSettings)
 /** Splits `[from, to)` into windows of the mode (grid-aligned bounds expected). */
 export function splitRange(from: number, to: number, mode: WindowMode, s: PlanSettings): Window[] {
   const out: Window[] = [];
+  const maxSpan = (s.maxSpanMinutes ?? 1440) * MINUTE;
   if (mode === 'processing-time') {
     const step = s.minutes * MINUTE;
-    const span = Math.max(step, floorTo((s.maxSpanMinutes ?? 1440) * MINUTE, step));
+    // A span under the grid divides it (size.ts); otherwise it is a whole number of grid windows.
+    const span = maxSpan < step ? maxSpan : floorTo(maxSpan, step);
     for (let a = from; a < to; ) {
       // Spans end on multiples of `span` so that re-planning the same range yields the same windows.
       const b = Math.min(to, floorTo(a, span) + span);
@@ -99,7 +106,12 @@ export function splitRange(from: number, to: number, mode: WindowMode, s: PlanSe
     }
   } else {
     for (let a = from; a < to; ) {
-      const b = Math.min(to, startOfNextDay(a, s.dateZone));
+      const dayStart = startOfDayContaining(a, s.dateZone);
+      const dayEnd = startOfNextDay(dayStart, s.dateZone);
+      // Sub-day windows are counted from the day's start (the last one of a 25-hour day is shorter), so a range that
+      // starts inside a day (a checkpoint after some of its windows) continues on the same boundaries.
+      const next = maxSpan >= DAY ? dayEnd : dayStart + (Math.floor((a - dayStart) / maxSpan) + 1) * maxSpan;
+      const b = Math.min(to, dayEnd, next);
       out.push(makeWindow(a, b, mode));
       a = b;
     }
@@ -131,15 +143,6 @@ export function planScheduled(
   // Windows a manual run already committed beyond the checkpoint are not exported again.
   const windows = uncovered(start, end, committed).flatMap(([a, b]) => splitRange(a, b, mode, s));
   return bounded(windows, s);
-}
-
-/** Longest processing-time span for one query so that it stays near Mixpanel's advice of 1–2 M events per request. */
-export const TARGET_EVENTS_PER_QUERY = 1_000_000;
-
-export function spanForRate(eventsPerMinute: number | undefined, minutes: number): number {
-  if (eventsPerMinute === undefined || eventsPerMinute <= 0) return 1440;
-  const span = Math.floor(TARGET_EVENTS_PER_QUERY / eventsPerMinute / minutes) * minutes;
-  return Math.min(1440, Math.max(minutes, span));
 }
 
 export interface ManualRange {
@@ -185,8 +188,11 @@ export function planManual(range: ManualRange, s: PlanSettings, nowMs: number): 
  * The export query for a window (docs/architecture.md#two-modes): processing-time scans
  * `day(from − LOOKBACK_DAYS)` … `day(to)`, never later than today in the date zone, with a `where` on
  * `mp_processing_time_ms` — the filter Mixpanel's own hot-shard guide uses (mixpanel/docs
- * pages/docs/tracking-best-practices/hot-shard-limits.md). Event-time selects its day(s) exactly;
- * `processingOrigin` (the first processing-time window's start) keeps the two modes disjoint.
+ * pages/docs/tracking-best-practices/hot-shard-limits.md). Event-time selects its day exactly; a sub-day window adds
+ * a `where` on the event's `time` (epoch seconds as the export returns it, wall-clock seconds in legacy projects) with
+ * only the property access, `number()` typecast, comparisons and `and` of the segmentation expression grammar
+ * (mixpanel/docs reference/segmentation-expressions.mdx). `processingOrigin` (the first processing-time window's
+ * start) keeps the two modes disjoint.
  */
 export function exportQuery(w: Window, s: PlanSettings, nowMs: number, processingOrigin?: number): ExportQuery {
   const today = dayString(nowMs, s.dateZone);
@@ -200,10 +206,20 @@ export function exportQuery(w: Window, s: PlanSettings, nowMs: number, processin
       where: `${p} >= ${w.from} and ${p} < ${w.to}`,
     };
   }
-  const query: ExportQuery = { from_date: dayString(w.from, s.dateZone), to_date: dayString(w.to - 1, s.dateZone) };
-  return processingOrigin === undefined
-    ? query
-    : { ...query, where: `number(properties["mp_processing_time_ms"]) < ${processingOrigin}` };
+  const days = { from_date: dayString(w.from, s.dateZone), to_date: dayString(w.to - 1, s.dateZone) };
+  const filters: string[] = [];
+  if (!isWholeDays(w, s.dateZone)) {
+    const t = 'number(properties["time"])';
+    const sec = (ms: number): number => Math.floor(wallClockMs(ms, s.dateZone) / 1000);
+    filters.push(`${t} >= ${sec(w.from)}`, `${t} < ${sec(w.to)}`);
+  }
+  if (processingOrigin !== undefined) filters.push(`number(properties["mp_processing_time_ms"]) < ${processingOrigin}`);
+  return filters.length === 0 ? days : { ...days, where: filters.join(' and ') };
+}
+
+/** Whether an event-time window is whole days of the date zone (no `where` on the event time needed). */
+export function isWholeDays(w: Pick<Window, 'from' | 'to'>, dateZone: string): boolean {
+  return startOfDayContaining(w.from, dateZone) === w.from && startOfDayContaining(w.to, dateZone) === w.to;
 }
 
 /** Whether a raw event belongs to the window by the mode's own clock (processing-time only; event-time is exact). */

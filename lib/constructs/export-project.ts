@@ -113,6 +113,8 @@ export class ExportProject extends Construct {
       this.fn.addEnvironment('MAX_WINDOWS_PER_RUN', String(project.window.maxWindowsPerRun));
     if (project.window.queriesPerHour !== undefined)
       this.fn.addEnvironment('EXPORT_QUERIES_PER_HOUR', String(project.window.queriesPerHour));
+    if (project.window.maxEventsPerExport !== undefined)
+      this.fn.addEnvironment('MAX_EVENTS_PER_EXPORT', String(project.window.maxEventsPerExport));
 
     // --- Staging: parts + manifests, quarantined lines, the checkpoint and query budget — of this project only (keys
     // are `<area>/project=<id>/...`, functions/staging/layout.ts). Deletes clean up an uncommitted attempt.

@@ -54,6 +54,7 @@ const WINDOW_SETTINGS = [
   ['lookbackDays', 'LOOKBACK_DAYS', LIMITS.lookbackDays, undefined],
   ['maxWindowsPerRun', 'MAX_WINDOWS_PER_RUN', LIMITS.maxWindowsPerRun, undefined],
   ['queriesPerHour', 'EXPORT_QUERIES_PER_HOUR', LIMITS.queriesPerHour, undefined],
+  ['maxEventsPerExport', 'MAX_EVENTS_PER_EXPORT', LIMITS.maxEventsPerExport, undefined],
 ] as const;
 
 describe('shared configuration rules', () => {

@@ -231,6 +231,75 @@ describe('sync and replay', () => {
   });
 });
 
+describe('sync --plan', () => {
+  const DAY = 86_400_000;
+  /** The last three settled UTC days (event time): whole days up to the start of today. */
+  const today = Math.floor((NOW - 30 * 60_000) / DAY) * DAY;
+  const days = { from: new Date(today - 3 * DAY).toISOString(), to: new Date(today).toISOString() };
+  const plan = ['sync', '--plan', '--mode', 'event-time', '--from', days.from, '--to', days.to];
+
+  it('should print the windows and costs, exporting nothing, the rate unknown before any commit', async () => {
+    const { s, cli } = await setup(500);
+
+    const out = await cli(plan);
+
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('Plan (nothing is exported)');
+    expect(out.stdout).toMatch(/Windows: 3 of at most 1440 minutes, sized by no window of this project is committed/);
+    expect(out.stdout).toMatch(
+      /Mixpanel queries: 3 \(one per window, retries extra\): 4 min of query budget at EXPORT_QUERIES_PER_HOUR=45/,
+    );
+    expect(out.stdout).toMatch(
+      /Expected events: unknown \(assumed at most MAX_EVENTS_PER_EXPORT per window, 3,000,000 in all/,
+    );
+    expect(out.stdout).toMatch(/Forward time at Platform's limit of 10,000 messages\/s \(streaming\): at most 5 min/);
+    // Nothing asked of Mixpanel, nothing written
+    expect(s.mixpanel.requests).toHaveLength(0);
+    expect(await listKeys(s.s3.client, s.bucket, '')).toEqual([]);
+  });
+
+  it('should size the windows from the rate a committed window showed, and say what they cost', async () => {
+    // Prepare: a committed processing-time range gives the project's rate (~8 events a minute)
+    const { s, cli } = await setup(3000);
+    expect((await cli(['sync', '--export-only', '--from', range.from, '--to', range.to])).code).toBe(0);
+    const queried = s.mixpanel.requests.length;
+
+    // Act: a ceiling of 10,000 events per query (a day holds ~12,000 at that rate)
+    const out = await cli([...plan, '--json'], { MAX_EVENTS_PER_EXPORT: '10000', AEP_SINK: 'batch' });
+    const human = await cli(plan, { MAX_EVENTS_PER_EXPORT: '10000' });
+
+    // Assess: half days, as the export would plan them; the expected events follow the rate
+    expect(out.code).toBe(0);
+    const p = (JSON.parse(out.stdout) as { plan: Record<string, unknown> & { windows: Array<{ id: string }> } }).plan;
+    expect(p.spanMinutes).toBe(720);
+    expect(p.windows).toHaveLength(6);
+    expect(p.windows[1]!.id).toBe(`${compact(today - 2.5 * DAY)}_${compact(today - 2 * DAY)}`);
+    expect(p.queries).toBe(6);
+    expect(p.budgetHours).toBeCloseTo(6 / 45);
+    expect(p.expectedEvents).toBeCloseTo((p.eventsPerMinute as number) * 3 * 1440, -1);
+    expect(p.sink).toBe('batch');
+    expect(human.stdout).toMatch(
+      /sized by the observed rate of [\d,]+ events a minute under MAX_EVENTS_PER_EXPORT=10,000/,
+    );
+    expect(human.stdout).toMatch(/Expected events: [\d,]+ \(the observed rate × the range\)/);
+    expect(s.mixpanel.requests).toHaveLength(queried);
+  });
+
+  it('should refuse --plan without a range', async () => {
+    const { cli } = await setup(100);
+    const out = await cli(['sync', '--plan']);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/--plan needs --from and --to/);
+  });
+});
+
+/** Compact UTC, as in window ids. */
+const compact = (ms: number): string =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+
 describe('error messages', () => {
   it('should name MIXPANEL_API_BASE_URL and its URL when Mixpanel cannot be reached', async () => {
     const { cli } = await setup(10);

@@ -9,9 +9,9 @@ import {
   parseWindowId,
   planManual,
   planScheduled,
-  spanForRate,
   windowId,
 } from '#windows/plan';
+import { querySpanMinutes } from '#windows/size';
 import { dayString, startOfLocalDay, startOfNextDay } from '#common/zone-time';
 
 const H = 3_600_000;
@@ -103,10 +103,18 @@ describe('scheduled planning (processing-time)', () => {
   });
 
   it('should size spans from the observed event rate to stay near a million events per query', () => {
-    expect(spanForRate(undefined, 60)).toBe(1440);
-    expect(spanForRate(10_000, 60)).toBe(60); // 600k per hour → hour windows
-    expect(spanForRate(1_000, 60)).toBe(960); // 60k per hour → 16 h spans
-    expect(spanForRate(50_000, 15)).toBe(15); // never below the grid
+    const span = (eventsPerMinute: number | undefined, gridMinutes: number) =>
+      querySpanMinutes({
+        mode: 'processing-time',
+        gridMinutes,
+        dateZone: 'UTC',
+        maxEvents: 1_000_000,
+        ...(eventsPerMinute !== undefined ? { eventsPerMinute } : {}),
+      });
+    expect(span(undefined, 60)).toBe(1440);
+    expect(span(10_000, 60)).toBe(60); // 600k per hour → hour windows
+    expect(span(1_000, 60)).toBe(960); // 60k per hour → 16 h spans
+    expect(span(50_000, 15)).toBe(15); // 750k per grid window: the grid
   });
 });
 
