@@ -169,13 +169,13 @@ async function findStreaming(ref: RunRef, receipt: WindowReceipt, deps: VerifyDe
       detail: `waiting for Platform’s data-lake latency until ${new Date(readyAt).toISOString()}`,
     };
   }
-  // A streaming batch holding this run's records was opened before its last send; one opened well before the first
-  // send would have closed long before it (the settle time bounds both).
+  // A streaming batch holding this run's records was opened before its last send; one opened more than the data
+  // lake's latency before the first send was closed before it. Catalog's bounds are exclusive.
   const refusals = new Map<string, Refusal>();
   let open = 0;
   for await (const b of deps.platform.listBatches({
     datasetId: deps.datasetId,
-    createdAfter: sentFrom - settleMs,
+    createdAfter: sentFrom - STREAMING_SETTLE_MS - 1,
     createdBefore: sentTo + 1,
   })) {
     const phase = batchPhase(b.status);
