@@ -4,15 +4,25 @@
  * its requests with `got`, which calls Node's `https.request` at request time. So this process wraps `https.request`:
  * a request for a Mixpanel data host goes to the emulator over plain HTTP instead; nothing else changes.
  * It writes the export where it normally does (a local NDJSON file, its default destination), which is removed after.
- * argv: emulator origin, username, secret, project id, from_date, to_date, where, output file.
+ * Then, in the same timed section, what a user of it must add to stage the window as the product does: gzip the file
+ * (the product's level) and upload it to the same S3 server (`@aws-sdk/lib-storage`, multipart, its defaults). The
+ * peer's figure is the export alone; its equal-work figure is the export, gzip and upload as a whole.
+ * argv: emulator origin, username, secret, project id, from_date, to_date, where, output file, bucket, object key
+ * (S3 endpoint from AWS_ENDPOINT_URL_S3, as for the product's workers).
  */
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { report, timed } from './common.ts';
+import { createGzip } from 'node:zlib';
+import { Upload } from '@aws-sdk/lib-storage';
+import { GZIP_LEVEL } from '#staging/gzip-object';
+import { benchS3, report, timed } from './common.ts';
 
-const [origin, acct, pass, project, start, end, whereClause, file] = process.argv.slice(2) as [
+const [origin, acct, pass, project, start, end, whereClause, file, bucket, key] = process.argv.slice(2) as [
+  string,
+  string,
   string,
   string,
   string,
@@ -53,12 +63,16 @@ const mixpanelImport = require('mixpanel-import') as (
   opts: Record<string, unknown>,
 ) => Promise<Record<string, unknown>>;
 
+const s3 = benchS3();
+let exported: { ms: number; cpuMs: number } | undefined;
 const {
   value: summary,
   ms,
   cpuMs,
-} = await timed(() =>
-  mixpanelImport({ acct, pass, project }, null, {
+} = await timed(async () => {
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  const done = await mixpanelImport({ acct, pass, project }, null, {
     recordType: 'export',
     region: 'US',
     start,
@@ -68,7 +82,24 @@ const {
     verbose: false,
     logs: false,
     showProgress: false,
-  }),
-);
+  });
+  const used = process.cpuUsage(cpu);
+  exported = { ms: performance.now() - t0, cpuMs: (used.user + used.system) / 1000 };
+  await new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: createReadStream(file).pipe(createGzip({ level: GZIP_LEVEL })) },
+  }).done();
+  return done;
+});
 await rm(file, { force: true });
-report({ events: summary.success, failed: summary.failed, requests: summary.requests, redirected, ms, cpuMs });
+report({
+  events: summary.success,
+  failed: summary.failed,
+  requests: summary.requests,
+  redirected,
+  // The plain peer: its export alone.
+  ms: exported!.ms,
+  cpuMs: exported!.cpuMs,
+  // Export + gzip + upload, timed as a whole.
+  equalWork: { ms, cpuMs },
+});

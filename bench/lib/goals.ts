@@ -1,0 +1,48 @@
+/**
+ * The benchmark's goals (issue 16 for the map roofline, the equal-work peer, the forwarder's CPU and memory; the
+ * earlier ones for the rest): each figure of the result JSON against its goal.
+ */
+
+/** One goal of the JSON: the figure measured, the goal it is held to, and whether it is met (null: not run). */
+export interface Goal {
+  readonly figure: number | null;
+  readonly goal: string;
+  readonly met: boolean | null;
+}
+
+const atMost = (figure: number | undefined, limit: number): Goal =>
+  figure === undefined
+    ? { figure: null, goal: `<= ${limit}`, met: null }
+    : { figure, goal: `<= ${limit}`, met: figure <= limit };
+const atLeast = (figure: number | undefined, limit: number): Goal =>
+  figure === undefined
+    ? { figure: null, goal: `>= ${limit}`, met: null }
+    : { figure, goal: `>= ${limit}`, met: figure >= limit };
+
+/** Every goal, keyed by the figure it holds (`section.key` of the result JSON); sections not run give nulls. */
+export function goals(r: Record<string, unknown>): Record<string, Goal> {
+  const map = r.map as { ratio: number } | undefined;
+  const exp = r.export as { ratio: number; eventsPerSec: number; peerEqualWorkEventsPerSec: number | null } | undefined;
+  const fwd = r.forward as { eventsPerSec: number; maxRequestBytes: number; cpuMsPer1k: number } | undefined;
+  const mem = r.memory as { peakRssLargeMb: number; ratio: number } | undefined;
+  const bundle = r.bundle as { exportBytes: number; forwardBytes: number } | undefined;
+  const peerEqual = exp?.peerEqualWorkEventsPerSec ?? undefined;
+  return {
+    'map.ratio': atLeast(map?.ratio, 0.75),
+    'export.ratio': atLeast(exp?.ratio, 0.5),
+    // The product must be faster than the peer doing the same work: the peer's rate must stay below the product's.
+    'export.peerEqualWorkEventsPerSec':
+      exp === undefined || peerEqual === undefined
+        ? { figure: null, goal: '< export.eventsPerSec', met: null }
+        : { figure: peerEqual, goal: `< export.eventsPerSec (${exp.eventsPerSec})`, met: peerEqual < exp.eventsPerSec },
+    'forward.cpuMsPer1k': atMost(fwd?.cpuMsPer1k, 50),
+    'forward.eventsPerSec': atLeast(fwd?.eventsPerSec, 10_000),
+    'forward.maxRequestBytes': atMost(fwd?.maxRequestBytes, 1_048_576),
+    'memory.ratio': atMost(mem?.ratio, 1.2),
+    'memory.peakRssLargeMb': atMost(mem?.peakRssLargeMb, 256),
+    'bundle.largestBytes': atMost(
+      bundle === undefined ? undefined : Math.max(bundle.exportBytes, bundle.forwardBytes),
+      1_000_000,
+    ),
+  };
+}
