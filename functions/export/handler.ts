@@ -26,6 +26,9 @@ export function createExportHandler(getDeps: () => ExportBaseDeps) {
       metrics.addMetric('EventsExported', MetricUnit.Count, w.events);
       metrics.addMetric('EventsQuarantined', MetricUnit.Count, w.quarantined);
     }
+    // Backfill progress: windows planned but left to later runs (0 once a backfill or catch-up is done).
+    if (result.windows.some((w) => w.status !== 'dry-run'))
+      metrics.addMetric('WindowsRemaining', MetricUnit.Count, result.remaining?.windows ?? 0);
     const to = result.checkpoint?.[deps.windows.mode];
     if (to !== undefined)
       metrics.addMetric('WindowLagSeconds', MetricUnit.Seconds, Math.max(0, (deps.now() - Date.parse(to)) / 1000));

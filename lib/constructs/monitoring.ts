@@ -28,7 +28,7 @@ import { FORWARD_SERVICE_NAME, type Forwarder } from './forwarder.ts';
  * `service` dimension (POWERTOOLS_SERVICE_NAME), so each metric's dimension set is exactly {service, ProjectId}.
  */
 export const CONNECTOR_METRICS = {
-  export: ['EventsExported', 'EventsQuarantined', 'WindowsCommitted', 'WindowLagSeconds'],
+  export: ['EventsExported', 'EventsQuarantined', 'WindowsCommitted', 'WindowLagSeconds', 'WindowsRemaining'],
   forward: [
     'RecordsAccepted',
     'RecordsRejected',
@@ -345,7 +345,12 @@ export class Monitoring extends Construct {
           left: [exp('EventsExported', 'Sum'), exp('EventsQuarantined', 'Sum')],
           width: 6,
         }),
-        new GraphWidget({ title: `${name}: windows committed`, left: [exp('WindowsCommitted', 'Sum')], width: 6 }),
+        new GraphWidget({
+          title: `${name}: windows committed / left (backfill progress)`,
+          left: [exp('WindowsCommitted', 'Sum')],
+          right: [exp('WindowsRemaining', 'Minimum')],
+          width: 6,
+        }),
         new GraphWidget({ title: `${name}: window lag (s)`, left: [exp('WindowLagSeconds', 'Maximum')], width: 6 }),
         new GraphWidget({
           title: `${name}: export function`,
