@@ -250,13 +250,14 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       `The hourly schedule over the last ${o.hours} hours (windows of ${WINDOW_MINUTES} min, exported ${SETTLE_MINUTES} min after they end):`,
     );
     const forwardFailures: string[] = [];
-    let refusalShown = o.sink !== 'streaming';
+    let refusalShown = false;
     for (const step of steps) {
       line(out, `  ▸ ${step.label}`);
       if (step.missed) continue;
       if (!refusalShown) {
-        // Platform validates streamed records after answering: a few records of this run are refused later, as records
-        // that break a schema retyped in Platform after provisioning are. Only the verifier can find them.
+        // Platform judges records after taking them (streaming: asynchronous validation; batch: at COMPLETE, as failed
+        // rows): a few records of this run are refused later, as records that break a schema retyped in Platform after
+        // provisioning are. Only the verifier can find them.
         s.aep.injectFault({
           kind: 'partial',
           everyNth: ASYNC_REFUSAL_EVERY,
@@ -266,7 +267,9 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
         });
         line(
           out,
-          `    (the emulated Platform will refuse every ${ASYNC_REFUSAL_EVERY}th record of the first request later, during its asynchronous validation)`,
+          o.sink === 'streaming'
+            ? `    (the emulated Platform will refuse every ${ASYNC_REFUSAL_EVERY}th record of the first request later, during its asynchronous validation)`
+            : `    (the emulated Platform will refuse every ${ASYNC_REFUSAL_EVERY}th row of the first file when the batch completes)`,
         );
         refusalShown = true;
       }
