@@ -75,7 +75,8 @@ export const LIMITS = {
   // Mixpanel's raw export: 60 queries per hour per project (mixpanel/docs pages/docs/other-bits/rate-limits.md).
   queriesPerHour: [1, 60],
   verifySettleMinutes: [0, 1440],
-  verifyEveryMinutes: [1, 60],
+  // At least 5: a verify round stops taking runs after 4 minutes (VERIFY_ROUND_MS), so rounds never overlap.
+  verifyEveryMinutes: [5, 60],
   // A share of the batch's rows; 0 turns partial ingestion off (help/ingestion/batch-ingestion/partial.md).
   batchPartialIngestionPercent: [0, 100],
   // 1,500 initial plus up to 13,500 purchasable (help/landing/license-usage-and-guardrails/capacity.md).

@@ -27,13 +27,20 @@ export function verifyDepsOf(d: ForwardBaseDeps): VerifyDeps {
   };
 }
 
+/**
+ * A round stops taking new runs after this long, so that it ends before the next schedule fires (every 5 minutes by
+ * default): two rounds checking the same run at once would both report its verdict.
+ */
+export const VERIFY_ROUND_MS = 4 * 60_000;
+
 /** One verifier round with the forwarder's clients; metrics for every run whose verdict became final. */
 export async function runVerifyRound(
   d: ForwardBaseDeps,
   metrics: ForwardMetrics,
   deadlineMs: number | undefined,
 ): Promise<VerifySummary> {
-  const round = await verifyPending(verifyDepsOf(d), deadlineMs !== undefined ? { deadlineMs } : {});
+  const until = Math.min(deadlineMs ?? Number.POSITIVE_INFINITY, d.now() + VERIFY_ROUND_MS);
+  const round = await verifyPending(verifyDepsOf(d), { deadlineMs: until });
   for (const v of round.checked) if (v.settledNow) publish(metrics, v);
   const summary: VerifySummary = {
     checked: round.checked.length,

@@ -122,7 +122,7 @@ describe('connector config', () => {
     ]);
   });
 
-  it('should take aep.verifyEveryMinutes from 1 to 60', () => {
+  it('should take aep.verifyEveryMinutes from 5 to 60 (a verify round lasts at most 4 minutes)', () => {
     // Prepare
     const withEvery = (n: number) => {
       const input = twoProjectConfig();
@@ -131,15 +131,15 @@ describe('connector config', () => {
     };
 
     // Act
-    const one = parseConnectorConfig(withEvery(1)).aep.verifyEveryMinutes;
+    const one = parseConnectorConfig(withEvery(5)).aep.verifyEveryMinutes;
     const sixty = parseConnectorConfig(withEvery(60)).aep.verifyEveryMinutes;
-    const tooOften = problemsOf(() => parseConnectorConfig(withEvery(0)));
+    const tooOften = problemsOf(() => parseConnectorConfig(withEvery(4)));
     const tooRare = problemsOf(() => parseConnectorConfig(withEvery(61)));
 
     // Assess
-    expect([one, sixty]).toEqual([1, 60]);
-    expect(tooOften).toEqual(['aep.verifyEveryMinutes: must be between 1 and 60']);
-    expect(tooRare).toEqual(['aep.verifyEveryMinutes: must be between 1 and 60']);
+    expect([one, sixty]).toEqual([5, 60]);
+    expect(tooOften).toEqual(['aep.verifyEveryMinutes: must be between 5 and 60']);
+    expect(tooRare).toEqual(['aep.verifyEveryMinutes: must be between 5 and 60']);
   });
 
   it('should refuse a missed-window alarm longer than CloudWatch can evaluate', () => {
