@@ -53,6 +53,10 @@ export class StagingLayout {
   leaseKey(w: WindowRef): string {
     return `${this.deliveryPrefix(w)}forwarder.lease`;
   }
+  /** A partition's forwarder lease (partitioned staging: one forwarder per partition at a time). */
+  partitionLeaseKey(w: WindowRef, partition: number): string {
+    return `${this.deliveryPrefix(w)}forwarder-partition-${pad(partition)}.lease`;
+  }
   receiptKey(p: PartRef): string {
     return `${this.deliveryPrefix(p)}run=${p.runId}/part-${pad(p.part)}.json`;
   }
