@@ -54,6 +54,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_SINK',
   'AEP_TENANT_ID',
   'AWS_LAMBDA_EXEC_WRAPPER',
+  'FORWARD_QUEUE_URL',
   'MALLOC_ARENA_MAX',
   'MALLOC_MMAP_THRESHOLD_',
   'MAPPING',
@@ -445,6 +446,9 @@ describe('ConnectorStack with two projects', () => {
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:aep/creds-??????',
     ]);
     expect(areas('sqs:ReceiveMessage')).toEqual([
+      expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
+    ]);    // The fan-out sends partition messages to the forward queue, and nowhere else.
+    expect(areas('sqs:SendMessage')).toEqual([
       expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
     ]);
   });
