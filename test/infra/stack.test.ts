@@ -447,10 +447,9 @@ describe('ConnectorStack with two projects', () => {
     ]);
     expect(areas('sqs:ReceiveMessage')).toEqual([
       expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
-    ]);    // The fan-out sends partition messages to the forward queue, and nowhere else.
-    expect(areas('sqs:SendMessage')).toEqual([
-      expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
     ]);
+    // The fan-out sends partition messages to the forward queue, and nowhere else.
+    expect(areas('sqs:SendMessage')).toEqual([expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/)]);
   });
 
   it('should create placeholder secrets that say what to store, and keep them', () => {
