@@ -50,7 +50,15 @@ export async function forwardPartition(job: PartitionJob): Promise<PartitionOutc
   // seen before is a duplicate. A resumed part first skips its own delivered lines (its ledger knows their lines).
   const seen = new IdSet(indexes.reduce((n, i) => n + manifest.parts[i]!.events, 0));
   if (!job.replay) {
-    await loadWindowLedgers(deps, ref, seen, keep);
+    // This run's other partitions cannot hold this partition's ids (and are being written meanwhile): skipped.
+    const others = new Set(
+      partitions > 1
+        ? manifest.parts.flatMap((_, i) =>
+            indexes.includes(i) ? [] : [deps.layout.ledgerKey({ ...ref, runId: job.runId, part: i })],
+          )
+        : [],
+    );
+    await loadWindowLedgers(deps, ref, seen, keep, others);
     // Mixpanel's retries of one event can land in neighbouring windows: what those delivered is not sent again.
     const [from, to] = [Date.parse(manifest.window.from), Date.parse(manifest.window.to)];
     const budget = NEIGHBOUR_ID_BUDGET * partitions;
@@ -100,6 +108,7 @@ async function loadWindowLedgers(
   ref: WindowRef,
   seen: IdSet,
   keep: ((hi: number) => boolean) | undefined,
+  skip: ReadonlySet<string>,
 ): Promise<void> {
   const prefix = deps.layout.deliveryPrefix(ref);
   let token: string | undefined;
@@ -107,7 +116,7 @@ async function loadWindowLedgers(
     const list = new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token });
     const page = await deps.s3.send(list);
     for (const o of page.Contents ?? []) {
-      if (!o.Key!.endsWith('.ids')) continue;
+      if (!o.Key!.endsWith('.ids') || skip.has(o.Key!)) continue;
       const bytes = await getBytes(deps.s3, deps.bucket, o.Key!);
       if (bytes !== undefined) seen.addBytes(bytes, keep);
     }

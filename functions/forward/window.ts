@@ -13,7 +13,7 @@ import type { SendResult, SinkRecord } from '#aep/streaming';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import type { Log } from '#common/log';
 import type { Mapper } from '#mapping/mapper';
-import type { StagingLayout, WindowRef } from '#staging/layout';
+import type { PartRef, StagingLayout, WindowRef } from '#staging/layout';
 import { type Manifest, parseManifest, partitionCount } from '#staging/manifest';
 import { failureText, getJson, getText, putJson } from '#staging/s3';
 import { type BatchApi, type BatchState, batchStateKey, RunBatch } from './batch-run.ts';
@@ -294,7 +294,7 @@ async function forwardLeased(
     windowReceipts = new Map(receipts);
     for (let i = 0; i < manifest.parts.length; i++) {
       if (windowReceipts.has(i)) continue;
-      const r = await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey({ ...ref, runId, part: i }));
+      const r = await otherReceipt(deps, { ...ref, runId, part: i });
       if (r?.status !== 'complete') break;
       windowReceipts.set(i, r);
     }
@@ -332,6 +332,19 @@ async function forwardLeased(
   if (windowDone) await reconcile(ref, manifest, runId, tallyOf(all), all, deps);
   deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
   return result;
+}
+
+/** Another partition's part receipt; unreadable counts as not complete (its own invocation then reconciles). */
+async function otherReceipt(deps: ForwardDeps, part: PartRef): Promise<Receipt | undefined> {
+  try {
+    return await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(part));
+  } catch (error) {
+    deps.log.warn('could not read the receipt of a part of another partition; its forwarder reconciles the window', {
+      part: part.part,
+      reason: (error as Error).message,
+    });
+    return undefined;
+  }
 }
 
 /**
