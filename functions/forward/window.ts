@@ -8,7 +8,7 @@
  *   delivered — and the next attempt continues from there.
  * Every staged line ends as accepted or as rejected with a reason: `manifest.events = Σ accepted + Σ rejected`.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SendResult, SinkRecord } from '#aep/streaming';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import type { Log } from '#common/log';
@@ -288,11 +288,16 @@ async function forwardLeased(
   if (lease.lost) complete = false;
   const totals = sumReceipts(receipts.values());
 
-  // The window is done once every part's receipt is complete; a partition invocation reads the others' receipts.
+  // The window is done once every part's receipt is complete. A partition invocation marks its partition done, then
+  // reads the others' receipts only once every partition is marked: receipts are final then, never being written.
   let windowReceipts = receipts;
   if (complete && receipts.size < manifest.parts.length) {
     windowReceipts = new Map(receipts);
-    for (let i = 0; i < manifest.parts.length; i++) {
+    const doneKey = (k: number) => deps.layout.partitionDoneKey({ ...ref, runId }, k);
+    for (const k of ks) await putText(deps.s3, deps.bucket, doneKey(k), '');
+    const marked = await listKeys(deps, doneKey(0).replace(/partition-\d+\.done$/, 'partition-'));
+    const allMarked = Array.from({ length: partitions }, (_, k) => doneKey(k)).every((key) => marked.has(key));
+    for (let i = 0; allMarked && i < manifest.parts.length; i++) {
       if (windowReceipts.has(i)) continue;
       const r = await otherReceipt(deps, { ...ref, runId, part: i });
       if (r?.status !== 'complete') break;
@@ -332,6 +337,16 @@ async function forwardLeased(
   if (windowDone) await reconcile(ref, manifest, runId, tallyOf(all), all, deps);
   deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
   return result;
+}
+
+/** The keys under `prefix` (one page: a run has at most 16 partition markers). */
+async function listKeys(deps: ForwardDeps, prefix: string): Promise<Set<string>> {
+  const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix }));
+  return new Set((page.Contents ?? []).map((o) => o.Key!));
+}
+
+async function putText(s3: S3Client, bucket: string, key: string, body: string): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain' }));
 }
 
 /** Another partition's part receipt; unreadable counts as not complete (its own invocation then reconciles). */

@@ -45,6 +45,10 @@ export class StagingLayout {
   windowReceiptKey(w: WindowRef & { readonly runId: string }): string {
     return `${this.deliveryPrefix(w)}run=${w.runId}/window.json`;
   }
+  /** An empty marker: every part of partition `partition` of the run is complete (its receipts are final). */
+  partitionDoneKey(w: WindowRef & { readonly runId: string }, partition: number): string {
+    return `${this.deliveryPrefix(w)}run=${w.runId}/partition-${pad(partition)}.done`;
+  }
   /** The batch sink's Platform batch of a run (forward/batch-run.ts `BatchState`). */
   batchStateKey(w: WindowRef & { readonly runId: string }): string {
     return `${this.deliveryPrefix(w)}run=${w.runId}/batch.json`;
