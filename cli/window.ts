@@ -226,7 +226,9 @@ async function forwardCommitted(
   let result: WindowForwardResult;
   const started = Date.now();
   try {
-    result = await forwardWindow(ref, deps, { replay: kind === 'replay' });
+    // The CLI forwards every partition itself (no fan-out to a queue), so its answer is the window's.
+    const { fanOut: _, ...local } = deps;
+    result = await forwardWindow(ref, local, { replay: kind === 'replay' });
   } catch (error) {
     // Removed between the check and the read.
     if (!(error instanceof ManifestMissingError)) throw error;

@@ -77,6 +77,7 @@ const EnvSchema = z.object({
   AEP_SCHEMA_ID: optional(rules.schemaId('AEP_SCHEMA_ID')),
   AEP_TENANT_ID: optional(rules.tenantId('AEP_TENANT_ID')),
   AEP_FLOW_ID: optional(z.string().regex(/^\S+$/, 'AEP_FLOW_ID must be the dataflow id')),
+  FORWARD_QUEUE_URL: optional(rules.httpUrl('FORWARD_QUEUE_URL')),
   AEP_SCHEMA_VERSION: optional(
     z.string().regex(/^\d+(\.\d+)*$/, 'AEP_SCHEMA_VERSION must be the schema version, e.g. 1.0'),
   ),
@@ -137,6 +138,11 @@ export interface AepConfig {
   readonly tenantId: string;
   /** The HTTP API dataflow's id, sent as `header.flowId` of every streaming message (required for streaming). */
   readonly flowId?: string;
+  /**
+   * The forward queue (the stack sets it): a partitioned window's partitions are sent there as messages of their own
+   * and forwarded concurrently (streaming sink). Absent: one invocation forwards every partition in turn.
+   */
+  readonly forwardQueueUrl?: string;
   /** Schema version named in `schemaRef.contentType` (`…xed-full+json;version={SCHEMA_VERSION}`). */
   readonly schemaVersion: string;
   /** Minutes after a streaming run before the verifier reads Platform's verdict (its data-lake latency). */
@@ -288,6 +294,7 @@ export function readConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       schemaId: e.AEP_SCHEMA_ID ?? '',
       tenantId: (e.AEP_TENANT_ID ?? '').replace(/^_/, ''),
       ...(e.AEP_FLOW_ID !== undefined ? { flowId: e.AEP_FLOW_ID } : {}),
+      ...(e.FORWARD_QUEUE_URL !== undefined ? { forwardQueueUrl: e.FORWARD_QUEUE_URL } : {}),
       schemaVersion: e.AEP_SCHEMA_VERSION ?? DEFAULT_SCHEMA_VERSION,
       verifySettleMinutes: e.AEP_VERIFY_SETTLE_MINUTES ?? DEFAULTS.verifySettleMinutes,
       batchPartialIngestionPercent,

@@ -16,7 +16,8 @@ import { isCovered, uncovered } from '#windows/intervals';
 import { type Window, exportQuery, planScheduled, splitRange } from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
 import { type Job, planManualJobs, planSettings, resizeAfterDeadline, sizingOf } from './plan-jobs.ts';
-import { type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
+import { PART_MAX_EVENTS, type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
+import { partitionsFor } from '#staging/partition';
 
 // Planning helpers moved to plan-jobs.ts; re-exported for the callers that import them from here.
 export { type Job, type Sizing, dateZone, planManualJobs, planSettings, sizingOf } from './plan-jobs.ts';
@@ -94,7 +95,8 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   const summaries: WindowSummary[] = [];
   const dryRun = invocation.kind === 'manual' && invocation.dryRun;
   const mode: WindowMode = invocation.kind === 'manual' ? (invocation.mode ?? deps.windows.mode) : deps.windows.mode;
-  const settings = planSettings(deps.mixpanel, deps.windows, mode, sizingOf(checkpoint, mode, runStart));
+  const sizing = sizingOf(checkpoint, mode, runStart);
+  const settings = planSettings(deps.mixpanel, deps.windows, mode, sizing);
 
   // 1. Plan: the jobs of this run, oldest first; manual ranges are checked before anything is written.
   const jobs: Job[] = [];
@@ -169,7 +171,7 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
       while (result === undefined) {
         attempts++;
         try {
-          result = await stageWindow(w, query, stageDeps(deps), { dryRun });
+          result = await stageWindow(w, query, stageDeps(deps, windowPartitions(w, sizing, deps)), { dryRun });
         } catch (error) {
           if (!(error instanceof IncompleteExportError) || attempts >= WINDOW_ATTEMPTS) throw error;
           deps.log.warn('incomplete export, exporting the window again', {
@@ -302,8 +304,16 @@ function windowFailure(
   );
 }
 
-function stageDeps(deps: ExportDeps) {
+/** Partitions of a window: from its expected events at the observed rate (staging/partition.ts). */
+function windowPartitions(w: Window, sizing: { eventsPerMinute?: number }, deps: ExportDeps): number {
+  const rate = sizing.eventsPerMinute;
+  const expected = rate === undefined ? undefined : (rate * (w.to - w.from)) / 60_000;
+  return partitionsFor(expected, deps.partMaxEvents ?? PART_MAX_EVENTS);
+}
+
+function stageDeps(deps: ExportDeps, partitions: number) {
   return {
+    partitions,
     ...(deps.remainingMs !== undefined ? { remainingMs: deps.remainingMs } : {}),
     ...(deps.deadlinePollMs !== undefined ? { deadlinePollMs: deps.deadlinePollMs } : {}),
     ...(deps.partMaxEvents !== undefined ? { partMaxEvents: deps.partMaxEvents } : {}),

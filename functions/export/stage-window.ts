@@ -7,9 +7,10 @@ import { isUtf8 } from 'node:buffer';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { MixpanelExportClient } from '#mixpanel/client';
 import { classifyLineBytes } from './line-check.ts';
-import { GzipObjectWriter } from '#staging/gzip-object';
+import { GzipObjectWriter, SMALL_UPLOAD_PART_SIZE } from '#staging/gzip-object';
 import { type StagingLayout, type WindowRef, newRunId } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
+import { linePartition } from '#staging/partition';
 import { putJson } from '#staging/s3';
 import { type ExportQuery, type Window, inWindow } from '#windows/plan';
 import { ConnectorError } from '#common/errors';
@@ -57,6 +58,8 @@ export interface StageDeps {
   readonly remainingMs?: () => number;
   /** @default DEADLINE_POLL_MS */
   readonly deadlinePollMs?: number;
+  /** Partitions of the window (staging/partition.ts `partitionsFor`); 1 (the default) stages as before. */
+  readonly partitions?: number;
 }
 
 export interface StageResult {
@@ -111,22 +114,45 @@ export async function stageWindow(
   const runId = newRunId(deps.now());
   const maxEvents = deps.partMaxEvents ?? PART_MAX_EVENTS;
   const maxBytes = deps.partMaxBytes ?? PART_MAX_BYTES;
-  const parts: Manifest['parts'] = [];
+  const partitions = deps.partitions ?? 1;
+  // A part's number is its index in the manifest: reserved when it opens (several partitions' parts are open at once).
+  const parts: Array<Manifest['parts'][number] | undefined> = [];
   const byReason: Partial<Record<QuarantineReason, number>> = {};
-  let part: GzipObjectWriter | undefined;
-  let partEvents = 0;
+  const open: Array<{ writer: GzipObjectWriter; slot: number; events: number } | undefined> = [];
+  // Many writers open at once buffer S3's smallest multipart part each, one upload in flight (MAX_PARTITIONS).
+  const buffering = partitions > 1 ? { partSize: SMALL_UPLOAD_PART_SIZE, queueSize: 1 } : undefined;
   let quarantine: GzipObjectWriter | undefined;
   let events = 0;
   let quarantined = 0;
   let bytes = 0;
 
-  const closePart = async (): Promise<void> => {
+  const closePart = async (k: number): Promise<void> => {
+    const part = open[k];
     if (part === undefined) return;
-    const written = await part.close();
-    parts.push({ key: written.key, events: partEvents, bytes: written.bytes, sha256: written.sha256 });
+    open[k] = undefined;
+    const written = await part.writer.close();
+    const where = partitions > 1 ? { partition: k } : {};
+    parts[part.slot] = {
+      key: written.key,
+      events: part.events,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      ...where,
+    };
     bytes += written.bytes;
-    part = undefined;
-    partEvents = 0;
+  };
+  /** Appends lines (newline-terminated) to partition `k`'s open part, opening and rolling parts as they fill. */
+  const append = async (k: number, data: Buffer, lines: number): Promise<void> => {
+    let part = open[k];
+    if (part === undefined) {
+      const slot = parts.push(undefined) - 1;
+      const key = deps.layout.partKey({ ...ref, runId, part: slot });
+      part = { writer: new GzipObjectWriter(deps.s3, deps.bucket, key, undefined, buffering), slot, events: 0 };
+      open[k] = part;
+    }
+    await part.writer.write(data);
+    part.events += lines;
+    if (part.events >= maxEvents || part.writer.rawBytes >= maxBytes) await closePart(k);
   };
 
   const started = deps.now();
@@ -151,6 +177,23 @@ export async function stageWindow(
       }
       return { events, quarantined, parts: 0, bytes: 0, byReason };
     }
+    /**
+     * Splits the accepted lines of a batch (newline-terminated, in `data`) by partition: the price of partitions is one
+     * JSON.parse and `_id` hash per line, paid only by windows large enough to have several.
+     */
+    const appendPartitioned = async (data: Buffer, lines: number): Promise<void> => {
+      const groups: Buffer[][] = Array.from({ length: partitions }, () => []);
+      const counts = new Array<number>(partitions).fill(0);
+      let start = 0;
+      for (let n = 0; n < lines; n++) {
+        const end = data.indexOf(0x0a, start);
+        const k = linePartition(deps.project.id, data.toString('utf8', start, end), partitions);
+        groups[k]!.push(data.subarray(start, end + 1));
+        counts[k]!++;
+        start = end + 1;
+      }
+      for (let k = 0; k < partitions; k++) if (counts[k]! > 0) await append(k, Buffer.concat(groups[k]!), counts[k]!);
+    };
     // Staging works on the bytes: each line is checked where it lies (classifyLineBytes: the verdict of classifyLine
     // without decoding or JSON.parse) and the runs of good lines are written out as they came, newlines included.
     for await (const batch of untilDeadline(deps.client.lineBatches(query), deps.remainingMs, pollMs, expired)) {
@@ -204,13 +247,12 @@ export async function stageWindow(
         await quarantine.write(bad);
       }
       if (outEvents > 0) {
-        part ??= new GzipObjectWriter(deps.s3, deps.bucket, deps.layout.partKey({ ...ref, runId, part: parts.length }));
-        await part.write(out.length === 1 ? out[0]! : Buffer.concat(out));
-        partEvents += outEvents;
-        if (partEvents >= maxEvents || part.rawBytes >= maxBytes) await closePart();
+        const data = out.length === 1 ? out[0]! : Buffer.concat(out);
+        if (partitions > 1) await appendPartitioned(data, outEvents);
+        else await append(0, data, outEvents);
       }
     }
-    await closePart();
+    for (let k = 0; k < open.length; k++) await closePart(k);
     const quarantineKey = quarantine === undefined ? undefined : (await quarantine.close()).key;
     quarantine = undefined;
     const manifest: Manifest = {
@@ -223,7 +265,7 @@ export async function stageWindow(
         to_date: query.to_date,
         ...(query.where !== undefined ? { where: query.where } : {}),
       },
-      parts,
+      parts: parts.filter((p) => p !== undefined),
       events,
       quarantined,
       exportedAt: new Date(deps.now()).toISOString(),
@@ -231,20 +273,21 @@ export async function stageWindow(
       lines: events + quarantined,
       ...(quarantineKey !== undefined ? { quarantineKey, quarantinedByReason: byReason } : {}),
       project: { timezone: deps.project.timezone, legacyLocalTime: deps.project.legacyLocalTime },
+      ...(partitions > 1 ? { partitions } : {}),
     };
     const manifestKey = deps.layout.manifestKey(ref);
     // The commit marker: written last, only after every part upload completed.
     await putJson(deps.s3, deps.bucket, manifestKey, manifest);
     return { events, quarantined, parts: parts.length, bytes, manifestKey, manifest, byReason };
   } catch (error) {
-    await part?.abort();
+    for (const part of open) await part?.writer.abort();
     await quarantine?.abort();
     if (!opts.dryRun)
       await deleteRun(
         deps,
         ref,
         runId,
-        parts.map((p) => p.key),
+        parts.flatMap((p) => (p === undefined ? [] : [p.key])),
       );
     throw error;
   }

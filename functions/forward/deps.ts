@@ -16,6 +16,7 @@ import { StagingLayout } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { createS3Client } from '#staging/s3';
 import type { PlatformReader } from '#verify/platform';
+import { sqsFanOut } from './fan-out.ts';
 import { loadMappingConfig } from './mapping-source.ts';
 import type { ForwardDeps, RecordSink } from './window.ts';
 
@@ -27,6 +28,8 @@ export interface ForwardDepsOverrides {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: Log;
   readonly maxInFlight?: number;
+  /** Replaces the SQS sender of the fan-out (tests: the rig's queue). */
+  readonly fanOut?: ForwardDeps['fanOut'];
 }
 
 export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & {
@@ -133,8 +136,10 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
     }
     return mapper;
   };
+  const fanOut = o.fanOut ?? (aep.forwardQueueUrl !== undefined ? sqsFanOut(aep.forwardQueueUrl) : undefined);
   return {
     s3,
+    ...(fanOut !== undefined ? { fanOut } : {}),
     bucket: config.staging.bucket,
     layout: new StagingLayout(config.staging.prefix),
     sink,

@@ -1,6 +1,7 @@
 /**
- * Forward Lambda: SQS messages carrying S3 notifications of committed manifests → XDM records sent to Platform.
- * Thin by design: parse each message, forward its window, and answer SQS with the messages to redeliver.
+ * Forward Lambda: SQS messages carrying S3 notifications of committed manifests (or the partition messages of a
+ * fanned-out window) → XDM records sent to Platform.
+ * Thin by design: parse each message, forward its window or partition, and answer SQS with the messages to redeliver.
  * Invoked with `{"action":"verify"}` (the stack's verify schedule), it runs a round of the verifier instead: Platform's
  * verdict on the runs it forwarded earlier (functions/verify).
  * `createForwardHandler` lets the CLI and tests run this same code with their own clients.
@@ -12,8 +13,9 @@ import { platformConfigurationFault } from '#aep/errors';
 import { errorKind } from '#common/errors';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
 import { LeaseHeldError } from '#forward/lease';
-import { ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
-import { readMessage } from '#forward/sqs-event';
+import { type ForwardOptions, ManifestMissingError, type WindowForwardResult, forwardWindow } from '#forward/window';
+import { type MessageIntent, readMessage } from '#forward/sqs-event';
+import type { WindowRef } from '#staging/layout';
 import { MetricUnit, createMetrics } from '#common/metrics';
 import { type VerifySummary, runVerifyRound } from './verify-round.ts';
 
@@ -69,15 +71,10 @@ export function createForwardHandler(
       }
       let projectId: string | undefined;
       try {
-        for (const object of intent.objects) {
-          const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
-          if (ref === undefined)
-            throw new Error(
-              `s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`,
-            );
+        for (const { ref, opts } of windowsOf(intent, d)) {
           projectId = ref.projectId;
           if (deadlineMs !== undefined && d.now() >= deadlineMs) throw new Error('no time left in this invocation');
-          const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
+          const result = await forwardWindow(ref, { ...d, ...(deadlineMs !== undefined ? { deadlineMs } : {}) }, opts);
           onWindow?.(result);
           metrics.addDimension('ProjectId', ref.projectId);
           metrics.addMetric('RecordsAccepted', MetricUnit.Count, result.accepted);
@@ -128,6 +125,26 @@ export function createForwardHandler(
     return { batchItemFailures: failures };
   }
   return handle;
+}
+
+/** The windows (or window partitions) a message asks to forward. */
+function* windowsOf(
+  intent: Extract<MessageIntent, { kind: 'manifests' | 'partition' }>,
+  d: ForwardBaseDeps,
+): Generator<{ ref: WindowRef; opts: ForwardOptions }> {
+  if (intent.kind === 'partition') {
+    const { window, runId, partition } = intent.message;
+    yield { ref: window, opts: { partition, runId } };
+    return;
+  }
+  for (const object of intent.objects) {
+    const ref = object.bucket === d.bucket ? d.layout.parseManifestKey(object.key) : undefined;
+    if (ref === undefined)
+      throw new Error(
+        `s3://${object.bucket}/${object.key} is not a manifest of this connector's staging (bucket ${d.bucket})`,
+      );
+    yield { ref, opts: {} };
+  }
 }
 
 let deps: Promise<ForwardBaseDeps> | undefined;

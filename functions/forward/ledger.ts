@@ -66,15 +66,19 @@ export class IdSet {
     return this.#addDigest(hi | 0, lo | 0);
   }
 
-  /** Adds every id of a serialised ledger ({@link PartLedger.bytesView}, an `.ids` object). */
-  addBytes(bytes: Uint8Array): void {
+  /**
+   * Adds every id of a serialised ledger ({@link PartLedger.bytesView}, an `.ids` object), or only those whose digest
+   * `keep` accepts (its high half: a partition's ids, staging/partition.ts).
+   */
+  addBytes(bytes: Uint8Array, keep?: (hi: number) => boolean): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // Grown once to hold them all, instead of doubling repeatedly while loading.
+    // Grown once to hold them all, instead of doubling repeatedly while loading (a filtered load grows as it goes).
     const ids = this.#size + Math.floor(bytes.byteLength / ENTRY_BYTES);
-    if (ids > this.#slots * MAX_LOAD) this.#rehash(ids);
+    if (keep === undefined && ids > this.#slots * MAX_LOAD) this.#rehash(ids);
     for (let o = 0; o + ENTRY_BYTES <= bytes.byteLength; o += ENTRY_BYTES) {
       // A digest's hi is never 0 (digest()); 0 would read as an empty slot.
-      this.#addDigest(view.getInt32(o, true) || 1, view.getInt32(o + 4, true));
+      const hi = view.getInt32(o, true) || 1;
+      if (keep === undefined || keep(hi)) this.#addDigest(hi, view.getInt32(o + 4, true));
     }
   }
 

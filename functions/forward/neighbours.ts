@@ -95,7 +95,10 @@ export interface NeighbourLoad {
   readonly coveredMs: number;
 }
 
-/** Adds the ids delivered by the neighbouring windows to `seen`, nearest windows first, up to `budget` ids. */
+/**
+ * Adds the ids delivered by the neighbouring windows to `seen`, nearest windows first, up to `budget` ids read; with
+ * `keep`, only the ids it accepts (one partition's: a partitioned forward reads P × the budget to hold about as much).
+ */
 export async function loadNeighbourLedgers(
   s3: S3Client,
   bucket: string,
@@ -105,6 +108,7 @@ export async function loadNeighbourLedgers(
   to: number,
   seen: IdSet,
   budget = NEIGHBOUR_ID_BUDGET,
+  keep?: (hi: number) => boolean,
 ): Promise<NeighbourLoad> {
   const found = await neighbourLedgerKeys(s3, bucket, layout, self, from, to);
   let ids = 0;
@@ -120,7 +124,7 @@ export async function loadNeighbourLedgers(
     }
     const bytes = await getBytes(s3, bucket, n.key);
     if (bytes === undefined) continue;
-    seen.addBytes(bytes);
+    seen.addBytes(bytes, keep);
     ids += bytes.byteLength / 12;
     ledgers++;
   }

@@ -1,12 +1,15 @@
 /**
  * Reads the forward Lambda's trigger: SQS messages whose body is an S3 event notification for a `manifest.json`
- * ObjectCreated (docs/architecture.md#trigger-and-answer). Keys arrive URL-encoded with `+` for spaces
+ * ObjectCreated, or the forwarder's own message for one partition of a run (the fan-out)
+ * (docs/architecture.md#trigger-and-answer). Keys arrive URL-encoded with `+` for spaces
  * (AWS S3 docs, "Event message structure"). S3 sends one `s3:TestEvent` when the notification is configured.
  */
 import * as z from 'zod';
+import type { PartitionMessage } from './window.ts';
 
 export type MessageIntent =
   | { readonly kind: 'manifests'; readonly objects: ReadonlyArray<{ readonly bucket: string; readonly key: string }> }
+  | { readonly kind: 'partition'; readonly message: PartitionMessage }
   | { readonly kind: 'test-event' }
   | { readonly kind: 'malformed'; readonly reason: string };
 
@@ -16,6 +19,23 @@ const S3Record = z.object({
 });
 const Notification = z.object({ Records: z.array(S3Record).min(1) });
 const TestEvent = z.object({ Event: z.literal('s3:TestEvent') }).loose();
+/** The forwarder's own message for one partition of a run (forward/window.ts `PartitionMessage`). */
+const Partition = z
+  .object({
+    window: z.object({
+      projectId: z.string().min(1),
+      mode: z.enum(['processing-time', 'event-time']),
+      windowId: z.string().min(1),
+    }),
+    runId: z.string().min(1),
+    partition: z.number().int().nonnegative(),
+  })
+  .strict();
+
+/** The body of a partition message (what the fan-out sends and {@link readMessage} reads back). */
+export function partitionMessageBody(m: PartitionMessage): string {
+  return JSON.stringify({ window: m.window, runId: m.runId, partition: m.partition });
+}
 
 export const SqsEventSchema = z.object({
   Records: z.array(z.object({ messageId: z.string(), body: z.string() }).loose()),
@@ -34,6 +54,15 @@ export function readMessage(body: string): MessageIntent {
     return { kind: 'malformed', reason: 'the message body is not JSON (expected an S3 event notification)' };
   }
   if (TestEvent.safeParse(json).success) return { kind: 'test-event' };
+  if (typeof json === 'object' && json !== null && 'partition' in json) {
+    const m = Partition.safeParse(json);
+    if (!m.success)
+      return {
+        kind: 'malformed',
+        reason: 'the partition message needs window {projectId, mode, windowId}, runId and partition',
+      };
+    return { kind: 'partition', message: m.data };
+  }
   const parsed = Notification.safeParse(json);
   if (!parsed.success)
     return {

@@ -16,6 +16,14 @@ import { Upload } from '@aws-sdk/lib-storage';
 export const GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
 /** S3 multipart part size (5 MiB minimum per S3's limits; 8 MiB keeps few requests per part). */
 const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
+/** S3's smallest multipart part: what a writer among many open at once (partitioned staging) buffers. */
+export const SMALL_UPLOAD_PART_SIZE = 5 * 1024 * 1024;
+
+/** Buffering of one writer's upload: memory is about `queueSize × partSize` plus the part being filled. */
+export interface UploadBuffering {
+  readonly partSize: number;
+  readonly queueSize: number;
+}
 
 export interface WrittenObject {
   readonly key: string;
@@ -33,7 +41,13 @@ export class GzipObjectWriter {
   readonly #upload: Upload;
   readonly #done: Promise<unknown>;
 
-  constructor(s3: S3Client, bucket: string, key: string, contentType = 'application/x-ndjson') {
+  constructor(
+    s3: S3Client,
+    bucket: string,
+    key: string,
+    contentType = 'application/x-ndjson',
+    buffering: UploadBuffering = { partSize: UPLOAD_PART_SIZE, queueSize: 2 },
+  ) {
     this.key = key;
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     this.#gzip.on('data', (chunk: Buffer) => {
@@ -44,8 +58,8 @@ export class GzipObjectWriter {
     this.#upload = new Upload({
       client: s3,
       params: { Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentEncoding: 'gzip' },
-      queueSize: 2,
-      partSize: UPLOAD_PART_SIZE,
+      queueSize: buffering.queueSize,
+      partSize: buffering.partSize,
       leavePartsOnError: false,
     });
     this.#done = this.#upload.done();

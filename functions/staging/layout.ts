@@ -45,6 +45,10 @@ export class StagingLayout {
   windowReceiptKey(w: WindowRef & { readonly runId: string }): string {
     return `${this.deliveryPrefix(w)}run=${w.runId}/window.json`;
   }
+  /** An empty marker: every part of partition `partition` of the run is complete (its receipts are final). */
+  partitionDoneKey(w: WindowRef & { readonly runId: string }, partition: number): string {
+    return `${this.deliveryPrefix(w)}run=${w.runId}/partition-${pad(partition)}.done`;
+  }
   /** The batch sink's Platform batch of a run (forward/batch-run.ts `BatchState`). */
   batchStateKey(w: WindowRef & { readonly runId: string }): string {
     return `${this.deliveryPrefix(w)}run=${w.runId}/batch.json`;
@@ -52,6 +56,10 @@ export class StagingLayout {
   /** The window's forwarder lease (one forwarder per window at a time; forward/lease.ts). */
   leaseKey(w: WindowRef): string {
     return `${this.deliveryPrefix(w)}forwarder.lease`;
+  }
+  /** A partition's forwarder lease (partitioned staging: one forwarder per partition at a time). */
+  partitionLeaseKey(w: WindowRef, partition: number): string {
+    return `${this.deliveryPrefix(w)}forwarder-partition-${pad(partition)}.lease`;
   }
   receiptKey(p: PartRef): string {
     return `${this.deliveryPrefix(p)}run=${p.runId}/part-${pad(p.part)}.json`;

@@ -17,6 +17,8 @@ export const ManifestSchema = z.object({
       events: z.number().int().nonnegative(),
       bytes: z.number().int().nonnegative(),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      /** Partition of the part's events (staging/partition.ts); absent in manifests written before partitions. */
+      partition: z.number().int().nonnegative().optional(),
     }),
   ),
   events: z.number().int().nonnegative(),
@@ -31,6 +33,8 @@ export const ManifestSchema = z.object({
   quarantinedByReason: z.record(z.string(), z.number().int().nonnegative()).optional(),
   /** What the forwarder needs to map times without a per-project configuration of its own. */
   project: z.object({ timezone: z.string(), legacyLocalTime: z.boolean() }),
+  /** Partitions of the window (a power of two, staging/partition.ts); absent: one partition holds every part. */
+  partitions: z.number().int().positive().optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -60,5 +64,23 @@ export function parseManifest(text: string, key: string): Manifest {
   const sum = m.parts.reduce((n, p) => n + p.events, 0);
   if (sum !== m.events)
     throw new ManifestError(`manifest ${key} lists ${sum} events in its parts but says events=${m.events}`);
+  const partitions = m.partitions ?? 1;
+  const stray = m.parts.find((p) => (p.partition ?? 0) >= partitions);
+  if (stray !== undefined)
+    throw new ManifestError(`manifest ${key} puts part ${stray.key} in partition ${stray.partition} of ${partitions}`);
   return m;
+}
+
+/** The window's partitions: 1 for a manifest written before partitions existed. */
+export function partitionCount(m: Pick<Manifest, 'partitions'>): number {
+  return m.partitions ?? 1;
+}
+
+/** Indexes (in `parts`) of the parts of partition `k`; every part for an unpartitioned manifest. */
+export function partitionParts(m: Pick<Manifest, 'parts'>, k: number): number[] {
+  const out: number[] = [];
+  m.parts.forEach((p, i) => {
+    if ((p.partition ?? 0) === k) out.push(i);
+  });
+  return out;
 }

@@ -37,6 +37,7 @@ export interface ForwarderProps {
 /**
  * manifest.json created → S3 notification → SQS (DLQ after {@link MAX_RECEIVE_COUNT} receives) → forward Lambda.
  *
+ * Partitioned windows (streaming sink) come back to the same queue as one message per partition (the fan-out).
  * Concurrency is bounded by the event source's maximum concurrency (`aep.maxConcurrency`), not by reserved
  * concurrency, whose throttled receives would send healthy manifests to the DLQ; the default keeps AEP's streaming
  * guidance with a wide margin (the arithmetic and sources: docs/deploy.md "Forwarder concurrency and AEP's limits").
@@ -159,6 +160,14 @@ export class Forwarder extends Construct {
         resources: [this.queue.queueArn],
       }),
     );
+    // The fan-out (streaming sink): a partitioned window's notification sends one message per partition back to this
+    // queue, and the event source mapping runs them concurrently within maxConcurrency. Send rights on this queue only.
+    if (aep.sink === 'streaming') {
+      this.fn.addEnvironment('FORWARD_QUEUE_URL', this.queue.queueUrl);
+      this.fn.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
+      );
+    }
     const source = this.fn.function.addEventSourceMapping('ManifestQueueSource', {
       eventSourceArn: this.queue.queueArn,
       batchSize: 1,

@@ -63,6 +63,9 @@ const UNUSED_ALLOWED: Record<string, string> = {
   'sqs:ChangeMessageVisibility':
     'as sqs:ReceiveMessage (Lambda extends the visibility of a batch it is still processing)',
   'sqs:GetQueueAttributes': 'as sqs:ReceiveMessage',
+  'sqs:SendMessage':
+    "the fan-out of a window staged in several partitions (test/reliability/partitions.test.ts); this proof's " +
+    'windows are one partition each',
   's3:AbortMultipartUpload':
     'lib-storage aborts a multipart upload that failed (test/reliability/export-faults.test.ts)',
   's3:DeleteObject':
@@ -168,14 +171,21 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
       partition: 'aws',
       region: REGION,
       account: ACCOUNT,
-      refs: Object.fromEntries(
-        Object.entries(template.Resources)
+      refs: Object.fromEntries([
+        ...Object.entries(template.Resources)
           .filter(([, r]) => r.Type === 'AWS::S3::Bucket' && r.Properties?.BucketName === stack.bucket)
           .flatMap(([id]) => [
             [id, stack.bucket],
             [`${id}.Arn`, `arn:aws:s3:::${stack.bucket}`],
           ]),
-      ),
+        // A queue's Ref is its URL (the forwarder's FORWARD_QUEUE_URL).
+        ...Object.entries(template.Resources)
+          .filter(([, r]) => r.Type === 'AWS::SQS::Queue')
+          .flatMap(([id]) => [
+            [id, `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${id}`],
+            [`${id}.Arn`, `arn:aws:sqs:${REGION}:${ACCOUNT}:${id}`],
+          ]),
+      ]),
     };
 
     // --- Node, user and runtime client the functions start with; everything they need sits in a world-readable folder.

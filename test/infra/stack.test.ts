@@ -54,6 +54,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_SINK',
   'AEP_TENANT_ID',
   'AWS_LAMBDA_EXEC_WRAPPER',
+  'FORWARD_QUEUE_URL',
   'MALLOC_ARENA_MAX',
   'MALLOC_MMAP_THRESHOLD_',
   'MAPPING',
@@ -447,6 +448,8 @@ describe('ConnectorStack with two projects', () => {
     expect(areas('sqs:ReceiveMessage')).toEqual([
       expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/),
     ]);
+    // The fan-out sends partition messages to the forward queue, and nowhere else.
+    expect(areas('sqs:SendMessage')).toEqual([expect.stringMatching(/^\$\{ForwarderManifestQueue[0-9A-F]+\.Arn\}$/)]);
   });
 
   it('should create placeholder secrets that say what to store, and keep them', () => {

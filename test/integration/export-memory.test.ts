@@ -15,6 +15,7 @@ const END = Date.parse('2026-11-20T06:00:00Z');
 async function exportInChild(
   stack: LocalStack,
   projectPrefix: string,
+  partitioned?: { partEvents: number; eventsPerMinute: number },
 ): Promise<{ events: number; parts: number; maxRssMb: number; peakHeapMb: number }> {
   const { stdout } = await run(
     process.execPath,
@@ -24,6 +25,7 @@ async function exportInChild(
       'test/integration/fixtures/export-child.ts',
       new Date(END - 6 * H).toISOString(),
       new Date(END).toISOString(),
+      ...(partitioned !== undefined ? [String(partitioned.partEvents), String(partitioned.eventsPerMinute)] : []),
     ],
     {
       env: {
@@ -73,5 +75,19 @@ describe('export memory', () => {
     expect(b.maxRssMb).toBeLessThan(a.maxRssMb + 64);
     expect(b.maxRssMb).toBeLessThan(256);
     expect(b.peakHeapMb).toBeLessThan(a.peakHeapMb * 1.5 + 16);
+  }, 240_000);
+
+  it('should stage 220,000 events in 16 partitions (16 uploads open at once) within the same bound', async () => {
+    // Act: parts of 15,000 events and the rate of the data: 16 partitions of ~14,000 events
+    const a = await exportInChild(small, 'small-p/');
+    const b = await exportInChild(large, 'large-p/', { partEvents: 15_000, eventsPerMinute: 220_000 / 360 });
+    console.info(
+      `export memory, partitioned: ${b.events} events in ${b.parts} parts → peak RSS ${b.maxRssMb.toFixed(0)} MB, heap ${b.peakHeapMb.toFixed(0)} MB`,
+    );
+    // Assess: every event staged, at least a part per partition, and the open uploads cost at most ~100 MB more
+    expect(b.events).toBeGreaterThanOrEqual(200_000);
+    expect(b.parts).toBeGreaterThanOrEqual(16);
+    expect(b.maxRssMb).toBeLessThan(a.maxRssMb + 128);
+    expect(b.maxRssMb).toBeLessThan(256);
   }, 240_000);
 });

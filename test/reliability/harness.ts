@@ -18,7 +18,8 @@ import { type Config, readConfig } from '#common/config';
 import { type ExportBaseDeps, createExportDeps } from '#export/deps';
 import type { ExportResult } from '#export/run';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/window';
+import type { PartitionMessage, WindowForwardResult } from '#forward/window';
+import { partitionMessageBody } from '#forward/sqs-event';
 import type { Log } from '#common/log';
 import { StagingLayout } from '#staging/layout';
 import { createS3Client, exists } from '#staging/s3';
@@ -68,11 +69,16 @@ export interface RigOptions {
   readonly export?: Partial<Pick<ExportBaseDeps, 'partMaxEvents'>>;
   /** Overrides of the forward dependencies (chunk size, part concurrency). */
   readonly forward?: Partial<Pick<ForwardBaseDeps, 'chunkRecords' | 'partConcurrency'>>;
+  /** The forwarder sends a partitioned window's partition messages to the rig's queue (the stack's fan-out). */
+  readonly fanOut?: boolean;
 }
 
 export interface SqsMessage {
   readonly id: string;
+  /** The manifest of an S3 notification ('' for a partition message). */
   readonly key: string;
+  /** A partition message's body (the fan-out's), instead of a notification. */
+  readonly body?: string;
   receives: number;
 }
 
@@ -223,8 +229,21 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     deadlinePollMs: 10,
     ...o.export,
   });
+  // The fan-out's sender: SendMessageBatch onto the rig's queue.
+  const fanOut = async (messages: readonly PartitionMessage[]): Promise<void> => {
+    for (const m of messages)
+      queue.push({ id: `p-${++messageSeq}`, key: '', body: partitionMessageBody(m), receives: 0 });
+  };
   const makeForwardDeps = async (): Promise<ForwardBaseDeps> => ({
-    ...(await createForwardDeps(forwardConfig, { s3, now, sleep, log, fetch: fetchThroughCrash, ...secrets })),
+    ...(await createForwardDeps(forwardConfig, {
+      s3,
+      now,
+      sleep,
+      log,
+      fetch: fetchThroughCrash,
+      ...secrets,
+      ...(o.fanOut === true ? { fanOut } : {}),
+    })),
     ...o.forward,
   });
 
@@ -297,6 +316,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
             invocations++;
             const event = sqsEventFor(stack.bucket, m.key);
             event.Records[0]!.messageId = m.id;
+            if (m.body !== undefined) event.Records[0]!.body = m.body;
             return rig.forwardHandler(event, rig.context(timeoutMs));
           }),
         );

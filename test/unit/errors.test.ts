@@ -20,6 +20,7 @@ import { type SendResult, StreamingDeliveryError } from '#aep/streaming';
 import { BadExportEventError } from '#export/events';
 import { WindowExportError } from '#export/run';
 import { WindowDeadlineError } from '#export/stage-window';
+import { FanOutError } from '#forward/fan-out';
 import { LeaseHeldError } from '#forward/lease';
 import { PartIntegrityError } from '#forward/part-reader';
 import { ManifestMissingError, WindowForwardError } from '#forward/window';
@@ -62,6 +63,7 @@ const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, (
   [RetriesExhaustedError, () => transientCause, 'transient'],
   [AepNetworkError, () => new AepNetworkError('DCS request', reset), 'transient'],
   [LeaseHeldError, () => new LeaseHeldError('w1', '2024-01-01T00:00:00Z'), 'transient'],
+  [FanOutError, () => new FanOutError('2 partition messages were not queued'), 'transient'],
   [MixpanelRequestError, () => new MixpanelRequestError('plan does not include the API', 402), 'permanent'],
   [SecretError, () => new SecretError('The secret is not valid JSON'), 'permanent'],
   [ManifestError, () => new ManifestError('manifest is not JSON'), 'permanent'],
