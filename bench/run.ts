@@ -177,7 +177,9 @@ async function main(): Promise<void> {
         ms: number;
         phasesMb: Record<'export' | 'forward', Record<string, number>>;
       };
-      const memory = async (project: string, label: string): Promise<MemoryRun> => {
+      // A project in steady state: its checkpoint knows the rate of its last window, so the export stages a window
+      // expected to exceed one part in partitions (functions/staging/partition.ts), as it would in production.
+      const memory = async (project: string, label: string, events: number): Promise<MemoryRun> => {
         log(`memory: ${label} window`);
         const seriesDir = process.env.BENCH_MEMORY_SERIES_DIR;
         return runWorker(worker, [new Date(from).toISOString(), new Date(to).toISOString()], {
@@ -185,12 +187,13 @@ async function main(): Promise<void> {
           env: {
             ...stack!.env(project),
             STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/`,
+            BENCH_EVENTS_PER_MINUTE: String(events / 60),
             ...(seriesDir === undefined ? {} : { BENCH_MEMORY_SERIES: path.join(seriesDir, `memory-${label}.txt`) }),
           },
         });
       };
-      const small = await memory(PROJECT.small, 'small');
-      const large = await memory(PROJECT.large, 'large');
+      const small = await memory(PROJECT.small, 'small', settings.memorySmall);
+      const large = await memory(PROJECT.large, 'large', settings.memoryLarge);
       await rm(bundleDir, { recursive: true, force: true });
       result.memory = {
         peakRssSmallMb: round(small.maxRssMb, 1),

@@ -44,6 +44,12 @@ const series: string[] | undefined = seriesFile === undefined ? undefined : [];
 const timer = setInterval(sample, 20);
 const rssAtStart = process.memoryUsage().rss;
 
+// BENCH_EVENTS_PER_MINUTE: the rate the project's checkpoint already knows (a project in steady state).
+const rate = Number(process.env.BENCH_EVENTS_PER_MINUTE ?? Number.NaN);
+if (Number.isFinite(rate)) {
+  const mode = { committed: [], pending: [] };
+  await exportDeps.state.write({ 'processing-time': { ...mode, eventsPerMinute: rate }, 'event-time': mode });
+}
 const exported = await timed(() => createExportHandler(() => exportDeps)({ from, to, mode: 'processing-time' }));
 sample();
 phase = 'forward';
