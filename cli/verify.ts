@@ -71,11 +71,6 @@ async function forwardedRuns(deps: ForwardBaseDeps, window: Omit<RunRef, 'runId'
   return runs.sort().map((runId) => ({ ...window, runId }));
 }
 
-function platformOf(deps: ForwardBaseDeps) {
-  if (deps.platform === undefined) throw new ConfigError(['the forward configuration has no Platform reader']);
-  return deps.platform;
-}
-
 async function verifyRuns(deps: ForwardBaseDeps, runs: RunRef[], flags: WindowOptions, io: CliIo): Promise<number> {
   const verdicts: PlatformVerdict[] = [];
   for (const ref of runs) {
@@ -95,7 +90,6 @@ async function resendRuns(deps: ForwardBaseDeps, runs: RunRef[], io: CliIo): Pro
   const r = await resendFailedBatch(target, {
     ...deps,
     batches: deps.sink.batches,
-    platform: platformOf(deps),
   });
   line(
     io.stdout,

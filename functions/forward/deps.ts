@@ -36,7 +36,7 @@ export type ForwardBaseDeps = Omit<ForwardDeps, 'deadlineMs'> & {
   readonly aep: AepConfig;
   readonly mapping: MappingConfig;
   /** Catalog and Data Access reads for the verifier (functions/verify). */
-  readonly platform?: PlatformReader;
+  readonly platform: PlatformReader;
 };
 
 export function aepCredentials(

@@ -83,6 +83,8 @@ type Finding =
   | {
       readonly kind: 'final';
       readonly status: 'verified' | 'failed';
+      /** The run's parts (read once: tracing and writing the refusals both need them). */
+      readonly manifest?: Manifest;
       readonly traced: readonly Traced[];
       readonly untraced: number;
       readonly detail?: string;
@@ -119,7 +121,7 @@ export async function verifyRun(ref: RunRef, deps: VerifyDeps): Promise<RunVerdi
       ...(finding.batches !== undefined ? { batches: finding.batches } : {}),
     };
   } else {
-    const rejectedKeys = await writeRefused(ref, receipt, finding.traced, deps);
+    const rejectedKeys = await writeRefused(ref, receipt, finding.manifest, finding.traced, deps);
     const failed = finding.traced.length + finding.untraced;
     const byReason: Record<string, number> = {};
     for (const t of finding.traced) byReason[t.reason] = (byReason[t.reason] ?? 0) + 1;
@@ -191,8 +193,8 @@ async function findStreaming(ref: RunRef, receipt: WindowReceipt, deps: VerifyDe
     }
   }
   if (open > 0) return { kind: 'pending', detail: `${open} Platform batch(es) of the send time not final yet` };
-  const traced = await trace(ref, deps, (k) => refusals.get(k), PLATFORM_REASONS.validation);
-  return { kind: 'final', status: 'verified', traced, untraced: 0 };
+  const { manifest, traced } = await trace(ref, deps, (k) => refusals.get(k), PLATFORM_REASONS.validation);
+  return { kind: 'final', status: 'verified', manifest, traced, untraced: 0 };
 }
 
 /** Batch: the run's batch (the re-sent one, after `resend`) to a final state, then its failed rows. */
@@ -213,9 +215,9 @@ async function findBatch(ref: RunRef, deps: VerifyDeps): Promise<Finding> {
       message: why || `batch ${b.id} ${b.status}`,
       batchId: b.id,
     };
-    const traced = await trace(ref, deps, () => refusal, PLATFORM_REASONS.batch);
+    const { manifest, traced } = await trace(ref, deps, () => refusal, PLATFORM_REASONS.batch);
     const detail = `batch ${b.id} ${b.status}${why ? `: ${why}` : ''}; re-send it with \`resend --window\``;
-    return { kind: 'final', status: 'failed', traced, untraced: 0, detail, batches: history };
+    return { kind: 'final', status: 'failed', manifest, traced, untraced: 0, detail, batches: history };
   }
   const refusals = new Map<string, Refusal>();
   let rows = 0;
@@ -227,10 +229,10 @@ async function findBatch(ref: RunRef, deps: VerifyDeps): Promise<Finding> {
       if (r.id !== undefined) refusals.set(idKey(r.id), r);
     }
   }
-  const traced = await trace(ref, deps, (k) => refusals.get(k), PLATFORM_REASONS.row);
+  const { manifest, traced } = await trace(ref, deps, (k) => refusals.get(k), PLATFORM_REASONS.row);
   // Rows Platform counted as failed but whose record its diagnostics do not identify.
   const untraced = Math.max(0, Math.max(b.failedRecordCount ?? 0, rows) - traced.length);
-  return { kind: 'final', status: 'verified', traced, untraced, batches: history };
+  return { kind: 'final', status: 'verified', manifest, traced, untraced, batches: history };
 }
 
 /** Goes through the run's part ledgers and keeps the delivered records `refusalOf` names. */
@@ -239,7 +241,7 @@ async function trace(
   deps: VerifyDeps,
   refusalOf: (key: string) => Refusal | undefined,
   reason: string,
-): Promise<Traced[]> {
+): Promise<{ manifest: Manifest; traced: Traced[] }> {
   const manifest = await runManifest(ref, deps);
   const traced: Traced[] = [];
   for (let part = 0; part < manifest.parts.length; part++) {
@@ -251,7 +253,7 @@ async function trace(
       if (refusal !== undefined) traced.push({ part, line: view.getInt32(o + 8, true), refusal, reason });
     }
   }
-  return traced;
+  return { manifest, traced };
 }
 
 /** The manifest of the run (the window's current one, or — after a forced re-export — the run's own parts). */
@@ -275,11 +277,11 @@ async function runManifest(ref: RunRef, deps: VerifyDeps): Promise<Manifest> {
 async function writeRefused(
   ref: RunRef,
   receipt: WindowReceipt,
+  manifest: Manifest | undefined,
   traced: readonly Traced[],
   deps: VerifyDeps,
 ): Promise<string[]> {
-  if (traced.length === 0) return [];
-  const manifest = await runManifest(ref, deps);
+  if (traced.length === 0 || manifest === undefined) return [];
   const byPart = new Map<number, Map<number, Traced>>();
   for (const t of traced) {
     let lines = byPart.get(t.part);

@@ -141,7 +141,7 @@ describe("Platform's verdict, batch sink", () => {
     if (d.sink.kind !== 'batch') throw new Error('batch sink expected');
     const resent = await resendFailedBatch(
       { ...ref, runId: run.runId },
-      { ...d, batches: d.sink.batches, platform: d.platform! },
+      { ...d, batches: d.sink.batches, platform: d.platform },
     );
     await rig.verify();
 
@@ -161,7 +161,7 @@ describe("Platform's verdict, batch sink", () => {
 
     // Act 3: re-sending a batch that did not fail is refused (Platform stored it)
     await expect(
-      resendFailedBatch({ ...ref, runId: run.runId }, { ...d, batches: d.sink.batches, platform: d.platform! }),
+      resendFailedBatch({ ...ref, runId: run.runId }, { ...d, batches: d.sink.batches, platform: d.platform }),
     ).rejects.toThrow(/not failed/);
   });
 
