@@ -5,7 +5,8 @@
  * on the last line. Options: `--quick`, `--only=map,export,forward,memory,bundle`, `--cpu-prof` (an extra, unmeasured
  * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON). With
  * `BENCH_MEMORY_SERIES_DIR=<dir>` in the environment, each memory run also writes its 20 ms samples there
- * (`memory-small.txt`, `memory-large.txt`: phase, ms, RSS, heap used, heap total, external, array buffers in MB).
+ * (`memory-<small|large>-<export|forward>.txt`: function, ms, RSS, heap used, heap total, external, array buffers
+ * in MB).
  *
  * Baselines and ratios (STYLE.md: benchmarks print ratios against a baseline in the same run, never timed tests):
  * - map: the product's `mapper(JSON.parse(line))` against the roofline of the contract's unavoidable work (parse, `_id`
@@ -14,7 +15,7 @@
  *   emulator → gunzip → gzip at the product's level → discard) and the peer `mixpanel-import` exporting the same query,
  *   alone and followed by the gzip and upload of its file to the same s3rver (equal work);
  * - forward: the windows the export rounds committed, s3rver → AEP emulator (streaming sink), with its CPU per 1,000;
- * - memory: export + forward of a small and a large window, each in a fresh process (peak RSS);
+ * - memory: the export and then the forward of a small and a large window, each function in a fresh process (peak RSS);
  * - bundle: the esbuild bundles of the two Lambdas, built as the stack builds them.
  * Rounds alternate the order of product and baselines; a ratio is the median of the per-round ratios.
  */
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportQuery, makeWindow } from '#windows/plan';
 import { bundleWorker, measureBundle } from './lib/bundle.ts';
-import { type Goal, goals } from './lib/goals.ts';
+import { type Goal, goals, memoryFigures } from './lib/goals.ts';
 import { processCpuMs, runWorker } from './lib/proc.ts';
 import { type ProfileSummary, topFrames } from './lib/profile.ts';
 import { type BenchStack, startBenchStack } from './lib/stack.ts';
@@ -166,51 +167,68 @@ async function main(): Promise<void> {
     }
     if (only.has('memory') && stack !== undefined) {
       // The worker runs as a bundle built like the Lambdas', on plain Node: what a function's memory looks like.
+      // Export and forward are separate functions, so each runs in a fresh process of its own, as Lambda runs them.
       const bundleDir = await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-bundle-'));
       const worker = await bundleWorker('bench/workers/pipeline-memory.ts', bundleDir);
-      type MemoryRun = {
-        exported: number;
-        accepted: number;
-        rejected: number;
-        maxRssMb: number;
-        peakHeapMb: number;
-        ms: number;
-        phasesMb: Record<'export' | 'forward', Record<string, number>>;
-      };
+      type FunctionRun = { maxRssMb: number; peakHeapMb: number; ms: number; peaksMb: Record<string, number> };
+      type ExportRun = FunctionRun & { exported: number; manifestKeys: string[] };
+      type ForwardRun = FunctionRun & { accepted: number; rejected: number; forwardFailures: number };
       // A project in steady state: its checkpoint knows the rate of its last window, so the export stages a window
       // expected to exceed one part in partitions (functions/staging/partition.ts), as it would in production.
-      const memory = async (project: string, label: string, events: number): Promise<MemoryRun> => {
-        log(`memory: ${label} window`);
+      const memory = async (project: string, label: string, events: number) => {
         const seriesDir = process.env.BENCH_MEMORY_SERIES_DIR;
-        return runWorker(worker, [new Date(from).toISOString(), new Date(to).toISOString()], {
-          plain: true,
-          env: {
-            ...stack!.env(project),
-            STAGING_PREFIX: `bench-${Date.now()}-memory-${label}/`,
-            BENCH_EVENTS_PER_MINUTE: String(events / 60),
-            ...(seriesDir === undefined ? {} : { BENCH_MEMORY_SERIES: path.join(seriesDir, `memory-${label}.txt`) }),
-          },
+        const env = (role: string) => ({
+          ...stack!.env(project),
+          STAGING_PREFIX: prefix,
+          BENCH_EVENTS_PER_MINUTE: String(events / 60),
+          ...(seriesDir === undefined
+            ? {}
+            : { BENCH_MEMORY_SERIES: path.join(seriesDir, `memory-${label}-${role}.txt`) }),
         });
+        const prefix = `bench-${Date.now()}-memory-${label}/`;
+        log(`memory: ${label} window, export`);
+        const window = [new Date(from).toISOString(), new Date(to).toISOString()];
+        const exp = await runWorker<ExportRun>(worker, ['export', ...window], { plain: true, env: env('export') });
+        log(`memory: ${label} window, forward`);
+        const fwd = await runWorker<ForwardRun>(worker, ['forward', ...exp.manifestKeys], {
+          plain: true,
+          env: env('forward'),
+        });
+        return { export: exp, forward: fwd };
       };
       const small = await memory(PROJECT.small, 'small', settings.memorySmall);
       const large = await memory(PROJECT.large, 'large', settings.memoryLarge);
       await rm(bundleDir, { recursive: true, force: true });
+      const perFunction = (role: 'export' | 'forward') => ({
+        peakRssSmallMb: round(small[role].maxRssMb, 1),
+        peakRssLargeMb: round(large[role].maxRssMb, 1),
+        ratio: round(large[role].maxRssMb / small[role].maxRssMb, 3),
+        peakHeapSmallMb: round(small[role].peakHeapMb, 1),
+        peakHeapLargeMb: round(large[role].peakHeapMb, 1),
+        // Peaks sampled every 20 ms (RSS, V8 heap used/total, external = ArrayBuffers and the like).
+        peaksMb: { small: small[role].peaksMb, large: large[role].peaksMb },
+      });
+      const exp = perFunction('export');
+      const fwd = perFunction('forward');
       result.memory = {
-        peakRssSmallMb: round(small.maxRssMb, 1),
-        peakRssLargeMb: round(large.maxRssMb, 1),
-        ratio: round(large.maxRssMb / small.maxRssMb, 3),
-        smallEvents: small.exported,
-        largeEvents: large.exported,
-        peakHeapSmallMb: round(small.peakHeapMb, 1),
-        peakHeapLargeMb: round(large.peakHeapMb, 1),
-        delivered: { small: small.accepted + small.rejected, large: large.accepted + large.rejected },
-        // Peaks sampled every 20 ms in each phase (RSS, V8 heap used/total, external = ArrayBuffers and the like).
-        phasesMb: { small: small.phasesMb, large: large.phasesMb },
+        ...memoryFigures(exp, fwd),
+        smallEvents: small.export.exported,
+        largeEvents: large.export.exported,
+        delivered: {
+          small: small.forward.accepted + small.forward.rejected,
+          large: large.forward.accepted + large.forward.rejected,
+        },
+        export: exp,
+        forward: fwd,
       };
+      const line = (role: 'export' | 'forward', f: typeof exp) =>
+        `${role.padEnd(7)} peak RSS ${f.peakRssSmallMb.toFixed(1)} / ${f.peakRssLargeMb.toFixed(1)} MB (heap ` +
+        `${f.peakHeapSmallMb.toFixed(0)} / ${f.peakHeapLargeMb.toFixed(0)} MB) in ` +
+        `${(small[role].ms / 1000).toFixed(1)} / ${(large[role].ms / 1000).toFixed(1)} s, ratio ${f.ratio.toFixed(3)}`;
       table.push(
-        `memory  export+forward of ${small.exported} events: peak RSS ${small.maxRssMb.toFixed(1)} MB (heap ${small.peakHeapMb.toFixed(0)} MB) in ${(small.ms / 1000).toFixed(1)} s`,
-        `        export+forward of ${large.exported} events: peak RSS ${large.maxRssMb.toFixed(1)} MB (heap ${large.peakHeapMb.toFixed(0)} MB) in ${(large.ms / 1000).toFixed(1)} s`,
-        `        ratio ${(large.maxRssMb / small.maxRssMb).toFixed(3)}; peak RSS while exporting ${small.phasesMb.export.rss} / ${large.phasesMb.export.rss} MB, while forwarding ${small.phasesMb.forward.rss} / ${large.phasesMb.forward.rss} MB`,
+        `memory  ${small.export.exported} / ${large.export.exported} events, each function in a fresh process:`,
+        `        ${line('export', exp)}`,
+        `        ${line('forward', fwd)}`,
       );
     }
   } finally {

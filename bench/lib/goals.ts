@@ -19,6 +19,24 @@ const atLeast = (figure: number | undefined, limit: number): Goal =>
     ? { figure: null, goal: `>= ${limit}`, met: null }
     : { figure, goal: `>= ${limit}`, met: figure >= limit };
 
+/** One function's peak RSS for the small and the large window, in MB, and their ratio (large / small). */
+export interface FunctionMemory {
+  readonly peakRssSmallMb: number;
+  readonly peakRssLargeMb: number;
+  readonly ratio: number;
+}
+
+/**
+ * The figures the memory goals hold: export and forward are separate functions (separate processes), so
+ * `memory.ratio` is the larger of their two ratios and `memory.peakRssLargeMb` the larger of their large-window peaks.
+ */
+export function memoryFigures(
+  exp: FunctionMemory,
+  fwd: FunctionMemory,
+): Pick<FunctionMemory, 'ratio' | 'peakRssLargeMb'> {
+  return { ratio: Math.max(exp.ratio, fwd.ratio), peakRssLargeMb: Math.max(exp.peakRssLargeMb, fwd.peakRssLargeMb) };
+}
+
 /** Every goal, keyed by the figure it holds (`section.key` of the result JSON); sections not run give nulls. */
 export function goals(r: Record<string, unknown>): Record<string, Goal> {
   const map = r.map as { ratio: number } | undefined;

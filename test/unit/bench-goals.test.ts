@@ -3,7 +3,7 @@
  * `npm run bench` prints (a section that did not run gives nulls, never a verdict).
  */
 import { describe, expect, it } from 'vitest';
-import { goals } from '../../bench/lib/goals.ts';
+import { goals, memoryFigures } from '../../bench/lib/goals.ts';
 
 const result = {
   map: { ratio: 0.76 },
@@ -45,5 +45,14 @@ describe('bench goals', () => {
     expect(g['forward.cpuMsPer1k']).toEqual({ figure: null, goal: '<= 50', met: null });
     expect(g['memory.ratio']?.met).toBeNull();
     expect(g['export.peerEqualWorkEventsPerSec']).toEqual({ figure: null, goal: '< export.eventsPerSec', met: null });
+  });
+
+  it('holds memory to the worse of the two functions, each measured in its own process', () => {
+    const exp = { peakRssSmallMb: 120, peakRssLargeMb: 160, ratio: 1.333 };
+    const fwd = { peakRssSmallMb: 170, peakRssLargeMb: 180, ratio: 1.059 };
+    const memory = memoryFigures(exp, fwd);
+    expect(memory).toEqual({ ratio: 1.333, peakRssLargeMb: 180 });
+    expect(goals({ memory })['memory.ratio']).toEqual({ figure: 1.333, goal: '<= 1.2', met: false });
+    expect(goals({ memory })['memory.peakRssLargeMb']?.met).toBe(true);
   });
 });
