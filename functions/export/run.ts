@@ -12,6 +12,7 @@ import type { StagingLayout } from '#staging/layout';
 import { exists, failureText } from '#staging/s3';
 import { ConnectorError, kindFromCause } from '#common/errors';
 import { type Checkpoint, type StateStore, commitWindow, withPending } from '#staging/state';
+import type { SpillOptions } from '#staging/spill';
 import { isCovered, uncovered } from '#windows/intervals';
 import { type Window, exportQuery, planScheduled, splitRange } from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
@@ -85,6 +86,8 @@ export interface ExportDeps {
   readonly deadlinePollMs?: number;
   /** Part roll-over in events (stage-window.ts PART_MAX_EVENTS); tests use small parts. */
   readonly partMaxEvents?: number;
+  /** Where partitioned staging writes its temporary files (stage-window.ts); tests inject failures. */
+  readonly spill?: SpillOptions;
   /** Told when a window is done (progress in the CLI). */
   readonly onWindow?: (summary: WindowSummary) => void;
 }
@@ -317,6 +320,7 @@ function stageDeps(deps: ExportDeps, partitions: number) {
     ...(deps.remainingMs !== undefined ? { remainingMs: deps.remainingMs } : {}),
     ...(deps.deadlinePollMs !== undefined ? { deadlinePollMs: deps.deadlinePollMs } : {}),
     ...(deps.partMaxEvents !== undefined ? { partMaxEvents: deps.partMaxEvents } : {}),
+    ...(deps.spill !== undefined ? { spill: deps.spill } : {}),
     s3: deps.s3,
     bucket: deps.bucket,
     layout: deps.layout,

@@ -4,14 +4,16 @@
  * A failure anywhere aborts the run's uploads and writes no manifest, so nothing of the attempt is ever forwarded.
  */
 import { isUtf8 } from 'node:buffer';
+import path from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { MixpanelExportClient } from '#mixpanel/client';
 import { classifyLineBytes } from './line-check.ts';
-import { GzipObjectWriter, SMALL_UPLOAD_PART_SIZE } from '#staging/gzip-object';
+import { GzipObjectWriter } from '#staging/gzip-object';
 import { type StagingLayout, type WindowRef, newRunId } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { linePartition } from '#staging/partition';
 import { putJson } from '#staging/s3';
+import { type SpillOptions, createSpillDir, removeSpillDir } from '#staging/spill';
 import { type ExportQuery, type Window, inWindow } from '#windows/plan';
 import { ConnectorError } from '#common/errors';
 
@@ -60,6 +62,8 @@ export interface StageDeps {
   readonly deadlinePollMs?: number;
   /** Partitions of the window (staging/partition.ts `partitionsFor`); 1 (the default) stages as before. */
   readonly partitions?: number;
+  /** Where the parts of a partitioned window are written before their upload (staging/spill.ts). */
+  readonly spill?: SpillOptions;
 }
 
 export interface StageResult {
@@ -119,8 +123,9 @@ export async function stageWindow(
   const parts: Array<Manifest['parts'][number] | undefined> = [];
   const byReason: Partial<Record<QuarantineReason, number>> = {};
   const open: Array<{ writer: GzipObjectWriter; slot: number; events: number } | undefined> = [];
-  // Many writers open at once buffer S3's smallest multipart part each, one upload in flight (MAX_PARTITIONS).
-  const buffering = partitions > 1 ? { partSize: SMALL_UPLOAD_PART_SIZE, queueSize: 1 } : undefined;
+  // Partitions keep many parts open at once: each is gzipped to a temporary file and uploaded when it closes, so
+  // memory holds one upload at a time however many partitions there are (docs/architecture.md "Partitions").
+  let spillDir: string | undefined;
   let quarantine: GzipObjectWriter | undefined;
   let events = 0;
   let quarantined = 0;
@@ -147,7 +152,10 @@ export async function stageWindow(
     if (part === undefined) {
       const slot = parts.push(undefined) - 1;
       const key = deps.layout.partKey({ ...ref, runId, part: slot });
-      part = { writer: new GzipObjectWriter(deps.s3, deps.bucket, key, undefined, buffering), slot, events: 0 };
+      const spill =
+        spillDir === undefined ? undefined : { path: path.join(spillDir, `part-${slot}.gz`), ...openOf(deps) };
+      const writer = new GzipObjectWriter(deps.s3, deps.bucket, key, undefined, spill);
+      part = { writer, slot, events: 0 };
       open[k] = part;
     }
     await part.writer.write(data);
@@ -177,6 +185,7 @@ export async function stageWindow(
       }
       return { events, quarantined, parts: 0, bytes: 0, byReason };
     }
+    if (partitions > 1) spillDir = await createSpillDir(deps.spill?.root);
     /**
      * Splits the accepted lines of a batch (newline-terminated, in `data`) by partition: the price of partitions is one
      * JSON.parse and `_id` hash per line, paid only by windows large enough to have several.
@@ -290,7 +299,14 @@ export async function stageWindow(
         parts.flatMap((p) => (p === undefined ? [] : [p.key])),
       );
     throw error;
+  } finally {
+    await removeSpillDir(spillDir);
   }
+}
+
+/** The injected opener of spill files, if any (tests make it fail). */
+function openOf(deps: StageDeps): { open?: SpillOptions['open'] } {
+  return deps.spill?.open === undefined ? {} : { open: deps.spill.open };
 }
 
 /**

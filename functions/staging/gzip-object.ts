@@ -1,13 +1,19 @@
 /**
- * A gzipped S3 object written as a stream: text in, gzip, multipart upload out (`@aws-sdk/lib-storage`), with the
- * compressed size and SHA-256 taken on the way. Memory is bounded by the upload's queue (queueSize × partSize).
+ * A gzipped S3 object written as a stream: text in, gzip, out to S3 with the compressed size and SHA-256 taken on the
+ * way. Two sinks: a multipart upload as the bytes come (`@aws-sdk/lib-storage`; memory bounded by queueSize ×
+ * partSize), or a temporary file uploaded once complete (partitioned staging: many writers open at once then hold
+ * disk, not memory).
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { PassThrough, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { createGzip, constants as zlibConstants } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { ConnectorError } from '#common/errors';
 
 /**
  * Level 1: the export is bound by gzip CPU; level 1 is ~3× faster than the default 6 for ~15 % more bytes on JSONL.
@@ -16,13 +22,25 @@ import { Upload } from '@aws-sdk/lib-storage';
 export const GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
 /** S3 multipart part size (5 MiB minimum per S3's limits; 8 MiB keeps few requests per part). */
 const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
-/** S3's smallest multipart part: what a writer among many open at once (partitioned staging) buffers. */
-export const SMALL_UPLOAD_PART_SIZE = 5 * 1024 * 1024;
 
-/** Buffering of one writer's upload: memory is about `queueSize × partSize` plus the part being filled. */
-export interface UploadBuffering {
-  readonly partSize: number;
-  readonly queueSize: number;
+/** The temporary file a spilled writer writes its gzip output to, and how it is opened (tests inject failures). */
+export interface SpillFile {
+  readonly path: string;
+  /** @default fs.createWriteStream */
+  readonly open?: (path: string) => Writable;
+}
+
+/** The disk the export spills partitions to is full: the window is abandoned, nothing of it committed. */
+export class StagingSpaceError extends ConnectorError {
+  constructor(file: string, cause: unknown) {
+    super(
+      'permanent',
+      `no space left for the export's temporary file ${file}: the window was abandoned and nothing of it committed. ` +
+        'Raise the export function’s ephemeral storage, or lower the largest window (MAX_EVENTS_PER_EXPORT).',
+      { cause, hint: 'Raise the export function’s ephemeral storage, or lower MAX_EVENTS_PER_EXPORT.' },
+    );
+    this.name = 'StagingSpaceError';
+  }
 }
 
 export interface WrittenObject {
@@ -38,32 +56,39 @@ export class GzipObjectWriter {
   readonly #gzip = createGzip({ level: GZIP_LEVEL });
   readonly #hash = createHash('sha256');
   #bytes = 0;
-  readonly #upload: Upload;
+  readonly #s3: S3Client;
+  readonly #bucket: string;
+  readonly #contentType: string;
+  readonly #spill: { readonly path: string; readonly stream: Writable } | undefined;
+  /** The upload in progress: from the start when streaming, once the file is complete when spilled. */
+  #upload: Upload | undefined;
+  /** Settles when the sink has everything: the upload (streaming) or the temporary file (spilled). */
   readonly #done: Promise<unknown>;
 
-  constructor(
-    s3: S3Client,
-    bucket: string,
-    key: string,
-    contentType = 'application/x-ndjson',
-    buffering: UploadBuffering = { partSize: UPLOAD_PART_SIZE, queueSize: 2 },
-  ) {
+  constructor(s3: S3Client, bucket: string, key: string, contentType = 'application/x-ndjson', spill?: SpillFile) {
     this.key = key;
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    this.#s3 = s3;
+    this.#bucket = bucket;
+    this.#contentType = contentType;
     this.#gzip.on('data', (chunk: Buffer) => {
       this.#hash.update(chunk);
       this.#bytes += chunk.length;
     });
-    this.#gzip.pipe(body);
-    this.#upload = new Upload({
-      client: s3,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentEncoding: 'gzip' },
-      queueSize: buffering.queueSize,
-      partSize: buffering.partSize,
-      leavePartsOnError: false,
-    });
-    this.#done = this.#upload.done();
-    // Surface upload failures through write()/close(); avoid an unhandled rejection in between.
+    if (spill === undefined) {
+      const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+      this.#gzip.pipe(body);
+      this.#upload = this.#uploadOf(body, 2);
+      this.#done = this.#upload.done();
+    } else {
+      const stream = (spill.open ?? createWriteStream)(spill.path);
+      this.#spill = { path: spill.path, stream };
+      this.#gzip.pipe(stream);
+      this.#done = finished(stream).catch((error: unknown) => {
+        const code = (error as NodeJS.ErrnoException)?.code;
+        throw code === 'ENOSPC' || code === 'EDQUOT' ? new StagingSpaceError(spill.path, error) : error;
+      });
+    }
+    // Surface sink failures through write()/close(); avoid an unhandled rejection in between.
     this.#done.catch(() => undefined);
   }
 
@@ -73,14 +98,39 @@ export class GzipObjectWriter {
     if (!this.#gzip.write(data)) await Promise.race([once(this.#gzip, 'drain'), this.#done]);
   }
 
+  /** Completes the object in S3: a spilled writer uploads its file now (one part at a time) and deletes it. */
   async close(): Promise<WrittenObject> {
     this.#gzip.end();
     await this.#done;
+    if (this.#spill !== undefined) {
+      this.#upload = this.#uploadOf(createReadStream(this.#spill.path), 1);
+      await this.#upload.done();
+      await rm(this.#spill.path, { force: true });
+    }
     return { key: this.key, bytes: this.#bytes, sha256: this.#hash.digest('hex') };
   }
 
+  /** Stops the writer: aborts its upload and deletes its temporary file, whatever state it is in. */
   async abort(): Promise<void> {
     this.#gzip.destroy();
-    await this.#upload.abort().catch(() => undefined);
+    this.#spill?.stream.destroy();
+    await this.#upload?.abort().catch(() => undefined);
+    if (this.#spill !== undefined) await rm(this.#spill.path, { force: true });
+  }
+
+  #uploadOf(body: NodeJS.ReadableStream, queueSize: number): Upload {
+    return new Upload({
+      client: this.#s3,
+      params: {
+        Bucket: this.#bucket,
+        Key: this.key,
+        Body: body as PassThrough,
+        ContentType: this.#contentType,
+        ContentEncoding: 'gzip',
+      },
+      queueSize,
+      partSize: UPLOAD_PART_SIZE,
+      leavePartsOnError: false,
+    });
   }
 }

@@ -1,9 +1,14 @@
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3, type LocalS3 } from '#emulators/s3';
 import { getBytes } from '#staging/s3';
 import { GzipObjectWriter } from '#staging/gzip-object';
+import { createSpillDir, removeSpillDir } from '#staging/spill';
 import { StagingLayout } from '#staging/layout';
 import { StateStore, commitWindow } from '#staging/state';
 import { QueryBudget, QueryBudgetExhaustedError } from '#mixpanel/budget';
@@ -35,6 +40,55 @@ describe('GzipObjectWriter on s3rver', () => {
     const text = gunzipSync(stored).toString('utf8');
     expect(text.split('\n').filter(Boolean)).toHaveLength(200 * 101);
     expect(writer.rawBytes).toBe(Buffer.byteLength(text));
+  });
+});
+
+describe('GzipObjectWriter spilled to a temporary file', () => {
+  const lines = (i: number) =>
+    `${JSON.stringify({ event: 'e', properties: { i, pad: 'z'.repeat(i % 700), r: (i * 7919) % 1013 } })}\n`;
+  const chunks = Array.from({ length: 300 }, (_, c) =>
+    Buffer.from(Array.from({ length: 100 }, (_, j) => lines(c * 100 + j)).join('')),
+  );
+
+  it('should store the bytes the streaming writer stores for the same lines, and delete its file', async () => {
+    // Prepare: ~12 MB of lines, more than one multipart part either way
+    const dir = await createSpillDir(await mkdtemp(path.join(tmpdir(), 'spill-s3-')));
+    const file = path.join(dir, 'part-0.gz');
+    const streamed = new GzipObjectWriter(s3.client, 'staging-test', 'spill/streamed.jsonl.gz');
+    const spilled = new GzipObjectWriter(s3.client, 'staging-test', 'spill/spilled.jsonl.gz', undefined, {
+      path: file,
+    });
+    // Act
+    for (const chunk of chunks) {
+      await streamed.write(chunk);
+      await spilled.write(chunk);
+    }
+    expect(existsSync(file)).toBe(true);
+    const [a, b] = [await streamed.close(), await spilled.close()];
+    // Assess: identical objects, sizes and digests; the temporary file is gone
+    const [sa, sb] = [
+      (await getBytes(s3.client, 'staging-test', a.key))!,
+      (await getBytes(s3.client, 'staging-test', b.key))!,
+    ];
+    expect(Buffer.from(sb).equals(Buffer.from(sa))).toBe(true);
+    expect({ bytes: b.bytes, sha256: b.sha256 }).toEqual({ bytes: a.bytes, sha256: a.sha256 });
+    expect(sb.byteLength).toBe(b.bytes);
+    expect(existsSync(file)).toBe(false);
+    await removeSpillDir(path.dirname(dir));
+  });
+
+  it('should delete its file and store nothing when aborted', async () => {
+    // Prepare
+    const root = await mkdtemp(path.join(tmpdir(), 'spill-s3-'));
+    const file = path.join(root, 'part-1.gz');
+    const writer = new GzipObjectWriter(s3.client, 'staging-test', 'spill/aborted.jsonl.gz', undefined, { path: file });
+    for (const chunk of chunks.slice(0, 20)) await writer.write(chunk);
+    // Act
+    await writer.abort();
+    // Assess
+    expect(existsSync(file)).toBe(false);
+    expect(await getBytes(s3.client, 'staging-test', 'spill/aborted.jsonl.gz')).toBeUndefined();
+    await rm(root, { recursive: true, force: true });
   });
 });
 

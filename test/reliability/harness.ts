@@ -65,8 +65,8 @@ export interface RigOptions {
   readonly stack?: Partial<LocalStackOptions>;
   /** Read the credentials from a Secrets Manager stand-in by id, as deployed Lambdas do (not from the environment). */
   readonly secretIds?: boolean;
-  /** Overrides of the export dependencies (part size). */
-  readonly export?: Partial<Pick<ExportBaseDeps, 'partMaxEvents'>>;
+  /** Overrides of the export dependencies (part size, spill files). */
+  readonly export?: Partial<Pick<ExportBaseDeps, 'partMaxEvents' | 'spill'>>;
   /** Overrides of the forward dependencies (chunk size, part concurrency). */
   readonly forward?: Partial<Pick<ForwardBaseDeps, 'chunkRecords' | 'partConcurrency'>>;
   /** The forwarder sends a partitioned window's partition messages to the rig's queue (the stack's fan-out). */

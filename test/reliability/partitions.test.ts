@@ -4,18 +4,49 @@
  * concurrent invocations — every `_id` delivered once, a partition cut short resumes on redelivery, and the window's
  * reconciliation is written once every part is complete.
  */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
+import { StagingSpaceError } from '#staging/gzip-object';
 import type { Manifest } from '#staging/manifest';
 import { getJson } from '#staging/s3';
-import { DATA_START, FORWARD_TIMEOUT_MS, LAST_WINDOW, NOW, type Rig, assertInvariants, dump } from './harness.ts';
+import {
+  DATA_START,
+  FORWARD_TIMEOUT_MS,
+  LAST_WINDOW,
+  NOW,
+  type Rig,
+  assertInvariants,
+  dump,
+  expectActionable,
+  failure,
+} from './harness.ts';
 import { schedule, startRig } from './harness.ts';
 
 let rig: Rig | undefined;
+let spillRoot: string | undefined;
 afterEach(async () => {
   await rig?.close();
   rig = undefined;
+  if (spillRoot !== undefined) await rm(spillRoot, { recursive: true, force: true });
+  spillRoot = undefined;
 });
+
+/** A spill file that takes `capacity` bytes, then fails as a full disk does. */
+function fullDisk(capacity: number): Writable {
+  let used = 0;
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      used += chunk.length;
+      if (used <= capacity) return callback();
+      callback(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    },
+  });
+}
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -119,5 +150,44 @@ describe('partitioned windows', () => {
     expect(last.complete).toBe(true);
     expect(last.accepted + last.rejected).toBe(manifest.events);
     await assertInvariants(rig, { minWindows: 2 });
+  });
+
+  it('should spill partitions to temporary files and leave none behind once the window is committed', async () => {
+    // Prepare: the spill directory's parent is the test's own
+    spillRoot = await mkdtemp(path.join(tmpdir(), 'spill-test-'));
+    const opened: string[] = [];
+    const open = (file: string) => {
+      opened.push(file);
+      return createWriteStream(file);
+    };
+    rig = await startRig({ events: 3000, export: { partMaxEvents: 100, spill: { root: spillRoot, open } } });
+    // Act
+    const { manifest } = await stagePartitioned(rig);
+    // Assess: every part of the partitioned window went through a file under the root; none is left
+    expect(manifest.partitions).toBe(8);
+    expect(opened).toHaveLength(manifest.parts.length);
+    expect(opened.every((f) => f.startsWith(spillRoot!))).toBe(true);
+    expect(await readdir(spillRoot)).toEqual([]);
+    await rig.drainQueue();
+    await assertInvariants(rig, { minWindows: 2 });
+  });
+
+  it('should abandon a window whose spill disk fills up, commit nothing of it and remove its files', async () => {
+    // Prepare: the first window stages in one partition (no spill); the partitioned one meets a full disk
+    spillRoot = await mkdtemp(path.join(tmpdir(), 'spill-test-'));
+    const open = () => fullDisk(4096);
+    rig = await startRig({ events: 3000, export: { partMaxEvents: 100, spill: { root: spillRoot, open } } });
+    await rig.exportHandler({ from: iso(DATA_START), to: iso(LAST_WINDOW.from), mode: 'processing-time' });
+    const before = await listKeys(rig.direct, rig.bucket, 'staging/');
+
+    // Act
+    const error = await failure(rig.exportHandler({ from: iso(LAST_WINDOW.from), to: iso(LAST_WINDOW.to) }));
+
+    // Assess: a clear error naming the full disk; no manifest, no part of the attempt, no temporary file
+    expect(error.cause).toBeInstanceOf(StagingSpaceError);
+    expectActionable(rig, error.message, /no space left/);
+    expect(error.message).toMatch(/ephemeral storage/);
+    expect(await listKeys(rig.direct, rig.bucket, 'staging/')).toEqual(before);
+    expect(await readdir(spillRoot)).toEqual([]);
   });
 });

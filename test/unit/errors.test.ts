@@ -27,6 +27,7 @@ import { ManifestMissingError, WindowForwardError } from '#forward/window';
 import { MappingConfigError } from '#mapping/config';
 import { QueryBudgetExhaustedError } from '#mixpanel/budget';
 import { IncompleteExportError, MixpanelRequestError, MixpanelUnavailableError } from '#mixpanel/client';
+import { StagingSpaceError } from '#staging/gzip-object';
 import { ManifestError } from '#staging/manifest';
 import { WindowRangeError } from '#windows/plan';
 import { ResendRefusedError } from '#verify/resend';
@@ -67,6 +68,7 @@ const CASES: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, (
   [MixpanelRequestError, () => new MixpanelRequestError('plan does not include the API', 402), 'permanent'],
   [SecretError, () => new SecretError('The secret is not valid JSON'), 'permanent'],
   [ManifestError, () => new ManifestError('manifest is not JSON'), 'permanent'],
+  [StagingSpaceError, () => new StagingSpaceError('/tmp/x/part-0.gz', new Error('ENOSPC')), 'permanent'],
   [ManifestMissingError, () => new ManifestMissingError('staging/x/manifest.json'), 'permanent'],
   [PartIntegrityError, () => new PartIntegrityError('sha256 differs'), 'permanent'],
   [BatchFileTooLargeError, () => new BatchFileTooLargeError('part-00000.json', 256), 'permanent'],
