@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -86,6 +86,8 @@ export interface ConnectorFunctionProps {
   readonly timeout: Duration;
   /** @default 1024 */
   readonly memorySize?: number;
+  /** Size of /tmp in MiB (512–10,240). @default 512, Lambda's own default */
+  readonly ephemeralStorageMiB?: number;
   /** Powertools `service` (log field and metric dimension). */
   readonly serviceName: string;
   /** Powertools metrics namespace. */
@@ -140,6 +142,9 @@ export class ConnectorFunction extends Construct {
       architecture: Architecture.ARM_64,
       timeout: props.timeout,
       memorySize: props.memorySize ?? 1024,
+      ...(props.ephemeralStorageMiB !== undefined
+        ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageMiB) }
+        : {}),
       role: this.role,
       logGroup: this.logGroup,
       ...(props.reservedConcurrentExecutions !== undefined

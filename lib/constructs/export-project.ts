@@ -13,12 +13,34 @@ import {
 } from 'aws-cdk-lib/aws-scheduler';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULTS } from '#common/settings';
 import type { ProjectConfig } from '../config.ts';
 import { ConnectorFunction, EXPORT_TIMEOUT } from './connector-function.ts';
 import { MIXPANEL_SECRET_SHAPE, SecretRef } from './secret-ref.ts';
 import { schedulerInvokeRole } from './scheduler-role.ts';
 import type { FunctionNetwork } from './network.ts';
 import type { StagingBucket } from './staging-bucket.ts';
+
+/**
+ * Compressed bytes a staged event takes (gzip level 1), measured on the benchmark's dataset (~990 raw bytes an
+ * event): 166 in one stream, 169 split over 16 partitions (docs/performance.md, "Memory per function").
+ */
+const STAGED_BYTES_PER_EVENT = 169;
+/**
+ * Margin over that: a window may hold more events than the rate it was sized from (a burst, or the shortest span
+ * still over the ceiling), and a project's events may be larger than the benchmark's; ×4 covers both doubling.
+ */
+const SPILL_MARGIN = 4;
+
+/**
+ * /tmp for an export function (MiB): partitioned staging keeps a window's gzipped parts on disk until each is uploaded,
+ * so at worst a whole window of `maxEventsPerExport` events (staging/spill.ts). Rounded up to 512 MiB steps within
+ * Lambda's range of 512–10,240 MB (AWS Lambda API reference, "EphemeralStorage").
+ */
+export function exportEphemeralStorageMiB(maxEventsPerExport: number): number {
+  const mib = (maxEventsPerExport * STAGED_BYTES_PER_EVENT * SPILL_MARGIN) / 1024 / 1024;
+  return Math.min(10_240, Math.max(512, Math.ceil(mib / 512) * 512));
+}
 
 /** Powertools `service` of the export Lambdas: a dimension of every export metric. */
 export const EXPORT_SERVICE_NAME = 'mixpanel-aep-export';
@@ -74,6 +96,7 @@ export class ExportProject extends Construct {
       description: `Exports Mixpanel project ${label} raw events into the staging bucket`,
       timeout: EXPORT_TIMEOUT,
       memorySize: 1024,
+      ephemeralStorageMiB: exportEphemeralStorageMiB(project.window.maxEventsPerExport ?? DEFAULTS.maxEventsPerExport),
       ...(props.reserveConcurrency === false ? {} : { reservedConcurrentExecutions: 1 }),
       ...(props.network !== undefined ? { network: props.network } : {}),
       serviceName: EXPORT_SERVICE_NAME,

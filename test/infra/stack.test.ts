@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Capture, Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportEphemeralStorageMiB } from '../../lib/constructs/export-project.ts';
 import {
   actionsOf,
   exportFunctionId,
@@ -204,6 +205,20 @@ describe('ConnectorStack with two projects', () => {
       });
     }
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('should give each export /tmp for a largest window of spilled parts, the forwarder Lambda’s default', () => {
+    // Prepare: a third project whose windows may hold ten times the default ceiling of events
+    const config = twoProjectConfig();
+    const big = { ...config.projects[0]!, id: '333', name: 'big', window: { maxEventsPerExport: 10_000_000 } };
+    const { template: withBig } = synthStack({ ...config, projects: [...config.projects, big] });
+    // Assess: 1 M events × 169 B × 4 → 1,024 MiB; 10 M → 6,656 MiB; within Lambda's 512–10,240
+    for (const id of [exp111, exp222]) expect(props(template, id).EphemeralStorage).toEqual({ Size: 1024 });
+    expect(props(withBig, exportFunctionId(withBig, '333')).EphemeralStorage).toEqual({ Size: 6656 });
+    expect(props(template, fwd).EphemeralStorage).toBeUndefined();
+    expect([10_000, 1_000_000, 10_000_000, 100_000_000].map(exportEphemeralStorageMiB)).toEqual([
+      512, 1024, 6656, 10_240,
+    ]);
   });
 
   it('should configure each export from its project: secret id, windows, staging, one run at a time', () => {
