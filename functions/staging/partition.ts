@@ -10,9 +10,10 @@ import { mixpanelTimeMs } from '#mapping/event-time';
 import { eventId } from '#mapping/id';
 
 /**
- * Most partitions a window is split into. Each open partition holds a gzip stream and an S3 multipart buffer of at
- * least 5 MiB (S3's smallest multipart part), so 16 keep the export's staging buffers near 100 MB at worst; windows
- * larger than 16 parts are what the planner's MAX_EVENTS_PER_EXPORT ceiling is for.
+ * Most partitions a window is split into. An open partition costs a gzip stream (~0.25 MB) and a temporary file, not a
+ * multipart buffer (export/stage-window.ts spills partitions to disk), so memory does not set this limit; more
+ * partitions would only make smaller parts and more forward invocations. Partitions of larger windows roll into several
+ * parts, and the planner's MAX_EVENTS_PER_EXPORT ceiling keeps windows bounded.
  */
 export const MAX_PARTITIONS = 16;
 
