@@ -170,7 +170,13 @@ async function main(): Promise<void> {
       // Export and forward are separate functions, so each runs in a fresh process of its own, as Lambda runs them.
       const bundleDir = await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-bundle-'));
       const worker = await bundleWorker('bench/workers/pipeline-memory.ts', bundleDir);
-      type FunctionRun = { maxRssMb: number; peakHeapMb: number; ms: number; peaksMb: Record<string, number> };
+      type FunctionRun = {
+        maxRssMb: number;
+        peakHeapMb: number;
+        ms: number;
+        cpuMs: number;
+        peaksMb: Record<string, number>;
+      };
       type ExportRun = FunctionRun & { exported: number; manifestKeys: string[] };
       type ForwardRun = FunctionRun & { accepted: number; rejected: number; forwardFailures: number };
       // A project in steady state: its checkpoint knows the rate of its last window, so the export stages a window
@@ -205,6 +211,7 @@ async function main(): Promise<void> {
         ratio: round(large[role].maxRssMb / small[role].maxRssMb, 3),
         peakHeapSmallMb: round(small[role].peakHeapMb, 1),
         peakHeapLargeMb: round(large[role].peakHeapMb, 1),
+        cpuMs: { small: small[role].cpuMs, large: large[role].cpuMs },
         // Peaks sampled every 20 ms (RSS, V8 heap used/total, external = ArrayBuffers and the like).
         peaksMb: { small: small[role].peaksMb, large: large[role].peaksMb },
       });

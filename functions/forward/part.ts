@@ -13,7 +13,7 @@ import type { Mapper } from '#mapping/mapper';
 import type { PartRef } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { getBytes, getJson, isTransientS3, putJson } from '#staging/s3';
-import { ChunkArena } from './arena.ts';
+import { type ChunkArena, giveBackArena, takeArena } from './arena.ts';
 import { type RunBatch, uploadPartFile } from './batch-run.ts';
 import { type IdSet, PartLedger } from './ledger.ts';
 import { readPartLines } from './part-reader.ts';
@@ -62,13 +62,17 @@ export async function forwardPart(job: PartJob): Promise<PartOutcome> {
   const previous = await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(ref));
   // Already delivered: its receipt is the answer (read once, not again by the caller).
   if (previous?.status === 'complete') return { receipt: previous, skipped: true };
-  const forwarder = new PartForwarder(job, previous);
+  const arena = takeArena();
+  const forwarder = new PartForwarder(job, previous, arena);
   // What this part delivered so far: its saved ledger, and the lines it came from (a resumed part skips those lines).
   if (previous !== undefined) {
     const bytes = await getBytes(deps.s3, deps.bucket, forwarder.ledgerKey);
     if (bytes !== undefined) forwarder.mine.addBytes(bytes);
   }
-  return forwarder.run();
+  const outcome = await forwarder.run();
+  // Every chunk was answered: its views are dead. After a failure the arena is left to the GC instead.
+  giveBackArena(arena);
+  return outcome;
 }
 
 /** Settled counts of a part, as its receipt reports them. */
@@ -116,7 +120,7 @@ class PartForwarder {
   #linesDone: number;
 
   // The chunk being built: records to send (their bytes in the arena), and rejections waiting for the chunk to settle.
-  readonly #arena = new ChunkArena();
+  readonly #arena: ChunkArena;
   #chunk: Array<SinkRecord & { json: Buffer }> = [];
   #chunkLine = new Map<string, number>();
   /** Ids of the chunk whose record has no identity (counted once accepted). */
@@ -124,9 +128,10 @@ class PartForwarder {
   #pendingRejects: string[] = [];
   #pending: PendingCounts = emptyPending();
 
-  constructor(job: PartJob, previous: Receipt | undefined) {
+  constructor(job: PartJob, previous: Receipt | undefined, arena: ChunkArena) {
     const { deps, ref } = job;
     this.#job = job;
+    this.#arena = arena;
     this.#part = job.manifest.parts[job.index]!;
     this.#receiptKey = deps.layout.receiptKey(ref);
     this.ledgerKey = deps.layout.ledgerKey(ref);
