@@ -6,12 +6,19 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import { PassThrough, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGzip, constants as zlibConstants } from 'node:zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConnectorError } from '#common/errors';
 
@@ -103,8 +110,8 @@ export class GzipObjectWriter {
     this.#gzip.end();
     await this.#done;
     if (this.#spill !== undefined) {
-      this.#upload = this.#uploadOf(createReadStream(this.#spill.path), 1);
-      await this.#upload.done();
+      const params = { Bucket: this.#bucket, Key: this.key, ContentType: this.#contentType, ContentEncoding: 'gzip' };
+      await uploadFile(this.#s3, params, this.#spill.path);
       await rm(this.#spill.path, { force: true });
     }
     return { key: this.key, bytes: this.#bytes, sha256: this.#hash.digest('hex') };
@@ -118,13 +125,13 @@ export class GzipObjectWriter {
     if (this.#spill !== undefined) await rm(this.#spill.path, { force: true });
   }
 
-  #uploadOf(body: NodeJS.ReadableStream, queueSize: number): Upload {
+  #uploadOf(body: PassThrough, queueSize: number): Upload {
     return new Upload({
       client: this.#s3,
       params: {
         Bucket: this.#bucket,
         Key: this.key,
-        Body: body as PassThrough,
+        Body: body,
         ContentType: this.#contentType,
         ContentEncoding: 'gzip',
       },
@@ -133,4 +140,60 @@ export class GzipObjectWriter {
       leavePartsOnError: false,
     });
   }
+}
+
+/**
+ * The block a spilled file is uploaded through, one part at a time, kept for the next file: staging closes its parts
+ * one after another, so a process needs one. Fresh blocks or read chunks per file are garbage that V8 collects only
+ * once tens of MB of it pile up (measured: +60 MB of dead buffers while 16 partitions upload).
+ */
+let spareBlock: Buffer | undefined;
+
+/** Uploads a complete file: one PUT when it fits a block, else a multipart upload of block-sized parts. */
+async function uploadFile(
+  s3: S3Client,
+  params: { Bucket: string; Key: string; ContentType: string; ContentEncoding: string },
+  file: string,
+): Promise<void> {
+  const block = spareBlock ?? Buffer.allocUnsafeSlow(UPLOAD_PART_SIZE);
+  spareBlock = undefined;
+  const fd = await open(file, 'r');
+  try {
+    let n = await readBlock(fd, block, 0);
+    if (n < block.length) {
+      await s3.send(new PutObjectCommand({ ...params, Body: block.subarray(0, n) }));
+      return;
+    }
+    const { Bucket, Key } = params;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand(params));
+    try {
+      const parts: Array<{ ETag: string | undefined; PartNumber: number }> = [];
+      for (let position = 0, PartNumber = 1; n > 0; PartNumber++) {
+        const body = block.subarray(0, n);
+        const out = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body }));
+        parts.push({ ETag: out.ETag, PartNumber });
+        position += n;
+        n = await readBlock(fd, block, position);
+      }
+      const done = { Bucket, Key, UploadId, MultipartUpload: { Parts: parts } };
+      await s3.send(new CompleteMultipartUploadCommand(done));
+    } catch (error) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await fd.close();
+    spareBlock = block;
+  }
+}
+
+/** Fills `block` from `position` of the file; fewer bytes only at its end. */
+async function readBlock(fd: FileHandle, block: Buffer, position: number): Promise<number> {
+  let n = 0;
+  while (n < block.length) {
+    const { bytesRead } = await fd.read(block, n, block.length - n, position + n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+  }
+  return n;
 }

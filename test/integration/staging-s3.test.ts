@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,14 +44,15 @@ describe('GzipObjectWriter on s3rver', () => {
 });
 
 describe('GzipObjectWriter spilled to a temporary file', () => {
+  // Random hex compresses to about half: ~11 MB of gzip, more than one 8 MiB upload part.
   const lines = (i: number) =>
-    `${JSON.stringify({ event: 'e', properties: { i, pad: 'z'.repeat(i % 700), r: (i * 7919) % 1013 } })}\n`;
+    `${JSON.stringify({ event: 'e', properties: { i, r: randomBytes(300).toString('hex') } })}\n`;
   const chunks = Array.from({ length: 300 }, (_, c) =>
     Buffer.from(Array.from({ length: 100 }, (_, j) => lines(c * 100 + j)).join('')),
   );
 
   it('should store the bytes the streaming writer stores for the same lines, and delete its file', async () => {
-    // Prepare: ~12 MB of lines, more than one multipart part either way
+    // Prepare: ~20 MB of lines
     const dir = await createSpillDir(await mkdtemp(path.join(tmpdir(), 'spill-s3-')));
     const file = path.join(dir, 'part-0.gz');
     const streamed = new GzipObjectWriter(s3.client, 'staging-test', 'spill/streamed.jsonl.gz');
@@ -73,6 +74,7 @@ describe('GzipObjectWriter spilled to a temporary file', () => {
     expect(Buffer.from(sb).equals(Buffer.from(sa))).toBe(true);
     expect({ bytes: b.bytes, sha256: b.sha256 }).toEqual({ bytes: a.bytes, sha256: a.sha256 });
     expect(sb.byteLength).toBe(b.bytes);
+    expect(b.bytes).toBeGreaterThan(8 * 1024 * 1024);
     expect(existsSync(file)).toBe(false);
     await removeSpillDir(path.dirname(dir));
   });
