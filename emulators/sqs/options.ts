@@ -23,9 +23,9 @@ const optionsSchema = z.strictObject({
 
 export function parseSqsEmulatorOptions(raw: unknown): SqsEmulatorOptions {
   const parsed = optionsSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new Error(
-      `Invalid SQS emulator config: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`Invalid SQS emulator config: ${issues.join('; ')}`);
+  }
   return parsed.data;
 }

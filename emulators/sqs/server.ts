@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { SQS_ERRORS, type SqsErrorShape, SqsFault } from './errors.ts';
 import { Queue, type QueueSettings, type RedrivePolicy, md5 } from './queue.ts';
 
-/** Largest message, and largest sum of a batch's messages, in bytes (API_SendMessage.html, API_SendMessageBatch.html). */
+/** Largest message, and largest sum of a batch's messages, in bytes (API_SendMessage.html, …Batch.html). */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** Entries of one batch request (API_SendMessageBatch.html, API_DeleteMessageBatch.html). */
 export const SQS_MAX_BATCH_ENTRIES = 10;

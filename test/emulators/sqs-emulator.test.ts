@@ -97,7 +97,7 @@ describe('SQS stand-in', () => {
     expect(sqs!.counts('forward').visible).toBe(10);
   });
 
-  it('should refuse messages over 1 MiB and characters SQS does not allow, and report a bad batch entry as Failed', async () => {
+  it('should refuse a message over 1 MiB or with characters SQS forbids; a bad batch entry is Failed', async () => {
     const { c, url } = await setup();
     const send = (MessageBody: string) => failure(c.send(new SendMessageCommand({ QueueUrl: url, MessageBody })));
     expect(await send('x'.repeat(SQS_MAX_MESSAGE_BYTES + 1))).toMatchObject({
