@@ -81,10 +81,11 @@ describe('local runner with the forward queue', () => {
     const mode = { committed: [], pending: [] };
     await state.write({ 'processing-time': { ...mode, eventsPerMinute: EVENTS / 60 }, 'event-time': mode });
     const results: Array<{ fannedOut?: number; partitions?: readonly number[]; accepted: number }> = [];
+    const report = new RunReport(undefined);
     const { exportHandler, forwardHandler } = wireHandlers(s.exportConfig, s.forwardConfig, {
       s3: s.s3.client,
       log: quiet,
-      report: new RunReport(undefined),
+      report,
       now: () => NOW,
       mapExportDeps: (d) => ({ ...d, partMaxEvents: 500 }),
       fanOut: sqsFanOut(s.forwardQueue.url, sqs),
@@ -113,6 +114,10 @@ describe('local runner with the forward queue', () => {
     const ids = s.aep.acceptedIds(s.datasetId);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(results.reduce((n, r) => n + r.accepted, 0));
+    // The run's summary adds the partitions' shares up to the window's.
+    expect(report.rows).toHaveLength(1);
+    expect(report.totals().accepted).toBe(ids.length);
+    expect(report.rows[0]!.forward?.complete).toBe(true);
     const invariants = await checkInvariants({
       s3: s.s3.client,
       bucket: s.bucket,
