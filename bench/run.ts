@@ -2,7 +2,7 @@
  * `npm run bench` (full) and `npm run bench -- --quick` (under a minute): seeded events through each path of the
  * product and through its baselines, side by side in the same run, each measured in a fresh process while the
  * Mixpanel emulator, the AEP emulator and s3rver run in processes of their own. Prints a table, then one JSON object
- * on the last line. Options: `--quick`, `--only=map,export,forward,memory,bundle`, `--cpu-prof` (an extra, unmeasured
+ * on the last line. Options: `--quick`, `--only=map,export,forward,memory,scale,bundle`, `--cpu-prof` (an extra, unmeasured
  * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON). With
  * `BENCH_MEMORY_SERIES_DIR=<dir>` in the environment, each memory run also writes its 20 ms samples there
  * (`memory-<small|large>-<export|forward>.txt`: function, ms, RSS, heap used, heap total, external, array buffers
@@ -16,6 +16,9 @@
  *   alone and followed by the gzip and upload of its file to the same s3rver (equal work);
  * - forward: the windows the export rounds committed, s3rver → AEP emulator (streaming sink), with its CPU per 1,000;
  * - memory: the export and then the forward of a small and a large window, each function in a fresh process (peak RSS);
+ * - scale (full run only): a 10 M-event window (`BENCH_SCALE_EVENTS` lowers it) exported by one invocation, fanned out
+ *   through the SQS stand-in and forwarded by `BENCH_SCALE_CONCURRENCY` (default 2) concurrent invocations, each a
+ *   fresh bundled process (bench/lib/scale.ts); Platform must hold every distinct event once;
  * - bundle: the esbuild bundles of the two Lambdas, built as the stack builds them.
  * Rounds alternate the order of product and baselines; a ratio is the median of the per-round ratios.
  */
@@ -27,6 +30,7 @@ import { exportQuery, makeWindow } from '#windows/plan';
 import { bundleWorker, measureBundle } from './lib/bundle.ts';
 import { type Goal, goals, memoryFigures } from './lib/goals.ts';
 import { processCpuMs, runWorker } from './lib/proc.ts';
+import { runScale } from './lib/scale.ts';
 import { type ProfileSummary, topFrames } from './lib/profile.ts';
 import { type BenchStack, startBenchStack } from './lib/stack.ts';
 
@@ -59,9 +63,9 @@ const QUICK: Settings = {
 };
 
 /** Mixpanel project ids of the three datasets (one emulator serves them all). */
-const PROJECT = { export: '1001', small: '1002', large: '1003' } as const;
+const PROJECT = { export: '1001', small: '1002', large: '1003', scale: '1004' } as const;
 const SEED = 6;
-const SECTIONS = ['map', 'export', 'forward', 'memory', 'bundle'] as const;
+const SECTIONS = ['map', 'export', 'forward', 'memory', 'scale', 'bundle'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const median = (xs: readonly number[]): number => {
@@ -83,10 +87,12 @@ async function main(): Promise<void> {
   for (const s of only)
     if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (one of ${SECTIONS.join(', ')})`);
   if (only.has('forward')) only.add('export'); // forward sends the windows the export rounds commit
+  const scaleEvents = Number(process.env.BENCH_SCALE_EVENTS ?? 10_000_000);
   const profileDir =
     values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
   const started = performance.now();
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  if (quick && only.delete('scale') && values.only !== undefined) log('scale: full run only (not with --quick)');
 
   // The window every dataset lies in: a whole UTC hour of processing time that ended over an hour ago.
   const from = Math.floor(Date.now() / H) * H - 2 * H;
@@ -144,7 +150,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const needStack = only.has('export') || only.has('memory');
+  const needStack = only.has('export') || only.has('memory') || only.has('scale');
   let stack: BenchStack | undefined;
   try {
     if (needStack) {
@@ -156,6 +162,7 @@ async function main(): Promise<void> {
               { projectId: PROJECT.large, dataset: dataset(settings.memoryLarge) },
             ]
           : []),
+        ...(only.has('scale') ? [{ projectId: PROJECT.scale, dataset: dataset(scaleEvents) }] : []),
       ];
       stack = await startBenchStack(projects);
     }
@@ -237,6 +244,20 @@ async function main(): Promise<void> {
         `        ${line('export', exp)}`,
         `        ${line('forward', fwd)}`,
       );
+    }
+    if (only.has('scale') && stack !== undefined) {
+      const concurrency = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 2);
+      const scale = await runScale({
+        stack,
+        projectId: PROJECT.scale,
+        from,
+        to,
+        events: scaleEvents,
+        concurrency,
+        log,
+      });
+      result.scale = scale.result;
+      table.push(...scale.table);
     }
   } finally {
     await stack?.close();

@@ -1,18 +1,21 @@
 /**
  * `demo` (`npm start`): the whole product on this machine with no account, configuration or network. It starts the
- * local stack (Mixpanel export emulator with a seeded dataset, s3rver over `.local/s3`, the AEP emulator), replays the
+ * local stack (Mixpanel export emulator with a seeded dataset, s3rver over `.local/s3`, the AEP emulator, the SQS
+ * stand-in holding the forward queue a partitioned window fans out to), replays the
  * hourly schedule over the last few hours through the real export and forward handlers — including a missed run that
  * the next one catches up and a duplicate schedule delivery — on a Platform target it first provisions itself
  * (`provision` against the AEP emulator), then checks the invariants of docs/architecture.md against what the
  * emulators saw. Exit code 0 only if they held.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfig } from '#common/config';
 import { type LocalStack, startLocalStack } from '#emulators/local-stack';
 import type { ExportResult } from '#export/run';
+import { sqsFanOut } from '#forward/fan-out';
 import { StagingLayout } from '#staging/layout';
 import { getBytes } from '#staging/s3';
 import { choiceFlag, intFlag, parseFlags } from './args.ts';
@@ -22,7 +25,7 @@ import { type InvariantReport, checkInvariants } from './invariants.ts';
 import { type CliContext, type CliIo, EXIT_FAILED, EXIT_OK, count, duration, line } from './io.ts';
 import { createCliLog } from './log.ts';
 import { runProvision } from './provision.ts';
-import { runPipeline } from './pipeline.ts';
+import { type ForwardQueue, runPipeline } from './pipeline.ts';
 import { RunReport, identityLine } from './report.ts';
 
 export const DEMO_USAGE = `Usage: npm start            (same as: npm run cli -- demo)
@@ -152,6 +155,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
   const report = new RunReport(out);
   const log = createCliLog(io.stderr, { verbose: o.verbose });
   let stack: LocalStack | undefined;
+  let sqs: SQSClient | undefined;
   let mixpanelLines = 0;
   let aepAccepted = 0;
   try {
@@ -164,6 +168,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
       ...(o.now ? { now: o.now } : {}),
     });
     const s = stack;
+    sqs = s.sqsClient();
     const projectId = s.exportConfig.mixpanel!.projectId;
     line(out, 'mixpanel-aep-connector demo: the whole pipeline on this machine, no account or network needed');
     line(out);
@@ -175,6 +180,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(out, `  S3 (s3rver)               ${s.s3.endpoint}  bucket ${s.bucket}, files in ${shown(s3Dir)}`);
     const ingestion = o.sink === 'streaming' ? 'streaming inlet' : 'batch ingestion';
     line(out, `  AEP emulator              ${s.aep.url}  IMS + Platform setup APIs + ${ingestion}`);
+    line(out, `  SQS stand-in              ${s.sqs.url}  forward queue (a partitioned window's partition messages)`);
     line(out);
 
     // The product sets up its own target first (`provision`); its schema is what the emulator validates records with.
@@ -190,7 +196,13 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     );
     // The emulated data lake closes its streaming batches when told to (`settle()` below) instead of within Platform's
     // documented 60 minutes, so the verifier need not wait for it here.
-    const forwardEnv = { ...s.env, ...provisioned.values, AEP_VERIFY_SETTLE_MINUTES: '0' };
+    // The forward queue is the SQS stand-in: a partitioned window fans out to it through the product's SQS client.
+    const forwardEnv = {
+      ...s.env,
+      ...provisioned.values,
+      AEP_VERIFY_SETTLE_MINUTES: '0',
+      FORWARD_QUEUE_URL: s.forwardQueue.url,
+    };
     const datasetId = provisioned.values.AEP_DATASET_ID;
     line(out, `  → dataset ${datasetId}, schema ${provisioned.values.AEP_SCHEMA_ID}`);
     line(out);
@@ -202,9 +214,11 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
         s3: s.s3.client,
         log,
         report,
+        fanOut: sqsFanOut(s.forwardQueue.url, sqs),
         ...(o.now ? { now: o.now } : {}),
       },
     );
+    const queue: ForwardQueue = { ...s.forwardQueue, sqs };
 
     // The hourly schedule fires SETTLE_MINUTES after each window ends; one run is missed (paused schedule, throttled
     // Lambda) and the next one catches up; the last event is delivered twice (EventBridge delivers at least once).
@@ -280,7 +294,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
           `    (${MALFORMED_LINES.length} malformed lines are mixed into this export: they go to quarantine/, with a reason)`,
         );
       }
-      const run = await runPipeline(step.event, exportHandler, forwardHandler!, s.bucket);
+      const run = await runPipeline(step.event, exportHandler, forwardHandler!, s.bucket, queue);
       forwardFailures.push(...run.forwardFailures);
       if (run.export.windows.length === 0)
         line(
@@ -384,6 +398,7 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<DemoResult> {
     line(io.stderr, describeFailure(error, stack?.env ?? {}).text);
     return { code: EXIT_FAILED, report, mixpanelLines, aepAccepted };
   } finally {
+    sqs?.destroy();
     await stack?.close();
     await lock.release();
   }

@@ -8,7 +8,7 @@ import type { Config } from '#common/config';
 import { type ExportBaseDeps, createExportDeps } from '#export/deps';
 import type { WindowSummary } from '#export/run';
 import { type ForwardBaseDeps, createForwardDeps } from '#forward/deps';
-import type { WindowForwardResult } from '#forward/window';
+import type { ForwardDeps, WindowForwardResult } from '#forward/window';
 import type { Log } from '#common/log';
 import { createExportHandler } from '#export/handler';
 import { createForwardHandler } from '#forward/handler';
@@ -27,6 +27,8 @@ export interface WiringOptions {
   readonly mapExportDeps?: (deps: ExportBaseDeps) => ExportBaseDeps;
   readonly onExported?: (w: WindowSummary) => void;
   readonly onForwarded?: (r: WindowForwardResult) => void;
+  /** The forwarder's partition sender (a local run: `sqsFanOut` with a client of the SQS stand-in). */
+  readonly fanOut?: ForwardDeps['fanOut'];
 }
 
 export interface Wiring {
@@ -69,6 +71,7 @@ export function wireHandlers(exportConfig: Config, forwardConfig: Config | undef
   const getForwardDeps = (): Promise<ForwardBaseDeps> => {
     forwardDeps ??= createForwardDeps(forwardConfig, {
       ...common,
+      ...(o.fanOut ? { fanOut: o.fanOut } : {}),
       ...(o.secretsManager ? { secretsManager: o.secretsManager() } : {}),
     }).catch((error: unknown) => {
       forwardDeps = undefined;

@@ -135,21 +135,35 @@ export class RunReport {
   /** The forward handler's `onWindow`. */
   forwarded(r: WindowForwardResult): void {
     const ms = this.#clock() - this.#forwardStart;
+    if (r.fannedOut !== undefined) {
+      // Nothing forwarded yet: each partition's invocation reports its own share below.
+      const w = this.rows.find((x) => x.manifestKey === r.manifestKey);
+      const label = w !== undefined ? windowLabel(w.from, w.to) : r.window;
+      if (this.#sink !== undefined)
+        line(this.#sink, `    ${verb('fanned')} ${label}  ${r.fannedOut} partition messages sent to the forward queue`);
+      return;
+    }
+    // A partition's invocation adds its share to the window's row (its first partition opens it).
+    const partitionOf = r.partitions !== undefined;
     const row =
-      this.rows.find((x) => x.manifestKey === r.manifestKey && x.forward === undefined) ??
-      this.rows.find((x) => x.window === r.window && x.forward === undefined);
-    if (row !== undefined)
+      this.rows.find((x) => x.manifestKey === r.manifestKey && (partitionOf || x.forward === undefined)) ??
+      this.rows.find((x) => x.window === r.window && (partitionOf || x.forward === undefined));
+    if (row !== undefined) {
+      const before = partitionOf ? row.forward : undefined;
       row.forward = {
-        accepted: r.accepted,
-        rejected: r.rejected,
-        retried: r.retried,
-        withoutIdentity: r.withoutIdentity,
-        byReason: r.byReason,
-        complete: r.complete,
-        ms,
+        accepted: (before?.accepted ?? 0) + r.accepted,
+        rejected: (before?.rejected ?? 0) + r.rejected,
+        retried: (before?.retried ?? 0) + r.retried,
+        withoutIdentity: (before?.withoutIdentity ?? 0) + r.withoutIdentity,
+        byReason: addReasons(before?.byReason ?? {}, r.byReason),
+        complete: (before?.complete ?? true) && r.complete,
+        ms: (before?.ms ?? 0) + ms,
       };
+    }
     if (this.#sink === undefined) return;
-    const label = row !== undefined ? windowLabel(row.from, row.to) : r.window;
+    const label =
+      (row !== undefined ? windowLabel(row.from, row.to) : r.window) +
+      (partitionOf ? ` partition ${r.partitions!.join(',')}` : '');
     const why = r.rejected > 0 ? ` (${reasons(r.byReason)})` : '';
     const state = r.complete ? '' : '  INCOMPLETE: stopped before the end';
     line(
@@ -264,4 +278,11 @@ export function formatReasons(byReason: Record<string, number>): string {
 /** A progress line in the column layout of the report ("    mapped    2024-05-01 06:00–07:00  …"). */
 export function progressLine(action: string, from: string, to: string, text: string): string {
   return `    ${verb(action)} ${windowLabel(from, to)}  ${text}`;
+}
+
+/** Rejection counts by reason, summed. */
+function addReasons(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }

@@ -1,13 +1,15 @@
 /**
- * Every external system of the product on loopback: the Mixpanel export emulator, S3 (s3rver) and the AEP emulator
- * (IMS + DCS + Batch Ingestion), with the matching configuration. Used by `npm start`, the integration tests and
+ * Every external system of the product on loopback: the Mixpanel export emulator, S3 (s3rver), the AEP emulator
+ * (IMS + DCS + Batch Ingestion) and SQS (the forward queue and its dead-letter queue), with the matching configuration. Used by `npm start`, the integration tests and
  * the benchmarks, so all three exercise the real clients against real HTTP servers.
  */
 import { randomBytes } from 'node:crypto';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '#emulators/aep/server';
 import type { DatasetSpec } from '#emulators/mixpanel/generator';
 import { type MixpanelEmulator, type MixpanelEmulatorOptions, startMixpanelEmulator } from '#emulators/mixpanel/server';
 import { type LocalS3, startLocalS3 } from '#emulators/s3';
+import { type SqsEmulator, startSqsEmulator } from '#emulators/sqs/server';
 import { type Config, readConfig } from '#common/config';
 
 export interface LocalStackOptions {
@@ -34,6 +36,11 @@ export interface LocalStack {
   readonly mixpanel: MixpanelEmulator;
   readonly aep: AepEmulator;
   readonly s3: LocalS3;
+  /** The SQS stand-in holding the forward queue (`FORWARD_QUEUE_URL` of a deployed forwarder) and its DLQ. */
+  readonly sqs: SqsEmulator;
+  readonly forwardQueue: { readonly url: string; readonly arn: string };
+  /** A client of the SQS stand-in (the caller destroys it). */
+  sqsClient(): SQSClient;
   /** The environment a deployed function would have, with local credentials instead of secret ids. */
   readonly env: Record<string, string>;
   readonly exportConfig: Config;
@@ -45,6 +52,12 @@ export interface LocalStack {
 }
 
 export const LOCAL_TENANT = 'acme';
+
+/**
+ * The forward queue as the stack configures it (lib/constructs/forwarder.ts): visibility timeout 6 × the forward
+ * function's 10-minute timeout, dead-letter queue after 5 receives.
+ */
+const FORWARD_QUEUE = { name: 'forward', visibilityTimeout: 3600, maxReceiveCount: 5 } as const;
 
 export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
   const projectId = o.projectId ?? '3141592';
@@ -62,6 +75,16 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   const orgId = `${randomBytes(12).toString('hex').toUpperCase()}@AdobeOrg`;
 
   const s3 = await startLocalS3([bucket], o.s3Directory);
+  const sqs = await startSqsEmulator({
+    queues: [
+      { name: `${FORWARD_QUEUE.name}-dlq` },
+      {
+        name: FORWARD_QUEUE.name,
+        visibilityTimeout: FORWARD_QUEUE.visibilityTimeout,
+        redrive: { deadLetterQueue: `${FORWARD_QUEUE.name}-dlq`, maxReceiveCount: FORWARD_QUEUE.maxReceiveCount },
+      },
+    ],
+  });
   const mixpanel = await startMixpanelEmulator({
     projects: [
       {
@@ -124,6 +147,14 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     mixpanel,
     aep,
     s3,
+    sqs,
+    forwardQueue: { url: sqs.queueUrl(FORWARD_QUEUE.name), arn: sqs.queueArn(FORWARD_QUEUE.name) },
+    sqsClient: () =>
+      new SQSClient({
+        endpoint: sqs.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'LOCAL', secretAccessKey: 'LOCAL' },
+      }),
     env,
     exportConfig: readConfig(env, 'export'),
     forwardConfig: readConfig(env, 'forward'),
@@ -131,7 +162,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     datasetId,
     secrets: { mixpanelSecret, aepClientSecret: clientSecret },
     close: async () => {
-      await Promise.allSettled([mixpanel.close(), aep.close()]);
+      await Promise.allSettled([mixpanel.close(), aep.close(), sqs.close()]);
       await s3.close();
     },
   };

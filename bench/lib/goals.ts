@@ -1,5 +1,5 @@
 /**
- * The benchmark's goals (issue 16 for the map roofline, the equal-work peer, the forwarder's CPU and memory; the
+ * The benchmark's goals (issue 16 for the map roofline, the equal-work peer, the forwarder's CPU, memory and scale; the
  * earlier ones for the rest): each figure of the result JSON against its goal.
  */
 
@@ -43,6 +43,7 @@ export function goals(r: Record<string, unknown>): Record<string, Goal> {
   const exp = r.export as { ratio: number; eventsPerSec: number; peerEqualWorkEventsPerSec: number | null } | undefined;
   const fwd = r.forward as { eventsPerSec: number; maxRequestBytes: number; cpuMsPer1k: number } | undefined;
   const mem = r.memory as { peakRssLargeMb: number; ratio: number } | undefined;
+  const scale = r.scale as { peakRssMaxMb: number; platform: { doubled: number; idsOnce: boolean } } | undefined;
   const bundle = r.bundle as { exportBytes: number; forwardBytes: number } | undefined;
   const peerEqual = exp?.peerEqualWorkEventsPerSec ?? undefined;
   return {
@@ -58,6 +59,17 @@ export function goals(r: Record<string, unknown>): Record<string, Goal> {
     'forward.maxRequestBytes': atMost(fwd?.maxRequestBytes, 1_048_576),
     'memory.ratio': atMost(mem?.ratio, 1.2),
     'memory.peakRssLargeMb': atMost(mem?.peakRssLargeMb, 256),
+    // Every invocation of the 10 M-event window (export, fan-out, each partition) within the function's budget.
+    'scale.peakRssMaxMb': atMost(scale?.peakRssMaxMb, 256),
+    // Platform holds every distinct event of the window once: no `_id` twice, none missing.
+    'scale.platform.doubled':
+      scale === undefined
+        ? { figure: null, goal: '0 and every distinct event once', met: null }
+        : {
+            figure: scale.platform.doubled,
+            goal: '0 and every distinct event once',
+            met: scale.platform.doubled === 0 && scale.platform.idsOnce,
+          },
     'bundle.largestBytes': atMost(
       bundle === undefined ? undefined : Math.max(bundle.exportBytes, bundle.forwardBytes),
       1_000_000,

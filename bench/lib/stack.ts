@@ -28,6 +28,8 @@ export interface BenchStack {
   aepState(): Promise<{
     stats: { requests: number; maxRequestBytes: number; messagesAccepted: number; messagesRejected: number };
     acceptedTotal: number;
+    /** Records whose `_id` the emulator already held (over every dataset). */
+    duplicatesTotal: number;
   }>;
   readonly pids: Record<string, number>;
   close(): Promise<void>;

@@ -11,6 +11,7 @@ const result = {
   forward: { eventsPerSec: 13_700, maxRequestBytes: 999_995, cpuMsPer1k: 60.8 },
   memory: { peakRssLargeMb: 220.4, ratio: 1.446 },
   bundle: { exportBytes: 620_621, forwardBytes: 660_072 },
+  scale: { peakRssMaxMb: 231.5, platform: { doubled: 0, idsOnce: true } },
 };
 
 describe('bench goals', () => {
@@ -31,6 +32,19 @@ describe('bench goals', () => {
     });
     const faster = { ...result, export: { ...result.export, peerEqualWorkEventsPerSec: 45_000 } };
     expect(goals(faster)['export.peerEqualWorkEventsPerSec']?.met).toBe(false);
+  });
+
+  it('holds the scale run to 256 MB per invocation and every distinct event once at Platform', () => {
+    const g = goals(result);
+    expect(g['scale.peakRssMaxMb']).toEqual({ figure: 231.5, goal: '<= 256', met: true });
+    expect(g['scale.platform.doubled']?.met).toBe(true);
+    const missing = goals({ scale: { peakRssMaxMb: 300, platform: { doubled: 0, idsOnce: false } } });
+    expect(missing['scale.peakRssMaxMb']?.met).toBe(false);
+    expect(missing['scale.platform.doubled']?.met).toBe(false);
+    expect(
+      goals({ scale: { ...result.scale, platform: { doubled: 3, idsOnce: true } } })['scale.platform.doubled']?.met,
+    ).toBe(false);
+    expect(goals({})['scale.peakRssMaxMb']?.met).toBeNull();
   });
 
   it('counts a figure exactly at its limit as met', () => {

@@ -43,6 +43,24 @@ describe('scale model', () => {
     expect(r.windowMinutes).toBe(5);
   });
 
+  it('should forward at the scale run’s CPU per 1,000 records when the benchmark has one, and show its figures', () => {
+    const scale = {
+      events: 10_100_000,
+      partitions: 16,
+      concurrency: 2,
+      export: { eventsPerSec: 12_000 },
+      forward: { eventsPerSec: 9_000, cpuMsPer1k: 40 },
+      peakRssMaxMb: 201.3,
+    };
+    const withScale = { ...bench, scale };
+    expect(scaleRow(withScale, 1e9).forwardInvocationsAtPlatformCap).toBe(Math.ceil(10_000 / eventsPerSecond(40)));
+    expect(scaleRow(bench, 1e9).forwardInvocationsAtPlatformCap).toBe(Math.ceil(10_000 / eventsPerSecond(50)));
+    const md = renderScaleModel(withScale);
+    expect(md).toContain('forward 40 ms per 1,000 records');
+    expect(md).toContain('16 partitions forwarded by 2 concurrent invocations at 9,000 events/s');
+    expect(renderScaleModel(bench)).not.toContain('Measured at scale');
+  });
+
   it('should read the JSON line of a benchmark output and render the three sizes', () => {
     const text = `table\n${JSON.stringify({ ...bench, map: {} })}\n`;
     const md = renderScaleModel(readBenchJson(text));
