@@ -322,9 +322,10 @@ class PartForwarder {
       if (failure !== undefined) throw failure;
       return false;
     }
-    const byId = new Map(chunk.map((r) => [r.id, r.json]));
+    // Built only when DCS rejected some: a 5,000-entry map per chunk is garbage otherwise.
+    const byId = res.rejected.length === 0 ? undefined : new Map(chunk.map((r) => [r.id, r.json]));
     for (const r of res.rejected) {
-      const json = byId.get(r.id);
+      const json = byId?.get(r.id);
       this.#reject('aep-rejected', r.reason, '', { id: r.id, status: r.status, record: json?.toString('utf8') ?? '' });
     }
     const pending = this.#pending;

@@ -19,7 +19,9 @@ const CACHE_LIMIT = 4096;
 
 let countries: Map<string, readonly [string, string][]> | undefined;
 const indexes = new Map<string, Map<string, string>>();
-const cache = new Map<string, string | null>();
+/** Country → region as given → its code (null: none). Two levels: no key string is built per event. */
+const cache = new Map<string, Map<string, string | null>>();
+let cached = 0;
 
 /** Lower-case ASCII letters and digits only: "Tel-Aviv" and "Tel Aviv", "Zürich" and "Zurich" meet. */
 function normalise(name: string): string {
@@ -56,12 +58,21 @@ function indexOf(country: string): Map<string, string> | undefined {
  * Cached: an export repeats the same few places.
  */
 export function subdivisionCode(country: string, region: string): string | undefined {
-  const key = `${country}\u0000${region}`;
-  const hit = cache.get(key);
+  let regions = cache.get(country);
+  const hit = regions?.get(region);
   if (hit !== undefined) return hit ?? undefined;
   const code = resolve(country, region);
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(key, code ?? null);
+  if (cached >= CACHE_LIMIT) {
+    cache.clear();
+    cached = 0;
+    regions = undefined;
+  }
+  if (regions === undefined) {
+    regions = new Map();
+    cache.set(country, regions);
+  }
+  regions.set(region, code ?? null);
+  cached++;
   return code;
 }
 
