@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
+import type { WindowReceipt } from '#forward/receipt';
 import type { Manifest } from '#staging/manifest';
 import { getJson } from '#staging/s3';
 import { DATA_START, FORWARD_TIMEOUT_MS, LAST_WINDOW, NOW, type Rig, assertInvariants, dump } from './harness.ts';
@@ -120,4 +121,120 @@ describe('partitioned windows', () => {
     expect(last.accepted + last.rejected).toBe(manifest.events);
     await assertInvariants(rig, { minWindows: 2 });
   });
+});
+
+/** The batches Platform holds that were not there before: id, status, file names, records. */
+function newBatches(r: Rig, before: ReadonlySet<string>) {
+  return Object.entries(r.stack.aep.stats.batches)
+    .filter(([id]) => !before.has(id))
+    .map(([id, b]) => ({ id, ...b }));
+}
+
+describe('partitioned windows, batch sink', () => {
+  const batchRig = (partMaxEvents = 100, forward: { chunkRecords?: number; partConcurrency?: number } = {}) =>
+    startRig({ events: 3000, export: { partMaxEvents }, forward, fanOut: true, sink: 'batch' });
+
+  it('should forward the partitions concurrently into one Platform batch, completed once, every _id once', async () => {
+    // Prepare: count the COMPLETE signals the forwarders send
+    rig = await batchRig();
+    const { key, manifest } = await stagePartitioned(rig);
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    const completes: string[] = [];
+    rig.beforeFetch.push((url) => void (url.includes('action=COMPLETE') && completes.push(url)));
+
+    // Act
+    const { invocations, failures } = await rig.drainQueue({ concurrency: 4 });
+
+    // Assess: one invocation per partition after the notification's, all into the run's one batch
+    expect(failures).toBe(0);
+    expect(invocations).toBe(1 + 8);
+    const [batch, ...others] = newBatches(rig, before);
+    expect(others).toEqual([]);
+    expect(batch?.status).toBe('success');
+    expect(completes).toHaveLength(1);
+    expect(completes[0]).toContain(batch!.id);
+    // One file per part, named by its part number: a partition never writes another's file.
+    const names = manifest.parts.map((_, i) => `part-${String(i).padStart(5, '0')}.json`);
+    expect(batch!.files.sort()).toEqual(names);
+    const ref = rig.layout.parseManifestKey(key)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
+    );
+    expect(window?.batch).toMatchObject({ id: batch!.id });
+    expect(batch?.records).toBe(window?.accepted);
+    const accepted = rig.stack.aep.acceptedIds();
+    expect(new Set(accepted).size).toBe(accepted.length);
+    // Platform's verdict follows the run's one batch.
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
+
+  it('should resume a partition invocation cut short, without a second file or record', async () => {
+    // Prepare: 16 partitions of about two parts, forwarded one part at a time in small chunks; the first file upload
+    // takes the invocations running then past their deadline, so the uploader's next part stops at its first chunk
+    rig = await batchRig(20, { chunkRecords: 10, partConcurrency: 1 });
+    const { key, manifest } = await stagePartitioned(rig);
+    expect(manifest.partitions).toBe(16);
+    expect(manifest.parts.length).toBeGreaterThan(16);
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    let uploads = 0;
+    rig.beforeFetch.push((url) => {
+      if (url.includes('/files/') && ++uploads === 1) rig!.advance(FORWARD_TIMEOUT_MS);
+    });
+
+    // Act
+    const { failures } = await rig.drainQueue({ concurrency: 2 });
+
+    // Assess: cut-short partitions came back and finished into the same batch, each part's file once
+    expect(failures).toBeGreaterThan(0);
+    expect(rig.forwarded.some((f) => f.partitions !== undefined && !f.complete)).toBe(true);
+    const [batch, ...others] = newBatches(rig, before);
+    expect(others).toEqual([]);
+    expect(batch?.status).toBe('success');
+    expect(batch!.files).toHaveLength(manifest.parts.length);
+    const ref = rig.layout.parseManifestKey(key)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
+    );
+    expect(batch?.records).toBe(window?.accepted);
+    const accepted = rig.stack.aep.acceptedIds();
+    expect(new Set(accepted).size).toBe(accepted.length);
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
+
+  it('should leave no open or empty batch when every partition has nothing to send', async () => {
+    // Prepare: the partitioned window is delivered, then exported again with the same events (all duplicates)
+    rig = await batchRig();
+    await stagePartitioned(rig);
+    await rig.drainQueue({ concurrency: 4 });
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    const ids = rig.stack.aep.acceptedIds().length;
+    const again = await rig.exportHandler({ from: iso(LAST_WINDOW.from), to: iso(LAST_WINDOW.to), force: true });
+    const run = (await getJson<Manifest>(rig.direct, rig.bucket, again.windows[0]!.manifestKey!))!;
+    expect(run.partitions).toBe(8);
+
+    // Act
+    const { failures } = await rig.drainQueue({ concurrency: 4 });
+
+    // Assess: the batch opened for the fan-out was aborted (ABORT, batch-ingestion.yaml), not completed empty
+    expect(failures).toBe(0);
+    expect(newBatches(rig, before)).toEqual([expect.objectContaining({ status: 'aborted', files: [], records: 0 })]);
+    expect(Object.values(rig.stack.aep.stats.batches).some((b) => b.status === 'loading')).toBe(false);
+    const ref = rig.layout.parseManifestKey(again.windows[0]!.manifestKey!)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: run.runId }),
+    );
+    expect(window).toMatchObject({ accepted: 0, byReason: { duplicate: run.events } });
+    expect(window?.batch).toBeUndefined();
+    expect(rig.stack.aep.acceptedIds()).toHaveLength(ids);
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
 });
