@@ -189,7 +189,9 @@ export async function closeBatch(
 async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps, key: string): Promise<BatchState> {
   if (state.completedAt === undefined) {
     // COMPLETE once: an earlier close that stopped between sending it and saving `completedAt` left `completing`;
-    // Catalog then tells whether it went through (a batch past `loading` was completed).
+    // Catalog then tells whether it went through (a batch past `loading` was completed). Sent again it would still be
+    // harmless ("If the operation actually succeeded, the API will return success, even after retrying":
+    // troubleshooting.md), but the run's batch is signalled by one invocation, once.
     const sent = state.completing !== undefined && (await api.batchStatus(state.batchId)).status !== 'loading';
     if (!sent) {
       await putJson(deps.s3, deps.bucket, key, { ...state, completing: new Date(deps.now()).toISOString() });
