@@ -50,7 +50,7 @@ describe('partitioned windows', () => {
     expect(invocations).toBe(1 + 8);
     // (The earlier windows were fanned out too: after the first backfill's probe, they were sized and partitioned.)
     expect(rig.forwarded.filter((f) => f.fannedOut !== undefined).at(-1)?.fannedOut).toBe(8);
-    const perPartition = rig.forwarded.filter((f) => f.partitions !== undefined);
+    const perPartition = rig.forwarded.filter((f) => f.partitions !== undefined && f.runId === manifest.runId);
     expect(perPartition.map((f) => f.partitions![0]).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(perPartition.reduce((n, f) => n + f.accepted + f.rejected, 0)).toBe(manifest.events);
     const report = await assertInvariants(rig, { minWindows: 2 });
