@@ -5,7 +5,7 @@
  */
 import type { Config, WindowMode } from '#common/config';
 import type { AepSink } from '#common/settings';
-import { type Job, planManualJobs, planSettings, sizingOf } from '#export/plan-jobs';
+import { type Job, planManualJobs, planSettings, sizingOf, withProbeJob } from '#export/plan-jobs';
 import type { Checkpoint } from '#staging/state';
 import { count, line, table, type TextSink } from './io.ts';
 
@@ -32,10 +32,19 @@ export interface BackfillPlanInput {
 
 export interface BackfillPlan {
   readonly mode: WindowMode;
-  readonly windows: ReadonlyArray<{ readonly id: string; readonly from: string; readonly to: string; events?: number }>;
+  readonly windows: ReadonlyArray<{
+    readonly id: string;
+    readonly from: string;
+    readonly to: string;
+    events?: number;
+    /** The probe: the first window when no rate is known, cut short to measure it. */
+    probe?: boolean;
+  }>;
   /** Windows of the range committed already (not exported again without --force). */
   readonly skipped: number;
   readonly spanMinutes: number;
+  /** The probe's span, when no rate is known (the export re-sizes the windows after it from the rate it measures). */
+  readonly probeMinutes?: number;
   /** Events per minute the sizing used; undefined when nothing was committed yet. */
   readonly eventsPerMinute?: number;
   readonly hintMinutes?: number;
@@ -61,12 +70,15 @@ export function backfillPlan(i: BackfillPlanInput): BackfillPlan {
   const w = i.config.windows;
   const sizing = sizingOf(i.checkpoint, i.mode, i.nowMs);
   const settings = planSettings(i.config.mixpanel!, w, i.mode, sizing);
-  const { jobs, skipped } = planManualJobs(
+  const planned = planManualJobs(
     { from: i.from, to: i.to, mode: i.mode, force: i.force },
     settings,
     i.checkpoint[i.mode].committed,
     i.nowMs,
   );
+  // As the export plans it: with no rate known, the first window is a probe (the rest is re-sized after it).
+  const jobs = withProbeJob(planned.jobs, settings);
+  const skipped = planned.skipped;
   const rate = sizing.eventsPerMinute;
   const expected = (j: Job): number | undefined =>
     rate === undefined ? undefined : Math.round((rate * (j.window.to - j.window.from)) / 60_000);
@@ -77,6 +89,7 @@ export function backfillPlan(i: BackfillPlanInput): BackfillPlan {
       from: new Date(j.window.from).toISOString(),
       to: new Date(j.window.to).toISOString(),
       ...(events !== undefined ? { events } : {}),
+      ...(j.probe === true ? { probe: true } : {}),
     };
   });
   const expectedEvents = rate === undefined ? undefined : windows.reduce((n, x) => n + (x.events ?? 0), 0);
@@ -91,6 +104,7 @@ export function backfillPlan(i: BackfillPlanInput): BackfillPlan {
     windows,
     skipped: skipped.length,
     spanMinutes: settings.maxSpanMinutes ?? 1440,
+    ...(jobs[0]?.probe === true && settings.probeMinutes !== undefined ? { probeMinutes: settings.probeMinutes } : {}),
     ...(rate !== undefined ? { eventsPerMinute: rate } : {}),
     ...(sizing.hintMinutes !== undefined ? { hintMinutes: sizing.hintMinutes } : {}),
     maxEventsPerExport: w.maxEventsPerExport,
@@ -119,7 +133,12 @@ export function printPlan(out: TextSink, p: BackfillPlan): void {
     return;
   }
   const listed = p.windows.slice(0, LISTED_WINDOWS);
-  const rows = listed.map((w) => [w.id, w.from, w.to, w.events === undefined ? 'unknown' : count(w.events)]);
+  const rows = listed.map((w) => [
+    w.probe === true ? `${w.id} (probe)` : w.id,
+    w.from,
+    w.to,
+    w.events === undefined ? 'unknown' : count(w.events),
+  ]);
   line(out, table([['window', 'from', 'to', 'expected events'], ...rows]));
   if (p.windows.length > listed.length) line(out, `  … and ${count(p.windows.length - listed.length)} more windows`);
   line(out);
@@ -129,6 +148,14 @@ export function printPlan(out: TextSink, p: BackfillPlan): void {
     p.eventsPerMinute === undefined
       ? 'no window of this project is committed yet, so no rate is known: windows are a day long'
       : `the observed rate of ${count(p.eventsPerMinute)} events a minute`;
+  if (p.probeMinutes !== undefined) {
+    line(
+      out,
+      `  Probe: no rate is known yet, so the first window is a probe of at most ${p.probeMinutes} minutes; the ` +
+        'export measures the rate from its events and sizes (and partitions) the windows after it from that rate. ' +
+        'They are listed here as an unknown rate plans them, and may become shorter and more numerous.',
+    );
+  }
   line(
     out,
     `  Windows: ${count(p.windows.length)} of at most ${p.spanMinutes} minutes, sized by ${sizedBy} under ` +

@@ -164,6 +164,18 @@ const ProjectSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+/**
+ * Most forward Lambdas at once with the batch sink (`aep.maxConcurrency`). Platform takes up to 20 GB of data an hour
+ * per organisation through the Batch Ingestion API (AdobeDocs/experience-platform.en help/ingestion/guardrails.md,
+ * "Guardrails for batch ingestion"). One deployed 1,024 MB forwarder maps ~9,500 records/s (docs/deploy.md); the
+ * batch sink maps each record twice (to dedupe, then to write its part's file), so ~4,750 records/s, and at ~1,500
+ * bytes a mapped record (cli/plan.ts ASSUMED_RECORD_BYTES) that is ~7 MB/s, ~25 GB/h: one forwarder already fills the
+ * hourly guardrail. 2 is the least maximum concurrency SQS accepts; more would only queue batches at Platform. The
+ * other batch guardrails do not bind here: a run's one batch holds one file per part (at most a few dozen, against
+ * 25,000 files and 1 TB per batch), and runs make far fewer than 2,000 batches a minute.
+ */
+export const BATCH_MAX_CONCURRENCY = 2;
+
 /** The batch sink's per-batch options (Batch Ingestion "Create batch", help/ingestion/batch-ingestion/partial.md). */
 const AepBatchSchema = z.strictObject({
   /** Share of failed rows a batch tolerates before Platform fails it whole; 0: no partial ingestion. @default 5 */
@@ -399,6 +411,16 @@ export const ConnectorConfigSchema = z
           message: 'needs one availability zone and one route table per subnet, in the same order',
         });
       }
+    }
+    if (c.aep.sink === 'batch' && c.aep.maxConcurrency > BATCH_MAX_CONCURRENCY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aep', 'maxConcurrency'],
+        message:
+          `must be at most ${BATCH_MAX_CONCURRENCY} with aep.sink "batch": Platform ingests 20 GB/h per organisation ` +
+          'through the Batch Ingestion API and one forwarder alone uploads about that much, so more forwarders only ' +
+          'queue batches at Platform (docs/deploy.md "Forwarder concurrency and AEP\'s limits")',
+      });
     }
     if (c.aep.sink === 'streaming' && c.aep.inletUrl === undefined) {
       ctx.addIssue({

@@ -53,6 +53,25 @@ const EMPTY_FILE = {
   rows: [] as string[],
 };
 
+/**
+ * Enforced batch guardrails: "The maximum number of files per batch is 25,000" and "The maximum batch size is 1 TB",
+ * beyond which a batch fails at ingestion with an error naming the threshold (AdobeDocs/experience-platform.en
+ * help/ingestion/guardrails.md, "Guardrails for batch ingestion"; the error's example gives 1 TB as 1099511627776
+ * bytes). Adobe shows no error code for it: the code is the emulator's.
+ */
+export const MAX_FILES_PER_BATCH = 25_000;
+export const MAX_BATCH_BYTES = 1_099_511_627_776;
+
+/** The failure of a completed batch over an enforced guardrail, worded as Platform words it; undefined within them. */
+export function guardrailFailure(files: number, bytes: number): { code: string; description: string } | undefined {
+  const over = [
+    ...(files > MAX_FILES_PER_BATCH ? [`${files} files (over the ${MAX_FILES_PER_BATCH} threshold)`] : []),
+    ...(bytes > MAX_BATCH_BYTES ? [`${bytes} bytes (over the ${MAX_BATCH_BYTES} threshold)`] : []),
+  ];
+  if (over.length === 0) return undefined;
+  return { code: 'EMULATOR-GUARDRAIL', description: `Batch ingestion guardrails hit: ${over.join('; ')}` };
+}
+
 /** Codes inside a row error file's `_errors` (error-diagnostics.md shows `"code": "1401"` for a corrupt row). */
 const ROW_ERROR_CODES: Record<ErrorKind, string> = { corrupt: '1401', missing: '1555', schema: 'EMULATOR-XDM' };
 
@@ -196,6 +215,9 @@ export class BatchIngestion {
     if (batch === undefined) return reply(ex, 404, problem(404, `Batch ${batchId} not found`));
     if (datasetId !== batch.datasetId)
       return reply(ex, 404, problem(404, `Dataset ${datasetId} is not part of batch ${batchId}`));
+    // Files go into a batch while it is `loading` ("the client is currently writing data for the batch"); they must
+    // all be uploaded before COMPLETE, and an aborted batch is over (troubleshooting.md, "Batch States" and "Why is
+    // the uploaded data not appearing in the dataset?").
     if (batch.status !== 'loading') {
       return reply(
         ex,
@@ -356,7 +378,8 @@ export class BatchIngestion {
     const withinThreshold =
       batch.partialIngestionPercent !== undefined && failed * 100 <= batch.partialIngestionPercent * input;
     const empty = files.length === 0 || files.some((f) => f.records === 0);
-    const succeeded = !empty && (failed === 0 || withinThreshold);
+    const overGuardrail = guardrailFailure(files.length, bytesOf(files)) !== undefined;
+    const succeeded = !empty && !overGuardrail && (failed === 0 || withinThreshold);
     const queued = this.#nextPromotions.shift();
     const states = queued?.states.slice() ?? ['staging', succeeded ? 'success' : 'failed'];
     batch.completed = nowMs;
@@ -376,7 +399,7 @@ export class BatchIngestion {
     const failed = failures.length;
     batch.completed = nowMs;
     batch.metrics = {
-      inputByteSize: files.reduce((n, f) => n + f.bytes, 0),
+      inputByteSize: bytesOf(files),
       inputFileCount: files.length,
       inputRecordCount: input,
       outputRecordCount: succeeded ? input - failed : 0,
@@ -388,6 +411,8 @@ export class BatchIngestion {
     } else if (files.some((f) => f.records === 0)) {
       errors.push(EMPTY_FILE);
     }
+    const guardrail = guardrailFailure(files.length, bytesOf(files));
+    if (guardrail !== undefined) errors.push(guardrail);
     if (failed > 0 && !batch.errorDiagnostics) {
       errors.push(ERRORS.noDiagnostics);
     } else if (failed > 0) {
@@ -439,6 +464,10 @@ export class BatchIngestion {
       updatedUser: user,
     };
   }
+}
+
+function bytesOf(files: readonly BatchFile[]): number {
+  return files.reduce((n, f) => n + f.bytes, 0);
 }
 
 function classify(problems: XdmProblem[]): ErrorKind {

@@ -5,8 +5,8 @@
 import type { MixpanelConfig, WindowConfig, WindowMode } from '#common/config';
 import { type Checkpoint, withSizeHint } from '#staging/state';
 import { type Interval, isCovered, uncovered } from '#windows/intervals';
-import { type ManualRange, type PlanSettings, type Window, planManual, splitRange } from '#windows/plan';
-import { SIZE_HINT_TTL_MS, activeHint, querySpanMinutes, smallerSpan } from '#windows/size';
+import { type ManualRange, type PlanSettings, type Window, planManual, splitRange, withProbe } from '#windows/plan';
+import { SIZE_HINT_TTL_MS, activeHint, probeSpanMinutes, querySpanMinutes, smallerSpan } from '#windows/size';
 
 /** What sizes the windows of a mode: the observed rate and a size hint still in force (from the checkpoint). */
 export interface Sizing {
@@ -25,20 +25,54 @@ export function planSettings(
   sizing: Sizing = {},
 ): PlanSettings {
   const zone = dateZone(mixpanel);
+  const spans = { mode, gridMinutes: windows.minutes, dateZone: zone };
   return {
     minutes: windows.minutes,
     settleMinutes: windows.settleMinutes,
     lookbackDays: windows.lookbackDays,
     maxWindowsPerRun: windows.maxWindowsPerRun,
     dateZone: zone,
-    maxSpanMinutes: querySpanMinutes({
-      mode,
-      gridMinutes: windows.minutes,
-      dateZone: zone,
-      maxEvents: windows.maxEventsPerExport,
-      ...sizing,
-    }),
+    maxSpanMinutes: querySpanMinutes({ ...spans, maxEvents: windows.maxEventsPerExport, ...sizing }),
+    // No rate known yet: the run's first window is a probe that measures it (size.ts PROBE_MINUTES).
+    ...(sizing.eventsPerMinute === undefined ? { probeMinutes: probeSpanMinutes({ ...spans, ...sizing }) } : {}),
   };
+}
+
+/**
+ * The run's jobs with the first window cut to a probe when no rate is known (`settings.probeMinutes`); the probe's
+ * job is marked, so that the run sizes the jobs after it from the rate the probe observed (`resizeAfterProbe`).
+ */
+export function withProbeJob(jobs: readonly Job[], settings: PlanSettings): Job[] {
+  const [first, ...rest] = jobs;
+  if (first === undefined) return [];
+  const windows = withProbe([first.window], settings);
+  if (windows.length === 1) return [...jobs];
+  const [probe, ...after] = windows;
+  return [
+    { ...first, window: probe!, probe: true },
+    ...after.map((window) => ({ window, force: first.force })),
+    ...rest,
+  ];
+}
+
+/**
+ * After the probe: its events over its length are the rate that sizes the rest of the run (as the checkpoint's
+ * `eventsPerMinute` would once committed), and the jobs still to do are split again at that size (never merged: an
+ * unknown rate planned them at the longest span already).
+ */
+export function resizeAfterProbe(
+  probe: Window,
+  events: number,
+  jobs: readonly Job[],
+  config: { mixpanel: MixpanelConfig; windows: WindowConfig },
+  sizing: Sizing,
+): { sizing: Sizing; settings: PlanSettings; jobs: Job[] } {
+  const next: Sizing = { ...sizing, eventsPerMinute: events / Math.max(1, (probe.to - probe.from) / 60_000) };
+  const settings = planSettings(config.mixpanel, config.windows, probe.mode, next);
+  const resized = jobs.flatMap((j) =>
+    splitRange(j.window.from, j.window.to, probe.mode, settings).map((window) => ({ window, force: j.force })),
+  );
+  return { sizing: next, settings, jobs: resized };
 }
 
 /**
@@ -63,6 +97,8 @@ export function dateZone(m: Pick<MixpanelConfig, 'legacyLocalTime' | 'projectTim
 export interface Job {
   readonly window: Window;
   readonly force: boolean;
+  /** The run's first window, cut short to measure the event rate (no rate was known). */
+  readonly probe?: boolean;
 }
 
 /**

@@ -16,7 +16,15 @@ import type { SpillOptions } from '#staging/spill';
 import { isCovered, uncovered } from '#windows/intervals';
 import { type Window, exportQuery, planScheduled, splitRange } from '#windows/plan';
 import type { ExportInvocation } from './events.ts';
-import { type Job, planManualJobs, planSettings, resizeAfterDeadline, sizingOf } from './plan-jobs.ts';
+import {
+  type Job,
+  planManualJobs,
+  planSettings,
+  resizeAfterDeadline,
+  resizeAfterProbe,
+  sizingOf,
+  withProbeJob,
+} from './plan-jobs.ts';
 import { PART_MAX_EVENTS, type StageResult, WindowDeadlineError, stageWindow } from './stage-window.ts';
 import { partitionsFor } from '#staging/partition';
 
@@ -98,8 +106,8 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
   const summaries: WindowSummary[] = [];
   const dryRun = invocation.kind === 'manual' && invocation.dryRun;
   const mode: WindowMode = invocation.kind === 'manual' ? (invocation.mode ?? deps.windows.mode) : deps.windows.mode;
-  const sizing = sizingOf(checkpoint, mode, runStart);
-  const settings = planSettings(deps.mixpanel, deps.windows, mode, sizing);
+  let sizing = sizingOf(checkpoint, mode, runStart);
+  let settings = planSettings(deps.mixpanel, deps.windows, mode, sizing);
 
   // 1. Plan: the jobs of this run, oldest first; manual ranges are checked before anything is written.
   const jobs: Job[] = [];
@@ -141,6 +149,8 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
     }
     jobs.push(...planned.jobs);
   }
+  // No rate known yet: the first window is a short probe, and the windows after it are sized from what it measures.
+  jobs.splice(0, jobs.length, ...withProbeJob(jobs, settings));
 
   // 2. Export, bounded per run, by the deadline and by the query budget.
   let stopped: NonNullable<ExportResult['remaining']>['reason'] | undefined;
@@ -240,6 +250,19 @@ export async function runExport(invocation: ExportInvocation, deps: ExportDeps):
     deps.log.info('window exported', { ...summary, byReason: result.byReason });
     deps.onWindow?.(summary);
     summaries.push(summary);
+    if (job.probe === true) {
+      // The jobs after the probe are planned again at the size its rate gives (iteration continues on the new ones).
+      const at = jobs.indexOf(job) + 1;
+      const next = resizeAfterProbe(w, result.events, jobs.slice(at), deps, sizing);
+      ({ sizing, settings } = next);
+      jobs.splice(at, jobs.length - at, ...next.jobs);
+      deps.log.info('probe window exported: the windows after it are sized from its rate', {
+        window: w.id,
+        eventsPerMinute: sizing.eventsPerMinute,
+        spanMinutes: settings.maxSpanMinutes,
+        windows: next.jobs.length,
+      });
+    }
   }
 
   // 3. What is left: scheduled windows are re-derived from the checkpoint; manual ranges are kept as pending.

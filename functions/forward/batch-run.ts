@@ -1,10 +1,14 @@
 /**
  * The batch sink's side of a window run: at most one Platform batch per run, created when the first part has records
- * to upload (its id saved next to the receipts, so a resumed run keeps filling the same batch), one file per part
- * that has records (never an empty file), then COMPLETE and a bounded wait for Platform's verdict.
+ * to upload — or, for a window fanned out to partition invocations, by the notification's invocation before it fans
+ * out — its id saved next to the receipts (so a resumed run and every partition fill the same batch), one file per
+ * part that has records (never an empty file), then COMPLETE (or ABORT when the run sent nothing) and a bounded wait
+ * for Platform's verdict.
  * The Batch Ingestion calls themselves live in aep/batch.ts (AdobeDocs/experience-platform.en
- * help/ingestion/batch-ingestion/api-overview.md).
+ * help/ingestion/batch-ingestion/api-overview.md; the COMPLETE and ABORT actions: AdobeDocs/experience-platform-apis
+ * static/swagger-specs/batch-ingestion.yaml, `action` of the batch signal).
  */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { batchPhase } from '#aep/batch-status';
 import { ConnectorError } from '#common/errors';
 import type { Mapper } from '#mapping/mapper';
@@ -12,6 +16,7 @@ import type { WindowRef } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { getJson, putJson } from '#staging/s3';
 import { RetriesExhaustedError, type RetryPolicy, withRetry } from '#common/retry';
+import { isPreconditionFailed } from './lease.ts';
 import type { PartLedger } from './ledger.ts';
 import { readPartLines } from './part-reader.ts';
 import type { ForwardDeps } from './window.ts';
@@ -21,6 +26,7 @@ export interface BatchApi {
   createBatch(): Promise<string>;
   uploadFile(batchId: string, name: string, body: () => AsyncIterable<string>): Promise<unknown>;
   completeBatch(batchId: string): Promise<void>;
+  abortBatch(batchId: string): Promise<void>;
   batchStatus(batchId: string): Promise<{ readonly status: string }>;
 }
 
@@ -40,6 +46,8 @@ export interface BatchState {
   batchId: string;
   status: string;
   completedAt?: string;
+  /** COMPLETE is about to be sent: a close that finds this without `completedAt` asks Catalog before sending it again. */
+  completing?: string;
   /** Earlier batches of the run that Platform failed, the oldest first (`resend` replaced them with this one). */
   previous?: Array<{ id: string; status: string }>;
 }
@@ -60,7 +68,9 @@ export function batchStateKey(deps: ForwardDeps, ref: WindowRef, runId: string):
 /**
  * The run's batch, created on first use: a run with nothing to upload creates none (Platform fails a batch completed
  * without data: troubleshooting.md, error 106), and its `window.json` then names no batch. Once created, its id is
- * saved in `batch.json` before any file goes into it, so a resumed run keeps filling the same batch.
+ * saved in `batch.json` before any file goes into it, so a resumed run keeps filling the same batch. Creation is
+ * once per run across invocations: `batch.json` is written only if absent (S3 `If-None-Match: *`), and an invocation
+ * that loses that race aborts the batch it just created and uses the saved one.
  */
 export class RunBatch {
   readonly #api: BatchApi;
@@ -96,16 +106,60 @@ export class RunBatch {
     return (await this.#opening).batchId;
   }
 
-  /** Completes the batch and reads its verdict (see `closeBatch`); nothing to do when none was created. */
-  async close(window: string): Promise<BatchState | undefined> {
+  /**
+   * Completes the batch and reads its verdict (see `closeBatch`); nothing to do when none was created. The saved state
+   * is read again first: another invocation (a partition's) may have created or closed the batch since `load`. A
+   * batch of a run that accepted nothing (`empty`: every partition turned out to have nothing to send) holds no file
+   * and is aborted instead, as Platform would fail it (error 106); ABORT is batch-ingestion.yaml's other signal.
+   */
+  async close(window: string, o: { empty?: boolean } = {}): Promise<BatchState | undefined> {
+    const { s3, bucket } = this.#deps;
+    this.#state = (await getJson<BatchState>(s3, bucket, this.#key)) ?? this.#state;
     if (this.#state === undefined) return undefined;
+    if (this.#state.status === 'aborted') return this.#state;
+    if (o.empty === true && this.#state.completedAt === undefined) {
+      await this.#api.abortBatch(this.#state.batchId);
+      this.#state = { ...this.#state, status: 'aborted' };
+      await putJson(s3, bucket, this.#key, this.#state);
+      this.#deps.log.info('aborted the run batch: the run had nothing to send', {
+        batchId: this.#state.batchId,
+        window,
+      });
+      return this.#state;
+    }
     this.#state = await closeBatch(this.#api, this.#state, this.#deps, this.#key, window);
     return this.#state;
   }
 
   async #create(): Promise<BatchState> {
+    const { s3, bucket, log } = this.#deps;
+    // Another invocation of the run (a partition's, or the notification's before it fanned out) may have created it.
+    const saved = await getJson<BatchState>(s3, bucket, this.#key);
+    if (saved !== undefined) return (this.#state = saved);
     const batch: BatchState = { batchId: await this.#api.createBatch(), status: 'loading' };
-    await putJson(this.#deps.s3, this.#deps.bucket, this.#key, batch);
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: this.#key,
+          Body: JSON.stringify(batch, null, 1),
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw error;
+      // Created at the same moment by another invocation: use that one, and leave no open batch behind.
+      const winner = await getJson<BatchState>(s3, bucket, this.#key);
+      if (winner === undefined) throw error;
+      await this.#api.abortBatch(batch.batchId).catch((e: unknown) =>
+        log.warn('could not abort a batch created twice; Platform never promotes an open batch', {
+          batchId: batch.batchId,
+          reason: (e as Error).message,
+        }),
+      );
+      return (this.#state = winner);
+    }
     this.#state = batch;
     return batch;
   }
@@ -119,7 +173,7 @@ export async function closeBatch(
   key: string,
   window: string,
 ): Promise<BatchState> {
-  const batch = await finishBatch(api, state, deps);
+  const batch = await finishBatch(api, state, deps, key);
   await putJson(deps.s3, deps.bucket, key, batch);
   if (batchPhase(batch.status) === 'failed') {
     deps.log.error('Platform failed the batch: check its errors in the Platform UI or the Catalog API', {
@@ -132,9 +186,17 @@ export async function closeBatch(
 }
 
 /** Completes the batch (idempotent) and polls its status until it settles or the wait (or the deadline) is over. */
-async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps): Promise<BatchState> {
+async function finishBatch(api: BatchApi, state: BatchState, deps: ForwardDeps, key: string): Promise<BatchState> {
   if (state.completedAt === undefined) {
-    await api.completeBatch(state.batchId);
+    // COMPLETE once: an earlier close that stopped between sending it and saving `completedAt` left `completing`;
+    // Catalog then tells whether it went through (a batch past `loading` was completed). Sent again it would still be
+    // harmless ("If the operation actually succeeded, the API will return success, even after retrying":
+    // troubleshooting.md), but the run's batch is signalled by one invocation, once.
+    const sent = state.completing !== undefined && (await api.batchStatus(state.batchId)).status !== 'loading';
+    if (!sent) {
+      await putJson(deps.s3, deps.bucket, key, { ...state, completing: new Date(deps.now()).toISOString() });
+      await api.completeBatch(state.batchId);
+    }
     state = { ...state, completedAt: new Date(deps.now()).toISOString() };
   }
   const until = Math.min(deps.now() + BATCH_STATUS_WAIT_MS, deps.deadlineMs ?? Number.POSITIVE_INFINITY);

@@ -93,6 +93,7 @@ export async function createForwardDeps(config: Config, o: ForwardDepsOverrides 
           }),
         uploadFile: (id, name, body) => batches.uploadFile(id, name, body),
         completeBatch: (id) => batches.completeBatch(id),
+        abortBatch: (id) => batches.abortBatch(id),
         batchStatus: (id) => batches.batchStatus(id),
       },
     };

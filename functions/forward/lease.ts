@@ -181,7 +181,7 @@ function status(error: unknown): number | undefined {
 }
 
 /** 412, or S3's 409 ConditionalRequestConflict (another conditional write to the key was in progress). */
-function isPreconditionFailed(error: unknown): boolean {
+export function isPreconditionFailed(error: unknown): boolean {
   const name = (error as { name?: string })?.name;
   return (
     status(error) === 412 ||

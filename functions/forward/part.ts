@@ -237,6 +237,11 @@ class PartForwarder {
     // batch holding an empty file (error 106, help/ingestion/batch-ingestion/troubleshooting.md).
     const { batch } = this.#job;
     if (deps.sink.kind === 'batch' && batch !== undefined && mine.size > 0) {
+      // No time left to upload: the records are in the ledger, and the resumed part uploads its whole file.
+      if (this.#late()) {
+        await this.#save('partial');
+        return this.#stopped();
+      }
       const batchId = await batch.id();
       await uploadPartFile(deps.sink.batches, batchId, this.#job.index, deps, part, mapper, mine);
       if (!this.#aepIds.includes(batchId)) this.#aepIds.push(batchId);
@@ -274,11 +279,13 @@ class PartForwarder {
     let res: SendResult;
     let failure: unknown;
     if (chunk.length === 0 || deps.sink.kind === 'batch') {
-      // Batch sink: records are uploaded as one file per part when the part is done (see `run`).
+      // Batch sink: records are uploaded as one file per part when the part is done (see `run`). Past the deadline
+      // the chunk is left unsettled, as the streaming sink leaves unsent records: the resumed part redoes it.
+      const late = chunk.length > 0 && this.#late();
       res = {
-        accepted: chunk.map((r) => r.id),
+        accepted: late ? [] : chunk.map((r) => r.id),
         rejected: [],
-        unsent: [],
+        unsent: late ? chunk.map((r) => r.id) : [],
         ambiguous: [],
         aepIds: [],
         retried: 0,
@@ -357,6 +364,12 @@ class PartForwarder {
     this.#pendingRejects = [];
     this.#pending = emptyPending();
     return true;
+  }
+
+  /** True once the invocation's sending deadline has passed. */
+  #late(): boolean {
+    const { deadlineMs, now } = this.#job.deps;
+    return deadlineMs !== undefined && now() >= deadlineMs;
   }
 
   /** Saves the progress: ledger first, so a receipt never claims ids its ledger does not hold. */

@@ -17,7 +17,7 @@ import type { PartRef, StagingLayout, WindowRef } from '#staging/layout';
 import { type Manifest, parseManifest, partitionCount } from '#staging/manifest';
 import { failureText, getJson, getText, putJson } from '#staging/s3';
 import { type BatchApi, type BatchState, batchStateKey, RunBatch } from './batch-run.ts';
-import { WindowLease } from './lease.ts';
+import { LeaseHeldError, WindowLease } from './lease.ts';
 import { forwardPartition } from './partition.ts';
 import type { Receipt, WindowReceipt } from './receipt.ts';
 import { markPending } from '#verify/pending';
@@ -49,8 +49,8 @@ export interface ForwardDeps {
   readonly partConcurrency?: number;
   readonly chunkRecords?: number;
   /**
-   * Sends the partition messages of a partitioned window to the forward queue (fan-out; streaming sink only). Absent:
-   * the invocation forwards every partition itself, one after the other.
+   * Sends the partition messages of a partitioned window to the forward queue (fan-out). Absent: the invocation
+   * forwards every partition itself, one after the other.
    */
   readonly fanOut?: (messages: readonly PartitionMessage[]) => Promise<void>;
 }
@@ -149,7 +149,11 @@ export async function forwardWindow(
     });
     return { ...emptyResult(manifestKey, manifest, ref, runId, replay), stale: true };
   }
-  if (opts.partition === undefined && partitions > 1 && !replay && deps.sink.kind === 'streaming' && deps.fanOut) {
+  if (opts.partition === undefined && partitions > 1 && !replay && deps.fanOut) {
+    // Batch sink: the run's one batch is created here, before any partition message exists, so the partition
+    // invocations only ever read its id (docs/architecture.md#fan-out). A redelivered notification finds it saved.
+    if (deps.sink.kind === 'batch')
+      await (await RunBatch.load(deps.sink.batches, deps, batchStateKey(deps, ref, runId))).id();
     await deps.fanOut(Array.from({ length: partitions }, (_, partition) => ({ window: ref, runId, partition })));
     deps.log.info('window fanned out: one message per partition', { window: ref.windowId, runId, partitions });
     return { ...emptyResult(manifestKey, manifest, ref, runId, replay), fannedOut: partitions };
@@ -304,39 +308,65 @@ async function forwardLeased(
       windowReceipts.set(i, r);
     }
   }
-  const windowDone = complete && windowReceipts.size === manifest.parts.length;
   const all = windowReceipts === receipts ? totals : sumReceipts(windowReceipts.values());
+  // A partition invocation closes the window under the window's lease (a whole-window forward holds it already): of
+  // two that find every partition done at the same moment, one completes the batch and writes window.json, and the
+  // other leaves both to it. Only then is the batch signalled COMPLETE, once.
+  const finished = complete && windowReceipts.size === manifest.parts.length;
+  const closer = finished && ks.length < partitions ? await closingLease(ref, deps) : undefined;
+  const windowDone = finished && (ks.length === partitions || closer !== undefined);
+  try {
+    // Batch sink: a run that had nothing to upload created no batch, or aborts the one its fan-out opened.
+    const batch: BatchState | undefined = windowDone
+      ? await runBatch?.close(ref.windowId, { empty: all.accepted === 0 })
+      : runBatch?.state;
+    const sent = batch !== undefined && batch.status !== 'aborted' ? batch : undefined;
 
-  // Batch sink: a run that had nothing to upload created no batch, and there is none to complete.
-  const batch: BatchState | undefined = windowDone ? await runBatch?.close(ref.windowId) : runBatch?.state;
+    // What the result and the window's reconciliation both report: exported = accepted + rejected + quarantined.
+    const tallyOf = (t: ReturnType<typeof sumReceipts>) => ({
+      exported: manifest.lines,
+      quarantined: manifest.quarantined,
+      events: manifest.events,
+      parts: manifest.parts.length,
+      accepted: t.accepted,
+      rejected: t.rejected,
+      byReason: t.byReason,
+      retried: t.retried,
+      ambiguous: t.ambiguous,
+      withoutIdentity: t.withoutIdentity,
+      replay,
+      ...(sent !== undefined ? { batch: { id: sent.batchId, status: sent.status } } : {}),
+    });
+    const result: WindowForwardResult = {
+      manifestKey,
+      window: ref.windowId,
+      runId,
+      ...tallyOf(totals),
+      partsSkipped: skipped,
+      complete,
+      ...(ks.length < partitions ? { partitions: ks } : {}),
+    };
+    if (windowDone) await reconcile(ref, manifest, runId, tallyOf(all), all, deps);
+    deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', {
+      ...result,
+    });
+    return result;
+  } finally {
+    await closer?.release();
+  }
+}
 
-  // What the result and the window's reconciliation both report: exported = accepted + rejected + quarantined.
-  const tallyOf = (t: ReturnType<typeof sumReceipts>) => ({
-    exported: manifest.lines,
-    quarantined: manifest.quarantined,
-    events: manifest.events,
-    parts: manifest.parts.length,
-    accepted: t.accepted,
-    rejected: t.rejected,
-    byReason: t.byReason,
-    retried: t.retried,
-    ambiguous: t.ambiguous,
-    withoutIdentity: t.withoutIdentity,
-    replay,
-    ...(batch !== undefined ? { batch: { id: batch.batchId, status: batch.status } } : {}),
-  });
-  const result: WindowForwardResult = {
-    manifestKey,
-    window: ref.windowId,
-    runId,
-    ...tallyOf(totals),
-    partsSkipped: skipped,
-    complete,
-    ...(ks.length < partitions ? { partitions: ks } : {}),
-  };
-  if (windowDone) await reconcile(ref, manifest, runId, tallyOf(all), all, deps);
-  deps.log.info(complete ? 'window forwarded' : 'window forward interrupted; it resumes on redelivery', { ...result });
-  return result;
+/** The window's lease, to close it; undefined when another invocation holds it (that one closes the window). */
+async function closingLease(ref: WindowRef, deps: ForwardDeps): Promise<WindowLease | undefined> {
+  try {
+    return await WindowLease.acquire(leaseOptions(ref, deps));
+  } catch (error) {
+    if (!(error instanceof LeaseHeldError)) throw error;
+    deps.log.info('every partition is done; another invocation holds the window and closes it', {
+      window: ref.windowId,
+    });
+    return undefined;
+  }
 }
 
 /** The keys under `prefix` (one page: a run has at most 16 partition markers). */

@@ -34,6 +34,11 @@ export interface PlanSettings {
    * coalesces or splits grid windows with it, event time splits days with it. @default 1440
    */
   readonly maxSpanMinutes?: number;
+  /**
+   * Set when no event rate is known yet (size.ts `probeSpanMinutes`): the run's first window is cut to at most this
+   * long, a probe whose events give the rate that sizes the windows after it (`withProbe`).
+   */
+  readonly probeMinutes?: number;
 }
 
 export interface Plan {
@@ -117,6 +122,19 @@ export function splitRange(from: number, to: number, mode: WindowMode, s: PlanSe
     }
   }
   return out;
+}
+
+/**
+ * `windows` with the first one cut to a probe of `s.probeMinutes` (on the same boundaries as `splitRange` would cut
+ * it: multiples of the span, or counted from the day's start), followed by the rest of that window at the planned
+ * size. Unchanged without `probeMinutes` or when the first window is no longer than the probe.
+ */
+export function withProbe(windows: readonly Window[], s: PlanSettings): Window[] {
+  const [first, ...rest] = windows;
+  if (first === undefined || s.probeMinutes === undefined) return [...windows];
+  const [probe] = splitRange(first.from, first.to, first.mode, { ...s, maxSpanMinutes: s.probeMinutes });
+  if (probe === undefined || probe.to === first.to) return [...windows];
+  return [probe, ...splitRange(probe.to, first.to, first.mode, s), ...rest];
 }
 
 function bounded(windows: Window[], s: PlanSettings): Plan {

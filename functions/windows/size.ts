@@ -1,6 +1,7 @@
 /**
  * Window sizing: how long a window one Mixpanel query covers, from the project's observed event rate, the ceiling of
- * events per export (MAX_EVENTS_PER_EXPORT) and a size hint left by a window that ran out of time.
+ * events per export (MAX_EVENTS_PER_EXPORT) and a size hint left by a window that ran out of time; with no rate yet,
+ * a run's first window is a short probe that measures it.
  * Pure. See docs/architecture.md#windows-contract ("Sizing").
  *
  * Spans are chosen from a fixed set per mode, so that re-planning a range yields the same windows:
@@ -17,6 +18,16 @@ const DAY_MINUTES = 1440;
 export const MIN_SPAN_MINUTES = 5;
 /** Shortest sub-day window of a project whose dates are read in a zone with clock changes (legacy local time). */
 export const LOCAL_ZONE_MIN_SPAN_MINUTES = 60;
+/**
+ * Longest probe: the first window of a project (or mode) with no observed rate. An hour, because
+ * - its one query costs a minute of Mixpanel's 60 queries an hour (mixpanel/docs pages/docs/other-bits/rate-limits.md),
+ *   and the rest of the range then takes the queries its rate needs anyway: a probe adds at most one query to a plan;
+ * - a day-long first window of a busy project is one query that may run out of time and be halved again and again
+ *   (each attempt a query and up to a Lambda timeout), and it is staged in one partition, as no rate is known;
+ * - an hour of a 100 M events/day project is ~4 M events: within one export (the size hint halves it otherwise), and
+ *   enough events to measure a rate from; it is also the least sub-day span of legacy local-time projects.
+ */
+export const PROBE_MINUTES = 60;
 /** A size hint (after a window ran out of time) is honoured this long; then the rate alone sizes windows again. */
 export const SIZE_HINT_TTL_MS = 86_400_000;
 
@@ -65,6 +76,16 @@ export function querySpanMinutes(i: SizeInputs): number {
   const rate = i.eventsPerMinute;
   const fits = candidates.filter((s) => rate === undefined || rate <= 0 || s * rate <= i.maxEvents);
   return fits.length > 0 ? fits[fits.length - 1]! : candidates[0]!;
+}
+
+/**
+ * The span of a probe window (sized before any rate is known): the longest allowed span of at most
+ * {@link PROBE_MINUTES}, and of at most the size hint while one holds; the shortest allowed span when none is.
+ */
+export function probeSpanMinutes(i: SpanInputs & { readonly hintMinutes?: number }): number {
+  const spans = allowedSpans(i);
+  const fits = spans.filter((s) => s <= PROBE_MINUTES && (i.hintMinutes === undefined || s <= i.hintMinutes));
+  return fits.length > 0 ? fits[fits.length - 1]! : spans[0]!;
 }
 
 /**

@@ -37,10 +37,12 @@ export interface ForwarderProps {
 /**
  * manifest.json created → S3 notification → SQS (DLQ after {@link MAX_RECEIVE_COUNT} receives) → forward Lambda.
  *
- * Partitioned windows (streaming sink) come back to the same queue as one message per partition (the fan-out).
- * Concurrency is bounded by the event source's maximum concurrency (`aep.maxConcurrency`), not by reserved
- * concurrency, whose throttled receives would send healthy manifests to the DLQ; the default keeps AEP's streaming
- * guidance with a wide margin (the arithmetic and sources: docs/deploy.md "Forwarder concurrency and AEP's limits").
+ * Partitioned windows come back to the same queue as one message per partition (the fan-out; with the batch sink all
+ * of a run's partitions fill one Platform batch). Concurrency is bounded by the event source's maximum concurrency
+ * (`aep.maxConcurrency`), not by reserved concurrency, whose throttled receives would send healthy manifests to the
+ * DLQ; the default keeps AEP's streaming guidance with a wide margin, and the batch sink is held to
+ * `BATCH_MAX_CONCURRENCY` (lib/config.ts; the arithmetic and sources: docs/deploy.md "Forwarder concurrency and AEP's
+ * limits").
  */
 export class Forwarder extends Construct {
   readonly fn: ConnectorFunction;
@@ -160,14 +162,12 @@ export class Forwarder extends Construct {
         resources: [this.queue.queueArn],
       }),
     );
-    // The fan-out (streaming sink): a partitioned window's notification sends one message per partition back to this
+    // The fan-out (both sinks): a partitioned window's notification sends one message per partition back to this
     // queue, and the event source mapping runs them concurrently within maxConcurrency. Send rights on this queue only.
-    if (aep.sink === 'streaming') {
-      this.fn.addEnvironment('FORWARD_QUEUE_URL', this.queue.queueUrl);
-      this.fn.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
-      );
-    }
+    this.fn.addEnvironment('FORWARD_QUEUE_URL', this.queue.queueUrl);
+    this.fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
+    );
     const source = this.fn.function.addEventSourceMapping('ManifestQueueSource', {
       eventSourceArn: this.queue.queueArn,
       batchSize: 1,

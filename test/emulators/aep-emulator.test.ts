@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_BATCH_BYTES, MAX_FILES_PER_BATCH, guardrailFailure } from '../../emulators/aep/batch.ts';
 import { type AepEmulator, type AepEmulatorOptions, startAepEmulator } from '../../emulators/aep/server.ts';
 
 const ORG = 'ORG1@AdobeOrg';
@@ -736,6 +737,37 @@ describe('AEP emulator: batch ingestion', () => {
     // Assess
     expect([unknown.status, otherOrg.status, afterComplete.status, wrongType.status]).toEqual([404, 404, 400, 415]);
     expect(emulator.stats.batches[batchId]?.files).toEqual([]);
+  });
+
+  it('should refuse files and COMPLETE once a batch is aborted, and leave it with no file', async () => {
+    // Prepare: a batch opened, then aborted before any file went in (a run with nothing to send)
+    const accessToken = await token();
+    const batchId = await newBatchId(accessToken);
+    const abort = await fetch(`${emulator.platformUrl}/data/foundation/import/batches/${batchId}?action=ABORT`, {
+      method: 'POST',
+      headers: platformHeaders(accessToken),
+    });
+
+    // Act
+    const afterAbort = await upload(accessToken, batchId, 'part-0.json', jsonl([event()]));
+    const completed = await complete(accessToken, batchId);
+
+    // Assess
+    expect([abort.status, afterAbort.status, completed.status]).toEqual([200, 400, 400]);
+    expect(emulator.stats.batches[batchId]).toEqual({ status: 'aborted', files: [], records: 0 });
+  });
+
+  it('should word a batch over the enforced file-count or size guardrail as Platform does', () => {
+    // Act
+    const within = guardrailFailure(MAX_FILES_PER_BATCH, MAX_BATCH_BYTES);
+    const over = guardrailFailure(25_143, 1_150_000_000_000);
+
+    // Assess: guardrails.md's own example
+    expect(within).toBeUndefined();
+    expect(over?.description).toBe(
+      'Batch ingestion guardrails hit: 25143 files (over the 25000 threshold); ' +
+        '1150000000000 bytes (over the 1099511627776 threshold)',
+    );
   });
 
   it('should refuse a file over 256,000,000 bytes with 413 without keeping it', async () => {

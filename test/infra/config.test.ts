@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConnectorConfig, parseConnectorConfig, scheduleIntervalMinutes } from '../../lib/config.ts';
+import {
+  BATCH_MAX_CONCURRENCY,
+  loadConnectorConfig,
+  parseConnectorConfig,
+  scheduleIntervalMinutes,
+} from '../../lib/config.ts';
 import { problemsOf, twoProjectConfig } from './helpers.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../connector.config.example.json', import.meta.url));
@@ -120,6 +125,24 @@ describe('connector config', () => {
     expect(problems).toEqual([
       expect.stringMatching(/^projects\[0\]\.window\.minutes: must be at least 20 with aep\.sink "batch"/),
     ]);
+  });
+
+  it('should hold the batch sink to BATCH_MAX_CONCURRENCY forwarders (Platform ingests 20 GB/h of batches)', () => {
+    // Prepare
+    const withBatch = (maxConcurrency: number) => {
+      const input = twoProjectConfig();
+      input.aep.sink = 'batch';
+      (input.aep as { maxConcurrency?: number }).maxConcurrency = maxConcurrency;
+      return input;
+    };
+
+    // Act
+    const problems = problemsOf(() => parseConnectorConfig(withBatch(BATCH_MAX_CONCURRENCY + 1)));
+    const accepted = parseConnectorConfig(withBatch(BATCH_MAX_CONCURRENCY));
+
+    // Assess
+    expect(problems).toEqual([expect.stringMatching(/^aep\.maxConcurrency: must be at most 2 with aep\.sink "batch"/)]);
+    expect(accepted.aep.maxConcurrency).toBe(BATCH_MAX_CONCURRENCY);
   });
 
   it('should take aep.verifyEveryMinutes from 5 to 60 (a verify round lasts at most 4 minutes)', () => {

@@ -102,7 +102,10 @@ describe('sync --dry-run', () => {
     const events = result.export.windows.reduce((n, w) => n + w.events, 0);
     const quarantined = result.export.windows.reduce((n, w) => n + w.quarantined, 0);
     expect(events + quarantined).toBe(servedLines(s));
-    expect(quarantined).toBe(result.export.windows.length); // "not json", once per query over its day
+    // "not json" once per query over its day; the raw event, served to every query of its day, is outside every
+    // window but its own (a probe hour comes first: no rate known yet, so the range is two windows)
+    expect(result.export.windows).toHaveLength(2);
+    expect(quarantined).toBe(2 * result.export.windows.length - 1);
     const mapped = result.mapping.reduce((n, m) => n + m.mapped, 0);
     const rejected = result.mapping.reduce((n, m) => n + m.rejected, 0);
     const duplicates = result.mapping.reduce((n, m) => n + m.duplicates, 0);
@@ -245,14 +248,18 @@ describe('sync --plan', () => {
 
     expect(out.code).toBe(0);
     expect(out.stdout).toContain('Plan (nothing is exported)');
-    expect(out.stdout).toMatch(/Windows: 3 of at most 1440 minutes, sized by no window of this project is committed/);
+    // The first day's first hour is a probe (no rate known): the rest of that day, then whole days
+    const probe = `${compact(today - 3 * DAY)}_${compact(today - 3 * DAY + H)}`;
+    expect(out.stdout).toContain(`${probe} (probe)`);
+    expect(out.stdout).toMatch(/Probe: no rate is known yet, so the first window is a probe of at most 60 minutes/);
+    expect(out.stdout).toMatch(/Windows: 4 of at most 1440 minutes, sized by no window of this project is committed/);
     expect(out.stdout).toMatch(
-      /Mixpanel queries: 3 \(one per window, retries extra\): 4 min of query budget at EXPORT_QUERIES_PER_HOUR=45/,
+      /Mixpanel queries: 4 \(one per window, retries extra\): 6 min of query budget at EXPORT_QUERIES_PER_HOUR=45/,
     );
     expect(out.stdout).toMatch(
-      /Expected events: unknown \(assumed at most MAX_EVENTS_PER_EXPORT per window, 3,000,000 in all/,
+      /Expected events: unknown \(assumed at most MAX_EVENTS_PER_EXPORT per window, 4,000,000 in all/,
     );
-    expect(out.stdout).toMatch(/Forward time at Platform's limit of 10,000 messages\/s \(streaming\): at most 5 min/);
+    expect(out.stdout).toMatch(/Forward time at Platform's limit of 10,000 messages\/s \(streaming\): at most 7 min/);
     // Nothing asked of Mixpanel, nothing written
     expect(s.mixpanel.requests).toHaveLength(0);
     expect(await listKeys(s.s3.client, s.bucket, '')).toEqual([]);
@@ -356,7 +363,7 @@ describe('error messages', () => {
   });
 
   it("should pass on Mixpanel's refusal and list the windows committed before it, to forward later", async () => {
-    // Prepare: a range of two day-aligned windows; the first query goes through, the second is refused (402)
+    // Prepare: a range across midnight; the first query goes through, the second is refused (402)
     const { s, cli } = await setup(300);
     s.mixpanel.injectFault({ kind: 'slow', delayMsPerEvents: 0, everyEvents: 1_000_000 });
     s.mixpanel.injectFault({
@@ -377,7 +384,8 @@ describe('error messages', () => {
     expect(out.code).toBe(1);
     expect(out.stderr).toContain("the project's plan does not include the Raw Event Export API");
     expect(out.stderr).toContain('1 window(s) were committed before the failure but not forwarded');
-    const first = `${new Date(dayStart - 2 * H).toISOString().replace(/[-:]|\.\d+/g, '')}_${new Date(dayStart).toISOString().replace(/[-:]|\.\d+/g, '')}`;
+    // The first window is the probe hour (no rate known yet); the query after it is refused.
+    const first = `${new Date(dayStart - 2 * H).toISOString().replace(/[-:]|\.\d+/g, '')}_${new Date(dayStart - H).toISOString().replace(/[-:]|\.\d+/g, '')}`;
     expect(out.stderr).toContain(`npm run cli -- forward --window ${first}`);
   });
 

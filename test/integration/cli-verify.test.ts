@@ -109,7 +109,8 @@ async function setupWith(sink: 'streaming' | 'batch', before: (s: LocalStack) =>
     const code = await runCli(argv, { ...env, ...over }, io, ctx);
     return { code, stdout: io.stdout.text, stderr: io.stderr.text };
   };
-  const range = { from: new Date(NOW - 3 * H).toISOString(), to: new Date(NOW - 2 * H).toISOString() };
+  // One grid hour: a project's first window is a probe of at most an hour, so the sync makes exactly one window.
+  const range = { from: new Date(NOW - 3 * H).toISOString(), to: new Date(NOW - 3 * H + 60_000).toISOString() };
   const synced = await cli(['sync', '--from', range.from, '--to', range.to]);
   expect(synced.code, synced.stderr).toBe(0);
   const manifests = (await listKeys(s.s3.client, s.bucket, 'staging/')).filter((k) => k.endsWith('manifest.json'));

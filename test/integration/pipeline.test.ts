@@ -60,7 +60,15 @@ async function setup(opts: { events?: number; sink?: 'streaming' | 'batch'; env?
       requireForwarded,
     });
   const clockAdvance = (ms: number) => void (clock += ms);
-  return { s, slept, exportHandler, forwardHandler, layout, invariants, clockAdvance };
+  /** The checkpoint knows a quiet rate (an earlier window was committed): runs plan no probe and coalesce to days. */
+  const knownRate = async (): Promise<void> => {
+    const checkpoint = await exportDeps.state.read();
+    await exportDeps.state.write({
+      ...checkpoint,
+      'processing-time': { ...checkpoint['processing-time'], eventsPerMinute: 1 },
+    });
+  };
+  return { s, slept, exportHandler, forwardHandler, layout, invariants, clockAdvance, knownRate };
 }
 
 /** The lines of a committed window, read back from staging. */
@@ -115,7 +123,8 @@ describe('export path', () => {
   });
 
   it('should skip a committed window, and a forced re-run should stage the same event set', async () => {
-    const { s, exportHandler } = await setup();
+    const { s, exportHandler, knownRate } = await setup();
+    await knownRate();
     const range = { from: new Date(NOW - 3 * H).toISOString(), to: new Date(NOW - 2 * H).toISOString() };
     const first = await exportHandler(range);
     const again = await exportHandler(range);
@@ -230,7 +239,8 @@ describe('export path', () => {
 
   it('should continue a long manual range in later scheduled runs without an operator', async () => {
     // Prepare: at most 2 windows per run, hourly grid, spans of one hour (MAX span follows the observed rate)
-    const { s, exportHandler, layout } = await setup({ env: { MAX_WINDOWS_PER_RUN: '2' } });
+    const { s, exportHandler, layout, knownRate } = await setup({ env: { MAX_WINDOWS_PER_RUN: '2' } });
+    await knownRate();
     // Act: a backfill over four calendar days (four day-aligned windows) only gets 2 windows in this run
     const manual = await exportHandler({ from: '2026-11-17T00:00:00Z', to: new Date(NOW - 70 * 60_000).toISOString() });
     // Assess: the rest is reported and kept as pending work
@@ -264,9 +274,10 @@ describe('export path', () => {
   });
 
   it('should stop cleanly when the hourly query budget is used up and continue in the next hour', async () => {
-    const { exportHandler, clockAdvance } = await setup({
+    const { exportHandler, clockAdvance, knownRate } = await setup({
       env: { EXPORT_QUERIES_PER_HOUR: '2', MAX_WINDOWS_PER_RUN: '10' },
     });
+    await knownRate();
     // Prepare: four day-aligned windows, a budget of two queries per hour
     const range = { from: '2026-11-17T00:00:00Z', to: new Date(NOW - 70 * 60_000).toISOString() };
     // Act
@@ -334,7 +345,8 @@ describe('forward path (export → forward)', () => {
   });
 
   it('should send only new ids when a committed window is force re-exported', async () => {
-    const { s, exportHandler, forwardHandler, invariants } = await setup();
+    const { s, exportHandler, forwardHandler, invariants, knownRate } = await setup();
+    await knownRate();
     const range = { from: new Date(NOW - 3 * H).toISOString(), to: new Date(NOW - 2 * H).toISOString() };
     await runPipeline(range, exportHandler, forwardHandler, s.bucket);
     const before = s.aep.acceptedIds().length;

@@ -11,7 +11,7 @@ import { listKeys } from '#cli/invariants';
 import { type MixpanelEvent, generateDataset } from '#emulators/mixpanel/generator';
 import type { Manifest } from '#staging/manifest';
 import { getJson } from '#staging/s3';
-import { H, NOW, PROJECT_ID, type Rig, failure, schedule, startRig } from './harness.ts';
+import { H, NOW, PROJECT_ID, type Rig, assertInvariants, failure, schedule, startRig } from './harness.ts';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -42,6 +42,15 @@ async function stagedLines(r: Rig, manifestKeys?: readonly string[]): Promise<Ma
     out.set(m.window.id, lines);
   }
   return out;
+}
+
+/** The checkpoint knows a rate already (an earlier window was committed): the run plans no probe. */
+async function knownRate(r: Rig, eventsPerMinute: number): Promise<void> {
+  const checkpoint = await r.exportDeps.state.read();
+  await r.exportDeps.state.write({
+    ...checkpoint,
+    'event-time': { ...checkpoint['event-time'], eventsPerMinute },
+  });
 }
 
 const eventAt = (iso: string, id: string): MixpanelEvent => ({
@@ -76,8 +85,9 @@ describe('sub-day event-time windows', () => {
       edges.map((iso, i) => eventAt(iso, String(i))),
     );
     const range = { from: new Date(DAY.from).toISOString(), to: new Date(DAY.to).toISOString(), mode: 'event-time' };
+    await knownRate(rig, 1);
 
-    // Act: the day once whole (no rate known yet), then again, sized by the rate that export observed
+    // Act: the day once whole (a quiet rate known), then again, sized by the rate that export observed
     const whole = await rig.exportHandler(range, rig.context(15 * 60_000));
     const split = await rig.exportHandler({ ...range, force: true }, rig.context(15 * 60_000));
 
@@ -116,6 +126,7 @@ describe('a window that runs out of time', () => {
     // injected deadline: the whole day needs ~150 s, half of it ~75 s)
     rig = await startRig({ env: { WINDOW_MODE: 'event-time' }, stack: { dataset: dataset(3000) } });
     const r = rig;
+    await knownRate(r, 3000 / 1440);
     const served = (): number => r.stack.mixpanel.requests.reduce((n, q) => n + q.eventsServed, 0);
     const lambda = (): Pick<Context, 'getRemainingTimeInMillis'> => {
       const start = served();
@@ -158,5 +169,44 @@ describe('a window that runs out of time', () => {
     expect(asked.filter((w) => !w.includes('properties["time"]'))).toHaveLength(1);
     const staged = await stagedLines(r);
     expect([...staged.values()].reduce((n, lines) => n + lines.length, 0)).toBe(dayEvents);
+  });
+});
+
+describe('the first window of a project with no rate', () => {
+  it('should be a probe, and the windows after it of a busy first backfill are staged in partitions', async () => {
+    // Prepare: nothing committed (no rate); ~3,000 events on the day, parts of 100 events
+    rig = await startRig({
+      env: { WINDOW_MODE: 'event-time' },
+      stack: { dataset: dataset(3000) },
+      export: { partMaxEvents: 100 },
+    });
+    const range = { from: new Date(DAY.from).toISOString(), to: new Date(DAY.to).toISOString(), mode: 'event-time' };
+
+    // Act
+    const run = await rig.exportHandler(range, rig.context(15 * 60_000));
+
+    // Assess: an hour first, selected by a where on the event time; the rest of the day in windows sized by the
+    // probe's rate, each staged in partitions; together every event of the day, once
+    const [probe, ...after] = run.windows;
+    expect(probe).toMatchObject({ id: '20261119T000000Z_20261119T010000Z', status: 'committed' });
+    expect(probe!.query?.where).toContain('number(properties["time"]) >= ');
+    expect(after.length).toBeGreaterThan(0);
+    expect(after[0]!.from).toBe(probe!.to);
+    expect(after.at(-1)!.to).toBe(new Date(DAY.to).toISOString());
+    const manifests = await Promise.all(
+      run.windows.map(async (w) => (await getJson<Manifest>(rig!.direct, rig!.bucket, w.manifestKey!))!),
+    );
+    expect(manifests[0]!.partitions).toBeUndefined();
+    expect(manifests.slice(1).every((m) => (m.partitions ?? 1) > 1)).toBe(true);
+    expect(rig.logs.some((l) => l.message.startsWith('probe window exported'))).toBe(true);
+    const dayEvents = [...generateDataset({ ...dataset(3000), projectTimezone: 'UTC' })].filter((e) => {
+      const ms = Number(e.properties.time) * 1000;
+      return ms >= DAY.from && ms < DAY.to;
+    }).length;
+    expect(manifests.reduce((n, m) => n + m.events, 0)).toBe(dayEvents);
+
+    // Forwarded as usual: the invariants hold
+    await rig.drainQueue();
+    await assertInvariants(rig, { minWindows: run.windows.length });
   });
 });

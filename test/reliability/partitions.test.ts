@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKeys } from '#cli/invariants';
 import { StagingSpaceError } from '#staging/gzip-object';
+import type { WindowReceipt } from '#forward/receipt';
 import type { Manifest } from '#staging/manifest';
 import { getJson } from '#staging/s3';
 import {
@@ -51,8 +52,9 @@ function fullDisk(capacity: number): Writable {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /**
- * Stages the data before the last window in one run (no rate known yet: one partition) and forwards it, then stages
- * the last window, which the observed rate now splits into partitions. Returns the last window's manifest.
+ * Stages the data before the last window in one run (no rate known yet: a probe hour, then windows sized and
+ * partitioned by its rate) and forwards it, then stages the last window, which the observed rate splits into
+ * partitions. Returns the last window's manifest.
  */
 async function stagePartitioned(r: Rig): Promise<{ key: string; manifest: Manifest }> {
   await r.exportHandler({ from: iso(DATA_START), to: iso(LAST_WINDOW.from), mode: 'processing-time' });
@@ -77,8 +79,9 @@ describe('partitioned windows', () => {
     // Assess: one invocation for the notification and one per partition; the window is reconciled once complete
     expect(failures).toBe(0);
     expect(invocations).toBe(1 + 8);
-    expect(rig.forwarded.find((f) => f.fannedOut !== undefined)?.fannedOut).toBe(8);
-    const perPartition = rig.forwarded.filter((f) => f.partitions !== undefined);
+    // (The earlier windows were fanned out too: after the first backfill's probe, they were sized and partitioned.)
+    expect(rig.forwarded.filter((f) => f.fannedOut !== undefined).at(-1)?.fannedOut).toBe(8);
+    const perPartition = rig.forwarded.filter((f) => f.partitions !== undefined && f.runId === manifest.runId);
     expect(perPartition.map((f) => f.partitions![0]).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(perPartition.reduce((n, f) => n + f.accepted + f.rejected, 0)).toBe(manifest.events);
     const report = await assertInvariants(rig, { minWindows: 2 });
@@ -163,9 +166,16 @@ describe('partitioned windows', () => {
     rig = await startRig({ events: 3000, export: { partMaxEvents: 100, spill: { root: spillRoot, open } } });
     // Act
     const { manifest } = await stagePartitioned(rig);
-    // Assess: every part of the partitioned window went through a file under the root; none is left
+    // Assess: every part of every partitioned window (the windows after the probe, then the last one) went through a
+    // file under the root; none is left
     expect(manifest.partitions).toBe(8);
-    expect(opened).toHaveLength(manifest.parts.length);
+    const manifests = (await listKeys(rig.direct, rig.bucket, 'staging/')).filter((k) => k.endsWith('manifest.json'));
+    let spilledParts = 0;
+    for (const key of manifests) {
+      const m = (await getJson<Manifest>(rig.direct, rig.bucket, key))!;
+      if ((m.partitions ?? 1) > 1) spilledParts += m.parts.length;
+    }
+    expect(opened).toHaveLength(spilledParts);
     expect(opened.every((f) => f.startsWith(spillRoot!))).toBe(true);
     expect(await readdir(spillRoot)).toEqual([]);
     await rig.drainQueue();
@@ -173,12 +183,14 @@ describe('partitioned windows', () => {
   });
 
   it('should abandon a window whose spill disk fills up, commit nothing of it and remove its files', async () => {
-    // Prepare: the first window stages in one partition (no spill); the partitioned one meets a full disk
+    // Prepare: the windows before the last one stage on a working disk; then the disk is full
     spillRoot = await mkdtemp(path.join(tmpdir(), 'spill-test-'));
-    const open = () => fullDisk(4096);
+    let diskFull = false;
+    const open = (file: string) => (diskFull ? fullDisk(4096) : createWriteStream(file));
     rig = await startRig({ events: 3000, export: { partMaxEvents: 100, spill: { root: spillRoot, open } } });
     await rig.exportHandler({ from: iso(DATA_START), to: iso(LAST_WINDOW.from), mode: 'processing-time' });
     const before = await listKeys(rig.direct, rig.bucket, 'staging/');
+    diskFull = true;
 
     // Act
     const error = await failure(rig.exportHandler({ from: iso(LAST_WINDOW.from), to: iso(LAST_WINDOW.to) }));
@@ -190,4 +202,120 @@ describe('partitioned windows', () => {
     expect(await listKeys(rig.direct, rig.bucket, 'staging/')).toEqual(before);
     expect(await readdir(spillRoot)).toEqual([]);
   });
+});
+
+/** The batches Platform holds that were not there before: id, status, file names, records. */
+function newBatches(r: Rig, before: ReadonlySet<string>) {
+  return Object.entries(r.stack.aep.stats.batches)
+    .filter(([id]) => !before.has(id))
+    .map(([id, b]) => ({ id, ...b }));
+}
+
+describe('partitioned windows, batch sink', () => {
+  const batchRig = (partMaxEvents = 100, forward: { chunkRecords?: number; partConcurrency?: number } = {}) =>
+    startRig({ events: 3000, export: { partMaxEvents }, forward, fanOut: true, sink: 'batch' });
+
+  it('should forward the partitions concurrently into one Platform batch, completed once, every _id once', async () => {
+    // Prepare: count the COMPLETE signals the forwarders send
+    rig = await batchRig();
+    const { key, manifest } = await stagePartitioned(rig);
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    const completes: string[] = [];
+    rig.beforeFetch.push((url) => void (url.includes('action=COMPLETE') && completes.push(url)));
+
+    // Act
+    const { invocations, failures } = await rig.drainQueue({ concurrency: 4 });
+
+    // Assess: one invocation per partition after the notification's, all into the run's one batch
+    expect(failures).toBe(0);
+    expect(invocations).toBe(1 + 8);
+    const [batch, ...others] = newBatches(rig, before);
+    expect(others).toEqual([]);
+    expect(batch?.status).toBe('success');
+    expect(completes).toHaveLength(1);
+    expect(completes[0]).toContain(batch!.id);
+    // One file per part, named by its part number: a partition never writes another's file.
+    const names = manifest.parts.map((_, i) => `part-${String(i).padStart(5, '0')}.json`);
+    expect(batch!.files.sort()).toEqual(names);
+    const ref = rig.layout.parseManifestKey(key)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
+    );
+    expect(window?.batch).toMatchObject({ id: batch!.id });
+    expect(batch?.records).toBe(window?.accepted);
+    const accepted = rig.stack.aep.acceptedIds();
+    expect(new Set(accepted).size).toBe(accepted.length);
+    // Platform's verdict follows the run's one batch.
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
+
+  it('should resume a partition invocation cut short, without a second file or record', async () => {
+    // Prepare: 16 partitions of about two parts, forwarded one part at a time in small chunks; the first file upload
+    // takes the invocations running then past their deadline, so the uploader's next part stops at its first chunk
+    rig = await batchRig(20, { chunkRecords: 10, partConcurrency: 1 });
+    const { key, manifest } = await stagePartitioned(rig);
+    expect(manifest.partitions).toBe(16);
+    expect(manifest.parts.length).toBeGreaterThan(16);
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    let uploads = 0;
+    rig.beforeFetch.push((url) => {
+      if (url.includes('/files/') && ++uploads === 1) rig!.advance(FORWARD_TIMEOUT_MS);
+    });
+
+    // Act
+    const { failures } = await rig.drainQueue({ concurrency: 2 });
+
+    // Assess: cut-short partitions came back and finished into the same batch, each part's file once
+    expect(failures).toBeGreaterThan(0);
+    expect(rig.forwarded.some((f) => f.partitions !== undefined && !f.complete)).toBe(true);
+    const [batch, ...others] = newBatches(rig, before);
+    expect(others).toEqual([]);
+    expect(batch?.status).toBe('success');
+    expect(batch!.files).toHaveLength(manifest.parts.length);
+    const ref = rig.layout.parseManifestKey(key)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
+    );
+    expect(batch?.records).toBe(window?.accepted);
+    const accepted = rig.stack.aep.acceptedIds();
+    expect(new Set(accepted).size).toBe(accepted.length);
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
+
+  it('should leave no open or empty batch when every partition has nothing to send', async () => {
+    // Prepare: the partitioned window is delivered, then exported again with the same events (all duplicates)
+    rig = await batchRig();
+    await stagePartitioned(rig);
+    await rig.drainQueue({ concurrency: 4 });
+    const before = new Set(Object.keys(rig.stack.aep.stats.batches));
+    const ids = rig.stack.aep.acceptedIds().length;
+    const again = await rig.exportHandler({ from: iso(LAST_WINDOW.from), to: iso(LAST_WINDOW.to), force: true });
+    const run = (await getJson<Manifest>(rig.direct, rig.bucket, again.windows[0]!.manifestKey!))!;
+    expect(run.partitions).toBe(8);
+
+    // Act
+    const { failures } = await rig.drainQueue({ concurrency: 4 });
+
+    // Assess: the batch opened for the fan-out was aborted (ABORT, batch-ingestion.yaml), not completed empty
+    expect(failures).toBe(0);
+    expect(newBatches(rig, before)).toEqual([expect.objectContaining({ status: 'aborted', files: [], records: 0 })]);
+    expect(Object.values(rig.stack.aep.stats.batches).some((b) => b.status === 'loading')).toBe(false);
+    const ref = rig.layout.parseManifestKey(again.windows[0]!.manifestKey!)!;
+    const window = await getJson<WindowReceipt>(
+      rig.direct,
+      rig.bucket,
+      rig.layout.windowReceiptKey({ ...ref, runId: run.runId }),
+    );
+    expect(window).toMatchObject({ accepted: 0, byReason: { duplicate: run.events } });
+    expect(window?.batch).toBeUndefined();
+    expect(rig.stack.aep.acceptedIds()).toHaveLength(ids);
+    await rig.verify();
+    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+  }, 120_000);
 });

@@ -16,6 +16,7 @@ function rig(statuses: string[], deadlineMs?: number) {
     createBatch: async () => 'b-1',
     uploadFile: async () => undefined,
     completeBatch: async () => void calls.push('complete'),
+    abortBatch: async () => void calls.push('abort'),
     batchStatus: async () => {
       calls.push('status');
       return { status: statuses.length > 1 ? statuses.shift()! : statuses[0]! };
@@ -104,15 +105,22 @@ function memoryRig(objects = new Map<string, string>()) {
     },
     uploadFile: async () => void calls.push('upload'),
     completeBatch: async () => void calls.push('complete'),
+    abortBatch: async (id) => void calls.push(`abort ${id}`),
     batchStatus: async () => {
       calls.push('status');
       return { status: 'success' };
     },
   };
   const s3 = {
-    send: async (command: { constructor: { name: string }; input: { Key: string; Body?: string } }) => {
-      const { Key, Body } = command.input;
+    send: async (command: {
+      constructor: { name: string };
+      input: { Key: string; Body?: string; IfNoneMatch?: string };
+    }) => {
+      const { Key, Body, IfNoneMatch } = command.input;
       if (command.constructor.name === 'PutObjectCommand') {
+        // S3 conditional writes: If-None-Match: * fails with 412 when the key exists.
+        if (IfNoneMatch === '*' && objects.has(Key))
+          throw Object.assign(new Error('PreconditionFailed'), { name: 'PreconditionFailed' });
         calls.push(`put ${Key}`);
         objects.set(Key, String(Body));
         return {};
@@ -178,7 +186,72 @@ describe('RunBatch', () => {
     expect(id).toBe('b-7');
     expect(calls).not.toContain('create');
     expect(closed).toMatchObject({ batchId: 'b-7', status: 'success' });
-    expect(calls.slice(0, 2)).toEqual(['complete', 'status']);
+    // The intent to complete is saved before COMPLETE is sent.
+    expect(calls.slice(0, 3)).toEqual(['put k/batch.json', 'complete', 'status']);
+  });
+
+  it('should keep one batch when two invocations create it at once, and abort the other', async () => {
+    // Prepare: two invocations of the same run (two partitions), each with its own RunBatch
+    const { api, deps, calls, objects } = memoryRig();
+    const [a, b] = await Promise.all([
+      RunBatch.load(api, deps, 'k/batch.json'),
+      RunBatch.load(api, deps, 'k/batch.json'),
+    ]);
+
+    // Act
+    const ids = await Promise.all([a.id(), b.id()]);
+
+    // Assess: both fill the saved batch; the one created in the race is aborted, never left open
+    const saved = (JSON.parse(objects.get('k/batch.json')!) as BatchState).batchId;
+    expect(ids).toEqual([saved, saved]);
+    expect(calls.filter((c) => c === 'create')).toHaveLength(2);
+    expect(calls.filter((c) => c.startsWith('abort'))).toEqual([`abort ${saved === 'b-1' ? 'b-2' : 'b-1'}`]);
+  });
+
+  it('should use the batch another invocation saved after this one loaded, without creating one', async () => {
+    // Prepare: this invocation loaded before the notification's invocation opened the run's batch
+    const { api, deps, calls, objects } = memoryRig();
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+    objects.set('k/batch.json', JSON.stringify({ batchId: 'b-9', status: 'loading' }));
+
+    // Act
+    const id = await run.id();
+
+    // Assess
+    expect(id).toBe('b-9');
+    expect(calls).not.toContain('create');
+  });
+
+  it('should abort, not complete, the batch of a run that had nothing to send', async () => {
+    // Prepare: the batch was opened before the fan-out; every partition then found only duplicates
+    const saved: BatchState = { batchId: 'b-3', status: 'loading' };
+    const { api, deps, calls, objects } = memoryRig(new Map([['k/batch.json', JSON.stringify(saved)]]));
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const closed = await run.close('w', { empty: true });
+    const again = await run.close('w', { empty: true });
+
+    // Assess: one ABORT, no COMPLETE, and the saved state says so
+    expect(closed).toMatchObject({ batchId: 'b-3', status: 'aborted' });
+    expect(again).toMatchObject({ status: 'aborted' });
+    expect(calls.filter((c) => c === 'complete' || c.startsWith('abort'))).toEqual(['abort b-3']);
+    expect(JSON.parse(objects.get('k/batch.json')!)).toMatchObject({ status: 'aborted' });
+  });
+
+  it('should not send COMPLETE again when an earlier close stopped after sending it', async () => {
+    // Prepare: the intent was saved, COMPLETE went through, the process died before completedAt was saved
+    const saved: BatchState = { batchId: 'b-4', status: 'loading', completing: '2026-12-03T00:00:00.000Z' };
+    const { api, deps, calls } = memoryRig(new Map([['k/batch.json', JSON.stringify(saved)]]));
+    const run = await RunBatch.load(api, deps, 'k/batch.json');
+
+    // Act
+    const closed = await run.close('w');
+
+    // Assess: Catalog says the batch is past loading, so COMPLETE is not sent a second time
+    expect(closed).toMatchObject({ batchId: 'b-4', status: 'success' });
+    expect(closed?.completedAt).toBeDefined();
+    expect(calls).not.toContain('complete');
   });
 
   it('should try to create the batch again after a failed creation', async () => {

@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { type Checkpoint, commitWindow, withSizeHint } from '#staging/state';
 import type { MixpanelConfig, WindowConfig } from '#common/config';
-import { planManualJobs, planSettings, sizingOf } from '#export/plan-jobs';
+import { planManualJobs, planSettings, resizeAfterProbe, sizingOf, withProbeJob } from '#export/plan-jobs';
 import { type PlanSettings, exportQuery, parseWindowId, planManual, planScheduled, splitRange } from '#windows/plan';
-import { activeHint, querySpanMinutes, smallerSpan } from '#windows/size';
+import { PROBE_MINUTES, activeHint, probeSpanMinutes, querySpanMinutes, smallerSpan } from '#windows/size';
 import { wallClockMs } from '#common/zone-time';
 
 const H = 3_600_000;
@@ -208,5 +208,86 @@ describe('size hints after a deadline', () => {
       720,
     );
     expect(activeHint(hinted['event-time'].sizeHint, now + H)).toBeUndefined();
+  });
+});
+
+describe('a probe window when no rate is known', () => {
+  it('should size the probe at the longest allowed span of at most an hour, within a size hint', () => {
+    // Act
+    const span = (
+      gridMinutes: number,
+      mode: 'processing-time' | 'event-time',
+      dateZone = 'UTC',
+      hintMinutes?: number,
+    ) => probeSpanMinutes({ mode, gridMinutes, dateZone, ...(hintMinutes !== undefined ? { hintMinutes } : {}) });
+
+    // Assess: an hour on the usual grids and days; 45 minutes on a 90-minute grid (no span of 60 fits it); the hint
+    // caps it; a legacy zone's shortest sub-day span is an hour already
+    expect(PROBE_MINUTES).toBe(60);
+    expect(span(60, 'processing-time')).toBe(60);
+    expect(span(15, 'processing-time')).toBe(60);
+    expect(span(90, 'processing-time')).toBe(45);
+    expect(span(60, 'event-time')).toBe(60);
+    expect(span(60, 'event-time', 'America/New_York')).toBe(60);
+    expect(span(60, 'event-time', 'UTC', 30)).toBe(30);
+  });
+
+  it('should cut the first day of an event-time backfill to an hour, selected by a where on the event time', () => {
+    // Prepare: nothing committed yet
+    const s = planSettings(mixpanel(), windows(), 'event-time', sizingOf(EMPTY, 'event-time', now));
+    const range = { ...day, to: t('2024-05-04T00:00:00Z') };
+
+    // Act
+    const { jobs } = planManualJobs({ ...range, force: false }, s, [], now);
+    const probed = withProbeJob(jobs, s);
+
+    // Assess: the probe, then the rest of its day, then whole days; together they tile the range
+    expect(s.probeMinutes).toBe(60);
+    expect(probed.map((j) => [j.window.id, j.probe === true])).toEqual([
+      ['20240501T000000Z_20240501T010000Z', true],
+      ['20240501T010000Z_20240502T000000Z', false],
+      ['20240502T000000Z_20240503T000000Z', false],
+      ['20240503T000000Z_20240504T000000Z', false],
+    ]);
+    const sec = (iso: string) => t(iso) / 1000;
+    expect(exportQuery(probed[0]!.window, s, now).where).toBe(
+      `number(properties["time"]) >= ${sec('2024-05-01T00:00:00Z')} and number(properties["time"]) < ${sec('2024-05-01T01:00:00Z')}`,
+    );
+  });
+
+  it('should plan no probe once a rate is known, and a probe-sized first window is left as it is', () => {
+    // Prepare
+    const known = commitWindow(EMPTY, 'processing-time', day.from - H, day.from, 600);
+    const withRate = planSettings(mixpanel(), windows(), 'processing-time', sizingOf(known, 'processing-time', now));
+    const unknown = planSettings(mixpanel(), windows(), 'processing-time', sizingOf(EMPTY, 'processing-time', now));
+    const hour = { window: { ...day, id: 'w', to: day.from + H, mode: 'processing-time' as const }, force: false };
+
+    // Act / Assess
+    expect(withRate.probeMinutes).toBeUndefined();
+    const { jobs } = planManualJobs({ ...day, mode: 'processing-time', force: false }, withRate, [], now);
+    expect(withProbeJob(jobs, withRate)).toEqual(jobs);
+    expect(withProbeJob([hour], unknown)).toEqual([hour]);
+  });
+
+  it("should size and split the windows after the probe from the probe's rate", () => {
+    // Prepare: a processing-time backfill of three days with no rate; the probe hour held 120,000 events
+    const sizing = sizingOf(EMPTY, 'processing-time', now);
+    const s = planSettings(mixpanel(), windows({ mode: 'processing-time' }), 'processing-time', sizing);
+    const range = { from: day.from, to: day.from + 72 * H, mode: 'processing-time' as const, force: false };
+    const [probe, ...rest] = withProbeJob(planManualJobs(range, s, [], now).jobs, s);
+
+    // Act
+    const next = resizeAfterProbe(probe!.window, 120_000, rest, { mixpanel: mixpanel(), windows: windows() }, sizing);
+
+    // Assess: 2,000 events a minute → 8-hour windows under a million events, end to end from the probe's end
+    expect(probe!.window.to - probe!.window.from).toBe(H);
+    expect(next.sizing.eventsPerMinute).toBeCloseTo(2_000);
+    expect(next.settings.maxSpanMinutes).toBe(480);
+    expect(next.settings.probeMinutes).toBeUndefined();
+    expect(next.jobs[0]!.window.from).toBe(probe!.window.to);
+    expect(next.jobs.at(-1)!.window.to).toBe(range.to);
+    for (const [a, b] of next.jobs.slice(1).map((j, i) => [next.jobs[i]!, j] as const))
+      expect(b.window.from).toBe(a.window.to);
+    expect(next.jobs.every((j) => j.window.to - j.window.from <= 8 * H)).toBe(true);
   });
 });
