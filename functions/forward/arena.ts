@@ -46,22 +46,3 @@ export class ChunkArena {
     return this.#blocks.length;
   }
 }
-
-/**
- * Arenas of finished parts, kept for the next parts of this process (at most two: parts forwarded at once). A new arena
- * per part left the blocks of finished ones to the next full collection, which comes late in a long forward (V8 lets
- * the heap grow with the run's length): a 2 M-event window of 16 partitions held ~25 MB of dead blocks at its peak.
- */
-const spare: ChunkArena[] = [];
-const SPARE_ARENAS = 2;
-
-/** An arena for a part: one a finished part gave back, or a new one. */
-export function takeArena(): ChunkArena {
-  return spare.pop() ?? new ChunkArena();
-}
-
-/** Gives a part's arena back once nothing refers to its views any more (the part's records were all answered). */
-export function giveBackArena(arena: ChunkArena): void {
-  arena.reset();
-  if (spare.length < SPARE_ARENAS && !spare.includes(arena)) spare.push(arena);
-}

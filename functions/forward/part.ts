@@ -13,7 +13,7 @@ import type { Mapper } from '#mapping/mapper';
 import type { PartRef } from '#staging/layout';
 import type { Manifest } from '#staging/manifest';
 import { getBytes, getJson, isTransientS3, putJson } from '#staging/s3';
-import { type ChunkArena, giveBackArena, takeArena } from './arena.ts';
+import { ChunkArena } from './arena.ts';
 import { type RunBatch, uploadPartFile } from './batch-run.ts';
 import { type IdSet, PartLedger } from './ledger.ts';
 import { readPartLines } from './part-reader.ts';
@@ -62,17 +62,13 @@ export async function forwardPart(job: PartJob): Promise<PartOutcome> {
   const previous = await getJson<Receipt>(deps.s3, deps.bucket, deps.layout.receiptKey(ref));
   // Already delivered: its receipt is the answer (read once, not again by the caller).
   if (previous?.status === 'complete') return { receipt: previous, skipped: true };
-  const arena = takeArena();
-  const forwarder = new PartForwarder(job, previous, arena);
+  const forwarder = new PartForwarder(job, previous);
   // What this part delivered so far: its saved ledger, and the lines it came from (a resumed part skips those lines).
   if (previous !== undefined) {
     const bytes = await getBytes(deps.s3, deps.bucket, forwarder.ledgerKey);
     if (bytes !== undefined) forwarder.mine.addBytes(bytes);
   }
-  const outcome = await forwarder.run();
-  // Every chunk was answered: its views are dead. After a failure the arena is left to the GC instead.
-  giveBackArena(arena);
-  return outcome;
+  return forwarder.run();
 }
 
 /** Settled counts of a part, as its receipt reports them. */
@@ -120,7 +116,7 @@ class PartForwarder {
   #linesDone: number;
 
   // The chunk being built: records to send (their bytes in the arena), and rejections waiting for the chunk to settle.
-  readonly #arena: ChunkArena;
+  readonly #arena = new ChunkArena();
   #chunk: Array<SinkRecord & { json: Buffer }> = [];
   #chunkLine = new Map<string, number>();
   /** Ids of the chunk whose record has no identity (counted once accepted). */
@@ -128,10 +124,9 @@ class PartForwarder {
   #pendingRejects: string[] = [];
   #pending: PendingCounts = emptyPending();
 
-  constructor(job: PartJob, previous: Receipt | undefined, arena: ChunkArena) {
+  constructor(job: PartJob, previous: Receipt | undefined) {
     const { deps, ref } = job;
     this.#job = job;
-    this.#arena = arena;
     this.#part = job.manifest.parts[job.index]!;
     this.#receiptKey = deps.layout.receiptKey(ref);
     this.ledgerKey = deps.layout.ledgerKey(ref);

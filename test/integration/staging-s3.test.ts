@@ -43,57 +43,6 @@ describe('GzipObjectWriter on s3rver', () => {
   });
 });
 
-describe('GzipObjectWriter spilled to a temporary file', () => {
-  // Random hex compresses to about half: ~11 MB of gzip, more than one 8 MiB upload part.
-  const lines = (i: number) =>
-    `${JSON.stringify({ event: 'e', properties: { i, r: randomBytes(300).toString('hex') } })}\n`;
-  const chunks = Array.from({ length: 300 }, (_, c) =>
-    Buffer.from(Array.from({ length: 100 }, (_, j) => lines(c * 100 + j)).join('')),
-  );
-
-  it('should store the bytes the streaming writer stores for the same lines, and delete its file', async () => {
-    // Prepare: ~20 MB of lines
-    const dir = await createSpillDir(await mkdtemp(path.join(tmpdir(), 'spill-s3-')));
-    const file = path.join(dir, 'part-0.gz');
-    const streamed = new GzipObjectWriter(s3.client, 'staging-test', 'spill/streamed.jsonl.gz');
-    const spilled = new GzipObjectWriter(s3.client, 'staging-test', 'spill/spilled.jsonl.gz', undefined, {
-      path: file,
-    });
-    // Act
-    for (const chunk of chunks) {
-      await streamed.write(chunk);
-      await spilled.write(chunk);
-    }
-    expect(existsSync(file)).toBe(true);
-    const [a, b] = [await streamed.close(), await spilled.close()];
-    // Assess: identical objects, sizes and digests; the temporary file is gone
-    const [sa, sb] = [
-      (await getBytes(s3.client, 'staging-test', a.key))!,
-      (await getBytes(s3.client, 'staging-test', b.key))!,
-    ];
-    expect(Buffer.from(sb).equals(Buffer.from(sa))).toBe(true);
-    expect({ bytes: b.bytes, sha256: b.sha256 }).toEqual({ bytes: a.bytes, sha256: a.sha256 });
-    expect(sb.byteLength).toBe(b.bytes);
-    expect(b.bytes).toBeGreaterThan(8 * 1024 * 1024);
-    expect(existsSync(file)).toBe(false);
-    await removeSpillDir(path.dirname(dir));
-  });
-
-  it('should delete its file and store nothing when aborted', async () => {
-    // Prepare
-    const root = await mkdtemp(path.join(tmpdir(), 'spill-s3-'));
-    const file = path.join(root, 'part-1.gz');
-    const writer = new GzipObjectWriter(s3.client, 'staging-test', 'spill/aborted.jsonl.gz', undefined, { path: file });
-    for (const chunk of chunks.slice(0, 20)) await writer.write(chunk);
-    // Act
-    await writer.abort();
-    // Assess
-    expect(existsSync(file)).toBe(false);
-    expect(await getBytes(s3.client, 'staging-test', 'spill/aborted.jsonl.gz')).toBeUndefined();
-    await rm(root, { recursive: true, force: true });
-  });
-});
-
 describe('StateStore', () => {
   it('should keep committed intervals and advance `to` only over contiguous coverage', async () => {
     const store = new StateStore(s3.client, 'staging-test', new StagingLayout('pre/'), '42');
@@ -209,5 +158,56 @@ describe('neighbourLedgerKeys', () => {
     expect(load).toEqual({ ids: 6, ledgers: 2, skipped: 2, coveredMs: 4 * H });
     expect([...idsOf(11), ...idsOf(7)].every((id) => seen.has(id))).toBe(true);
     expect([...idsOf(4), ...idsOf(14)].some((id) => seen.has(id))).toBe(false);
+  });
+});
+
+describe('GzipObjectWriter spilled to a temporary file', () => {
+  // Random hex compresses to about half: ~11 MB of gzip, more than one 8 MiB upload part.
+  const lines = (i: number) =>
+    `${JSON.stringify({ event: 'e', properties: { i, r: randomBytes(300).toString('hex') } })}\n`;
+  const chunks = Array.from({ length: 300 }, (_, c) =>
+    Buffer.from(Array.from({ length: 100 }, (_, j) => lines(c * 100 + j)).join('')),
+  );
+
+  it('should store the bytes the streaming writer stores for the same lines, and delete its file', async () => {
+    // Prepare: ~20 MB of lines
+    const dir = await createSpillDir(await mkdtemp(path.join(tmpdir(), 'spill-s3-')));
+    const file = path.join(dir, 'part-0.gz');
+    const streamed = new GzipObjectWriter(s3.client, 'staging-test', 'spill/streamed.jsonl.gz');
+    const spilled = new GzipObjectWriter(s3.client, 'staging-test', 'spill/spilled.jsonl.gz', undefined, {
+      path: file,
+    });
+    // Act
+    for (const chunk of chunks) {
+      await streamed.write(chunk);
+      await spilled.write(chunk);
+    }
+    expect(existsSync(file)).toBe(true);
+    const [a, b] = [await streamed.close(), await spilled.close()];
+    // Assess: identical objects, sizes and digests; the temporary file is gone
+    const [sa, sb] = [
+      (await getBytes(s3.client, 'staging-test', a.key))!,
+      (await getBytes(s3.client, 'staging-test', b.key))!,
+    ];
+    expect(Buffer.from(sb).equals(Buffer.from(sa))).toBe(true);
+    expect({ bytes: b.bytes, sha256: b.sha256 }).toEqual({ bytes: a.bytes, sha256: a.sha256 });
+    expect(sb.byteLength).toBe(b.bytes);
+    expect(b.bytes).toBeGreaterThan(8 * 1024 * 1024);
+    expect(existsSync(file)).toBe(false);
+    await removeSpillDir(path.dirname(dir));
+  });
+
+  it('should delete its file and store nothing when aborted', async () => {
+    // Prepare
+    const root = await mkdtemp(path.join(tmpdir(), 'spill-s3-'));
+    const file = path.join(root, 'part-1.gz');
+    const writer = new GzipObjectWriter(s3.client, 'staging-test', 'spill/aborted.jsonl.gz', undefined, { path: file });
+    for (const chunk of chunks.slice(0, 20)) await writer.write(chunk);
+    // Act
+    await writer.abort();
+    // Assess
+    expect(existsSync(file)).toBe(false);
+    expect(await getBytes(s3.client, 'staging-test', 'spill/aborted.jsonl.gz')).toBeUndefined();
+    await rm(root, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdSet, PartLedger, digest } from '#forward/ledger';
 import { decodeS3Key, readMessage } from '#forward/sqs-event';
-import { ARENA_BLOCK_BYTES, ChunkArena, giveBackArena, takeArena } from '#forward/arena';
+import { ARENA_BLOCK_BYTES, ChunkArena } from '#forward/arena';
 
 /** The (hi, lo, line) entries of a serialised ledger, as text. */
 function entries(bytes: Uint8Array): string[] {
@@ -140,28 +140,5 @@ describe('ChunkArena', () => {
     const huge = 'y'.repeat(ARENA_BLOCK_BYTES);
     expect(arena.put(huge).length).toBe(ARENA_BLOCK_BYTES);
     expect(arena.blocks).toBe(blocksFirst);
-  });
-});
-
-describe('arenas across parts', () => {
-  it('should give the next part the blocks of a finished one, and keep no more than two arenas', () => {
-    // Prepare: a part's arena with two blocks in use
-    const first = takeArena();
-    first.put('x'.repeat(ARENA_BLOCK_BYTES / 4));
-    first.put('y'.repeat(ARENA_BLOCK_BYTES / 4));
-    const blocks = first.blocks;
-    // Act: the part finishes; the next part takes an arena
-    giveBackArena(first);
-    const next = takeArena();
-    // Assess: same arena, emptied, its blocks kept
-    expect(next).toBe(first);
-    expect(next.blocks).toBe(blocks);
-    expect(next.put('z').toString()).toBe('z');
-    // Four parts finish at once: two arenas are kept, the third part after them gets a new one
-    const many = [next, takeArena(), takeArena(), takeArena()];
-    for (const a of many) giveBackArena(a);
-    const taken = [takeArena(), takeArena(), takeArena()];
-    expect(taken.filter((a) => many.includes(a))).toHaveLength(2);
-    expect(taken[2]!.blocks).toBe(0);
   });
 });
