@@ -128,9 +128,10 @@ export async function runScale(o: ScaleOptions): Promise<{ result: Record<string
     const left = await queueCounts(queue);
 
     const shares = partitions.flatMap((p) => p.results);
-    const forwarded = shares.reduce((n, r) => n + r.events, 0);
     const accepted = shares.reduce((n, r) => n + r.accepted, 0);
     const rejected = shares.reduce((n, r) => n + r.rejected, 0);
+    // A partition's `events` is the window's staged count; its own share is what it accepted or rejected.
+    const forwarded = accepted + rejected;
     const duplicates = shares.reduce((n, r) => n + (r.byReason.duplicate ?? 0), 0);
     const forwarderCpuMs = partitions.reduce((n, p) => n + p.cpuMs, 0) + notification.cpuMs;
     const rss = partitions.map((p) => round(p.maxRssMb, 1));
@@ -162,7 +163,7 @@ export async function runScale(o: ScaleOptions): Promise<{ result: Record<string
         cpuMsPer1k: round(forwarderCpuMs / (forwarded / 1000), 1),
         peakRssMbPerPartition: rss,
       },
-      peakRssMaxMb: Math.max(exported.maxRssMb, notification.maxRssMb, ...rss),
+      peakRssMaxMb: round(Math.max(exported.maxRssMb, notification.maxRssMb, ...rss), 1),
       platform: {
         accepted: held.accepted,
         doubled: held.doubled,
