@@ -376,7 +376,11 @@ async function listKeys(deps: ForwardDeps, prefix: string): Promise<Set<string>>
 }
 
 async function putText(s3: S3Client, bucket: string, key: string, body: string): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain' }));
+  // The length stated: for an empty body (a done marker) the SDK sends none and warns of a stream of unknown length.
+  const length = Buffer.byteLength(body);
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain', ContentLength: length }),
+  );
 }
 
 /** Another partition's part receipt; unreadable counts as not complete (its own invocation then reconciles). */
