@@ -2,8 +2,11 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { readConfig } from '#common/config';
 import type { Log } from '#common/log';
+import { createExportDeps } from '#export/deps';
 import { createS3Client } from '#staging/s3';
+import { createExportHandler } from '../../functions/export/handler.ts';
 
 export const quiet: Log = {
   debug: () => undefined,
@@ -18,6 +21,21 @@ export function benchS3(): S3Client {
     region: 'us-east-1',
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
   });
+}
+
+/**
+ * The export handler over `from`–`to` (processing time), timed, for a project in steady state: with
+ * BENCH_EVENTS_PER_MINUTE set, the checkpoint already knows that rate, so the export sizes and partitions the window
+ * as it would in production.
+ */
+export async function timedSteadyStateExport(s3: S3Client, from: string, to: string) {
+  const deps = createExportDeps(readConfig(process.env, 'export'), { s3, log: quiet });
+  const rate = Number(process.env.BENCH_EVENTS_PER_MINUTE ?? Number.NaN);
+  if (Number.isFinite(rate)) {
+    const mode = { committed: [], pending: [] };
+    await deps.state.write({ 'processing-time': { ...mode, eventsPerMinute: rate }, 'event-time': mode });
+  }
+  return timed(() => createExportHandler(() => deps)({ from, to, mode: 'processing-time' }));
 }
 
 /** Peak resident set size of this process so far, in MB (`maxRSS` is in KiB, Node docs). */

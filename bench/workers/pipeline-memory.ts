@@ -6,13 +6,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { readConfig } from '#common/config';
-import { createExportDeps } from '#export/deps';
 import { createForwardDeps } from '#forward/deps';
 import type { WindowForwardResult } from '#forward/window';
 import { sqsEventFor } from '#cli/pipeline';
-import { createExportHandler } from '../../functions/export/handler.ts';
 import { createForwardHandler } from '../../functions/forward/handler.ts';
-import { benchS3, peakRssMb, quiet, report, timed } from './common.ts';
+import { benchS3, peakRssMb, quiet, report, timed, timedSteadyStateExport } from './common.ts';
 
 const [role, ...args] = process.argv.slice(2);
 if (role !== 'export' && role !== 'forward') throw new Error(`usage: pipeline-memory export|forward …, not ${role}`);
@@ -41,14 +39,7 @@ const timer = setInterval(sample, 20);
 
 /** The export function: one window staged, with the rate a project in steady state has in its checkpoint. */
 async function exportWindow(from: string, to: string) {
-  const deps = createExportDeps(readConfig(process.env, 'export'), { s3, log: quiet });
-  // BENCH_EVENTS_PER_MINUTE: the rate the project's checkpoint already knows (a project in steady state).
-  const rate = Number(process.env.BENCH_EVENTS_PER_MINUTE ?? Number.NaN);
-  if (Number.isFinite(rate)) {
-    const mode = { committed: [], pending: [] };
-    await deps.state.write({ 'processing-time': { ...mode, eventsPerMinute: rate }, 'event-time': mode });
-  }
-  const run = await timed(() => createExportHandler(() => deps)({ from, to, mode: 'processing-time' }));
+  const run = await timedSteadyStateExport(s3, from, to);
   const committed = run.value.windows.filter((w) => w.status === 'committed' && w.manifestKey !== undefined);
   return {
     ms: run.ms,

@@ -8,25 +8,17 @@
  */
 import type { SQSEvent } from 'aws-lambda';
 import { readConfig } from '#common/config';
-import { createExportDeps } from '#export/deps';
 import { createForwardDeps } from '#forward/deps';
 import type { WindowForwardResult } from '#forward/window';
-import { createExportHandler } from '../../functions/export/handler.ts';
 import { createForwardHandler } from '../../functions/forward/handler.ts';
-import { benchS3, peakRssMb, quiet, report, timed } from './common.ts';
+import { benchS3, peakRssMb, quiet, report, timed, timedSteadyStateExport } from './common.ts';
 
 const [role, ...args] = process.argv.slice(2);
 const s3 = benchS3();
 
 if (role === 'export') {
   const [from, to] = args as [string, string];
-  const deps = createExportDeps(readConfig(process.env, 'export'), { s3, log: quiet });
-  const rate = Number(process.env.BENCH_EVENTS_PER_MINUTE ?? Number.NaN);
-  if (Number.isFinite(rate)) {
-    const mode = { committed: [], pending: [] };
-    await deps.state.write({ 'processing-time': { ...mode, eventsPerMinute: rate }, 'event-time': mode });
-  }
-  const run = await timed(() => createExportHandler(() => deps)({ from, to, mode: 'processing-time' }));
+  const run = await timedSteadyStateExport(s3, from, to);
   const windows = run.value.windows.filter((w) => w.status === 'committed');
   report({
     events: windows.reduce((n, w) => n + w.events, 0),

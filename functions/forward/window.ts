@@ -299,7 +299,7 @@ async function forwardLeased(
     windowReceipts = new Map(receipts);
     const doneKey = (k: number) => deps.layout.partitionDoneKey({ ...ref, runId }, k);
     for (const k of ks) await putText(deps.s3, deps.bucket, doneKey(k), '');
-    const marked = await listKeys(deps, doneKey(0).replace(/partition-\d+\.done$/, 'partition-'));
+    const marked = await listKeys(deps, deps.layout.partitionDonePrefix({ ...ref, runId }));
     const allMarked = Array.from({ length: partitions }, (_, k) => doneKey(k)).every((key) => marked.has(key));
     for (let i = 0; allMarked && i < manifest.parts.length; i++) {
       if (windowReceipts.has(i)) continue;

@@ -47,7 +47,11 @@ export class StagingLayout {
   }
   /** An empty marker: every part of partition `partition` of the run is complete (its receipts are final). */
   partitionDoneKey(w: WindowRef & { readonly runId: string }, partition: number): string {
-    return `${this.deliveryPrefix(w)}run=${w.runId}/partition-${pad(partition)}.done`;
+    return `${this.partitionDonePrefix(w)}${pad(partition)}.done`;
+  }
+  /** The prefix every partition done marker of a run shares (one listing finds them all). */
+  partitionDonePrefix(w: WindowRef & { readonly runId: string }): string {
+    return `${this.deliveryPrefix(w)}run=${w.runId}/partition-`;
   }
   /** The batch sink's Platform batch of a run (forward/batch-run.ts `BatchState`). */
   batchStateKey(w: WindowRef & { readonly runId: string }): string {

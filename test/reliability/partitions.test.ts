@@ -204,6 +204,25 @@ describe('partitioned windows', () => {
   });
 });
 
+/**
+ * The run's one batch holds what its window receipt says was accepted, Platform holds no `_id` twice, and once
+ * verified the invariants hold. Returns the window receipt.
+ */
+async function expectBatchDelivered(r: Rig, key: string, manifest: Manifest, batch: { records: number }) {
+  const ref = r.layout.parseManifestKey(key)!;
+  const window = await getJson<WindowReceipt>(
+    r.direct,
+    r.bucket,
+    r.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
+  );
+  expect(batch.records).toBe(window?.accepted);
+  const accepted = r.stack.aep.acceptedIds();
+  expect(new Set(accepted).size).toBe(accepted.length);
+  await r.verify();
+  await assertInvariants(r, { minWindows: 2, requireVerified: true });
+  return window;
+}
+
 /** The batches Platform holds that were not there before: id, status, file names, records. */
 function newBatches(r: Rig, before: ReadonlySet<string>) {
   return Object.entries(r.stack.aep.stats.batches)
@@ -237,19 +256,9 @@ describe('partitioned windows, batch sink', () => {
     // One file per part, named by its part number: a partition never writes another's file.
     const names = manifest.parts.map((_, i) => `part-${String(i).padStart(5, '0')}.json`);
     expect(batch!.files.sort()).toEqual(names);
-    const ref = rig.layout.parseManifestKey(key)!;
-    const window = await getJson<WindowReceipt>(
-      rig.direct,
-      rig.bucket,
-      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
-    );
-    expect(window?.batch).toMatchObject({ id: batch!.id });
-    expect(batch?.records).toBe(window?.accepted);
-    const accepted = rig.stack.aep.acceptedIds();
-    expect(new Set(accepted).size).toBe(accepted.length);
     // Platform's verdict follows the run's one batch.
-    await rig.verify();
-    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+    const window = await expectBatchDelivered(rig, key, manifest, batch!);
+    expect(window?.batch).toMatchObject({ id: batch!.id });
   }, 120_000);
 
   it('should resume a partition invocation cut short, without a second file or record', async () => {
@@ -275,17 +284,7 @@ describe('partitioned windows, batch sink', () => {
     expect(others).toEqual([]);
     expect(batch?.status).toBe('success');
     expect(batch!.files).toHaveLength(manifest.parts.length);
-    const ref = rig.layout.parseManifestKey(key)!;
-    const window = await getJson<WindowReceipt>(
-      rig.direct,
-      rig.bucket,
-      rig.layout.windowReceiptKey({ ...ref, runId: manifest.runId }),
-    );
-    expect(batch?.records).toBe(window?.accepted);
-    const accepted = rig.stack.aep.acceptedIds();
-    expect(new Set(accepted).size).toBe(accepted.length);
-    await rig.verify();
-    await assertInvariants(rig, { minWindows: 2, requireVerified: true });
+    await expectBatchDelivered(rig, key, manifest, batch!);
   }, 120_000);
 
   it('should leave no open or empty batch when every partition has nothing to send', async () => {
