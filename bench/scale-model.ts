@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { querySpanMinutes } from '#windows/size';
+import { FUNCTION_MEMORY_MB } from '../lib/constructs/connector-function.ts';
 
 /** The benchmark figures the model reads (bench/run.ts JSON). */
 export interface BenchFigures {
@@ -38,8 +39,8 @@ export function forwardCpuMsPer1k(b: BenchFigures): number {
 
 /** Documented limits and deployment settings the model uses; each cites its source. */
 export const LIMITS = {
-  /** The stack's memory for both functions (lib/constructs/export-project.ts, forwarder.ts). */
-  memoryMb: 1024,
+  /** The stack's memory for both functions (lib/constructs/connector-function.ts). */
+  memoryMb: FUNCTION_MEMORY_MB,
   /** "At 1,769 MB, a function has the equivalent of one vCPU" (AWS Lambda docs, configuration-memory). */
   mbPerVcpu: 1769,
   /** AWS Lambda duration price, x86, us-east-1: $0.0000166667 per GB-second (aws.amazon.com/lambda/pricing). */

@@ -52,6 +52,20 @@ export const BUNDLING = {
  */
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
 
+/** Memory of every connector function (MB): sized for the CPU share Lambda gives with it, not for memory. */
+export const FUNCTION_MEMORY_MB = 1024;
+
+/**
+ * The old-generation limit Lambda's Node.js runtime starts a function with: its bootstrap (`/var/runtime/bootstrap` of
+ * the runtime image) puts `--max-old-space-size` = memory − ⌊memory / 10⌋ MB on the command line, next to the
+ * young-generation size that {@link EXEC_WRAPPER} drops; the wrapper keeps this one. V8 derives how far the old
+ * generation may grow between full collections from that limit (v8 src/heap/heap-controller.cc, `MaxGrowingFactor`:
+ * 4× from a 2 GB limit up, about 1.5× at 922 MB), so the benchmark runs its workers with it.
+ */
+export function runtimeOldSpaceMb(memoryMb: number = FUNCTION_MEMORY_MB): number {
+  return memoryMb - Math.floor(memoryMb / 10);
+}
+
 /**
  * The exec wrapper every function starts through (AWS_LAMBDA_EXEC_WRAPPER; functions/runtime/exec-wrapper.sh, copied
  * into each bundle, mode 755): it drops the runtime's own young-generation flag, which would win over
@@ -84,7 +98,7 @@ export interface ConnectorFunctionProps {
   readonly description: string;
   /** Hard limit of one invocation. */
   readonly timeout: Duration;
-  /** @default 1024 */
+  /** @default FUNCTION_MEMORY_MB */
   readonly memorySize?: number;
   /** Size of /tmp in MiB (512–10,240). @default 512, Lambda's own default */
   readonly ephemeralStorageMiB?: number;
@@ -141,7 +155,7 @@ export class ConnectorFunction extends Construct {
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
       timeout: props.timeout,
-      memorySize: props.memorySize ?? 1024,
+      memorySize: props.memorySize ?? FUNCTION_MEMORY_MB,
       ...(props.ephemeralStorageMiB !== undefined
         ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageMiB) }
         : {}),

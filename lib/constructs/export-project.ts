@@ -95,7 +95,6 @@ export class ExportProject extends Construct {
       entry: props.entry,
       description: `Exports Mixpanel project ${label} raw events into the staging bucket`,
       timeout: EXPORT_TIMEOUT,
-      memorySize: 1024,
       ephemeralStorageMiB: exportEphemeralStorageMiB(project.window.maxEventsPerExport ?? DEFAULTS.maxEventsPerExport),
       ...(props.reserveConcurrency === false ? {} : { reservedConcurrentExecutions: 1 }),
       ...(props.network !== undefined ? { network: props.network } : {}),

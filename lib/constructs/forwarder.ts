@@ -60,7 +60,6 @@ export class Forwarder extends Construct {
       entry: props.entry,
       description: 'Maps staged Mixpanel windows to XDM and sends them to Adobe Experience Platform',
       timeout: FORWARD_TIMEOUT,
-      memorySize: 1024,
       serviceName: FORWARD_SERVICE_NAME,
       metricsNamespace: config.metricsNamespace,
       logRetention: props.logRetention,

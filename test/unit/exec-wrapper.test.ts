@@ -8,7 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXEC_WRAPPER, LAMBDA_NODE_OPTIONS } from '../../lib/constructs/connector-function.ts';
+import {
+  EXEC_WRAPPER,
+  FUNCTION_MEMORY_MB,
+  LAMBDA_NODE_OPTIONS,
+  runtimeOldSpaceMb,
+} from '../../lib/constructs/connector-function.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'exec-wrapper-'));
 const probe = join(dir, 'probe.cjs');
@@ -40,20 +45,14 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("should start the runtime without its young-generation size, so the function's NODE_OPTIONS one applies", () => {
-    // Prepare: the runtime's own command line (a 1024 MB function: semi-space 51 MB, old space 921 MB)
-    const runtimeArgs = [
-      '--expose-gc',
-      '--max-http-header-size',
-      '81920',
-      '--max-semi-space-size=51',
-      '--max-old-space-size=921',
-      probe,
-    ];
+    // Prepare: the runtime's own command line (a 1024 MB function: semi-space 51 MB, old space 922 MB)
+    const oldSpace = `--max-old-space-size=${runtimeOldSpaceMb(FUNCTION_MEMORY_MB)}`;
+    const runtimeArgs = ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=51', oldSpace, probe];
 
     // Act
     const direct = run(process.execPath, runtimeArgs);
     const wrapped = viaWrapper(runtimeArgs);
-    const nodeOptionsOnly = run(process.execPath, ['--max-old-space-size=921', probe]);
+    const nodeOptionsOnly = run(process.execPath, [oldSpace, probe]);
 
     // Assess: started directly, the runtime's flag wins over NODE_OPTIONS; through the wrapper, NODE_OPTIONS decides
     expect(direct.probe.limitMb).toBeGreaterThan(nodeOptionsOnly.probe.limitMb);
@@ -62,7 +61,7 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
       '--expose-gc',
       '--max-http-header-size',
       '81920',
-      '--max-old-space-size=921',
+      oldSpace,
     ]);
   });
 
@@ -92,5 +91,13 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
     expect(plain.probe.execArgv).toEqual(['--expose-gc']);
     expect(plain.probe.argv).toEqual(['fail']);
     expect(plain.status).toBe(3);
+  });
+
+  it("should compute the old-generation limit as the runtime's bootstrap does: memory − ⌊memory / 10⌋ MB", () => {
+    // Assess: the bootstrap's integer arithmetic (new space = memory / 10, old space = memory − new space)
+    expect(runtimeOldSpaceMb(1024)).toBe(922);
+    expect(runtimeOldSpaceMb(128)).toBe(116);
+    expect(runtimeOldSpaceMb(10_240)).toBe(9216);
+    expect(runtimeOldSpaceMb()).toBe(runtimeOldSpaceMb(FUNCTION_MEMORY_MB));
   });
 });
