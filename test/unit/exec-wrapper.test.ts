@@ -57,12 +57,7 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
     // Assess: started directly, the runtime's flag wins over NODE_OPTIONS; through the wrapper, NODE_OPTIONS decides
     expect(direct.probe.limitMb).toBeGreaterThan(nodeOptionsOnly.probe.limitMb);
     expect(wrapped.probe.limitMb).toBe(nodeOptionsOnly.probe.limitMb);
-    expect(wrapped.probe.execArgv).toEqual([
-      '--expose-gc',
-      '--max-http-header-size',
-      '81920',
-      oldSpace,
-    ]);
+    expect(wrapped.probe.execArgv).toEqual(['--expose-gc', '--max-http-header-size', '81920', oldSpace]);
   });
 
   it('should drop the flag in its separate-value and underscore spellings and keep everything else as it was', () => {
