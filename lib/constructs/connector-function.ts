@@ -52,7 +52,10 @@ export const BUNDLING = {
  */
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
 
-/** Memory of every connector function (MB): sized for the CPU share Lambda gives with it, not for memory. */
+/**
+ * Memory of every connector function (MB): sized for the CPU share Lambda gives with it, not for memory. One figure for
+ * all, which the benchmark's heap limit ({@link runtimeOldSpaceMb}) and the scale model rely on.
+ */
 export const FUNCTION_MEMORY_MB = 1024;
 
 /**
@@ -98,8 +101,6 @@ export interface ConnectorFunctionProps {
   readonly description: string;
   /** Hard limit of one invocation. */
   readonly timeout: Duration;
-  /** @default FUNCTION_MEMORY_MB */
-  readonly memorySize?: number;
   /** Size of /tmp in MiB (512–10,240). @default 512, Lambda's own default */
   readonly ephemeralStorageMiB?: number;
   /** Powertools `service` (log field and metric dimension). */
@@ -155,7 +156,7 @@ export class ConnectorFunction extends Construct {
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
       timeout: props.timeout,
-      memorySize: props.memorySize ?? FUNCTION_MEMORY_MB,
+      memorySize: FUNCTION_MEMORY_MB,
       ...(props.ephemeralStorageMiB !== undefined
         ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageMiB) }
         : {}),
