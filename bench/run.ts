@@ -3,7 +3,10 @@
  * product and through its baselines, side by side in the same run, each measured in a fresh process while the
  * Mixpanel emulator, the AEP emulator and s3rver run in processes of their own. Prints a table, then one JSON object
  * on the last line. Options: `--quick`, `--only=map,export,forward,memory,scale,bundle`, `--cpu-prof` (an extra, unmeasured
- * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON). With
+ * pass of each product path under the V8 profiler; its top frames are added to the table and the JSON), `--local-node`.
+ * The workers — the product's code and its baselines — run on the Node.js of the Lambda runtime the stack deploys
+ * (`npm run lambda-node` installs it; `LAMBDA_NODE` names another binary), so that CPU figures are the deployed
+ * runtime's; without it, or with `--local-node`, on the Node running the benchmark (the JSON's `run.workerNode`). With
  * `BENCH_MEMORY_SERIES_DIR=<dir>` in the environment, each memory run also writes its 20 ms samples there
  * (`memory-<small|large>-<export|forward>.txt`: function, ms, RSS, heap used, heap total, external, array buffers
  * in MB).
@@ -29,7 +32,9 @@ import { parseArgs } from 'node:util';
 import { exportQuery, makeWindow } from '#windows/plan';
 import { bundleWorker, measureBundle } from './lib/bundle.ts';
 import { type Goal, goals, memoryFigures } from './lib/goals.ts';
-import { processCpuMs, runWorker } from './lib/proc.ts';
+import { LAMBDA_RUNTIME } from '../lib/constructs/connector-function.ts';
+import { findLambdaNode } from '../test/support/lambda-node.ts';
+import { processCpuMs, runWorker, useWorkerNode } from './lib/proc.ts';
 import { runScale } from './lib/scale.ts';
 import { type ProfileSummary, topFrames } from './lib/profile.ts';
 import { type BenchStack, startBenchStack } from './lib/stack.ts';
@@ -78,7 +83,12 @@ const rate = (events: number, ms: number): number => (events * 1000) / ms;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'cpu-prof': { type: 'boolean' } },
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
+      'local-node': { type: 'boolean' },
+    },
     strict: true,
   });
   const quick = values.quick === true;
@@ -92,6 +102,13 @@ async function main(): Promise<void> {
     values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
   const started = performance.now();
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const runtimeMajor = Number(/nodejs(\d+)/.exec(LAMBDA_RUNTIME.name)?.[1]);
+  const workerNode =
+    values['local-node'] === true
+      ? { path: process.execPath, version: process.version, source: `the local Node ${process.version} (--local-node)` }
+      : findLambdaNode(runtimeMajor);
+  useWorkerNode(workerNode.path);
+  log(`workers: Node ${workerNode.version}, ${workerNode.source}`);
   if (quick && only.delete('scale') && values.only !== undefined) log('scale: full run only (not with --quick)');
 
   // The window every dataset lies in: a whole UTC hour of processing time that ended over an hour ago.
@@ -304,6 +321,7 @@ async function main(): Promise<void> {
   result.run = {
     mode: quick ? 'quick' : 'full',
     node: process.version,
+    workerNode: workerNode.version,
     cpus: availableParallelism(),
     loadAverage1m: round(loadavg()[0] ?? 0, 2),
     seconds: round((performance.now() - started) / 1000, 1),

