@@ -32,7 +32,6 @@ import { parseArgs } from 'node:util';
 import { exportQuery, makeWindow } from '#windows/plan';
 import { bundleWorker, measureBundle } from './lib/bundle.ts';
 import { type Goal, goals, memoryFigures } from './lib/goals.ts';
-import { LAMBDA_RUNTIME } from '../lib/constructs/connector-function.ts';
 import { findLambdaNode } from '../test/support/lambda-node.ts';
 import { processCpuMs, runWorker, useWorkerNode } from './lib/proc.ts';
 import { runScale } from './lib/scale.ts';
@@ -102,11 +101,10 @@ async function main(): Promise<void> {
     values['cpu-prof'] === true ? await mkdtemp(path.join(tmpdir(), 'mixpanel-aep-bench-prof-')) : undefined;
   const started = performance.now();
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const runtimeMajor = Number(/nodejs(\d+)/.exec(LAMBDA_RUNTIME.name)?.[1]);
   const workerNode =
     values['local-node'] === true
       ? { path: process.execPath, version: process.version, source: `the local Node ${process.version} (--local-node)` }
-      : findLambdaNode(runtimeMajor);
+      : findLambdaNode();
   useWorkerNode(workerNode.path);
   log(`workers: Node ${workerNode.version}, ${workerNode.source}`);
   if (quick && only.delete('scale') && values.only !== undefined) log('scale: full run only (not with --quick)');

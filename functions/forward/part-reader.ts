@@ -14,8 +14,8 @@ const LF = 0x0a;
 /**
  * Output chunk of the part's gunzip: 4× Node's 16 KiB default, as the export client reads Mixpanel's body. Every chunk
  * is a round trip through the thread pool (a hand-off and a wake-up) and a pass of the line cutter; with 64 KiB,
- * gunzip + line cutting + decoding took 3.8–4.4 ms of CPU per 1,000 staged events against 5.6–6.9 with the default
- * (docs/performance.md, "The part reader's gunzip chunk"). Larger chunks gained little more on Node 22 and lost on
+ * gunzip + line cutting + decoding took 3.9–4.4 ms of CPU per 1,000 staged events against 6.2–6.9 with the default
+ * (docs/performance.md, "The deployed runtime's Node; the part reader's gunzip chunk"). Larger chunks gained little more on Node 22 and lost on
  * Node 20, where such buffers are mapped and unmapped one by one under the functions' malloc settings.
  */
 export const PART_GUNZIP_CHUNK_BYTES = 64 * 1024;

