@@ -37,10 +37,17 @@ export function useWorkerNode(path: string): void {
   workerNode = path;
 }
 
+/**
+ * Starts a child. A child whose environment is a deployed function's (with `CONNECTOR_NODE_ARGS`, bench/lib/stack.ts)
+ * gets those flags first on its command line, as the functions' exec wrapper puts them on Lambda.
+ */
 function start(script: string, args: readonly string[], o: SpawnOptions, node = process.execPath): ChildProcess {
-  return spawn(node, [...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx']), script, ...args], {
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env };
+  const functionArgs = env.CONNECTOR_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+  const nodeArgs = [...functionArgs, ...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx'])];
+  return spawn(node, [...nodeArgs, script, ...args], {
     cwd: ROOT,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

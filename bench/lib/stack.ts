@@ -8,7 +8,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DatasetSpec } from '#emulators/mixpanel/generator';
-import { LAMBDA_MALLOC_ENV, LAMBDA_NODE_OPTIONS, runtimeOldSpaceMb } from '../../lib/constructs/connector-function.ts';
+import {
+  LAMBDA_MALLOC_ENV,
+  LAMBDA_NODE_ARGS,
+  LAMBDA_NODE_OPTIONS,
+  runtimeOldSpaceMb,
+} from '../../lib/constructs/connector-function.ts';
 import { type Service, startService } from './proc.ts';
 
 export interface BenchProject {
@@ -125,10 +130,12 @@ export async function startBenchStack(projects: readonly BenchProject[]): Promis
         AEP_SCHEMA_ID: schemaId,
         AEP_TENANT_ID: BENCH_TENANT,
         MAPPING: 'default',
-        // The Node options and malloc settings the stack deploys its functions with, and the old-generation limit
-        // Lambda's runtime adds on the command line for the functions' memory (the exec wrapper keeps it).
+        // The Node options and malloc settings the stack deploys its functions with, the old-generation limit
+        // Lambda's runtime adds on the command line for the functions' memory (the exec wrapper keeps it), and the
+        // flags the exec wrapper adds (bench/lib/proc.ts puts them on the worker's command line).
         NODE_OPTIONS: `${LAMBDA_NODE_OPTIONS} --max-old-space-size=${runtimeOldSpaceMb()}`,
         ...LAMBDA_MALLOC_ENV,
+        CONNECTOR_NODE_ARGS: LAMBDA_NODE_ARGS,
       }),
       aepState: async () => {
         const res = await fetch(`${aep.info.url}/__emulator/state`);

@@ -24,6 +24,7 @@ const VERIFY_EVENT = '{"action":"verify"}';
 /** The variables the export Lambda's config parser reads (functions/common/config.ts), plus Powertools/Node. */
 const EXPORT_ENV_KEYS = [
   'AWS_LAMBDA_EXEC_WRAPPER',
+  'CONNECTOR_NODE_ARGS',
   'LOOKBACK_DAYS',
   'MALLOC_ARENA_MAX',
   'MALLOC_MMAP_THRESHOLD_',
@@ -55,6 +56,7 @@ const FORWARD_ENV_KEYS = [
   'AEP_SINK',
   'AEP_TENANT_ID',
   'AWS_LAMBDA_EXEC_WRAPPER',
+  'CONNECTOR_NODE_ARGS',
   'FORWARD_QUEUE_URL',
   'MALLOC_ARENA_MAX',
   'MALLOC_MMAP_THRESHOLD_',
@@ -195,13 +197,14 @@ describe('ConnectorStack with two projects', () => {
     expect(envKeys(exp222)).toEqual([...EXPORT_ENV_KEYS, 'MAX_WINDOWS_PER_RUN'].sort());
     expect(envKeys(fwd)).toEqual(FORWARD_ENV_KEYS);
     // Source-mapped traces and the small young generation the benchmark measures memory with; the exec wrapper keeps
-    // the runtime's own young-generation flag from overriding it
+    // the runtime's own young-generation flag from overriding it, and puts the old-generation floor on the command line
     for (const id of [exp111, exp222, fwd]) {
       expect(props(template, id).Environment.Variables).toMatchObject({
         NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
         MALLOC_ARENA_MAX: '2',
         MALLOC_MMAP_THRESHOLD_: '131072',
         AWS_LAMBDA_EXEC_WRAPPER: '/var/task/exec-wrapper.sh',
+        CONNECTOR_NODE_ARGS: '--initial-old-space-size=56',
       });
     }
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });

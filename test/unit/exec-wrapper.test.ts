@@ -1,7 +1,8 @@
 /**
  * The functions' exec wrapper (functions/runtime/exec-wrapper.sh) started the way Lambda starts it: the interpreter
- * path, then the runtime's original arguments. A probe script reports the flags Node ran with and the heap limit V8
- * derived from them (old space + 3 semi-spaces), so the young-generation size that applied is observable.
+ * path, then the runtime's original arguments, with the environment the stack gives the functions. A probe script
+ * reports the flags Node ran with and the heap limit V8 derived from them (old space + 3 semi-spaces), so the
+ * young-generation size that applied is observable.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   EXEC_WRAPPER,
   FUNCTION_MEMORY_MB,
+  LAMBDA_NODE_ARGS,
   LAMBDA_NODE_OPTIONS,
   runtimeOldSpaceMb,
 } from '../../lib/constructs/connector-function.ts';
@@ -30,16 +32,25 @@ interface Probe {
   argv: string[];
 }
 
-/** Runs `command args…` with the functions' NODE_OPTIONS; returns the probe's report and the exit status. */
-function run(command: string, args: string[]): { probe: Probe; status: number | null } {
+/**
+ * Runs `command args…` with the functions' NODE_OPTIONS and, when given, their CONNECTOR_NODE_ARGS; returns the probe's
+ * report and the exit status.
+ */
+function run(command: string, args: string[], connectorNodeArgs?: string): { probe: Probe; status: number | null } {
+  const { CONNECTOR_NODE_ARGS: _, ...env } = process.env;
   const out = spawnSync(command, args, {
-    env: { ...process.env, NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+    env: {
+      ...env,
+      NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+      ...(connectorNodeArgs === undefined ? {} : { CONNECTOR_NODE_ARGS: connectorNodeArgs }),
+    },
     encoding: 'utf8',
   });
   if (out.stdout.trim() === '') throw new Error(`no probe output: ${out.stderr}`);
   return { probe: JSON.parse(out.stdout) as Probe, status: out.status };
 }
-const viaWrapper = (runtimeArgs: string[]) => run('/bin/sh', [EXEC_WRAPPER.source, process.execPath, ...runtimeArgs]);
+const viaWrapper = (runtimeArgs: string[], connectorNodeArgs?: string) =>
+  run('/bin/sh', [EXEC_WRAPPER.source, process.execPath, ...runtimeArgs], connectorNodeArgs);
 
 describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,6 +97,34 @@ describe.skipIf(process.platform === 'win32')('Lambda exec wrapper', () => {
     expect(plain.probe.execArgv).toEqual(['--expose-gc']);
     expect(plain.probe.argv).toEqual(['fail']);
     expect(plain.status).toBe(3);
+  });
+
+  it('should put the flags of CONNECTOR_NODE_ARGS right after the interpreter, which Node refuses in NODE_OPTIONS', () => {
+    // Prepare: the runtime's command line, as above
+    const oldSpace = `--max-old-space-size=${runtimeOldSpaceMb(FUNCTION_MEMORY_MB)}`;
+    const runtimeArgs = ['--expose-gc', '--max-semi-space-size=51', oldSpace, probe, 'a b'];
+
+    // Act
+    const wrapped = viaWrapper(runtimeArgs, LAMBDA_NODE_ARGS);
+    const twoFlags = viaWrapper(runtimeArgs, ' --initial-old-space-size=32   --stack-size=900 ');
+    const inNodeOptions = spawnSync(process.execPath, ['-e', ''], {
+      env: { ...process.env, NODE_OPTIONS: `${LAMBDA_NODE_OPTIONS} ${LAMBDA_NODE_ARGS}` },
+      encoding: 'utf8',
+    });
+
+    // Assess: the stack's flags come first, each as one argument, and the runtime's others follow in order
+    expect(wrapped.status).toBe(0);
+    expect(wrapped.probe.execArgv).toEqual([...LAMBDA_NODE_ARGS.split(' '), '--expose-gc', oldSpace]);
+    expect(wrapped.probe.argv).toEqual(['a b']);
+    expect(twoFlags.probe.execArgv).toEqual([
+      '--initial-old-space-size=32',
+      '--stack-size=900',
+      '--expose-gc',
+      oldSpace,
+    ]);
+    // Why they travel through the wrapper: Node will not start with them in NODE_OPTIONS
+    expect(inNodeOptions.status).not.toBe(0);
+    expect(inNodeOptions.stderr).toContain('is not allowed in NODE_OPTIONS');
   });
 
   it("should compute the old-generation limit as the runtime's bootstrap does: memory − ⌊memory / 10⌋ MB", () => {
