@@ -43,7 +43,8 @@ export function useWorkerNode(path: string): void {
  */
 function start(script: string, args: readonly string[], o: SpawnOptions, node = process.execPath): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...o.env };
-  const functionArgs = env.CONNECTOR_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+  // Split as the wrapper's sh splits an unquoted variable: on runs of blanks and newlines, none empty.
+  const functionArgs = env.CONNECTOR_NODE_ARGS?.split(/\s+/).filter((a) => a !== '') ?? [];
   const nodeArgs = [...functionArgs, ...(o.nodeArgs ?? []), ...(o.plain === true ? [] : ['--import', 'tsx'])];
   return spawn(node, [...nodeArgs, script, ...args], {
     cwd: ROOT,

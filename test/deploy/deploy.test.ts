@@ -247,11 +247,12 @@ describe('deploy proof: the synthesized artifact runs as Lambda runs it', () => 
       });
       calls.set(id, []);
     }
+    const exportEnv = functions.get('export')?.spec.environment;
     console.log(
       [
         `deploy test: functions run on ${node.source}; the stack deploys ${LAMBDA_RUNTIME.name} on arm64 (this machine: ${process.arch})`,
         `deploy test: each function ${user.note}`,
-        `deploy test: exec wrapper ${functions.get('export')?.spec.environment.AWS_LAMBDA_EXEC_WRAPPER ?? '(none)'} (paths under /var/task map to the unpacked asset), CONNECTOR_NODE_ARGS ${functions.get('export')?.spec.environment.CONNECTOR_NODE_ARGS ?? '(none)'}`,
+        `deploy test: exec wrapper ${exportEnv?.AWS_LAMBDA_EXEC_WRAPPER ?? '(none)'} (paths under /var/task map to the unpacked asset), CONNECTOR_NODE_ARGS ${exportEnv?.CONNECTOR_NODE_ARGS ?? '(none)'}`,
       ].join('\n'),
     );
   }, 240_000);
